@@ -1,0 +1,345 @@
+package policy
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed defaults.yaml
+var defaultsYAML []byte
+
+// Config tunes the built-in policy. Its JSON form is what Rego rules read as
+// data.stepgate.config.
+type Config struct {
+	Production     Production                     `json:"production"`
+	SensitiveTypes map[string][]string            `json:"sensitive_types"`
+	SensitiveWhen  map[string]map[string][]string `json:"sensitive_when"`
+	StatefulTypes  []string                       `json:"stateful_types"`
+	BlastRadius    BlastRadius                    `json:"blast_radius"`
+	Rules          map[string]Rule                `json:"rules"`
+}
+
+// Production says what makes an operation production.
+type Production struct {
+	Environments        []string            `json:"environments" yaml:"environments"`
+	Workspaces          []string            `json:"workspaces" yaml:"workspaces"`
+	TagAttributes       []string            `json:"tag_attributes" yaml:"tag_attributes"`
+	TagKeys             []string            `json:"tag_keys" yaml:"tag_keys"`
+	NameAttributes      map[string][]string `json:"name_attributes" yaml:"name_attributes"`
+	ReferenceAttributes []string            `json:"reference_attributes" yaml:"reference_attributes"`
+}
+
+// BlastRadius holds the thresholds of the blast.radius rule.
+type BlastRadius struct {
+	MaxChanges     int `json:"max_changes" yaml:"max_changes"`
+	MaxDestructive int `json:"max_destructive" yaml:"max_destructive"`
+}
+
+// Rule is what one built-in rule asks for in each context. A nil context
+// means the rule does not fire there.
+type Rule struct {
+	Enabled           bool         `json:"enabled"`
+	OutsideProduction *RuleContext `json:"outside_production,omitempty"`
+	Production        *RuleContext `json:"production,omitempty"`
+}
+
+// RuleContext is the answer of a rule in one context.
+type RuleContext struct {
+	Decision  Decision `json:"decision" yaml:"decision"`
+	AAL       int      `json:"aal" yaml:"aal"`
+	Approvals int      `json:"approvals" yaml:"approvals"`
+	MaxAge    int      `json:"max_age" yaml:"max_age"`
+	Severity  string   `json:"severity" yaml:"severity"`
+}
+
+// defaultsFile is the shape of defaults.yaml.
+type defaultsFile struct {
+	Production     Production                     `yaml:"production"`
+	SensitiveTypes map[string][]string            `yaml:"sensitive_types"`
+	SensitiveWhen  map[string]map[string][]string `yaml:"sensitive_when"`
+	StatefulTypes  []string                       `yaml:"stateful_types"`
+	BlastRadius    BlastRadius                    `yaml:"blast_radius"`
+	Rules          map[string]struct {
+		OutsideProduction *RuleContext `yaml:"outside_production"`
+		Production        *RuleContext `yaml:"production"`
+	} `yaml:"rules"`
+}
+
+// DefaultConfig returns the built-in tuning, the one documented in
+// docs/policy.md.
+func DefaultConfig() Config {
+	var f defaultsFile
+	dec := yaml.NewDecoder(bytes.NewReader(defaultsYAML))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		panic(fmt.Sprintf("policy: embedded defaults.yaml is invalid: %v", err)) // a build defect, caught by tests
+	}
+	c := Config{
+		Production:     f.Production,
+		SensitiveTypes: f.SensitiveTypes,
+		SensitiveWhen:  f.SensitiveWhen,
+		StatefulTypes:  f.StatefulTypes,
+		BlastRadius:    f.BlastRadius,
+		Rules:          map[string]Rule{},
+	}
+	for id, r := range f.Rules {
+		c.Rules[id] = Rule{Enabled: true, OutsideProduction: r.OutsideProduction, Production: r.Production}
+	}
+	return c
+}
+
+// Overrides is the `policy:` section of stepgate.yaml. Every field is
+// optional; what is set replaces or adjusts the default.
+type Overrides struct {
+	Production *struct {
+		Environments        []string            `yaml:"environments"`
+		Workspaces          []string            `yaml:"workspaces"`
+		TagAttributes       []string            `yaml:"tag_attributes"`
+		TagKeys             []string            `yaml:"tag_keys"`
+		NameAttributes      map[string][]string `yaml:"name_attributes"`
+		ReferenceAttributes []string            `yaml:"reference_attributes"`
+	} `yaml:"production"`
+	SensitiveTypes *TypeChanges                   `yaml:"sensitive_types"`
+	SensitiveWhen  map[string]map[string][]string `yaml:"sensitive_when"`
+	StatefulTypes  *TypeChanges                   `yaml:"stateful_types"`
+	BlastRadius    *struct {
+		MaxChanges     *int `yaml:"max_changes"`
+		MaxDestructive *int `yaml:"max_destructive"`
+	} `yaml:"blast_radius"`
+	Rules map[string]RuleOverride `yaml:"rules"`
+}
+
+// TypeChanges adds patterns to a type list and removes default ones.
+type TypeChanges struct {
+	Add    []string `yaml:"add"`
+	Remove []string `yaml:"remove"`
+}
+
+// RuleOverride changes one rule. A context set to null stops the rule from
+// firing there; fields left out keep their default.
+type RuleOverride struct {
+	Enabled           *bool            `yaml:"enabled"`
+	OutsideProduction *ContextOverride `yaml:"outside_production"`
+	Production        *ContextOverride `yaml:"production"`
+}
+
+// ContextOverride is a partial RuleContext.
+type ContextOverride struct {
+	Off       bool      `yaml:"-"`
+	Decision  *Decision `yaml:"decision"`
+	AAL       *int      `yaml:"aal"`
+	Approvals *int      `yaml:"approvals"`
+	MaxAge    *int      `yaml:"max_age"`
+	Severity  *string   `yaml:"severity"`
+}
+
+// UnmarshalYAML reads `production: off` (or null) as "never fires here".
+func (o *ContextOverride) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "off" || n.Value == "none") {
+		o.Off = true
+		return nil
+	}
+	type plain ContextOverride
+	return n.Decode((*plain)(o))
+}
+
+// Apply returns c changed by o.
+func (o *Overrides) Apply(c Config) Config {
+	if o == nil {
+		return c
+	}
+	if p := o.Production; p != nil {
+		set := func(dst *[]string, src []string) {
+			if src != nil {
+				*dst = src
+			}
+		}
+		set(&c.Production.Environments, p.Environments)
+		set(&c.Production.Workspaces, p.Workspaces)
+		set(&c.Production.TagAttributes, p.TagAttributes)
+		set(&c.Production.TagKeys, p.TagKeys)
+		set(&c.Production.ReferenceAttributes, p.ReferenceAttributes)
+		if p.NameAttributes != nil {
+			m := map[string][]string{}
+			for k, v := range c.Production.NameAttributes {
+				m[k] = v
+			}
+			for k, v := range p.NameAttributes {
+				if len(v) == 0 {
+					delete(m, k)
+				} else {
+					m[k] = v
+				}
+			}
+			c.Production.NameAttributes = m
+		}
+	}
+	if t := o.SensitiveTypes; t != nil {
+		m := map[string][]string{}
+		for cat, pats := range c.SensitiveTypes {
+			m[cat] = remove(pats, t.Remove)
+		}
+		if len(t.Add) > 0 {
+			m["custom"] = append(m["custom"], t.Add...)
+		}
+		c.SensitiveTypes = m
+	}
+	if o.SensitiveWhen != nil {
+		m := map[string]map[string][]string{}
+		for k, v := range c.SensitiveWhen {
+			m[k] = v
+		}
+		for k, v := range o.SensitiveWhen {
+			if len(v) == 0 {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		c.SensitiveWhen = m
+	}
+	if t := o.StatefulTypes; t != nil {
+		c.StatefulTypes = append(remove(c.StatefulTypes, t.Remove), t.Add...)
+	}
+	if b := o.BlastRadius; b != nil {
+		if b.MaxChanges != nil {
+			c.BlastRadius.MaxChanges = *b.MaxChanges
+		}
+		if b.MaxDestructive != nil {
+			c.BlastRadius.MaxDestructive = *b.MaxDestructive
+		}
+	}
+	if o.Rules != nil {
+		rules := map[string]Rule{}
+		for k, v := range c.Rules {
+			rules[k] = v
+		}
+		for id, ro := range o.Rules {
+			r, ok := rules[id]
+			if !ok {
+				r = Rule{Enabled: true}
+			}
+			if ro.Enabled != nil {
+				r.Enabled = *ro.Enabled
+			}
+			r.OutsideProduction = ro.OutsideProduction.apply(r.OutsideProduction)
+			r.Production = ro.Production.apply(r.Production)
+			rules[id] = r
+		}
+		c.Rules = rules
+	}
+	return c
+}
+
+func (o *ContextOverride) apply(c *RuleContext) *RuleContext {
+	if o == nil {
+		return c
+	}
+	if o.Off {
+		return nil
+	}
+	var n RuleContext
+	if c != nil {
+		n = *c
+	}
+	if o.Decision != nil {
+		n.Decision = *o.Decision
+	}
+	if o.AAL != nil {
+		n.AAL = *o.AAL
+	}
+	if o.Approvals != nil {
+		n.Approvals = *o.Approvals
+	}
+	if o.MaxAge != nil {
+		n.MaxAge = *o.MaxAge
+	}
+	if o.Severity != nil {
+		n.Severity = *o.Severity
+	}
+	return &n
+}
+
+func remove(list, drop []string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if !slices.Contains(drop, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Validate reports every problem in c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Production.Environments) == 0 {
+		errs = append(errs, errors.New("policy.production.environments: must name at least one environment"))
+	}
+	for _, p := range c.Production.Workspaces {
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("policy.production.workspaces: bad pattern %q", p))
+		}
+	}
+	if c.BlastRadius.MaxChanges < 0 {
+		errs = append(errs, fmt.Errorf("policy.blast_radius.max_changes: %d is negative", c.BlastRadius.MaxChanges))
+	}
+	if c.BlastRadius.MaxDestructive < 0 {
+		errs = append(errs, fmt.Errorf("policy.blast_radius.max_destructive: %d is negative", c.BlastRadius.MaxDestructive))
+	}
+	for cat, pats := range c.SensitiveTypes {
+		for _, p := range pats {
+			if p == "" {
+				errs = append(errs, fmt.Errorf("policy.sensitive_types.%s: empty pattern", cat))
+			}
+		}
+	}
+	for _, p := range c.StatefulTypes {
+		if p == "" {
+			errs = append(errs, errors.New("policy.stateful_types: empty pattern"))
+		}
+	}
+	ids := make([]string, 0, len(c.Rules))
+	for id := range c.Rules {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		r := c.Rules[id]
+		for name, ctx := range map[string]*RuleContext{"outside_production": r.OutsideProduction, "production": r.Production} {
+			if ctx == nil {
+				continue
+			}
+			if err := ctx.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("policy.rules.%s.%s: %w", id, name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *RuleContext) validate() error {
+	var errs []error
+	if !r.Decision.Valid() {
+		errs = append(errs, fmt.Errorf("decision %q is not one of allow, step_up, deny", r.Decision))
+	}
+	if r.Decision == StepUp && (r.AAL < 1 || r.AAL > 3) {
+		errs = append(errs, fmt.Errorf("aal %d is not 1, 2 or 3", r.AAL))
+	}
+	if r.Approvals < 0 {
+		errs = append(errs, fmt.Errorf("approvals %d is negative", r.Approvals))
+	}
+	if r.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("max_age %d is negative", r.MaxAge))
+	}
+	if r.Severity != "" && !slices.Contains(Severities, r.Severity) {
+		errs = append(errs, fmt.Errorf("severity %q is not one of %v", r.Severity, Severities))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,356 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/stepgate/stepgate/internal/plan"
+)
+
+//go:embed rego/*.rego
+var builtinFS embed.FS
+
+var (
+	// ErrPolicy says a policy module or the configuration is wrong: it does
+	// not parse, compile or validate.
+	ErrPolicy = errors.New("policy error")
+	// ErrEvaluation says evaluating the policy failed or produced an answer
+	// that is not a valid assessment. The operation must not be allowed.
+	ErrEvaluation = errors.New("policy evaluation failed")
+)
+
+// reservedPackages are owned by stepgate; users' modules may not add to them.
+var reservedPackages = []string{"data.stepgate.lib", "data.stepgate.rules.builtin", "data.stepgate.config"}
+
+// findingsQuery collects the findings of every package under
+// data.stepgate.rules, the built-in one and the users'.
+const findingsQuery = `findings := [f | some f in data.stepgate.rules[_].findings]; production := data.stepgate.lib.production_reasons`
+
+// Module is one Rego source file.
+type Module struct {
+	Filename string
+	Source   string
+}
+
+// Engine evaluates the built-in policy and users' modules. It is prepared
+// once and safe for concurrent use.
+type Engine struct {
+	cfg      Config
+	query    rego.PreparedEvalQuery
+	disabled map[string]bool
+}
+
+// BuiltinModules returns the embedded Rego modules, tests excluded unless
+// withTests is set.
+func BuiltinModules(withTests bool) []Module {
+	var mods []Module
+	_ = fs.WalkDir(builtinFS, "rego", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (!withTests && strings.HasSuffix(p, "_test.rego")) {
+			return err
+		}
+		b, _ := builtinFS.ReadFile(p)
+		mods = append(mods, Module{Filename: "stepgate:" + p, Source: string(b)})
+		return nil
+	})
+	return mods
+}
+
+// LoadModules reads every .rego file in dirs (recursively), leaving out
+// tests (*_test.rego) unless withTests is set.
+func LoadModules(dirs []string, withTests bool) ([]Module, error) {
+	var mods []Module
+	for _, dir := range dirs {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: policy directory: %w", ErrPolicy, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("%w: policy directory %s is a file, want a directory of .rego files", ErrPolicy, dir)
+		}
+		err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(p, ".rego") || (!withTests && strings.HasSuffix(p, "_test.rego")) {
+				return nil
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			mods = append(mods, Module{Filename: p, Source: string(b)})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading %s: %w", ErrPolicy, dir, err)
+		}
+	}
+	return mods, nil
+}
+
+// ParseModules parses users' modules and refuses those that would add to
+// stepgate's own packages.
+func ParseModules(mods []Module) (map[string]*ast.Module, error) {
+	out := map[string]*ast.Module{}
+	var errs []error
+	for _, m := range mods {
+		parsed, err := ast.ParseModuleWithOpts(m.Filename, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !strings.HasPrefix(m.Filename, "stepgate:") && slices.Contains(reservedPackages, parsed.Package.Path.String()) {
+			errs = append(errs, fmt.Errorf("%s: package %s belongs to stepgate; use a package under stepgate.rules, such as stepgate.rules.mycompany", m.Filename, strings.TrimPrefix(parsed.Package.Path.String(), "data.")))
+			continue
+		}
+		out[m.Filename] = parsed
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// Store returns the data document rules read: data.stepgate.config.
+func (c Config) Store() (storage.Store, error) {
+	b, err := json.Marshal(map[string]any{"stepgate": map[string]any{"config": c}})
+	if err != nil {
+		return nil, fmt.Errorf("encoding policy configuration: %w", err)
+	}
+	return inmem.NewFromReader(bytes.NewReader(b)), nil
+}
+
+// New prepares an engine with the built-in policy, the configuration and
+// users' modules.
+func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	parsed, err := ParseModules(append(BuiltinModules(false), user...))
+	if err != nil {
+		return nil, err
+	}
+	store, err := cfg.Store()
+	if err != nil {
+		return nil, err
+	}
+	opts := []func(*rego.Rego){
+		rego.Query(findingsQuery),
+		rego.Store(store),
+		rego.StrictBuiltinErrors(true),
+		rego.SetRegoVersion(ast.RegoV1),
+	}
+	for _, m := range parsed {
+		opts = append(opts, rego.ParsedModule(m))
+	}
+	q, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}}
+	for id, r := range cfg.Rules {
+		if !r.Enabled {
+			e.disabled[id] = true
+		}
+	}
+	return e, nil
+}
+
+// Assess evaluates a plan that was read whole.
+func (e *Engine) Assess(ctx context.Context, op Operation, p *plan.Plan) (*Assessment, error) {
+	in := NewInput(op)
+	for i := range p.Changes {
+		if err := in.Add(&p.Changes[i]); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
+		}
+	}
+	in.SetPlan(p)
+	return e.Evaluate(ctx, in)
+}
+
+// Evaluate runs the policy on an input. Any failure is an error wrapping
+// ErrEvaluation: never an allow.
+func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Assessment, error) {
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(in.value()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	if len(rs) != 1 {
+		return nil, fmt.Errorf("%w: the policy gave %d results, want 1", ErrEvaluation, len(rs))
+	}
+	findings, err := decodeFindings(rs[0].Bindings["findings"])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	kept := findings[:0]
+	for _, f := range findings {
+		if !e.disabled[f.Rule] {
+			kept = append(kept, f)
+		}
+	}
+	findings = kept
+	sortFindings(findings)
+	decision, req, err := Combine(findings)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	var reasons []string
+	if rs, ok := rs[0].Bindings["production"].([]any); ok {
+		for _, r := range rs {
+			if s, ok := r.(string); ok {
+				reasons = append(reasons, s)
+			}
+		}
+	}
+	a := &Assessment{
+		Decision:     decision,
+		Requirements: req,
+		Findings:     findings,
+		Summary: Summary{
+			Kind:              in.op.Kind,
+			Workspace:         in.op.Workspace,
+			Environment:       in.op.Environment,
+			Production:        len(reasons) > 0,
+			ProductionReasons: reasons,
+			ByAction:          map[string]int{},
+		},
+	}
+	if p := in.plan; p != nil {
+		a.Summary.Changes = p.ChangeCount()
+		a.Summary.Total = p.Total()
+		for k, v := range p.ByAction {
+			a.Summary.ByAction[string(k)] = v
+		}
+		a.Plan = PlanInfo{
+			Format:        string(p.Format),
+			FormatVersion: p.FormatVersion,
+			ToolVersion:   p.ToolVersion,
+			SHA256:        p.SHA256,
+			Errored:       p.Errored,
+			Applyable:     p.Applyable,
+		}
+	}
+	return a, nil
+}
+
+// wireFinding is a finding as a rule writes it; pointers tell a missing field
+// from a zero one.
+type wireFinding struct {
+	Rule         *string   `json:"rule"`
+	Decision     *string   `json:"decision"`
+	Severity     string    `json:"severity"`
+	Addresses    []string  `json:"addresses"`
+	Reason       *string   `json:"reason"`
+	Requirements *struct {
+		AAL       *int     `json:"aal"`
+		Approvals *int     `json:"approvals"`
+		MaxAge    *int     `json:"max_age"`
+		Methods   []string `json:"methods"`
+		Groups    []string `json:"groups"`
+	} `json:"requirements"`
+}
+
+// decodeFindings checks what the rules produced. A malformed finding is an
+// error, so a broken rule can never turn into an allow.
+func decodeFindings(v any) ([]Finding, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("findings are a %T, want a list", v)
+	}
+	out := make([]Finding, 0, len(list))
+	for i, raw := range list {
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return nil, fmt.Errorf("finding %d: %w", i, err)
+		}
+		var w wireFinding
+		if err := json.Unmarshal(b, &w); err != nil {
+			return nil, fmt.Errorf("finding %d (%s): %w", i, b, err)
+		}
+		f, err := w.finding()
+		if err != nil {
+			name := fmt.Sprint(i)
+			if w.Rule != nil {
+				name = *w.Rule
+			}
+			return nil, fmt.Errorf("finding of rule %s: %w", name, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func (w wireFinding) finding() (Finding, error) {
+	if w.Rule == nil || *w.Rule == "" {
+		return Finding{}, errors.New("it has no rule id")
+	}
+	if w.Decision == nil || !Decision(*w.Decision).Valid() {
+		return Finding{}, errors.New(`its decision is not "allow", "step_up" or "deny"`)
+	}
+	if w.Reason == nil || *w.Reason == "" {
+		return Finding{}, errors.New("it has no reason")
+	}
+	f := Finding{
+		Rule:      *w.Rule,
+		Decision:  Decision(*w.Decision),
+		Severity:  w.Severity,
+		Addresses: w.Addresses,
+		Reason:    *w.Reason,
+	}
+	if f.Addresses == nil {
+		f.Addresses = []string{}
+	}
+	switch {
+	case f.Severity == "" && f.Decision == Deny:
+		f.Severity = "critical"
+	case f.Severity == "" && f.Decision == StepUp:
+		f.Severity = "high"
+	case f.Severity == "":
+		f.Severity = "info"
+	case !slices.Contains(Severities, f.Severity):
+		return Finding{}, fmt.Errorf("severity %q is not one of %v", f.Severity, Severities)
+	}
+	if f.Decision != StepUp {
+		return f, nil
+	}
+	r := &Requirements{AAL: 2}
+	if w.Requirements != nil {
+		if p := w.Requirements.AAL; p != nil {
+			r.AAL = *p
+		}
+		if p := w.Requirements.Approvals; p != nil {
+			r.Approvals = *p
+		}
+		if p := w.Requirements.MaxAge; p != nil {
+			r.MaxAge = *p
+		}
+		r.Methods, r.Groups = w.Requirements.Methods, w.Requirements.Groups
+	}
+	switch {
+	case r.AAL < 1 || r.AAL > 3:
+		return Finding{}, fmt.Errorf("aal %d is not 1, 2 or 3", r.AAL)
+	case r.Approvals < 0:
+		return Finding{}, fmt.Errorf("approvals %d is negative", r.Approvals)
+	case r.MaxAge < 0:
+		return Finding{}, fmt.Errorf("max_age %d is negative", r.MaxAge)
+	}
+	if r.MaxAge == 0 {
+		r.MaxAge = DefaultMaxAge(r.AAL)
+	}
+	f.Requirements = r
+	return f, nil
+}

@@ -1,0 +1,158 @@
+# METADATA
+# title: stepgate library
+# description: |
+#   Helpers shared by the built-in rules and by users' own rules: which
+#   changes modify infrastructure, whether the operation is production,
+#   how resource types are classified, and how a finding is built from the
+#   configured requirements. Import it with `import data.stepgate.lib`.
+package stepgate.lib
+
+cfg := data.stepgate.config
+
+# changes holds every change that modifies infrastructure. No-op changes
+# never reach the input; data-source reads are dropped here.
+changes := [c | some c in input.changes; c.action != "read"]
+
+destructive := [c | some c in changes; c.action in {"delete", "replace"}]
+
+addresses(cs) := sort([c.address | some c in cs])
+
+env_names := {lower(e) | some e in cfg.production.environments}
+
+tag_keys := {lower(k) | some k in cfg.production.tag_keys}
+
+# tokens splits a name on - _ . / : and white space, in lower case.
+tokens(s) := {t | some t in regex.split(`[-_./:\s]+`, lower(s)); t != ""}
+
+# names_production holds when a string has a production token in it:
+# "rg-billing-prod" does, "product-catalog" does not.
+names_production(s) if {
+	is_string(s)
+	some t in tokens(s)
+	t in env_names
+}
+
+production_reasons contains sprintf("environment %q", [env]) if {
+	env := input.operation.environment
+	is_string(env)
+	lower(env) in env_names
+}
+
+production_reasons contains sprintf("workspace %q", [ws]) if {
+	ws := input.operation.workspace
+	names_production(ws)
+}
+
+production_reasons contains sprintf("workspace %q matches %q", [ws, p]) if {
+	ws := input.operation.workspace
+	is_string(ws)
+	some p in cfg.production.workspaces
+	glob.match(p, [], ws)
+}
+
+# prod_tagged: changed resources tagged or labelled as production.
+prod_tagged contains c.address if {
+	some c in changes
+	some state in [c.before, c.after]
+	some attr in cfg.production.tag_attributes
+	tags := state[attr]
+	is_object(tags)
+	some k, v in tags
+	lower(k) in tag_keys
+	is_string(v)
+	lower(v) in env_names
+}
+
+# prod_named: changed containers (resource groups, projects...) whose own
+# name says production.
+prod_named contains c.address if {
+	some c in changes
+	attrs := cfg.production.name_attributes[c.type]
+	some state in [c.before, c.after]
+	some a in attrs
+	names_production(state[a])
+}
+
+# prod_contained: changed resources that live in a production container,
+# by an attribute such as resource_group_name or project.
+prod_contained contains c.address if {
+	some c in changes
+	some state in [c.before, c.after]
+	some a in cfg.production.reference_attributes
+	names_production(state[a])
+}
+
+production_reasons contains describe(prod_tagged, "tagged as production")
+
+production_reasons contains describe(prod_named, "named as production")
+
+production_reasons contains describe(prod_contained, "in a production container")
+
+describe(set, what) := sprintf("%s is %s", [min(set), what]) if count(set) == 1
+
+describe(set, what) := sprintf("%d resources are %s, such as %s", [count(set), what, min(set)]) if count(set) > 1
+
+production if count(production_reasons) > 0
+
+context := "production" if production
+
+else := "outside_production"
+
+# Classification of the types present in this plan (each pattern is tried
+# once per distinct type, not once per change).
+plan_types := {c.type | some c in changes}
+
+sensitive_categories := {t: cats |
+	some t in plan_types
+	cats := {cat |
+		some cat, patterns in cfg.sensitive_types
+		some p in patterns
+		glob.match(p, [], t)
+	}
+	count(cats) > 0
+}
+
+stateful_types := {t |
+	some t in plan_types
+	some p in cfg.stateful_types
+	glob.match(p, [], t)
+}
+
+is_sensitive(c) if sensitive_categories[c.type]
+
+is_sensitive(c) if {
+	conds := cfg.sensitive_when[c.type]
+	some state in [c.before, c.after]
+	some attr, values in conds
+	state[attr] in values
+}
+
+categories(c) := sensitive_categories[c.type]
+
+categories(c) := {"secrets"} if {
+	not sensitive_categories[c.type]
+	is_sensitive(c)
+}
+
+# finding builds a finding for a built-in rule with the requirements that
+# the configuration sets for it in this context. It is undefined when the
+# rule does not apply in this context.
+finding(rule, addrs, reason) := f if {
+	r := cfg.rules[rule][context]
+	f := {
+		"rule": rule,
+		"decision": r.decision,
+		"severity": object.get(r, "severity", ""),
+		"addresses": addrs,
+		"reason": reason,
+		"requirements": {
+			"aal": object.get(r, "aal", 0),
+			"approvals": object.get(r, "approvals", 0),
+			"max_age": object.get(r, "max_age", 0),
+		},
+	}
+}
+
+plural(n, one, many) := sprintf("%d %s", [n, one]) if n == 1
+
+plural(n, one, many) := sprintf("%d %s", [n, many]) if n != 1
