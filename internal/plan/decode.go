@@ -95,6 +95,13 @@ func (d *decoder) document() error {
 		}
 		return err
 	}
+	if tok.Kind() == '[' {
+		// Text such as "[command]terraform show" from a wrapper script is
+		// not an array: surface its syntax error first.
+		if _, err := d.dec.ReadToken(); err != nil {
+			return err
+		}
+	}
 	if tok.Kind() != '{' {
 		return fmt.Errorf("%w: the document is a JSON %s, want an object such as `terraform show -json` writes", ErrNotPlan, kindName(tok.Kind()))
 	}
@@ -295,8 +302,11 @@ func (d *decoder) wrap(cr *capReader, err error) error {
 		return fmt.Errorf("%w: the document ends at byte offset %d before it is complete (truncated?)", ErrSyntax, d.dec.InputOffset())
 	case errors.As(err, &se):
 		msg := se.Err.Error()
-		if se.ByteOffset == 0 {
+		if se.ByteOffset < 16 {
 			msg += " (is something printing text before the plan, such as hashicorp/setup-terraform's wrapper? set terraform_wrapper: false)"
+		}
+		if ptr := string(se.JSONPointer); ptr != "" {
+			return fmt.Errorf("%w: at byte offset %d (at %s): %s", ErrSyntax, se.ByteOffset, ptr, msg)
 		}
 		return fmt.Errorf("%w: at byte offset %d: %s", ErrSyntax, se.ByteOffset, msg)
 	}

@@ -329,7 +329,7 @@ func (r *RuleContext) validate() error {
 	if !r.Decision.Valid() {
 		errs = append(errs, fmt.Errorf("decision %q is not one of allow, step_up, deny", r.Decision))
 	}
-	if r.Decision == StepUp && (r.AAL < 1 || r.AAL > 3) {
+	if (r.Decision == StepUp || r.AAL != 0) && (r.AAL < 1 || r.AAL > 3) {
 		errs = append(errs, fmt.Errorf("aal %d is not 1, 2 or 3", r.AAL))
 	}
 	if r.Approvals < 0 {
@@ -343,3 +343,6 @@ func (r *RuleContext) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultsYAML returns the embedded defaults.yaml, comments included.
+func DefaultsYAML() []byte { return append([]byte(nil), defaultsYAML...) }

@@ -250,11 +250,11 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Assessment, error) {
 // wireFinding is a finding as a rule writes it; pointers tell a missing field
 // from a zero one.
 type wireFinding struct {
-	Rule         *string   `json:"rule"`
-	Decision     *string   `json:"decision"`
-	Severity     string    `json:"severity"`
-	Addresses    []string  `json:"addresses"`
-	Reason       *string   `json:"reason"`
+	Rule         *string  `json:"rule"`
+	Decision     *string  `json:"decision"`
+	Severity     string   `json:"severity"`
+	Addresses    []string `json:"addresses"`
+	Reason       *string  `json:"reason"`
 	Requirements *struct {
 		AAL       *int     `json:"aal"`
 		Approvals *int     `json:"approvals"`

@@ -1,14 +1,714 @@
+# Unit tests of the built-in policy, run by `go test ./internal/policy -run
+# TestBuiltinRego` with the default configuration as data.stepgate.config.
 package stepgate.rules.builtin_test
 
 import data.stepgate.lib
 import data.stepgate.rules.builtin
 
-change(addr, typ, action) := {"address": addr, "type": typ, "action": action, "before": null, "after": {}}
+# --- Helpers ---------------------------------------------------------------
+
+action_lists := {
+	"create": ["create"],
+	"update": ["update"],
+	"delete": ["delete"],
+	"replace": ["delete", "create"],
+	"read": ["read"],
+	"forget": ["forget"],
+	"import": ["no-op"],
+}
+
+# states returns [before, after] for an action, both set to attrs where the
+# resource exists on that side.
+states(action, attrs) := [null, attrs] if action in {"create", "read"}
+
+else := [attrs, null] if action in {"delete", "forget"}
+
+else := [attrs, attrs]
+
+mode_of(action) := "data" if action == "read"
+
+else := "managed"
+
+# change builds one element of input.changes, shaped as internal/policy/input.go
+# writes it.
+change(addr, typ, action, attrs) := {
+	"address": addr,
+	"previous_address": "",
+	"module_address": "",
+	"type": typ,
+	"name": "this",
+	"index": null,
+	"provider": "registry.terraform.io/hashicorp/test",
+	"mode": mode_of(action),
+	"actions": action_lists[action],
+	"action": action,
+	"action_reason": "",
+	"importing": action == "import",
+	"before": states(action, attrs)[0],
+	"after": states(action, attrs)[1],
+	"after_unknown": [],
+	"sensitive_paths": [],
+	"replace_paths": [],
+}
+
+# res is a change of a resource named after its type: aws_iam_role.this.
+res(typ, action) := change(sprintf("%s.this", [typ]), typ, action, {"id": "x"})
+
+res_with(typ, action, attrs) := change(sprintf("%s.this", [typ]), typ, action, attrs)
+
+# many returns n changes of aws_instance with the given action.
+many(n, action) := [change(sprintf("aws_instance.web[%d]", [i]), "aws_instance", action, {"id": "x"}) |
+	some i in numbers.range(1, n)
+]
+
+plan_ok := {
+	"format": "terraform",
+	"format_version": "1.2",
+	"tool_version": "1.9.5",
+	"errored": false,
+	"applyable": true,
+	"complete": true,
+	"sha256": "0000",
+	"action_invocations": 0,
+}
+
+operation(kind, ws, env, cs, p) := {
+	"operation": {"kind": kind, "workspace": ws, "environment": env},
+	"plan": p,
+	"summary": {"changes": count(cs), "total": count(cs), "by_action": {}},
+	"changes": cs,
+}
+
+apply(ws, env, cs) := operation("terraform.apply", ws, env, cs, plan_ok)
+
+dev(cs) := apply("billing-dev", "", cs)
+
+prod(cs) := apply("billing-prod", "", cs)
+
+# findings_of evaluates the built-in rules on an input.
+findings_of(inp) := fs if {
+	fs := builtin.findings with input as inp
+}
+
+rules_of(inp) := {f.rule | some f in findings_of(inp)}
+
+# finding_of is the one finding of a rule (undefined when the rule did not
+# fire; a conflict error if it fired twice).
+finding_of(inp, rule) := f if {
+	some f in findings_of(inp)
+	f.rule == rule
+}
+
+is_production(inp) if lib.production with input as inp
+
+reasons_of(inp) := rs if {
+	rs := lib.production_reasons with input as inp
+}
+
+# --- The starter test --------------------------------------------------------
 
 test_dev_change_passes if {
 	count(builtin.findings) == 0 with input as {
 		"operation": {"kind": "terraform.apply", "workspace": "billing-dev", "environment": ""},
 		"plan": {"errored": false, "applyable": true},
-		"changes": [change("aws_instance.web", "aws_instance", "update")],
+		"changes": [change("aws_instance.web", "aws_instance", "update", {})],
 	}
+}
+
+# --- Production detection: --environment -----------------------------------
+
+test_environment_names_are_production if {
+	every env in ["prod", "Production", "PRD", "live", "LIVE", "pRoD"] {
+		is_production(apply("", env, [res("aws_instance", "update")]))
+	}
+}
+
+test_environment_staging_is_not_production if {
+	every env in ["staging", "dev", "", "qa"] {
+		not is_production(apply("", env, [res("aws_instance", "update")]))
+	}
+}
+
+test_environment_reason_names_the_value if {
+	reasons_of(apply("", "Production", [])) == {`environment "Production"`}
+}
+
+# --- Production detection: workspace tokens ---------------------------------
+
+test_workspace_tokens_are_production if {
+	every ws in ["billing-prod", "prod_eu", "a.prd", "x/live", "team:production", "PROD", "acme/billing/prod"] {
+		is_production(apply(ws, "", [res("aws_instance", "update")]))
+	}
+}
+
+test_workspace_lookalikes_are_not_production if {
+	every ws in ["product-catalog", "preprod", "billing-dev", "reproduce", "prodigy", ""] {
+		not is_production(apply(ws, "", [res("aws_instance", "update")]))
+	}
+}
+
+test_workspace_reason_names_the_workspace if {
+	reasons_of(apply("billing-prod", "", [])) == {`workspace "billing-prod"`}
+}
+
+test_workspace_patterns_from_config if {
+	ws := ["billing-*"]
+	is_production(apply("billing-eu", "", [])) with data.stepgate.config.production.workspaces as ws
+	not is_production(apply("billing", "", [])) with data.stepgate.config.production.workspaces as ws
+	not is_production(apply("team-billing-eu", "", [])) with data.stepgate.config.production.workspaces as ws
+	not is_production(apply("billing-eu", "", []))
+	reasons_of(apply("billing-eu", "", [])) == {`workspace "billing-eu" matches "billing-*"`} with data.stepgate.config.production.workspaces as ws
+}
+
+# BUG: glob.match(p, [], s) in lib.rego uses "." as the default delimiter, so
+# `*` does not match a dot, although defaults.yaml and docs/policy.md say "*
+# matches any run of characters". A workspace pattern "billing-*" misses the
+# workspace "billing-eu.west". Uncomment once lib.rego passes null as the
+# delimiters.
+# test_workspace_pattern_star_matches_dots if {
+# 	is_production(apply("billing-eu.west", "", [])) with data.stepgate.config.production.workspaces as ["billing-*"]
+# }
+
+# --- Production detection: tags and labels ----------------------------------
+
+test_tag_keys_and_values_are_production if {
+	every attr in ["tags", "tags_all", "labels"] {
+		every key in ["environment", "Env", "STAGE", "tier", "Environment"] {
+			every value in ["Production", "prod", "PRD", "live"] {
+				is_production(dev([res_with("aws_instance", "update", {attr: {key: value}})]))
+			}
+		}
+	}
+}
+
+test_tag_in_before_only_is_production if {
+	# The tag is being removed: the resource was production.
+	c := object.union(res("aws_instance", "update"), {
+		"before": {"tags": {"Environment": "Production"}},
+		"after": {"tags": {}},
+	})
+	is_production(dev([c]))
+}
+
+test_tag_in_after_only_is_production if {
+	is_production(dev([res_with("aws_instance", "create", {"tags": {"Environment": "prod"}})]))
+}
+
+test_tag_on_deleted_resource_is_production if {
+	is_production(dev([res_with("aws_instance", "delete", {"tags": {"env": "prod"}})]))
+}
+
+test_tag_dev_is_not_production if {
+	not is_production(dev([res_with("aws_instance", "update", {"tags": {"Environment": "dev"}})]))
+}
+
+test_tag_other_key_is_not_production if {
+	not is_production(dev([res_with("aws_instance", "update", {"tags": {"Name": "prod", "Owner": "production"}})]))
+}
+
+test_tag_other_attribute_is_not_production if {
+	not is_production(dev([res_with("aws_instance", "update", {"metadata": {"environment": "prod"}})]))
+}
+
+test_tag_reason if {
+	reasons_of(dev([res_with("aws_instance", "update", {"tags": {"Environment": "prod"}})])) == {"aws_instance.this is tagged as production"}
+}
+
+test_tag_reason_counts_resources if {
+	cs := [
+		change("aws_instance.b", "aws_instance", "update", {"tags": {"env": "prod"}}),
+		change("aws_instance.a", "aws_instance", "update", {"tags": {"env": "prod"}}),
+	]
+	reasons_of(dev(cs)) == {"2 resources are tagged as production, such as aws_instance.a"}
+}
+
+test_tag_on_read_data_source_is_not_production if {
+	not is_production(dev([res_with("aws_instance", "read", {"tags": {"Environment": "prod"}})]))
+}
+
+# --- Production detection: container names ----------------------------------
+
+test_container_names_are_production if {
+	cases := [
+		["azurerm_resource_group", {"name": "rg-billing-prod"}],
+		["google_project", {"project_id": "acme-prod-1234", "name": "Acme"}],
+		["google_project", {"name": "acme prod"}],
+		["azurerm_subscription", {"subscription_name": "Billing Production"}],
+		["azurerm_subscription", {"alias": "billing-prd"}],
+		["google_folder", {"display_name": "live"}],
+		["aws_organizations_account", {"name": "billing-prod"}],
+		["aws_organizations_organizational_unit", {"name": "Prod"}],
+	]
+	every case in cases {
+		is_production(dev([res_with(case[0], "update", case[1])]))
+	}
+}
+
+test_container_names_reason if {
+	reasons_of(dev([res_with("azurerm_resource_group", "update", {"name": "rg-billing-prod"})])) == {"azurerm_resource_group.this is named as production"}
+}
+
+test_non_container_names_are_not_production if {
+	every typ in ["aws_instance", "azurerm_storage_account", "aws_s3_bucket", "google_storage_bucket"] {
+		not is_production(dev([res_with(typ, "update", {"name": "rg-billing-prod", "project_id": "acme-prod-1234"})]))
+	}
+}
+
+test_container_other_attribute_is_not_production if {
+	not is_production(dev([res_with("azurerm_resource_group", "update", {"name": "rg-billing", "location": "prod"})]))
+}
+
+test_container_dev_name_is_not_production if {
+	not is_production(dev([res_with("google_project", "update", {"project_id": "acme-dev-1234", "name": "product"})]))
+}
+
+test_container_name_attributes_from_config if {
+	c := res_with("aws_instance", "update", {"name": "web-prod"})
+	not is_production(dev([c]))
+	is_production(dev([c])) with data.stepgate.config.production.name_attributes as {"aws_instance": ["name"]}
+}
+
+test_container_read_data_source_is_not_production if {
+	rg := change("data.azurerm_resource_group.main", "azurerm_resource_group", "read", {"name": "rg-billing-prod"})
+	sa := change("azurerm_storage_account.st", "azurerm_storage_account", "update", {"resource_group_name": "rg-billing-dev"})
+	not is_production(dev([rg, sa]))
+	is_production(dev([object.union(rg, {"action": "update", "mode": "managed"}), sa]))
+}
+
+# --- Production detection: reference attributes -----------------------------
+
+test_resource_group_reference_is_production if {
+	is_production(dev([res_with("azurerm_storage_account", "update", {"name": "stbilling", "resource_group_name": "rg-billing-prod"})]))
+}
+
+test_google_project_reference_is_production if {
+	is_production(dev([res_with("google_storage_bucket", "create", {"name": "b", "project": "acme-prod-1234"})]))
+}
+
+test_reference_reason if {
+	reasons_of(dev([res_with("google_storage_bucket", "create", {"project": "acme-prod-1234"})])) == {"google_storage_bucket.this is in a production container"}
+}
+
+test_dev_references_are_not_production if {
+	not is_production(dev([res_with("azurerm_storage_account", "update", {"resource_group_name": "rg-billing-dev", "project": "product-catalog"})]))
+}
+
+# --- prod.change ---------------------------------------------------------------
+
+test_prod_change_requirements if {
+	f := finding_of(prod([res("aws_instance", "update")]), "prod.change")
+	f.decision == "step_up"
+	f.severity == "medium"
+	f.requirements == {"aal": 2, "approvals": 0, "max_age": 0}
+	f.addresses == ["aws_instance.this"]
+}
+
+test_prod_change_reason if {
+	f := finding_of(prod([res("aws_instance", "update"), res("aws_s3_bucket", "create")]), "prod.change")
+	f.reason == `Production (workspace "billing-prod"): 2 resources would change.`
+}
+
+test_prod_change_addresses_are_sorted_and_skip_reads if {
+	cs := [
+		change("aws_instance.b", "aws_instance", "update", {}),
+		change("data.aws_ami.x", "aws_ami", "read", {}),
+		change("aws_instance.a", "aws_instance", "create", {}),
+	]
+	finding_of(prod(cs), "prod.change").addresses == ["aws_instance.a", "aws_instance.b"]
+}
+
+test_prod_change_does_not_fire_outside_production if {
+	not "prod.change" in rules_of(dev([res("aws_instance", "update")]))
+	not "prod.change" in rules_of(apply("billing", "staging", [res("aws_instance", "update")]))
+}
+
+test_prod_change_needs_a_change if {
+	count(findings_of(prod([]))) == 0
+}
+
+test_prod_change_read_only_does_not_count if {
+	count(findings_of(prod([res("aws_ami", "read")]))) == 0
+}
+
+test_prod_change_every_signal if {
+	every inp in [
+		apply("billing", "live", [res("aws_instance", "update")]),
+		apply("billing", "", [res_with("aws_instance", "update", {"tags": {"Environment": "Production"}})]),
+		apply("billing", "", [res_with("azurerm_resource_group", "update", {"name": "rg-billing-prod"})]),
+		apply("billing", "", [res_with("azurerm_storage_account", "update", {"resource_group_name": "rg-billing-prod"})]),
+	] {
+		"prod.change" in rules_of(inp)
+	}
+}
+
+# The motivating example: the workspace says nothing, the resource group's
+# name does.
+test_prod_resource_group_tag_update_in_neutral_workspace if {
+	rg := change("azurerm_resource_group.billing", "azurerm_resource_group", "update", {"name": "rg-billing-prod", "location": "westeurope"})
+	c := object.union(rg, {"before": {"name": "rg-billing-prod", "tags": {"owner": "a"}}, "after": {"name": "rg-billing-prod", "tags": {"owner": "b"}}})
+	fs := findings_of(apply("billing", "", [c]))
+	{f.rule | some f in fs} == {"prod.change"}
+	some f in fs
+	f.addresses == ["azurerm_resource_group.billing"]
+	contains(f.reason, "azurerm_resource_group.billing is named as production")
+}
+
+test_dev_instance_tag_change_has_no_finding if {
+	c := object.union(res("aws_instance", "update"), {"before": {"tags": {"owner": "a"}}, "after": {"tags": {"owner": "b"}}})
+	count(findings_of(apply("billing-dev", "", [c]))) == 0
+}
+
+test_no_changes_in_dev_has_no_finding if {
+	count(findings_of(dev([]))) == 0
+}
+
+# --- sensitive.change -----------------------------------------------------------
+
+test_sensitive_identity_types if {
+	every typ in ["aws_iam_role", "google_project_iam_member", "azurerm_role_assignment", "kubernetes_cluster_role_binding", "azuread_application"] {
+		f := finding_of(dev([res(typ, "update")]), "sensitive.change")
+		f.addresses == [sprintf("%s.this", [typ])]
+		f.reason == sprintf("1 change to identity and access (%s).", [typ])
+	}
+}
+
+test_sensitive_secret_types if {
+	every typ in ["aws_kms_key", "aws_secretsmanager_secret", "azurerm_key_vault_secret", "kubernetes_secret", "random_password", "tls_private_key", "vault_generic_secret"] {
+		f := finding_of(dev([res(typ, "create")]), "sensitive.change")
+		f.reason == sprintf("1 change to keys and secrets (%s).", [typ])
+	}
+}
+
+test_sensitive_network_types if {
+	every typ in ["aws_security_group_rule", "google_compute_firewall", "azurerm_network_security_rule", "kubernetes_network_policy"] {
+		f := finding_of(dev([res(typ, "delete")]), "sensitive.change")
+		f.reason == sprintf("1 change to network boundaries (%s).", [typ])
+	}
+}
+
+test_sensitive_pulumi_tokens if {
+	cases := {
+		"aws:iam/role:Role": "identity and access",
+		"kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": "identity and access",
+		"aws:secretsmanager/secret:Secret": "keys and secrets",
+		"kubernetes:core/v1:Secret": "keys and secrets",
+		"aws:ec2/securityGroup:SecurityGroup": "network boundaries",
+	}
+	every typ, cat in cases {
+		f := finding_of(dev([change("urn:pulumi:dev::app::x", typ, "update", {})]), "sensitive.change")
+		f.reason == sprintf("1 change to %s (%s).", [cat, typ])
+	}
+}
+
+# BUG: "gcp:*/iam*" in defaults.yaml matches no Pulumi GCP IAM token: they are
+# spelt "gcp:projects/iAMMember:IAMMember", "gcp:serviceaccount/iAMBinding:IAMBinding",
+# "gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"
+# and glob patterns are case-sensitive. Uncomment once the patterns are fixed.
+# test_sensitive_pulumi_gcp_iam_tokens if {
+# 	every typ in ["gcp:projects/iAMMember:IAMMember", "gcp:serviceaccount/iAMBinding:IAMBinding", "gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"] {
+# 		"sensitive.change" in rules_of(dev([change("urn:pulumi:dev::app::x", typ, "create", {})]))
+# 	}
+# }
+
+test_ordinary_types_are_not_sensitive if {
+	every typ in ["aws_instance", "aws_s3_bucket", "google_compute_instance", "aws_iamrole", "kubernetes_deployment", "aws:ec2/instance:Instance"] {
+		count(findings_of(dev([res(typ, "update")]))) == 0
+	}
+}
+
+test_sensitive_data_source_read_does_not_fire if {
+	count(findings_of(dev([res("aws_iam_policy_document", "read")]))) == 0
+}
+
+test_sensitive_reads_are_not_counted if {
+	cs := [
+		change("aws_iam_role.app", "aws_iam_role", "update", {}),
+		change("data.aws_iam_role.ci", "aws_iam_role", "read", {}),
+	]
+	f := finding_of(dev(cs), "sensitive.change")
+	f.addresses == ["aws_iam_role.app"]
+	f.reason == "1 change to identity and access (aws_iam_role)."
+}
+
+test_ssm_secure_string_is_sensitive if {
+	f := finding_of(dev([res_with("aws_ssm_parameter", "create", {"type": "SecureString", "value": "(sensitive value)"})]), "sensitive.change")
+	f.reason == "1 change to keys and secrets (aws_ssm_parameter)."
+}
+
+test_ssm_secure_string_before_only_is_sensitive if {
+	c := object.union(res("aws_ssm_parameter", "update"), {"before": {"type": "SecureString"}, "after": {"type": "String"}})
+	"sensitive.change" in rules_of(dev([c]))
+}
+
+test_ssm_pulumi_secure_string_is_sensitive if {
+	"sensitive.change" in rules_of(dev([change("urn:pulumi:dev::app::p", "aws:ssm/parameter:Parameter", "create", {"type": "SecureString"})]))
+}
+
+test_ssm_string_is_not_sensitive if {
+	count(findings_of(dev([res_with("aws_ssm_parameter", "create", {"type": "String", "value": "x"})]))) == 0
+	count(findings_of(dev([res_with("aws_ssm_parameter", "update", {"type": "StringList"})]))) == 0
+}
+
+test_sensitive_outside_production_requirements if {
+	f := finding_of(dev([res("aws_iam_role", "update")]), "sensitive.change")
+	f.decision == "step_up"
+	f.severity == "high"
+	f.requirements == {"aal": 2, "approvals": 0, "max_age": 0}
+}
+
+test_sensitive_production_requirements if {
+	f := finding_of(prod([res("aws_iam_role", "update")]), "sensitive.change")
+	f.decision == "step_up"
+	f.severity == "critical"
+	f.requirements == {"aal": 3, "approvals": 1, "max_age": 0}
+}
+
+test_sensitive_reason_names_categories_and_types if {
+	cs := [
+		res("aws_iam_role", "update"),
+		res("aws_iam_policy", "update"),
+		res("aws_kms_key", "create"),
+		res("aws_security_group", "update"),
+		res("aws_instance", "update"),
+	]
+	f := finding_of(dev(cs), "sensitive.change")
+	startswith(f.reason, "4 changes to ")
+	contains(f.reason, "identity and access (aws_iam_policy, aws_iam_role)")
+	contains(f.reason, "keys and secrets (aws_kms_key)")
+	contains(f.reason, "network boundaries (aws_security_group)")
+	f.addresses == ["aws_iam_policy.this", "aws_iam_role.this", "aws_kms_key.this", "aws_security_group.this"]
+}
+
+test_sensitive_custom_types_from_config if {
+	types := object.union(data.stepgate.config.sensitive_types, {"custom": ["acme_*"]})
+	f := finding_of(dev([res("acme_vault_door", "update")]), "sensitive.change") with data.stepgate.config.sensitive_types as types
+	f.reason == "1 change to sensitive types from your configuration (acme_vault_door)."
+	count(findings_of(dev([res("acme_vault_door", "update")]))) == 0
+}
+
+test_sensitive_types_removed_by_config if {
+	types := {"identity": [], "secrets": [], "network": []}
+	count(findings_of(dev([res("aws_iam_role", "update")]))) == 1
+	count(findings_of(dev([res("aws_iam_role", "update")]))) == 0 with data.stepgate.config.sensitive_types as types
+}
+
+# --- stateful.destroy --------------------------------------------------------------
+
+test_stateful_delete_and_replace_fire if {
+	every typ in ["aws_db_instance", "google_sql_database_instance", "azurerm_storage_account", "aws_s3_bucket", "aws:rds/instance:Instance"] {
+		every action in ["delete", "replace"] {
+			f := finding_of(dev([res(typ, action)]), "stateful.destroy")
+			f.addresses == [sprintf("%s.this", [typ])]
+		}
+	}
+}
+
+test_stateful_create_and_update_do_not_fire if {
+	every typ in ["aws_db_instance", "google_sql_database_instance", "azurerm_storage_account", "aws_s3_bucket"] {
+		every action in ["create", "update", "forget", "import"] {
+			not "stateful.destroy" in rules_of(dev([res(typ, action)]))
+		}
+	}
+}
+
+test_stateless_delete_does_not_fire if {
+	count(findings_of(dev([res("aws_instance", "delete"), res("aws_lambda_function", "replace")]))) == 0
+}
+
+test_stateful_outside_production_requirements if {
+	f := finding_of(dev([res("aws_db_instance", "delete")]), "stateful.destroy")
+	f.decision == "step_up"
+	f.severity == "high"
+	f.requirements == {"aal": 2, "approvals": 0, "max_age": 0}
+}
+
+test_stateful_production_requirements if {
+	f := finding_of(prod([res("aws_db_instance", "replace")]), "stateful.destroy")
+	f.severity == "critical"
+	f.requirements == {"aal": 3, "approvals": 1, "max_age": 0}
+}
+
+test_stateful_reason_and_addresses if {
+	cs := [
+		change("aws_s3_bucket.logs", "aws_s3_bucket", "delete", {}),
+		change("aws_db_instance.main", "aws_db_instance", "replace", {}),
+		change("aws_s3_bucket.assets", "aws_s3_bucket", "update", {}),
+		change("aws_instance.web", "aws_instance", "delete", {}),
+	]
+	f := finding_of(dev(cs), "stateful.destroy")
+	f.addresses == ["aws_db_instance.main", "aws_s3_bucket.logs"]
+	f.reason == "2 resources that hold data would be deleted or replaced (aws_db_instance, aws_s3_bucket); their data is lost unless it is backed up."
+}
+
+test_stateful_types_from_config if {
+	not "stateful.destroy" in rules_of(dev([res("aws_instance", "delete")]))
+	"stateful.destroy" in rules_of(dev([res("aws_instance", "delete")])) with data.stepgate.config.stateful_types as ["aws_inst*"]
+	not "stateful.destroy" in rules_of(dev([res("aws_db_instance", "delete")])) with data.stepgate.config.stateful_types as ["aws_inst*"]
+}
+
+# --- blast.radius -----------------------------------------------------------------
+
+test_blast_radius_50_changes_do_not_fire if {
+	count(findings_of(dev(many(50, "update")))) == 0
+}
+
+test_blast_radius_51_changes_fire if {
+	f := finding_of(dev(many(51, "update")), "blast.radius")
+	f.reason == "Large blast radius: 51 changes at once (more than 50)."
+	count(f.addresses) == 51
+}
+
+test_blast_radius_10_destructive_do_not_fire if {
+	count(findings_of(dev(array.concat(many(5, "delete"), [change(sprintf("aws_instance.r[%d]", [i]), "aws_instance", "replace", {}) | some i in numbers.range(1, 5)])))) == 0
+}
+
+test_blast_radius_11_destructive_fire if {
+	cs := array.concat(many(6, "delete"), [change(sprintf("aws_instance.r[%d]", [i]), "aws_instance", "replace", {}) | some i in numbers.range(1, 5)])
+	f := finding_of(dev(cs), "blast.radius")
+	f.reason == "Large blast radius: 11 deletes and replaces at once (more than 10)."
+}
+
+test_blast_radius_both_reasons if {
+	cs := array.concat(many(40, "update"), [change(sprintf("aws_instance.d[%d]", [i]), "aws_instance", "delete", {}) | some i in numbers.range(1, 12)])
+	f := finding_of(dev(cs), "blast.radius")
+	contains(f.reason, "52 changes at once (more than 50)")
+	contains(f.reason, "12 deletes and replaces at once (more than 10)")
+}
+
+test_blast_radius_reads_are_not_counted if {
+	cs := array.concat(many(50, "update"), [change(sprintf("data.aws_ami.a[%d]", [i]), "aws_ami", "read", {}) | some i in numbers.range(1, 20)])
+	count(findings_of(dev(cs))) == 0
+}
+
+test_blast_radius_thresholds_from_config if {
+	f := finding_of(dev(many(6, "update")), "blast.radius") with data.stepgate.config.blast_radius.max_changes as 5
+	f.reason == "Large blast radius: 6 changes at once (more than 5)."
+	not "blast.radius" in rules_of(dev(many(5, "update"))) with data.stepgate.config.blast_radius.max_changes as 5
+	"blast.radius" in rules_of(dev(many(2, "delete"))) with data.stepgate.config.blast_radius.max_destructive as 1
+}
+
+test_blast_radius_outside_production_requirements if {
+	f := finding_of(dev(many(51, "create")), "blast.radius")
+	f.severity == "high"
+	f.requirements == {"aal": 2, "approvals": 0, "max_age": 0}
+}
+
+test_blast_radius_production_requirements if {
+	f := finding_of(prod(many(51, "create")), "blast.radius")
+	f.decision == "step_up"
+	f.severity == "critical"
+	f.requirements == {"aal": 3, "approvals": 2, "max_age": 0}
+}
+
+# --- plan.errored -------------------------------------------------------------------
+
+test_errored_plan_is_denied if {
+	inp := operation("terraform.apply", "billing-dev", "", [], object.union(plan_ok, {"errored": true}))
+	f := finding_of(inp, "plan.errored")
+	f.decision == "deny"
+	f.severity == "critical"
+	startswith(f.reason, "The plan errored")
+}
+
+test_unapplyable_plan_is_denied if {
+	inp := operation("terraform.apply", "billing-dev", "", [], object.union(plan_ok, {"applyable": false}))
+	f := finding_of(inp, "plan.errored")
+	f.decision == "deny"
+	startswith(f.reason, "The plan is not applyable")
+}
+
+test_errored_and_unapplyable_give_one_finding if {
+	inp := operation("terraform.apply", "billing-prod", "", [], object.union(plan_ok, {"errored": true, "applyable": false}))
+	count([f | some f in findings_of(inp); f.rule == "plan.errored"]) == 1
+	startswith(finding_of(inp, "plan.errored").reason, "The plan errored")
+}
+
+test_errored_plan_is_denied_in_production if {
+	inp := operation("terraform.apply", "billing-prod", "", [res("aws_instance", "update")], object.union(plan_ok, {"errored": true}))
+	finding_of(inp, "plan.errored").decision == "deny"
+	rules_of(inp) == {"plan.errored", "prod.change"}
+}
+
+test_complete_applyable_plan_is_not_denied if {
+	not "plan.errored" in rules_of(operation("terraform.apply", "billing-dev", "", [], object.union(plan_ok, {"complete": false})))
+}
+
+# --- secret.read --------------------------------------------------------------------
+
+test_secret_read_outside_production if {
+	f := finding_of(operation("secret.read", "billing-dev", "", [], plan_ok), "secret.read")
+	f.decision == "step_up"
+	f.severity == "high"
+	f.addresses == []
+	f.requirements == {"aal": 3, "approvals": 0, "max_age": 0}
+}
+
+test_secret_read_in_production if {
+	inp := operation("secret.read", "billing-prod", "", [], plan_ok)
+	f := finding_of(inp, "secret.read")
+	f.severity == "critical"
+	f.requirements == {"aal": 3, "approvals": 1, "max_age": 0}
+	rules_of(inp) == {"secret.read"}
+}
+
+test_secret_read_only_for_its_kind if {
+	every kind in ["terraform.apply", "tofu.apply", "pulumi.up", "command"] {
+		not "secret.read" in rules_of(operation(kind, "billing-prod", "", [], plan_ok))
+	}
+}
+
+# --- Configuration overrides of rules ------------------------------------------------
+
+test_rule_production_override if {
+	ctx := {"decision": "step_up", "aal": 3, "approvals": 2, "max_age": 120, "severity": "high"}
+	f := finding_of(prod([res("aws_instance", "update")]), "prod.change") with data.stepgate.config.rules["prod.change"].production as ctx
+	f.severity == "high"
+	f.requirements == {"aal": 3, "approvals": 2, "max_age": 120}
+}
+
+test_rule_production_override_deny if {
+	f := finding_of(prod([res("aws_instance", "update")]), "prod.change") with data.stepgate.config.rules["prod.change"].production as {"decision": "deny", "severity": "critical"}
+	f.decision == "deny"
+}
+
+# prod.change is about production: a context outside production changes
+# nothing, the rule itself only fires in production.
+test_prod_change_outside_production_context_is_ignored if {
+	inp := dev([res("aws_instance", "update")])
+	ctx := {"decision": "step_up", "aal": 1, "approvals": 0, "max_age": 0, "severity": "low"}
+	count(findings_of(inp)) == 0 with data.stepgate.config.rules["prod.change"].outside_production as ctx
+	f := finding_of(prod([res("aws_instance", "update")]), "prod.change") with data.stepgate.config.rules["prod.change"].outside_production as ctx
+	f.requirements.aal == 2
+}
+
+test_rule_context_can_be_raised_outside_production if {
+	ctx := {"decision": "step_up", "aal": 3, "approvals": 1, "max_age": 600, "severity": "critical"}
+	f := finding_of(dev([res("aws_db_instance", "delete")]), "stateful.destroy") with data.stepgate.config.rules["stateful.destroy"].outside_production as ctx
+	f.requirements == {"aal": 3, "approvals": 1, "max_age": 600}
+}
+
+# A context the configuration does not set (`production: off` in
+# stepgate.yaml) never fires. The whole config is replaced: `with` on a path
+# inside it merges objects into the default instead of replacing them.
+test_rule_without_context_does_not_fire if {
+	inp := prod([res("aws_iam_role", "update")])
+	"sensitive.change" in rules_of(inp)
+	cfg := json.remove(data.stepgate.config, ["rules/sensitive.change/production"])
+	not "sensitive.change" in rules_of(inp) with data.stepgate.config as cfg
+	"prod.change" in rules_of(inp) with data.stepgate.config as cfg
+	"sensitive.change" in rules_of(dev([res("aws_iam_role", "update")])) with data.stepgate.config as cfg
+}
+
+test_unknown_rule_has_no_finding if {
+	not lib.finding("acme.unknown", [], "r") with input as dev([])
+}
+
+# --- Several rules at once -------------------------------------------------------------
+
+test_production_iam_database_destroy if {
+	cs := [res("aws_iam_role", "update"), res("aws_db_instance", "delete"), res("aws_instance", "update")]
+	inp := apply("payments", "production", cs)
+	rules_of(inp) == {"prod.change", "sensitive.change", "stateful.destroy"}
+	finding_of(inp, "prod.change").addresses == ["aws_db_instance.this", "aws_iam_role.this", "aws_instance.this"]
+	finding_of(inp, "prod.change").reason == `Production (environment "production"): 3 resources would change.`
 }

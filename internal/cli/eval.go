@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/report"
+)
+
+type evalOptions struct {
+	plan        string
+	workspace   string
+	environment string
+	kind        string
+	config      string
+	policyDirs  []string
+	output      string
+	tool        string
+	maxSize     string
+}
+
+func newEvalCmd(env Env) *cobra.Command {
+	var o evalOptions
+	cmd := &cobra.Command{
+		Use:   "eval --plan FILE [flags]",
+		Short: "Assess a plan offline and print the decision",
+		Long: `Assess a plan offline, with no server: read it, evaluate the policy, and print
+the decision, what a step-up would need, and the findings behind it.
+
+FILE is the JSON of "terraform show -json tfplan" (or tofu), the redacted plan
+JSON of HCP Terraform, or "pulumi preview --json" output; "-" reads standard
+input. A saved binary plan ("terraform plan -out tfplan") is turned into JSON
+by running "terraform show -json" (or tofu, see --tool) in the current
+directory. UTF-8 with or without a byte-order mark and UTF-16 are read.
+
+Exit codes:
+  0  allow: the operation may proceed
+  3  step_up: a human must re-prove who they are (and maybe others approve)
+  4  deny: the operation must not proceed
+  2  bad input or usage: unreadable plan, bad flag, invalid config or policy
+  1  internal error: the policy could not be evaluated (never an allow)`,
+		Example: `  terraform plan -out tfplan && terraform show -json tfplan > plan.json
+  stepgate eval --plan plan.json --workspace billing-prod
+
+  terraform show -json tfplan | stepgate eval --plan - --output json
+  stepgate eval --plan tfplan --tool tofu --policy ./policies --output markdown`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEval(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.plan, "plan", "", `plan file to assess, or "-" for standard input`)
+	f.StringVar(&o.workspace, "workspace", "", "workspace (or stack) the plan is for, e.g. billing-prod")
+	f.StringVar(&o.environment, "environment", "", "environment the pipeline deploys to, e.g. prod")
+	f.StringVar(&o.kind, "kind", "terraform.apply", "operation kind: "+strings.Join(policy.Kinds, ", "))
+	f.StringVar(&o.config, "config", "", "stepgate.yaml to read (default $"+config.EnvFile+")")
+	f.StringArrayVar(&o.policyDirs, "policy", nil, "directory of your own .rego modules (repeatable)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
+	f.StringVar(&o.tool, "tool", "", "program that reads saved plans: terraform or tofu (default: the first on PATH)")
+	f.StringVar(&o.maxSize, "max-plan-size", "", "largest plan accepted, e.g. 512MiB (default: plan.max_size in the config, 512MiB)")
+	return cmd
+}
+
+// setup is what eval and the commands after it share: the configuration,
+// the policy engine and the limits, all checked before any plan is read.
+type setup struct {
+	cfg     *config.Config
+	engine  *policy.Engine
+	maxSize int64
+}
+
+func loadSetup(ctx context.Context, env Env, configPath string, policyDirs []string, maxSize string) (*setup, error) {
+	if configPath == "" {
+		configPath = env.Getenv(config.EnvFile)
+	}
+	cfg, err := config.Load(resolve(env, configPath))
+	if err != nil {
+		return nil, exit(ExitUsage, err)
+	}
+	pc, err := cfg.PolicyConfig()
+	if err != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("%w: %w", config.ErrInvalid, err))
+	}
+	dirs := make([]string, len(policyDirs))
+	for i, d := range policyDirs {
+		dirs[i] = resolve(env, d)
+	}
+	mods, err := policy.LoadModules(dirs, false)
+	if err != nil {
+		return nil, exit(ExitUsage, err)
+	}
+	engine, err := policy.New(ctx, pc, mods)
+	if err != nil {
+		return nil, exit(ExitUsage, err)
+	}
+	s := &setup{cfg: cfg, engine: engine, maxSize: int64(cfg.Plan.MaxSize)}
+	if maxSize != "" {
+		if s.maxSize, err = config.ParseSize(maxSize); err != nil {
+			return nil, exit(ExitUsage, fmt.Errorf("--max-plan-size: %w", err))
+		}
+	}
+	return s, nil
+}
+
+func runEval(ctx context.Context, env Env, o evalOptions) error {
+	if !slices.Contains(report.Formats, o.output) {
+		return exit(ExitUsage, fmt.Errorf("--output %q: want one of %s", o.output, strings.Join(report.Formats, ", ")))
+	}
+	op := policy.Operation{Kind: o.kind, Workspace: o.workspace, Environment: o.environment}
+	if err := op.Validate(); err != nil {
+		return exit(ExitUsage, fmt.Errorf("--kind: %w", err))
+	}
+	if o.plan == "" && op.Kind != "secret.read" {
+		return exit(ExitUsage, errors.New("--plan is required (a plan file, or - for standard input)"))
+	}
+	s, err := loadSetup(ctx, env, o.config, o.policyDirs, o.maxSize)
+	if err != nil {
+		return err
+	}
+	in := policy.NewInput(op)
+	if o.plan != "" {
+		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, in.Add)
+		if err != nil {
+			return err
+		}
+		in.SetPlan(p)
+	}
+	a, err := s.engine.Evaluate(ctx, in)
+	if err != nil {
+		return exit(ExitInternal, err)
+	}
+	opts := report.Options{Color: env.IsTerminal != nil && env.IsTerminal(env.Stdout) && env.Getenv("NO_COLOR") == ""}
+	if err := report.Write(env.Stdout, o.output, a, opts); err != nil {
+		return exit(ExitInternal, fmt.Errorf("writing report: %w", err))
+	}
+	switch a.Decision {
+	case policy.Allow:
+		return nil
+	case policy.StepUp:
+		return decisionError{ExitStepUp}
+	}
+	return decisionError{ExitDeny}
+}
+
+// readPlan streams a plan from a file or standard input into visit. A saved
+// binary plan is first turned into JSON by terraform or tofu; its digest is
+// then that of the saved file, the one a grant is later bound to.
+func readPlan(ctx context.Context, env Env, name, tool string, maxSize int64, visit func(*plan.Change) error) (*plan.Plan, error) {
+	var r io.Reader
+	label := name
+	if name == "-" {
+		r, label = env.Stdin, "standard input"
+	} else {
+		f, err := os.Open(resolve(env, name))
+		if err != nil {
+			return nil, exit(ExitUsage, fmt.Errorf("reading plan: %w", err))
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(4)
+	if !plan.IsSaved(head) {
+		p, err := plan.Decode(br, plan.Options{MaxBytes: maxSize}, visit)
+		return p, planErr(label, err)
+	}
+	return readSavedPlan(ctx, env, br, name, tool, maxSize, visit)
+}
+
+func readSavedPlan(ctx context.Context, env Env, r io.Reader, name, tool string, maxSize int64, visit func(*plan.Change) error) (*plan.Plan, error) {
+	bin, err := os.CreateTemp("", "stepgate-*.tfplan")
+	if err != nil {
+		return nil, exit(ExitInternal, err)
+	}
+	defer os.Remove(bin.Name())
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(bin, h), io.LimitReader(r, maxSize+1))
+	if cerr := bin.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, exit(ExitInternal, fmt.Errorf("copying saved plan: %w", err))
+	}
+	path := resolve(env, name)
+	if name == "-" {
+		path = bin.Name()
+	}
+	toolPath, err := plan.FindTool(tool)
+	if err != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("%s is a saved plan: %w", name, err))
+	}
+	out, err := plan.Show(ctx, toolPath, env.Dir, path)
+	if err != nil {
+		return nil, exit(ExitInternal, err)
+	}
+	p, err := plan.Decode(out, plan.Options{MaxBytes: maxSize}, visit)
+	if cerr := out.Close(); cerr != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("%s: %w", name, cerr))
+	}
+	if err != nil {
+		return nil, planErr(name+" (via "+filepath.Base(toolPath)+" show -json)", err)
+	}
+	p.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return p, nil
+}
+
+func planErr(label string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case plan.IsBadInput(err):
+		return exit(ExitUsage, fmt.Errorf("%s: %w", label, err))
+	}
+	return exit(ExitInternal, fmt.Errorf("%s: %w", label, err))
+}
+
+func resolve(env Env, p string) string {
+	if p == "" || p == "-" || filepath.IsAbs(p) || env.Dir == "" {
+		return p
+	}
+	return filepath.Join(env.Dir, p)
+}

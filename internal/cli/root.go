@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes shared by the commands. Each command's --help says which it uses.
+const (
+	ExitOK       = 0 // allow, success
+	ExitInternal = 1 // internal error: stepgate could not decide
+	ExitUsage    = 2 // bad input or usage
+	ExitStepUp   = 3 // step-up required
+	ExitDeny     = 4 // denied
+)
+
+// Env is what the commands get from the process: streams, environment
+// variables and the working directory. Tests supply their own.
+type Env struct {
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Getenv     func(string) string
+	Dir        string
+	IsTerminal func(w io.Writer) bool
+}
+
+// OSEnv returns the Env of this process.
+func OSEnv() Env {
+	dir, _ := os.Getwd()
+	return Env{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Getenv: os.Getenv,
+		Dir:    dir,
+		IsTerminal: func(w io.Writer) bool {
+			f, ok := w.(*os.File)
+			return ok && term.IsTerminal(int(f.Fd()))
+		},
+	}
+}
+
+// exitError carries an exit code with the error to print.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exit(code int, err error) error { return &exitError{code: code, err: err} }
+
+// decisionError ends a command with a non-zero code but prints nothing more:
+// the report already said it all.
+type decisionError struct{ code int }
+
+func (e decisionError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Run runs the stepgate command line and returns the exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	root := newRoot(env)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var de decisionError
+	if errors.As(err, &de) {
+		return de.code
+	}
+	fmt.Fprintf(env.Stderr, "stepgate: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	// Anything cobra itself refused (unknown command or flag, bad
+	// arguments) is a usage error.
+	fmt.Fprintln(env.Stderr, "Run 'stepgate --help' for usage.")
+	return ExitUsage
+}
+
+func newRoot(env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stepgate",
+		Short: "Step-up authentication gate for infrastructure-as-code pipelines",
+		Long: `stepgate reads an infrastructure-as-code plan (Terraform, OpenTofu, Pulumi),
+decides by policy how risky it is, and answers allow, step-up or deny.
+
+Low-risk changes pass at once. Risky ones (production, IAM, keys, secrets,
+network boundaries, destroys of stateful resources, a large blast radius)
+need one or more humans to re-prove who they are with a strong factor
+before the pipeline may apply them.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exit(ExitUsage, fmt.Errorf("%w (see 'stepgate %s --help')", err, c.Name()))
+	})
+	root.AddCommand(newEvalCmd(env), newPolicyCmd(env), newVersionCmd(env))
+	return root
+}
+
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Main.Version == "" {
+		return "(devel)"
+	}
+	return bi.Main.Version
+}
+
+func newVersionCmd(env Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of stepgate",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(env.Stdout, "stepgate %s\n", version())
+			return err
+		},
+	}
+}

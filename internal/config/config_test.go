@@ -1,0 +1,158 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stepgate/stepgate/internal/policy"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "stepgate.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		body  string
+		check func(t *testing.T, c *Config, pc policy.Config)
+	}{
+		{"ok/empty", "", func(t *testing.T, c *Config, pc policy.Config) {
+			if diff := cmp.Diff(policy.DefaultConfig(), pc); diff != "" {
+				t.Errorf("empty file changed the policy (-want +got):\n%s", diff)
+			}
+			if c.Plan.MaxSize != 512<<20 {
+				t.Errorf("max_size = %d, want 512 MiB", c.Plan.MaxSize)
+			}
+		}},
+		{"ok/tuning", `
+plan:
+  max_size: 64MiB
+policy:
+  production:
+    environments: [prod, prod-eu]
+    workspaces: ["billing-*"]
+    name_attributes:
+      google_folder: []
+      aws_vpc: [name]
+  sensitive_types:
+    add: [acme_vault_entry]
+    remove: [aws_key_pair]
+  stateful_types:
+    add: [acme_database]
+    remove: [aws_ecr_repository]
+  blast_radius:
+    max_changes: 100
+  rules:
+    prod.change:
+      production: {aal: 3}
+    secret.read:
+      outside_production: off
+    stateful.destroy:
+      enabled: false
+`, func(t *testing.T, c *Config, pc policy.Config) {
+			if c.Plan.MaxSize != 64<<20 {
+				t.Errorf("max_size = %d, want 64 MiB", c.Plan.MaxSize)
+			}
+			if got := pc.Production.Environments; !cmp.Equal(got, []string{"prod", "prod-eu"}) {
+				t.Errorf("environments = %v", got)
+			}
+			if _, ok := pc.Production.NameAttributes["google_folder"]; ok {
+				t.Error("google_folder still has name attributes after an empty list")
+			}
+			if got := pc.Production.NameAttributes["azurerm_resource_group"]; len(got) == 0 {
+				t.Error("defaults for azurerm_resource_group were lost when another type was added")
+			}
+			if got := pc.SensitiveTypes["custom"]; !cmp.Equal(got, []string{"acme_vault_entry"}) {
+				t.Errorf("custom sensitive types = %v", got)
+			}
+			for _, p := range pc.SensitiveTypes["secrets"] {
+				if p == "aws_key_pair" {
+					t.Error("aws_key_pair was not removed")
+				}
+			}
+			if pc.BlastRadius.MaxChanges != 100 || pc.BlastRadius.MaxDestructive != 10 {
+				t.Errorf("blast radius = %+v, want 100 and the default 10", pc.BlastRadius)
+			}
+			pr := pc.Rules["prod.change"].Production
+			if pr == nil || pr.AAL != 3 || pr.Decision != policy.StepUp || pr.Approvals != 0 {
+				t.Errorf("prod.change production = %+v, want aal 3 with the other fields kept", pr)
+			}
+			if pc.Rules["secret.read"].OutsideProduction != nil {
+				t.Error("secret.read outside_production: off did not switch it off")
+			}
+			if pc.Rules["secret.read"].Production == nil {
+				t.Error("secret.read production was lost")
+			}
+			if pc.Rules["stateful.destroy"].Enabled {
+				t.Error("stateful.destroy is still enabled")
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(write(t, tt.body))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			pc, err := c.PolicyConfig()
+			if err != nil {
+				t.Fatalf("PolicyConfig: %v", err)
+			}
+			tt.check(t, c, pc)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		body string
+		want []string // every one must appear in the error
+	}{
+		{"fail/unknown-key", "polcy: {}\n", []string{"polcy"}},
+		{"fail/not-yaml", "policy: [\n", []string{"yaml"}},
+		{"fail/bad-size", "plan: {max_size: lots}\n", []string{`"lots"`}},
+		{"fail/bad-rule", `
+policy:
+  rules:
+    prod.change:
+      production: {decision: maybe, aal: 7}
+    blast.radius:
+      production: {approvals: -1}
+`, []string{`decision "maybe"`, "aal 7", "approvals -1", "policy.rules.prod.change.production", "policy.rules.blast.radius.production"}},
+		{"fail/negative-threshold", "policy: {blast_radius: {max_changes: -5}}\n", []string{"max_changes: -5"}},
+		{"fail/no-environments", "policy: {production: {environments: []}}\n", []string{"environments"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(write(t, tt.body))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("Load error %v is not ErrInvalid", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want a not-exist error", err)
+	}
+}

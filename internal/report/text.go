@@ -1,0 +1,84 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/stepgate/stepgate/internal/policy"
+)
+
+const (
+	reset  = "\x1b[0m"
+	bold   = "\x1b[1m"
+	dim    = "\x1b[2m"
+	red    = "\x1b[31m"
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+)
+
+func writeText(w io.Writer, a *policy.Assessment, opts Options) error {
+	paint := func(code, s string) string {
+		if !opts.Color {
+			return s
+		}
+		return code + s + reset
+	}
+	var b strings.Builder
+	colour := map[policy.Decision]string{policy.Allow: green, policy.StepUp: yellow, policy.Deny: red}[a.Decision]
+	b.WriteString(paint(bold+colour, Headline(a.Decision)))
+	switch a.Decision {
+	case policy.StepUp:
+		b.WriteString("  " + Needs(a.Requirements))
+	case policy.Allow:
+		b.WriteString("  no rule asks for more")
+	}
+	b.WriteString("\n")
+	if len(a.Findings) > 0 {
+		b.WriteString("\n")
+	}
+	for _, f := range a.Findings {
+		mark := map[policy.Decision]string{policy.Deny: paint(red, "✗"), policy.StepUp: paint(yellow, "!"), policy.Allow: paint(green, "·")}[f.Decision]
+		fmt.Fprintf(&b, "%s %-8s %s  %s\n", mark, f.Severity, paint(bold, f.Rule), f.Reason)
+		for i, addr := range f.Addresses {
+			if i == opts.MaxAddresses {
+				fmt.Fprintf(&b, "      %s\n", paint(dim, fmt.Sprintf("… and %d more (--output json lists all)", len(f.Addresses)-i)))
+				break
+			}
+			fmt.Fprintf(&b, "      %s\n", addr)
+		}
+	}
+	b.WriteString("\n")
+	s := a.Summary
+	counts := ActionCounts(s.ByAction, true)
+	if counts == "" {
+		counts = "none"
+	}
+	fmt.Fprintf(&b, "Changes:    %d (%s)", s.Changes, counts)
+	if rest := s.Total - s.Changes; rest > 0 {
+		fmt.Fprintf(&b, ", %d unchanged or read", rest)
+	}
+	b.WriteString("\n")
+	target := "workspace " + orNone(s.Workspace)
+	if s.Environment != "" {
+		target += ", environment " + s.Environment
+	}
+	if s.Production {
+		target += " · production: " + strings.Join(s.ProductionReasons, "; ")
+	} else {
+		target += " · not production"
+	}
+	fmt.Fprintf(&b, "Operation:  %s, %s\n", s.Kind, target)
+	if pl := planLine(a.Plan); pl != "" {
+		fmt.Fprintf(&b, "Plan:       %s\n", pl)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
