@@ -156,6 +156,8 @@ func TestEvalBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badRego := writeFile(t, dir, "bad/rules.rego", "package stepgate.rules.acme\nfindings contains f if {\n")
 	reserved := writeFile(t, dir, "reserved/lib.rego", "package stepgate.lib\nx := 1\n")
+	nested := writeFile(t, dir, "nested/s3.rego", "package stepgate.rules.acme.s3\nfindings contains {\"rule\": \"acme.s3\", \"decision\": \"deny\", \"reason\": \"r\"}\n")
+	config := writeFile(t, dir, "config/c.rego", "package stepgate.config.rules\nx := 1\n")
 	badConfig := writeFile(t, dir, "stepgate.yaml", "policy:\n  blast_radius: {max_changes: -1}\n")
 	state := writeFile(t, dir, "state.json", `{"format_version":"1.0","terraform_version":"1.9.0","values":{"root_module":{}}}`)
 	for _, tt := range []struct {
@@ -175,7 +177,9 @@ func TestEvalBadInput(t *testing.T) {
 		{"fail/bad-config", []string{"--plan", "examples/dev-tag-change.plan.json", "--config", badConfig}, "", []string{"max_changes: -1"}},
 		{"fail/missing-config", []string{"--plan", "examples/dev-tag-change.plan.json", "--config", filepath.Join(dir, "none.yaml")}, "", []string{"none.yaml"}},
 		{"fail/rego-syntax", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Dir(badRego)}, "", []string{"rules.rego"}},
-		{"fail/reserved-package", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Dir(reserved)}, "", []string{"package stepgate.lib belongs to stepgate"}},
+		{"fail/reserved-package", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Dir(reserved)}, "", []string{"package stepgate.lib: put rules in a package directly under stepgate.rules"}},
+		{"fail/nested-package", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Dir(nested)}, "", []string{"package stepgate.rules.acme.s3"}},
+		{"fail/config-package", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Dir(config)}, "", []string{"package stepgate.config.rules"}},
 		{"fail/policy-dir-missing", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Join(dir, "nope")}, "", []string{"policy directory"}},
 		{"fail/bad-size", []string{"--plan", "examples/dev-tag-change.plan.json", "--max-plan-size", "big"}, "", []string{"--max-plan-size"}},
 		{"fail/over-size", []string{"--plan", "examples/dev-tag-change.plan.json", "--max-plan-size", "100B"}, "", []string{"too large"}},

@@ -132,9 +132,13 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 	if err != nil {
 		return err
 	}
-	in := policy.NewInput(op)
+	in := s.engine.NewInput(op)
 	if o.plan != "" {
-		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, in.Add)
+		visit, done := in.Stream()
+		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, visit)
+		if derr := done(); err == nil && derr != nil {
+			err = exit(ExitInternal, derr)
+		}
 		if err != nil {
 			return err
 		}

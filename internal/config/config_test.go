@@ -130,6 +130,9 @@ policy:
     blast.radius:
       production: {approvals: -1}
 `, []string{`decision "maybe"`, "aal 7", "approvals -1", "policy.rules.prod.change.production", "policy.rules.blast.radius.production"}},
+		{"fail/typo-in-rule", "policy: {rules: {prod.change: {production: {aall: 1}}}}\n", []string{`unknown key "aall"`}},
+		{"fail/rule-not-mapping", "policy: {rules: {prod.change: {production: [1]}}}\n", []string{"want a mapping"}},
+		{"fail/aal-not-number", "policy: {rules: {prod.change: {production: {aal: high}}}}\n", []string{"aal"}},
 		{"fail/negative-threshold", "policy: {blast_radius: {max_changes: -5}}\n", []string{"max_changes: -5"}},
 		{"fail/no-environments", "policy: {production: {environments: []}}\n", []string{"environments"}},
 	} {

@@ -40,7 +40,7 @@ func TestNormalize(t *testing.T) {
 	for _, tt := range []struct {
 		name, fixture, address string
 		want                   Change
-		values                 bool // compare Before and After too
+		before, after          any // when set, the decoded values must match
 	}{
 		{
 			name: "ok/replace-delete-create", fixture: "learn-terraform-plan/tfplan-input-var.json",
@@ -85,14 +85,13 @@ func TestNormalize(t *testing.T) {
 		},
 		{
 			name: "ok/sensitive-masked", fixture: "tf-plan-format/sensitive_terraform.tfplan.json", address: "random_bytes.test",
-			values: true,
+			before: map[string]any{"base64": Mask, "hex": Mask, "keepers": nil, "length": json.Number("4")},
+			after:  map[string]any{"keepers": nil, "length": json.Number("8")},
 			want: Change{
 				Address: "random_bytes.test", Type: "random_bytes", Name: "test",
 				Provider: "registry.terraform.io/hashicorp/random", Mode: ModeManaged,
 				Actions: []string{"delete", "create"}, Action: ActionReplace,
 				ActionReason:   "replace_because_cannot_update",
-				Before:         map[string]any{"base64": Mask, "hex": Mask, "keepers": nil, "length": json.Number("4")},
-				After:          map[string]any{"keepers": nil, "length": json.Number("8")},
 				AfterUnknown:   []string{"base64", "hex"},
 				SensitivePaths: []string{"base64", "hex"},
 				ReplacePaths:   []string{"length"},
@@ -101,12 +100,18 @@ func TestNormalize(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := find(t, readFixture(t, tt.fixture), tt.address)
-			opts := []cmp.Option{cmpopts.EquateEmpty()}
-			if !tt.values {
-				opts = append(opts, ignoreValues)
-			}
-			if diff := cmp.Diff(tt.want, got, opts...); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty(), ignoreValues); diff != "" {
 				t.Errorf("change %s mismatch (-want +got):\n%s", tt.address, diff)
+			}
+			if tt.before == nil && tt.after == nil {
+				return
+			}
+			before, after, err := got.Values()
+			if err != nil {
+				t.Fatalf("Values: %v", err)
+			}
+			if diff := cmp.Diff([]any{tt.before, tt.after}, []any{before, after}); diff != "" {
+				t.Errorf("values of %s mismatch (-want +got):\n%s", tt.address, diff)
 			}
 		})
 	}

@@ -1,6 +1,10 @@
 package plan
 
-import "strings"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
 
 // Format names the kind of document a plan was read from.
 type Format string
@@ -69,10 +73,10 @@ type Change struct {
 	Action          Action   `json:"action"`
 	ActionReason    string   `json:"action_reason,omitempty"`
 	Importing       bool     `json:"importing,omitempty"`
-	// Before and After hold the attribute values, decoded from JSON with
-	// numbers as json.Number and sensitive values replaced by Mask.
-	Before any `json:"before"`
-	After  any `json:"after"`
+	// Before and After hold the attribute values as JSON, with every
+	// sensitive value replaced by Mask. Values decodes them.
+	Before json.RawMessage `json:"before"`
+	After  json.RawMessage `json:"after"`
 	// Paths use dots for attributes and [n] for list elements:
 	// "tags.Name", "ebs_block_device[0].volume_id".
 	AfterUnknown   []string `json:"after_unknown,omitempty"`
@@ -120,6 +124,29 @@ func (p *Plan) ChangeCount() int {
 		}
 	}
 	return n
+}
+
+// Values decodes Before and After, with numbers as json.Number so that
+// large integers keep every digit. A missing value is nil.
+func (c *Change) Values() (before, after any, err error) {
+	if before, err = decodeAny(c.Before); err != nil {
+		return nil, nil, err
+	}
+	after, err = decodeAny(c.After)
+	return before, after, err
+}
+
+func decodeAny(raw []byte) (any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func joinActions(a []string) string { return strings.Join(a, ",") }

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"bytes"
+	stdjson "encoding/json"
 	"fmt"
 	"strings"
 
@@ -166,7 +168,7 @@ func normalizePulumi(raw jsontext.Value) (*Change, error) {
 
 // pulumiValues returns a state's inputs (what the program declares, which a
 // preview knows for new resources), with secrets masked.
-func pulumiValues(s *pulumiState, masked *[]string) (any, error) {
+func pulumiValues(s *pulumiState, masked *[]string) (stdjson.RawMessage, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -174,11 +176,17 @@ func pulumiValues(s *pulumiState, masked *[]string) (any, error) {
 	if len(raw) == 0 || raw.Kind() == 'n' {
 		raw = s.Outputs
 	}
+	if len(raw) == 0 || raw.Kind() == 'n' {
+		return nil, nil
+	}
+	if !bytes.Contains(raw, []byte(pulumiSigKey)) {
+		return stdjson.RawMessage(raw), nil
+	}
 	v, err := decodeAny(raw)
 	if err != nil {
 		return nil, err
 	}
-	return maskPulumiSecrets(v, "", masked), nil
+	return stdjson.Marshal(maskPulumiSecrets(v, "", masked))
 }
 
 func maskPulumiSecrets(v any, path string, masked *[]string) any {

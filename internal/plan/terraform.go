@@ -3,7 +3,9 @@ package plan
 import (
 	"bytes"
 	stdjson "encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -21,16 +23,18 @@ type tfResourceChange struct {
 	Index           jsontext.Value `json:"index"`
 	ProviderName    string         `json:"provider_name"`
 	ActionReason    string         `json:"action_reason"`
-	Change          *struct {
-		Actions         []string       `json:"actions"`
-		Before          jsontext.Value `json:"before"`
-		After           jsontext.Value `json:"after"`
-		AfterUnknown    jsontext.Value `json:"after_unknown"`
-		BeforeSensitive jsontext.Value `json:"before_sensitive"`
-		AfterSensitive  jsontext.Value `json:"after_sensitive"`
-		ReplacePaths    [][]any        `json:"replace_paths"`
-		Importing       jsontext.Value `json:"importing"`
-	} `json:"change"`
+	Change          *tfChange      `json:"change"`
+}
+
+type tfChange struct {
+	Actions         []string       `json:"actions"`
+	Before          jsontext.Value `json:"before"`
+	After           jsontext.Value `json:"after"`
+	AfterUnknown    jsontext.Value `json:"after_unknown"`
+	BeforeSensitive jsontext.Value `json:"before_sensitive"`
+	AfterSensitive  jsontext.Value `json:"after_sensitive"`
+	ReplacePaths    [][]any        `json:"replace_paths"`
+	Importing       jsontext.Value `json:"importing"`
 }
 
 func (d *decoder) terraformChanges() error {
@@ -39,11 +43,14 @@ func (d *decoder) terraformChanges() error {
 		return err
 	}
 	for i := 0; d.dec.PeekKind() != ']'; i++ {
-		raw, err := d.dec.ReadValue()
-		if err != nil {
-			return err
+		var rc tfResourceChange
+		if err := d.readResourceChange(&rc); err != nil {
+			if streamErr(err) {
+				return err
+			}
+			return fmt.Errorf("%w: resource_changes[%d]: %w", ErrInvalid, i, err)
 		}
-		c, err := normalizeTerraform(raw)
+		c, err := normalizeTerraform(&rc)
 		if err != nil {
 			return fmt.Errorf("%w: resource_changes[%d]: %w", ErrInvalid, i, err)
 		}
@@ -55,14 +62,163 @@ func (d *decoder) terraformChanges() error {
 	return err
 }
 
-func normalizeTerraform(raw jsontext.Value) (*Change, error) {
-	if raw.Kind() != '{' {
-		return nil, fmt.Errorf("is a JSON %s, want an object", kindName(raw.Kind()))
+// streamErr reports whether err is about the document as a whole (bad JSON,
+// truncation, size) rather than about the change being read.
+func streamErr(err error) bool {
+	var se *jsontext.SyntacticError
+	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrTooLarge)
+}
+
+// readResourceChange reads one element of resource_changes token by token:
+// the stream is parsed once, and only the values kept are copied.
+func (d *decoder) readResourceChange(rc *tfResourceChange) error {
+	if err := d.openObject("the change"); err != nil {
+		return err
 	}
-	var rc tfResourceChange
-	if err := json.Unmarshal(raw, &rc); err != nil {
-		return nil, fmt.Errorf("decoding: %w", err)
+	for d.dec.PeekKind() != '}' {
+		name, err := d.dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		switch k := name.String(); k {
+		case "address":
+			rc.Address, err = d.optString(k)
+		case "previous_address":
+			rc.PreviousAddress, err = d.optString(k)
+		case "module_address":
+			rc.ModuleAddress, err = d.optString(k)
+		case "mode":
+			rc.Mode, err = d.optString(k)
+		case "type":
+			rc.Type, err = d.optString(k)
+		case "name":
+			rc.Name, err = d.optString(k)
+		case "provider_name":
+			rc.ProviderName, err = d.optString(k)
+		case "action_reason":
+			rc.ActionReason, err = d.optString(k)
+		case "index":
+			rc.Index, err = d.keepValue()
+		case "change":
+			rc.Change = new(tfChange)
+			err = d.readChangeBody(rc.Change)
+		default:
+			err = d.dec.SkipValue()
+		}
+		if err != nil {
+			return err
+		}
 	}
+	_, err := d.dec.ReadToken()
+	return err
+}
+
+func (d *decoder) readChangeBody(ch *tfChange) error {
+	if err := d.openObject("change"); err != nil {
+		return err
+	}
+	for d.dec.PeekKind() != '}' {
+		name, err := d.dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		switch k := name.String(); k {
+		case "actions":
+			ch.Actions, err = d.stringArray(k)
+		case "before":
+			ch.Before, err = d.keepValue()
+		case "after":
+			ch.After, err = d.keepValue()
+		case "after_unknown":
+			ch.AfterUnknown, err = d.keepIfTrue()
+		case "before_sensitive":
+			ch.BeforeSensitive, err = d.keepIfTrue()
+		case "after_sensitive":
+			ch.AfterSensitive, err = d.keepIfTrue()
+		case "importing":
+			ch.Importing, err = d.keepValue()
+		case "replace_paths":
+			var raw jsontext.Value
+			if raw, err = d.dec.ReadValue(); err == nil && raw.Kind() != 'n' {
+				if err = json.Unmarshal(raw, &ch.ReplacePaths); err != nil {
+					err = fmt.Errorf("replace_paths: %w", err)
+				}
+			}
+		default:
+			err = d.dec.SkipValue()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return err
+}
+
+func (d *decoder) openObject(what string) error {
+	tok, err := d.dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	if tok.Kind() != '{' {
+		return fmt.Errorf("%s is a JSON %s, want an object", what, kindName(tok.Kind()))
+	}
+	return nil
+}
+
+// optString reads a string; null reads as "".
+func (d *decoder) optString(field string) (string, error) {
+	tok, err := d.dec.ReadToken()
+	if err != nil {
+		return "", err
+	}
+	switch tok.Kind() {
+	case '"':
+		return tok.String(), nil
+	case 'n':
+		return "", nil
+	}
+	return "", fmt.Errorf("%s is a JSON %s, want a string", field, kindName(tok.Kind()))
+}
+
+func (d *decoder) stringArray(field string) ([]string, error) {
+	ok, err := d.openArray(field)
+	if err != nil || !ok {
+		return nil, err
+	}
+	out := []string{}
+	for d.dec.PeekKind() != ']' {
+		s, err := d.optString(field)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	_, err = d.dec.ReadToken()
+	return out, err
+}
+
+// keepValue reads a value and keeps a copy of its JSON text (the decoder
+// reuses its buffer).
+func (d *decoder) keepValue() (jsontext.Value, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(raw), nil
+}
+
+// keepIfTrue keeps a marker tree (after_unknown, *_sensitive) only when it
+// marks something: most are {} or false.
+func (d *decoder) keepIfTrue() (jsontext.Value, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil || !bytes.Contains(raw, []byte("true")) {
+		return nil, err
+	}
+	return bytes.Clone(raw), nil
+}
+
+func normalizeTerraform(rc *tfResourceChange) (*Change, error) {
 	if rc.Address == "" {
 		return nil, fmt.Errorf("has no address")
 	}
@@ -102,30 +258,26 @@ func normalizeTerraform(raw jsontext.Value) (*Change, error) {
 	if action == ActionNoOp {
 		return c, nil // counted, never passed on: skip decoding the values
 	}
-	if c.Index, err = decodeAny(rc.Index); err != nil {
+	if c.Index, err = decodeIndex(rc.Index); err != nil {
 		return nil, fmt.Errorf("%s: index: %w", rc.Address, err)
 	}
 	var sensPaths []string
 	for _, v := range []struct {
-		dst        *any
+		dst        *stdjson.RawMessage
 		val, sense jsontext.Value
 	}{{&c.Before, ch.Before, ch.BeforeSensitive}, {&c.After, ch.After, ch.AfterSensitive}} {
-		val, err := decodeAny(v.val)
-		if err != nil {
-			return nil, fmt.Errorf("%s: values: %w", rc.Address, err)
+		if *v.dst, err = maskJSON(v.val, v.sense, &sensPaths); err != nil {
+			return nil, fmt.Errorf("%s: %w", rc.Address, err)
 		}
-		sense, err := decodeAny(v.sense)
-		if err != nil {
-			return nil, fmt.Errorf("%s: sensitive markers: %w", rc.Address, err)
-		}
-		*v.dst = mask(val, sense, "", &sensPaths)
 	}
 	c.SensitivePaths = dedupe(sensPaths)
-	unknown, err := decodeAny(ch.AfterUnknown)
-	if err != nil {
-		return nil, fmt.Errorf("%s: after_unknown: %w", rc.Address, err)
+	if len(ch.AfterUnknown) > 0 {
+		var unknown any
+		if err := json.Unmarshal(ch.AfterUnknown, &unknown); err != nil {
+			return nil, fmt.Errorf("%s: after_unknown: %w", rc.Address, err)
+		}
+		truePaths(unknown, "", &c.AfterUnknown)
 	}
-	truePaths(unknown, "", &c.AfterUnknown)
 	for _, p := range ch.ReplacePaths {
 		c.ReplacePaths = append(c.ReplacePaths, formatPath(p))
 	}
@@ -158,17 +310,41 @@ func terraformAction(actions []string, importing bool) (Action, error) {
 	return "", fmt.Errorf("unknown actions %q", actions)
 }
 
-// decodeAny decodes a JSON value with numbers kept as json.Number, so that
-// large integers (account ids, ports) are not rounded.
-func decodeAny(raw jsontext.Value) (any, error) {
-	if len(raw) == 0 {
+// decodeIndex reads a count index (a number) or a for_each key (a string).
+func decodeIndex(raw jsontext.Value) (any, error) {
+	switch raw.Kind() {
+	case 0, 'n':
+		return nil, nil
+	case '"':
+		s, err := jsontext.AppendUnquote(nil, raw)
+		return string(s), err
+	case '0':
+		return stdjson.Number(raw), nil
+	}
+	return nil, fmt.Errorf("is a JSON %s, want a number or a string", kindName(raw.Kind()))
+}
+
+// maskJSON returns val with the values that sense marks replaced by Mask.
+// Most values have no sensitive marker: they are passed on as they are,
+// without being decoded.
+func maskJSON(val, sense jsontext.Value, masked *[]string) (stdjson.RawMessage, error) {
+	if len(val) == 0 || val.Kind() == 'n' {
 		return nil, nil
 	}
-	dec := stdjson.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
+	if len(sense) == 0 {
+		return stdjson.RawMessage(val), nil
 	}
-	return v, nil
+	s, err := decodeAny(sense)
+	if err != nil {
+		return nil, fmt.Errorf("sensitive markers: %w", err)
+	}
+	v, err := decodeAny(val)
+	if err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	out, err := stdjson.Marshal(mask(v, s, "", masked))
+	if err != nil {
+		return nil, fmt.Errorf("encoding masked values: %w", err)
+	}
+	return out, nil
 }

@@ -139,14 +139,44 @@ type ContextOverride struct {
 	Severity  *string   `yaml:"severity"`
 }
 
-// UnmarshalYAML reads `production: off` (or null) as "never fires here".
+// UnmarshalYAML reads `production: off` (or null) as "never fires here",
+// and otherwise a mapping of the known fields only: a misspelt key is an
+// error, never a setting silently ignored.
 func (o *ContextOverride) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "off" || n.Value == "none") {
 		o.Off = true
 		return nil
 	}
-	type plain ContextOverride
-	return n.Decode((*plain)(o))
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: want a mapping such as {decision: step_up, aal: 2}, or off", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst any
+		switch k.Value {
+		case "decision":
+			o.Decision = new(Decision)
+			dst = o.Decision
+		case "aal":
+			o.AAL = new(int)
+			dst = o.AAL
+		case "approvals":
+			o.Approvals = new(int)
+			dst = o.Approvals
+		case "max_age":
+			o.MaxAge = new(int)
+			dst = o.MaxAge
+		case "severity":
+			o.Severity = new(string)
+			dst = o.Severity
+		default:
+			return fmt.Errorf("line %d: unknown key %q (want decision, aal, approvals, max_age or severity)", k.Line, k.Value)
+		}
+		if err := v.Decode(dst); err != nil {
+			return fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err)
+		}
+	}
+	return nil
 }
 
 // Apply returns c changed by o.

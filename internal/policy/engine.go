@@ -33,8 +33,21 @@ var (
 	ErrEvaluation = errors.New("policy evaluation failed")
 )
 
-// reservedPackages are owned by stepgate; users' modules may not add to them.
-var reservedPackages = []string{"data.stepgate.lib", "data.stepgate.rules.builtin", "data.stepgate.config"}
+// checkPackage refuses a user's package that stepgate would not read as
+// meant. Findings are collected from packages directly under stepgate.rules,
+// so a deeper package would be silently ignored: that would be an allow by
+// mistake. stepgate.lib, stepgate.config and stepgate.rules.builtin are
+// stepgate's own.
+func checkPackage(path ast.Ref) error {
+	if len(path) < 2 || !path[1].Equal(ast.StringTerm("stepgate")) {
+		return nil // a package of the user's own, e.g. acme.helpers
+	}
+	name := strings.TrimPrefix(path.String(), "data.")
+	if len(path) == 4 && path[2].Equal(ast.StringTerm("rules")) && !path[3].Equal(ast.StringTerm("builtin")) {
+		return nil
+	}
+	return fmt.Errorf("package %s: put rules in a package directly under stepgate.rules, such as stepgate.rules.acme (findings are read only from there; stepgate.lib, stepgate.config and stepgate.rules.builtin belong to stepgate)", name)
+}
 
 // findingsQuery collects the findings of every package under
 // data.stepgate.rules, the built-in one and the users'.
@@ -113,9 +126,11 @@ func ParseModules(mods []Module) (map[string]*ast.Module, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if !strings.HasPrefix(m.Filename, "stepgate:") && slices.Contains(reservedPackages, parsed.Package.Path.String()) {
-			errs = append(errs, fmt.Errorf("%s: package %s belongs to stepgate; use a package under stepgate.rules, such as stepgate.rules.mycompany", m.Filename, strings.TrimPrefix(parsed.Package.Path.String(), "data.")))
-			continue
+		if !strings.HasPrefix(m.Filename, "stepgate:") {
+			if err := checkPackage(parsed.Package.Path); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", m.Filename, err))
+				continue
+			}
 		}
 		out[m.Filename] = parsed
 	}
@@ -172,7 +187,7 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 
 // Assess evaluates a plan that was read whole.
 func (e *Engine) Assess(ctx context.Context, op Operation, p *plan.Plan) (*Assessment, error) {
-	in := NewInput(op)
+	in := e.NewInput(op)
 	for i := range p.Changes {
 		if err := in.Add(&p.Changes[i]); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)

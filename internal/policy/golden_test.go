@@ -32,7 +32,7 @@ func assessFile(t testing.TB, e *Engine, path string, op Operation) *Assessment 
 		t.Fatal(err)
 	}
 	defer f.Close()
-	in := NewInput(op)
+	in := e.NewInput(op)
 	p, err := plan.Decode(f, plan.Options{}, in.Add)
 	if err != nil {
 		t.Fatalf("Decode(%s): %v", path, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	stdstrings "strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -32,21 +33,40 @@ func (o Operation) Validate() error {
 // time so that a large plan is never held twice: each change is turned into
 // Rego terms as it is read, and its Go values can be dropped.
 type Input struct {
-	op      Operation
-	changes []*ast.Term
-	plan    *plan.Plan
+	op       Operation
+	changes  []*ast.Term // actions that modify infrastructure
+	reads    []*ast.Term // data sources read
+	plan     *plan.Plan
+	terms    *termBuilder
+	tagAttrs []*ast.Term // production.tag_attributes
+	refAttrs []*ast.Term // production.reference_attributes
+
+	actionLists map[string]*ast.Term
 }
 
-// NewInput starts the input of an operation.
-func NewInput(op Operation) *Input { return &Input{op: op} }
+// NewInput starts the input of an operation for this engine's policy.
+func (e *Engine) NewInput(op Operation) *Input {
+	in := &Input{op: op, terms: newTermBuilder(), actionLists: map[string]*ast.Term{}}
+	for _, a := range e.cfg.Production.TagAttributes {
+		in.tagAttrs = append(in.tagAttrs, ast.StringTerm(a))
+	}
+	for _, a := range e.cfg.Production.ReferenceAttributes {
+		in.refAttrs = append(in.refAttrs, ast.StringTerm(a))
+	}
+	return in
+}
 
 // Add appends a change. It is meant as the visit function of plan.Decode.
 func (in *Input) Add(c *plan.Change) error {
-	t, err := changeTerm(c)
+	t, err := in.changeTerm(c)
 	if err != nil {
 		return fmt.Errorf("change %s: %w", c.Address, err)
 	}
-	in.changes = append(in.changes, t)
+	if c.Action == plan.ActionRead {
+		in.reads = append(in.reads, t)
+	} else {
+		in.changes = append(in.changes, t)
+	}
 	return nil
 }
 
@@ -58,46 +78,149 @@ func str(s string) *ast.Term { return ast.StringTerm(s) }
 
 func item(k string, v *ast.Term) [2]*ast.Term { return ast.Item(ast.StringTerm(k), v) }
 
-func stringList(ss []string) *ast.Term {
+// Terms shared by every change that has them: terms are never changed once
+// built, so one empty list serves twenty thousand changes.
+var (
+	emptyArray  = ast.ArrayTerm()
+	emptyObject = ast.ObjectTerm()
+	nullTerm    = ast.NullTerm()
+)
+
+// field returns an interned key and its value, for the fields of a change.
+func (in *Input) field(k string, v *ast.Term) [2]*ast.Term {
+	return [2]*ast.Term{in.terms.str([]byte(k)), v}
+}
+
+// actions returns the actions list as a term, one per distinct list.
+func (in *Input) actions(a []string) *ast.Term {
+	key := stdstrings.Join(a, ",")
+	if t, ok := in.actionLists[key]; ok {
+		return t
+	}
+	t := in.stringList(a)
+	in.actionLists[key] = t
+	return t
+}
+
+func stringsLower(s string) string { return stdstrings.ToLower(s) }
+
+func (in *Input) stringList(ss []string) *ast.Term {
+	if len(ss) == 0 {
+		return emptyArray
+	}
 	ts := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		ts[i] = ast.StringTerm(s)
+		ts[i] = in.terms.str([]byte(s))
 	}
 	return ast.ArrayTerm(ts...)
 }
 
-func changeTerm(c *plan.Change) (*ast.Term, error) {
-	before, err := valueTerm(c.Before)
+func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
+	before, after, err := in.terms.buildPair(c.Before, c.After)
 	if err != nil {
-		return nil, fmt.Errorf("before: %w", err)
-	}
-	after, err := valueTerm(c.After)
-	if err != nil {
-		return nil, fmt.Errorf("after: %w", err)
+		return nil, fmt.Errorf("values: %w", err)
 	}
 	index, err := valueTerm(c.Index)
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
 	return ast.ObjectTerm(
-		item("address", str(c.Address)),
-		item("previous_address", str(c.PreviousAddress)),
-		item("module_address", str(c.ModuleAddress)),
-		item("type", str(c.Type)),
-		item("name", str(c.Name)),
-		item("index", index),
-		item("provider", str(c.Provider)),
-		item("mode", str(string(c.Mode))),
-		item("actions", stringList(c.Actions)),
-		item("action", str(string(c.Action))),
-		item("action_reason", str(c.ActionReason)),
-		item("importing", ast.BooleanTerm(c.Importing)),
-		item("before", before),
-		item("after", after),
-		item("after_unknown", stringList(c.AfterUnknown)),
-		item("sensitive_paths", stringList(c.SensitivePaths)),
-		item("replace_paths", stringList(c.ReplacePaths)),
+		in.field("address", ast.StringTerm(c.Address)),
+		in.field("previous_address", in.terms.str([]byte(c.PreviousAddress))),
+		in.field("module_address", in.terms.str([]byte(c.ModuleAddress))),
+		in.field("type", in.terms.str([]byte(c.Type))),
+		in.field("name", in.terms.str([]byte(c.Name))),
+		in.field("index", index),
+		in.field("provider", in.terms.str([]byte(c.Provider))),
+		in.field("mode", in.terms.str([]byte(c.Mode))),
+		in.field("actions", in.actions(c.Actions)),
+		in.field("action", in.terms.str([]byte(c.Action))),
+		in.field("action_reason", in.terms.str([]byte(c.ActionReason))),
+		in.field("importing", ast.InternedTerm(c.Importing)),
+		in.field("before", before),
+		in.field("after", after),
+		in.field("after_unknown", in.stringList(c.AfterUnknown)),
+		in.field("sensitive_paths", in.stringList(c.SensitivePaths)),
+		in.field("replace_paths", in.stringList(c.ReplacePaths)),
+		in.field("tags", in.tags(before, after)),
+		in.field("containers", in.containers(before, after)),
 	), nil
+}
+
+// tags merges the tag maps of a change (production.tag_attributes: tags,
+// tags_all, labels), before and after, into one object: each key in lower
+// case, with every distinct string value it has, as written. Policies read
+// one field instead of walking every map of every resource.
+func (in *Input) tags(states ...*ast.Term) *ast.Term {
+	var keys []string
+	values := map[string][]*ast.Term{}
+	for _, st := range states {
+		obj, ok := st.Value.(ast.Object)
+		if !ok {
+			continue
+		}
+		for _, attr := range in.tagAttrs {
+			t := obj.Get(attr)
+			if t == nil {
+				continue
+			}
+			tags, ok := t.Value.(ast.Object)
+			if !ok {
+				continue
+			}
+			tags.Foreach(func(k, v *ast.Term) {
+				ks, ok := k.Value.(ast.String)
+				if _, isStr := v.Value.(ast.String); !ok || !isStr {
+					return
+				}
+				lk := stringsLower(string(ks))
+				if _, seen := values[lk]; !seen {
+					keys = append(keys, lk)
+				}
+				for _, have := range values[lk] {
+					if have.Equal(v) {
+						return
+					}
+				}
+				values[lk] = append(values[lk], v)
+			})
+		}
+	}
+	if len(keys) == 0 {
+		return emptyObject
+	}
+	items := make([][2]*ast.Term, 0, len(keys))
+	for _, k := range keys {
+		items = append(items, [2]*ast.Term{in.terms.str([]byte(k)), ast.ArrayTerm(values[k]...)})
+	}
+	return ast.ObjectTerm(items...)
+}
+
+// containers lists the distinct string values of the attributes that name
+// where a resource lives (production.reference_attributes: the resource
+// group, project or scope), before and after.
+func (in *Input) containers(states ...*ast.Term) *ast.Term {
+	var out []*ast.Term
+	for _, st := range states {
+		obj, ok := st.Value.(ast.Object)
+		if !ok {
+			continue
+		}
+		for _, attr := range in.refAttrs {
+			v := obj.Get(attr)
+			if v == nil {
+				continue
+			}
+			if _, ok := v.Value.(ast.String); !ok || slices.ContainsFunc(out, v.Equal) {
+				continue
+			}
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return emptyArray
+	}
+	return ast.ArrayTerm(out...)
 }
 
 // valueTerm converts a decoded JSON value (numbers as json.Number) into a
@@ -105,7 +228,7 @@ func changeTerm(c *plan.Change) (*ast.Term, error) {
 func valueTerm(v any) (*ast.Term, error) {
 	switch t := v.(type) {
 	case nil:
-		return ast.NullTerm(), nil
+		return nullTerm, nil
 	case bool:
 		return ast.BooleanTerm(t), nil
 	case string:
@@ -171,5 +294,50 @@ func (in *Input) value() ast.Value {
 			item("by_action", ast.ObjectTerm(byAction...)),
 		)),
 		item("changes", ast.ArrayTerm(in.changes...)),
+		item("reads", ast.ArrayTerm(in.reads...)),
 	)
 }
+
+// Stream returns a visit function for plan.Decode that hands each change to
+// a goroutine which builds its terms, so that reading the plan and building
+// the input overlap on two cores. Call done once decoding has ended: it waits
+// for the builder and returns its first error. The changes passed to visit
+// must not be reused by the caller (plan.Decode makes a new one each time).
+func (in *Input) Stream() (visit func(*plan.Change) error, done func() error) {
+	changes := make(chan *plan.Change, 512)
+	failed := make(chan struct{})
+	var buildErr error
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for c := range changes {
+			if buildErr != nil {
+				continue // drain
+			}
+			if err := in.Add(c); err != nil {
+				buildErr = err
+				close(failed)
+			}
+		}
+	}()
+	visit = func(c *plan.Change) error {
+		select {
+		case changes <- c:
+			return nil
+		case <-failed:
+			return errBuilderFailed
+		}
+	}
+	var once bool
+	done = func() error {
+		if !once {
+			once = true
+			close(changes)
+			<-finished
+		}
+		return buildErr
+	}
+	return visit, done
+}
+
+var errBuilderFailed = fmt.Errorf("building the policy input failed")

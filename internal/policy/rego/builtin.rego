@@ -23,17 +23,19 @@ findings contains f if {
 		concat("; ", lib.production_reasons),
 		lib.plural(n, "resource", "resources"),
 	])
-	f := lib.finding("prod.change", lib.addresses(lib.changes), reason)
+	f := lib.finding("prod.change", lib.change_addresses, reason)
 }
 
-sensitive := [c | some c in lib.changes; lib.is_sensitive(c)]
+sensitive := lib.sensitive_changes
 
 findings contains f if {
 	count(sensitive) > 0
-	cats := {cat | some c in sensitive; some cat in lib.categories(c)}
+	# Categories by distinct type: a plan has few types and many changes.
+	type_cats := {t: lib.categories(c) | some c in sensitive; t := c.type}
+	cats := {cat | some cs in type_cats; some cat in cs}
 	parts := [sprintf("%s (%s)", [object.get(category_names, cat, cat), concat(", ", types)]) |
 		some cat in cats
-		types := {c.type | some c in sensitive; cat in lib.categories(c)}
+		types := {t | some t, cs in type_cats; cat in cs}
 	]
 	reason := sprintf("%s to %s.", [
 		lib.plural(count(sensitive), "change", "changes"),
@@ -46,9 +48,11 @@ stateful_destroyed := [c | some c in lib.destructive; c.type in lib.stateful_typ
 
 findings contains f if {
 	count(stateful_destroyed) > 0
-	reason := sprintf("%s that hold data would be deleted or replaced (%s); their data is lost unless it is backed up.", [
-		lib.plural(count(stateful_destroyed), "resource", "resources"),
+	n := count(stateful_destroyed)
+	reason := sprintf("%s would be deleted or replaced (%s); %s lost unless backed up.", [
+		lib.plural(n, "stateful resource", "stateful resources"),
 		concat(", ", {c.type | some c in stateful_destroyed}),
+		its_data(n),
 	])
 	f := lib.finding("stateful.destroy", lib.addresses(stateful_destroyed), reason)
 }
@@ -68,7 +72,7 @@ blast_reasons contains sprintf("%d deletes and replaces at once (more than %d)",
 findings contains f if {
 	count(blast_reasons) > 0
 	reason := sprintf("Large blast radius: %s.", [concat("; ", blast_reasons)])
-	f := lib.finding("blast.radius", lib.addresses(lib.changes), reason)
+	f := lib.finding("blast.radius", lib.change_addresses, reason)
 }
 
 findings contains f if {
@@ -86,3 +90,7 @@ findings contains f if {
 	input.operation.kind == "secret.read"
 	f := lib.finding("secret.read", [], "Reading secrets releases credentials to the pipeline.")
 }
+
+its_data(n) := "its data is" if n == 1
+
+else := "their data is"

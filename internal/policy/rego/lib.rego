@@ -9,13 +9,17 @@ package stepgate.lib
 
 cfg := data.stepgate.config
 
-# changes holds every change that modifies infrastructure. No-op changes
-# never reach the input; data-source reads are dropped here.
-changes := [c | some c in input.changes; c.action != "read"]
+# changes holds every change that modifies infrastructure: input.changes.
+# No-op changes never reach the input, and data sources that are only read
+# are in input.reads.
+changes := input.changes
 
 destructive := [c | some c in changes; c.action in {"delete", "replace"}]
 
 addresses(cs) := sort([c.address | some c in cs])
+
+# change_addresses: the addresses of every change, sorted, computed once.
+change_addresses := addresses(changes)
 
 env_names := {lower(e) | some e in cfg.production.environments}
 
@@ -47,19 +51,16 @@ production_reasons contains sprintf("workspace %q matches %q", [ws, p]) if {
 	ws := input.operation.workspace
 	is_string(ws)
 	some p in cfg.production.workspaces
-	glob.match(p, [], ws)
+	glob.match(p, null, ws)
 }
 
-# prod_tagged: changed resources tagged or labelled as production.
+# prod_tagged: changed resources tagged or labelled as production. Each
+# change carries `tags`: its tag maps (production.tag_attributes) before and
+# after, merged, keys in lower case.
 prod_tagged contains c.address if {
 	some c in changes
-	some state in [c.before, c.after]
-	some attr in cfg.production.tag_attributes
-	tags := state[attr]
-	is_object(tags)
-	some k, v in tags
-	lower(k) in tag_keys
-	is_string(v)
+	some k in tag_keys
+	some v in c.tags[k]
 	lower(v) in env_names
 }
 
@@ -73,13 +74,19 @@ prod_named contains c.address if {
 	names_production(state[a])
 }
 
-# prod_contained: changed resources that live in a production container,
-# by an attribute such as resource_group_name or project.
+# prod_contained: changed resources that live in a production container.
+# Each change carries `containers`: the values of its
+# production.reference_attributes (resource_group_name, project, scope).
+# Names repeat across resources, so each is tested once.
+production_containers := {v |
+	some v in {v | some c in changes; some v in c.containers}
+	names_production(v)
+}
+
 prod_contained contains c.address if {
 	some c in changes
-	some state in [c.before, c.after]
-	some a in cfg.production.reference_attributes
-	names_production(state[a])
+	some v in c.containers
+	v in production_containers
 }
 
 production_reasons contains describe(prod_tagged, "tagged as production")
@@ -107,7 +114,7 @@ sensitive_categories := {t: cats |
 	cats := {cat |
 		some cat, patterns in cfg.sensitive_types
 		some p in patterns
-		glob.match(p, [], t)
+		glob.match(p, null, t)
 	}
 	count(cats) > 0
 }
@@ -115,12 +122,29 @@ sensitive_categories := {t: cats |
 stateful_types := {t |
 	some t in plan_types
 	some p in cfg.stateful_types
-	glob.match(p, [], t)
+	glob.match(p, null, t)
 }
 
 is_sensitive(c) if sensitive_categories[c.type]
 
-is_sensitive(c) if {
+is_sensitive(c) if sensitive_by_value(c)
+
+# sensitive_changes: the changes to sensitive resources. Two passes with
+# lookups in documents computed once (a complete rule is evaluated once;
+# looking up a partial set by key would evaluate it again for every change).
+sensitive_changes := array.concat(
+	[c | some c in changes; sensitive_categories[c.type]],
+	[c |
+		some c in changes
+		cfg.sensitive_when[c.type]
+		not sensitive_categories[c.type]
+		sensitive_by_value(c)
+	],
+)
+
+# sensitive_by_value: a type that is sensitive only with some attribute
+# values (an SSM parameter of type SecureString).
+sensitive_by_value(c) if {
 	conds := cfg.sensitive_when[c.type]
 	some state in [c.before, c.after]
 	some attr, values in conds
