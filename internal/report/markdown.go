@@ -2,13 +2,30 @@ package report
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/policy"
 )
 
-var mdEscaper = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "`", "'", "\n", " ")
+// Text from plans and rules is data: it must not change the structure of
+// the comment it is written into.
+var (
+	// mdText escapes prose in a table cell or a line.
+	mdText = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "&", "&amp;", "`", "'", "\n", " ", "\r", " ")
+	// mdCodeCell escapes the inside of a code span in a table cell.
+	mdCodeCell = strings.NewReplacer("|", `\|`, "`", "'", "\n", " ", "\r", " ")
+	// mdCode escapes the inside of a code span elsewhere.
+	mdCode = strings.NewReplacer("`", "'", "\n", " ", "\r", " ")
+)
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
 
 func writeMarkdown(w io.Writer, a *policy.Assessment, opts Options) error {
 	var b strings.Builder
@@ -21,20 +38,20 @@ func writeMarkdown(w io.Writer, a *policy.Assessment, opts Options) error {
 		b.WriteString("| | severity | rule | reason |\n|---|---|---|---|\n")
 		for _, f := range a.Findings {
 			mark := map[policy.Decision]string{policy.Deny: "⛔", policy.StepUp: "🔐", policy.Allow: "✅"}[f.Decision]
-			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mark, f.Severity, f.Rule, mdEscaper.Replace(f.Reason))
+			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mark, mdText.Replace(f.Severity), mdCodeCell.Replace(clean(f.Rule)), mdText.Replace(clean(f.Reason)))
 		}
 		b.WriteString("\n")
 		for _, f := range a.Findings {
 			if len(f.Addresses) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %d addresses</summary>\n\n", f.Rule, len(f.Addresses))
+			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %s</summary>\n\n", html.EscapeString(clean(f.Rule)), plural(len(f.Addresses), "address", "addresses"))
 			for i, addr := range f.Addresses {
 				if i == opts.MaxAddresses*5 {
 					fmt.Fprintf(&b, "- … and %d more\n", len(f.Addresses)-i)
 					break
 				}
-				fmt.Fprintf(&b, "- `%s`\n", mdEscaper.Replace(addr))
+				fmt.Fprintf(&b, "- `%s`\n", mdCode.Replace(clean(addr)))
 			}
 			b.WriteString("\n</details>\n\n")
 		}
@@ -51,9 +68,9 @@ func writeMarkdown(w io.Writer, a *policy.Assessment, opts Options) error {
 	b.WriteString("  \n")
 	prod := "not production"
 	if s.Production {
-		prod = "production: " + mdEscaper.Replace(strings.Join(s.ProductionReasons, "; "))
+		prod = "production: " + mdText.Replace(clean(strings.Join(s.ProductionReasons, "; ")))
 	}
-	fmt.Fprintf(&b, "**Operation:** `%s` on workspace `%s` · %s  \n", s.Kind, mdEscaper.Replace(orNone(s.Workspace)), prod)
+	fmt.Fprintf(&b, "**Operation:** `%s` on workspace `%s` · %s  \n", mdCode.Replace(s.Kind), mdCode.Replace(clean(orNone(s.Workspace))), prod)
 	if pl := planLine(a.Plan); pl != "" {
 		fmt.Fprintf(&b, "**Plan:** %s\n", pl)
 	}

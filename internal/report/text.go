@@ -39,13 +39,13 @@ func writeText(w io.Writer, a *policy.Assessment, opts Options) error {
 	}
 	for _, f := range a.Findings {
 		mark := map[policy.Decision]string{policy.Deny: paint(red, "✗"), policy.StepUp: paint(yellow, "!"), policy.Allow: paint(green, "·")}[f.Decision]
-		fmt.Fprintf(&b, "%s %-8s %s  %s\n", mark, f.Severity, paint(bold, f.Rule), f.Reason)
+		fmt.Fprintf(&b, "%s %-8s %s  %s\n", mark, clean(f.Severity), paint(bold, clean(f.Rule)), clean(f.Reason))
 		for i, addr := range f.Addresses {
 			if i == opts.MaxAddresses {
 				fmt.Fprintf(&b, "      %s\n", paint(dim, fmt.Sprintf("… and %d more (--output json lists all)", len(f.Addresses)-i)))
 				break
 			}
-			fmt.Fprintf(&b, "      %s\n", addr)
+			fmt.Fprintf(&b, "      %s\n", clean(addr))
 		}
 	}
 	b.WriteString("\n")
@@ -59,12 +59,12 @@ func writeText(w io.Writer, a *policy.Assessment, opts Options) error {
 		fmt.Fprintf(&b, ", %d unchanged or read", rest)
 	}
 	b.WriteString("\n")
-	target := "workspace " + orNone(s.Workspace)
+	target := "workspace " + clean(orNone(s.Workspace))
 	if s.Environment != "" {
-		target += ", environment " + s.Environment
+		target += ", environment " + clean(s.Environment)
 	}
 	if s.Production {
-		target += " · production: " + strings.Join(s.ProductionReasons, "; ")
+		target += " · production: " + clean(strings.Join(s.ProductionReasons, "; "))
 	} else {
 		target += " · not production"
 	}
@@ -82,3 +82,23 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// clean makes text from plans and rules safe to print: control characters
+// (an escape sequence could rewrite the terminal a reviewer reads) are
+// shown as \x.. escapes instead of being sent.
+func clean(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
