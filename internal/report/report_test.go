@@ -25,10 +25,10 @@ func sample() *policy.Assessment {
 		Requirements: &policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300, Methods: []string{"hwk"}, Groups: []string{"security"}},
 		Findings: []policy.Finding{
 			{Rule: "sensitive.change", Decision: policy.StepUp, Severity: "critical", Addresses: addrs,
-				Reason: "14 changes to network boundaries (aws_security_group_rule).",
+				Reason:       "14 changes to network boundaries (aws_security_group_rule).",
 				Requirements: &policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}},
 			{Rule: "acme.pipes|and<tags>", Decision: policy.StepUp, Severity: "low", Addresses: []string{"a.b"},
-				Reason: "a reason with | a pipe and <b>html</b>",
+				Reason:       "a reason with | a pipe and <b>html</b>",
 				Requirements: &policy.Requirements{AAL: 2, MaxAge: 900}},
 		},
 		Summary: policy.Summary{Kind: "terraform.apply", Workspace: "net-prod", Production: true,
