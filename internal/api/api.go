@@ -1,0 +1,120 @@
+package api
+
+import (
+	"time"
+
+	"github.com/stepgate/stepgate/internal/policy"
+)
+
+// Paths and query parameters of the API.
+const (
+	PathChecks        = "/v1/checks"
+	PathConsume       = "/v1/grants/consume"
+	PathJWKS          = "/.well-known/jwks.json"
+	PathDiscovery     = "/.well-known/openid-configuration"
+	ParamKind         = "kind"
+	ParamWorkspace    = "workspace"
+	ParamEnvironment  = "environment"
+	ParamPlanFileHash = "plan_file_sha256"
+	// ParamPipelinePrefix prefixes the pipeline's identity, one parameter
+	// per field: pipeline.repository=acme/infra&pipeline.run_id=42.
+	ParamPipelinePrefix = "pipeline."
+	ParamTimeout        = "timeout"
+)
+
+// POST /v1/checks?kind=K&workspace=W&environment=E&plan_file_sha256=H&pipeline.x=y
+// with the plan document itself as the body (Content-Type: application/json;
+// the output of `terraform show -json`). The server reads it with the same
+// strict reader as `stepgate eval`, computes its sha256, and assesses it.
+// An operation without a plan (kind=secret.read) sends an empty body.
+//
+// It answers 201 with a Check, or 200 with the pending Check it resumed when
+// the same token asked with the same inputs before.
+
+// Check is a check as the API shows it.
+type Check struct {
+	ID             string             `json:"id"`
+	State          string             `json:"state"`
+	Kind           string             `json:"kind"`
+	Workspace      string             `json:"workspace"`
+	Environment    string             `json:"environment,omitempty"`
+	PlanSHA256     string             `json:"plan_sha256"`
+	PlanFileSHA256 string             `json:"plan_file_sha256,omitempty"`
+	Requester      string             `json:"requester"`
+	Pipeline       map[string]string  `json:"pipeline,omitempty"`
+	Assessment     *policy.Assessment `json:"assessment"`
+	// ReviewURL is where people approve a pending check.
+	ReviewURL string     `json:"review_url,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	Approvals []Approval `json:"approvals"`
+	// Grant is the signed grant (a compact JWS), present when the check is
+	// allowed or approved and the caller is the pipeline that asked.
+	Grant          string     `json:"grant,omitempty"`
+	GrantID        string     `json:"grant_id,omitempty"`
+	GrantExpiresAt *time.Time `json:"grant_expires_at,omitempty"`
+	// Resumed is true when this answer is a pending check asked for before.
+	Resumed bool `json:"resumed,omitempty"`
+}
+
+// Approval is one person's answer on a check.
+type Approval struct {
+	Subject   string    `json:"subject"`
+	Approved  bool      `json:"approved"`
+	Reason    string    `json:"reason,omitempty"`
+	AMR       []string  `json:"amr"`
+	AAL       int       `json:"aal"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// GET /v1/checks/{id} answers the Check.
+//
+// GET /v1/checks/{id}/wait?timeout=30s waits until the check is no longer
+// pending or the timeout (at most 60s) passes, then answers the Check.
+
+// ConsumeRequest is the body of POST /v1/grants/consume: the grant is used
+// once, here; a second use is refused with 409.
+type ConsumeRequest struct {
+	Grant string `json:"grant"`
+}
+
+// ConsumeResponse answers a consumed grant.
+type ConsumeResponse struct {
+	CheckID    string    `json:"check_id"`
+	GrantID    string    `json:"grant_id"`
+	ConsumedAt time.Time `json:"consumed_at"`
+}
+
+// OutcomeRequest is the body of POST /v1/checks/{id}/outcome: how the
+// command run under a grant ended. It answers 204.
+type OutcomeRequest struct {
+	GrantID    string `json:"grant_id"`
+	ExitCode   int    `json:"exit_code"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody says what went wrong, safely: no internal detail.
+type ErrorBody struct {
+	// Code is one of the Code* constants.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes.
+const (
+	CodeBadRequest   = "bad_request"   // 400: the request or the plan is wrong
+	CodeUnauthorized = "unauthorized"  // 401: no valid token
+	CodeForbidden    = "forbidden"     // 403: the token may not ask for this workspace
+	CodeNotFound     = "not_found"     // 404
+	CodeConflict     = "conflict"      // 409: already consumed, not approved...
+	CodeTooLarge     = "too_large"     // 413
+	CodeInvalidGrant = "invalid_grant" // 401 on consume: bad signature, expired...
+	CodeInternal     = "internal"      // 500: stepgate could not decide
+	CodeUnavailable  = "unavailable"   // 503: the store cannot be reached
+)
