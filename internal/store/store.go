@@ -58,8 +58,11 @@ type Check struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	ExpiresAt time.Time // when a pending check expires
-	// GrantID is the jti of the grant issued for the check, if any.
+	// GrantID is the jti of the grant issued for the check, if any. The grant
+	// itself is not stored: Ed25519 signatures are deterministic, so it is
+	// signed again from these fields when the pipeline asks for it.
 	GrantID        string
+	GrantIssuedAt  time.Time
 	GrantExpiresAt time.Time
 	ConsumedAt     time.Time
 	// Outcome of the apply, once reported.
@@ -115,6 +118,9 @@ type Tx interface {
 	UpdateCheck(ctx context.Context, c *Check) error
 	// FindPendingCheck returns the newest pending check with this resume key.
 	FindPendingCheck(ctx context.Context, resumeKey string) (*Check, error)
+	// FindResumableCheck returns the newest check with this resume key that
+	// is pending, allowed or approved: one whose grant is not used yet.
+	FindResumableCheck(ctx context.Context, resumeKey string) (*Check, error)
 	// ExpiredChecks lists pending checks whose ExpiresAt is before t.
 	ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*Check, error)
 

@@ -1,0 +1,221 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/store"
+	"github.com/stepgate/stepgate/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// busyTimeout is how long a statement waits for another connection's (or
+// process's) write lock before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// records is sqlstore.Tx under a name that keeps the embedded field
+// unexported while its methods are promoted.
+type records = sqlstore.Tx
+
+// Store is a SQLite database. Its methods outside InTx each run as one
+// statement, in its own implicit transaction; AppendAudit runs in its own
+// transaction.
+type Store struct {
+	*records
+	db      *sql.DB
+	dialect *sqlstore.Dialect
+	hub     *sqlstore.Hub
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the database file at path and applies
+// the migrations it lacks.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("opening SQLite database %q: want the path of a file, without '?' or '#'", path)
+	}
+	dsn := path + "?" + strings.Join([]string{
+		"_txlock=immediate",
+		fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds()),
+		"_foreign_keys=1",
+		"_journal_mode=WAL",
+	}, "&")
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	// Writers take turns anyway; a few connections let reads proceed
+	// while one writes.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+
+	d := &sqlstore.Dialect{
+		ForUpdate: "", // the transaction already holds the write lock
+		Time:      func(t time.Time) any { return t.UnixMicro() },
+		LockAudit: func(context.Context, sqlstore.Querier) error { return nil }, // likewise
+		Classify:  classify,
+	}
+	s := &Store{records: sqlstore.NewTx(querier{db}, d), db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending)}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := sqlstore.ReadMigrations(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	m := sqlstore.Migrator{
+		CreateTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+		) STRICT`,
+		InTx: s.inTx,
+	}
+	_, err = m.Migrate(ctx, ms)
+	return err
+}
+
+func classify(err error) sqlstore.Violation {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return sqlstore.NoViolation
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return sqlstore.UniqueViolation
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ForeignKeyViolation
+	}
+	return sqlstore.NoViolation
+}
+
+// inTx runs fn in a transaction that holds the write lock from BEGIN
+// (_txlock=immediate), committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	finished := false
+	defer func() {
+		if !finished { // fn panicked
+			_ = tx.Rollback()
+		}
+	}()
+	err = fn(querier{tx})
+	finished = true
+	if err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rolling back transaction: %w", rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction, committed when fn returns nil and rolled
+// back otherwise; it returns fn's error. The transaction holds the
+// database's write lock from its start: keep it short, and do not call the
+// Store's own methods from fn (use tx).
+func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.inTx(ctx, func(q sqlstore.Querier) error {
+		return fn(sqlstore.NewTx(q, s.dialect))
+	})
+}
+
+// AppendAudit appends e in a transaction of its own.
+func (s *Store) AppendAudit(ctx context.Context, e *audit.Event) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, e) })
+}
+
+// NotifyCheck wakes the watchers of this process; see sqlstore.Hub for
+// what a slow watcher gets.
+func (s *Store) NotifyCheck(ctx context.Context, id string) error {
+	s.hub.Publish(id)
+	return nil
+}
+
+// WatchChecks returns the ids of the checks notified from now on, until ctx
+// ends or the store closes. A watcher that does not keep up gets each id at
+// least once, repeated notifications of a queued id coalesced (see
+// sqlstore.Hub).
+func (s *Store) WatchChecks(ctx context.Context) (<-chan string, error) {
+	ch, err := s.hub.Watch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watching checks: %w", err)
+	}
+	return ch, nil
+}
+
+// Ping checks the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("pinging SQLite database: %w", err)
+	}
+	return nil
+}
+
+// Close closes the watchers' channels and the database. It is safe to call
+// more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.hub.Close()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("closing SQLite database: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// querier adapts database/sql to sqlstore.Querier.
+type querier struct {
+	db interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	}
+}
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
