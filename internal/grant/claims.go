@@ -1,0 +1,120 @@
+package grant
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Decisions a grant can carry.
+const (
+	DecisionAllow  = "allow"
+	DecisionStepUp = "step_up"
+)
+
+// Claims of a grant. Standard: iss, sub (check id), aud, iat, nbf, exp, jti.
+type Claims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"` // the check id
+	Audience  jwt.Audience     `json:"aud"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	NotBefore *jwt.NumericDate `json:"nbf"`
+	Expiry    *jwt.NumericDate `json:"exp"`
+	ID        string           `json:"jti"`
+
+	PlanSHA256     string            `json:"plan_sha256,omitempty"`      // the JSON plan
+	PlanFileSHA256 string            `json:"plan_file_sha256,omitempty"` // the saved binary plan
+	Workspace      string            `json:"workspace"`
+	Environment    string            `json:"environment,omitempty"`
+	Kind           string            `json:"kind"`
+	Pipeline       map[string]string `json:"pipeline,omitempty"`
+	Requester      string            `json:"requester"`
+	Approvals      []Approval        `json:"approvals,omitempty"`
+	Decision       string            `json:"decision"`        // allow or step_up
+	Rules          []string          `json:"rules,omitempty"` // the rule ids behind the decision
+	AAL            int               `json:"aal,omitempty"`   // the lowest level among the approvals (what every approver reached)
+	AMR            []string          `json:"amr,omitempty"`   // union of the approvals' methods
+}
+
+// Approval is one human's approval as the grant records it.
+type Approval struct {
+	Subject string   `json:"sub"`
+	AAL     int      `json:"aal"`
+	AMR     []string `json:"amr"`
+	Time    int64    `json:"time"` // unix seconds of the proof
+}
+
+// check reports the first problem that makes c unfit to be a grant: a
+// missing registered claim, an empty audience, times out of order, or a
+// decision other than allow or step_up. Sign and Verify share it.
+func (c *Claims) check() error {
+	switch {
+	case c.Issuer == "":
+		return fmt.Errorf("missing issuer (iss)")
+	case c.Subject == "":
+		return fmt.Errorf("missing subject (sub)")
+	case len(c.Audience) == 0:
+		return fmt.Errorf("missing audience (aud)")
+	case c.Expiry == nil:
+		return fmt.Errorf("missing expiry (exp)")
+	case c.ID == "":
+		return fmt.Errorf("missing id (jti)")
+	}
+	for _, a := range c.Audience {
+		if a == "" {
+			return fmt.Errorf("empty audience (aud) value")
+		}
+	}
+	if c.IssuedAt != nil && *c.IssuedAt > *c.Expiry {
+		return fmt.Errorf("issued (iat) after expiry (exp)")
+	}
+	if c.NotBefore != nil && *c.NotBefore > *c.Expiry {
+		return fmt.Errorf("not before (nbf) after expiry (exp)")
+	}
+	if c.Decision != DecisionAllow && c.Decision != DecisionStepUp {
+		return fmt.Errorf("decision %s is not %s or %s", clip(c.Decision), DecisionAllow, DecisionStepUp)
+	}
+	return nil
+}
+
+// Sign returns c as a compact JWS: header alg EdDSA, kid, typ JWT. It
+// refuses claims missing iss, sub, aud, exp or jti, with nbf or iat after
+// exp, or with a decision other than allow or step_up.
+func Sign(kid string, key ed25519.PrivateKey, c *Claims) (string, error) {
+	if kid == "" {
+		return "", fmt.Errorf("signing grant: missing key id")
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return "", fmt.Errorf("signing grant: not an Ed25519 private key")
+	}
+	if c == nil {
+		return "", fmt.Errorf("signing grant: no claims")
+	}
+	if err := c.check(); err != nil {
+		return "", fmt.Errorf("signing grant: %w", err)
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("signing grant: encoding claims: %w", err)
+	}
+	jwk := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.EdDSA)}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.EdDSA, Key: jwk},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
+	if err != nil {
+		return "", fmt.Errorf("signing grant: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("signing grant: %w", err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		return "", fmt.Errorf("signing grant: %w", err)
+	}
+	return tok, nil
+}

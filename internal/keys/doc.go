@@ -1,0 +1,15 @@
+// Package keys owns stepgate's key material at rest: the master key that
+// seals secrets (AES-256-GCM), and the ring of Ed25519 keys that sign grants.
+//
+// The master key lives in a file outside the database (32 random bytes,
+// base64 on one line, mode 0600). Everything secret that reaches the store
+// (signing keys, and any other sealed secret) is sealed under it with an
+// associated-data string that names what the secret belongs to, so a sealed
+// blob copied onto another record does not open.
+//
+// The Ring keeps grant-signing keys in the store with their private halves
+// sealed; a private key exists in clear only in memory, after Open, for the
+// time it takes to sign. A key's id (kid) is its RFC 7638 JWK thumbprint.
+// Rotation never removes a key abruptly: the retired key stays in the JWKS
+// until every grant it signed has expired.
+package keys
