@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
@@ -22,9 +25,100 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is stepgate.yaml.
 type Config struct {
+	Server Server           `yaml:"server"`
 	Policy policy.Overrides `yaml:"policy"`
 	Plan   PlanSettings     `yaml:"plan"`
 }
+
+// Server is how `stepgate serve` and the admin commands run. Each field can
+// also be set by an environment variable and a flag (flag > environment >
+// file > default).
+type Server struct {
+	// Listen is the address to serve on (STEPGATE_LISTEN, --listen).
+	Listen string `yaml:"listen"`
+	// Database is sqlite://PATH or postgres://... (STEPGATE_DATABASE_URL,
+	// --database).
+	Database string `yaml:"database"`
+	// PublicURL is the issuer of grants and the base of review links
+	// (STEPGATE_PUBLIC_URL, --public-url).
+	PublicURL string `yaml:"public_url"`
+	// MasterKeyFile holds the key that encrypts secrets at rest
+	// (STEPGATE_MASTER_KEY_FILE, --master-key-file).
+	MasterKeyFile string `yaml:"master_key_file"`
+	// CheckTTL is how long a pending check waits for people.
+	CheckTTL Duration `yaml:"check_ttl"`
+	// GrantTTL is how long a grant is valid.
+	GrantTTL Duration `yaml:"grant_ttl"`
+	// Audience is the aud of grants.
+	Audience string `yaml:"audience"`
+	// PolicyDirs are directories of your own Rego modules.
+	PolicyDirs []string `yaml:"policy_dirs"`
+}
+
+// Environment variables of the server settings.
+const (
+	EnvListen        = "STEPGATE_LISTEN"
+	EnvDatabase      = "STEPGATE_DATABASE_URL"
+	EnvPublicURL     = "STEPGATE_PUBLIC_URL"
+	EnvMasterKeyFile = "STEPGATE_MASTER_KEY_FILE"
+)
+
+// Duration is a time.Duration written as "15m" or "1h".
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration such as "90s", "15m" or "1h".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("line %d: %q is not a positive duration such as 15m or 1h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ApplyEnv sets the server settings given in the environment.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	for _, f := range []struct {
+		env string
+		dst *string
+	}{{EnvListen, &c.Server.Listen}, {EnvDatabase, &c.Server.Database}, {EnvPublicURL, &c.Server.PublicURL}, {EnvMasterKeyFile, &c.Server.MasterKeyFile}} {
+		if v := getenv(f.env); v != "" {
+			*f.dst = v
+		}
+	}
+}
+
+// Validate checks the server settings.
+func (s *Server) Validate() error {
+	var errs []error
+	if s.Database == "" {
+		errs = append(errs, errors.New("server.database: required (sqlite://PATH or postgres://...)"))
+	} else if !strings.HasPrefix(s.Database, "sqlite://") && !strings.HasPrefix(s.Database, "postgres://") && !strings.HasPrefix(s.Database, "postgresql://") {
+		errs = append(errs, fmt.Errorf("server.database: %q is neither sqlite://PATH nor postgres://...", redactDSN(s.Database)))
+	}
+	if s.PublicURL != "" {
+		u, err := url.Parse(s.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("server.public_url: %q is not an http(s) URL", s.PublicURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redacted is a database URL fit for logs.
+func Redacted(dsn string) string { return redactDSN(dsn) }
 
 // PlanSettings tune plan reading.
 type PlanSettings struct {
@@ -59,7 +153,16 @@ func ParseSize(s string) (int64, error) {
 
 // Default returns the configuration used when there is no file.
 func Default() *Config {
-	return &Config{Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes}}
+	return &Config{
+		Server: Server{
+			Listen:   "127.0.0.1:8080",
+			Database: "sqlite://./stepgate.db",
+			CheckTTL: Duration(time.Hour),
+			GrantTTL: Duration(15 * time.Minute),
+			Audience: "stepgate",
+		},
+		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes},
+	}
 }
 
 // Load reads a configuration file. An empty path returns the defaults.

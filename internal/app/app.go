@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/httpapi"
+	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+	"github.com/stepgate/stepgate/internal/store/postgres"
+	"github.com/stepgate/stepgate/internal/store/sqlite"
+)
+
+// OpenStore opens the database a URL names: sqlite://PATH or postgres://...
+func OpenStore(ctx context.Context, dsn string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		if path == "" {
+			return nil, errors.New("sqlite:// needs a path, such as sqlite://./stepgate.db")
+		}
+		return sqlite.Open(ctx, path)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return postgres.Open(ctx, dsn)
+	}
+	return nil, fmt.Errorf("database %q: want sqlite://PATH or postgres://...", config.Redacted(dsn))
+}
+
+// DevMasterKeyPath is where --dev keeps the master key: next to a SQLite
+// database, or in the working directory.
+func DevMasterKeyPath(dsn string) string {
+	if path, ok := strings.CutPrefix(dsn, "sqlite://"); ok && path != "" {
+		return strings.TrimSuffix(path, filepath.Ext(path)) + ".master.key"
+	}
+	return "stepgate.master.key"
+}
+
+// LoadMaster reads the master key file, creating it first in dev mode.
+// It reports whether it created it.
+func LoadMaster(path string, dev bool) (*keys.Master, bool, error) {
+	if path == "" {
+		return nil, false, errors.New("no master key: set server.master_key_file, STEPGATE_MASTER_KEY_FILE or --master-key-file (serve --dev creates one)")
+	}
+	created := false
+	if dev {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := keys.GenerateMasterFile(path); err != nil {
+				return nil, false, fmt.Errorf("creating master key %s: %w", path, err)
+			}
+			created = true
+		}
+	}
+	m, err := keys.LoadMaster(path)
+	if err != nil {
+		return nil, false, err
+	}
+	return m, created, nil
+}
+
+// ServeOptions is what `stepgate serve` runs.
+type ServeOptions struct {
+	Server   config.Server
+	Policy   policy.Config
+	Modules  []policy.Module
+	MaxPlan  int64
+	Dev      bool
+	Log      *slog.Logger
+	Out      io.Writer // where to say what was done and where it listens
+	Now      func() time.Time
+	OnListen func(addr string) // tests learn the port here
+}
+
+// Serve runs the server until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, o ServeOptions) error {
+	srv := o.Server
+	st, err := OpenStore(ctx, srv.Database)
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	defer st.Close()
+	if srv.MasterKeyFile == "" && o.Dev {
+		srv.MasterKeyFile = DevMasterKeyPath(srv.Database)
+	}
+	master, created, err := LoadMaster(srv.MasterKeyFile, o.Dev)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(o.Out, "dev: created master key %s (mode 0600); keep it: it decrypts the signing keys\n", srv.MasterKeyFile)
+	}
+	ring := keys.NewRing(master, o.Now)
+	made, err := ring.Ensure(ctx, st)
+	if err != nil {
+		return fmt.Errorf("preparing signing key: %w", err)
+	}
+	if made {
+		fmt.Fprintln(o.Out, "created the first grant-signing key (Ed25519, sealed under the master key)")
+	}
+	engine, err := policy.New(ctx, o.Policy, o.Modules)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", srv.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", srv.Listen, err)
+	}
+	if srv.PublicURL == "" {
+		srv.PublicURL = "http://" + ln.Addr().String()
+	}
+	svc := gate.New(st, engine, ring, gate.Config{
+		PublicURL: srv.PublicURL, Audience: srv.Audience,
+		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
+	}, o.Log, o.Now)
+	hub := gate.NewHub()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if err := hub.Run(ctx, st); err != nil && ctx.Err() == nil {
+			o.Log.ErrorContext(ctx, "following check notifications stopped", "err", err)
+		}
+	}()
+	go expireLoop(ctx, svc, o.Log)
+	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
+	hs := &http.Server{
+		Handler:           api.Routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
+		WriteTimeout:      gate.MaxWait + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(o.Out, "stepgate listening on %s (public URL %s, database %s)\n", ln.Addr(), srv.PublicURL, config.Redacted(srv.Database))
+	if o.OnListen != nil {
+		o.OnListen(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+func expireLoop(ctx context.Context, svc *gate.Service, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := svc.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+				log.ErrorContext(ctx, "expiring checks failed", "err", err)
+			} else if n > 0 {
+				log.InfoContext(ctx, "expired pending checks", "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/grant"
+	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+	"github.com/stepgate/stepgate/internal/store/sqlite"
+)
+
+// clock is a settable time for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	svc    *Service
+	st     store.Store
+	clock  *clock
+	caller *Caller
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	master, err := keys.NewMaster(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
+	ring := keys.NewRing(master, clk.now)
+	if _, err := ring.Ensure(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(st, engine, ring, Config{PublicURL: "https://stepgate.example.com"}, slog.New(slog.NewTextHandler(io.Discard, nil)), clk.now)
+	secret, _, err := CreateToken(ctx, st, "billing-ci", []string{"billing-*"}, "test", clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller, err := svc.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{svc: svc, st: st, clock: clk, caller: caller}
+}
+
+func (f *fixture) create(t *testing.T, example, workspace string) (string, string) {
+	t.Helper()
+	file, err := os.Open(filepath.Join("..", "..", "examples", example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	v, created, err := f.svc.CreateCheck(context.Background(), f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: workspace, Plan: file})
+	if err != nil {
+		t.Fatalf("CreateCheck(%s): %v", example, err)
+	}
+	if !created {
+		t.Fatalf("CreateCheck(%s) resumed a check, want a new one", example)
+	}
+	return v.ID, v.State
+}
+
+func TestCreateCheckStates(t *testing.T) {
+	f := newFixture(t)
+	id, state := f.create(t, "dev-tag-change.plan.json", "billing-dev")
+	if state != "allowed" {
+		t.Fatalf("dev tag change: %s, want allowed", state)
+	}
+	v, err := f.svc.GetCheck(context.Background(), f.caller, id)
+	if err != nil || v.Grant == "" {
+		t.Fatalf("an allowed check has no grant for its requester: %v", err)
+	}
+	again, err := f.svc.GetCheck(context.Background(), f.caller, id)
+	if err != nil || again.Grant != v.Grant {
+		t.Errorf("the grant is not the same when read again (Ed25519 signs deterministically)")
+	}
+	_, state = f.create(t, "prod-iam.plan.json", "billing-prod")
+	if state != "pending" {
+		t.Errorf("prod IAM change: %s, want pending", state)
+	}
+}
+
+func TestTokenScope(t *testing.T) {
+	f := newFixture(t)
+	file, _ := os.Open("../../examples/dev-tag-change.plan.json")
+	defer file.Close()
+	_, _, err := f.svc.CreateCheck(context.Background(), f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "web-dev", Plan: file})
+	if !errors.Is(err, ErrForbidden) {
+		t.Errorf("a billing-* token asking for web-dev: %v, want ErrForbidden", err)
+	}
+	for _, bad := range []string{"", "sgt_x", "sgt_unknown_secret", "Bearer x", strings.Repeat("a", 100)} {
+		if _, err := f.svc.Authenticate(context.Background(), bad); !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("Authenticate(%q) = %v, want ErrUnauthorized", bad, err)
+		}
+	}
+}
+
+func TestResume(t *testing.T) {
+	f := newFixture(t)
+	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
+	file, _ := os.Open("../../examples/prod-iam.plan.json")
+	defer file.Close()
+	v, created, err := f.svc.CreateCheck(context.Background(), f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod", Plan: file})
+	if err != nil || created || v.ID != id || !v.Resumed {
+		t.Fatalf("asking again: id %s created %v resumed %v err %v; want the same pending check %s", v.ID, created, v.Resumed, err, id)
+	}
+	// Once it expired, asking again makes a new check.
+	f.clock.add(2 * time.Hour)
+	file2, _ := os.Open("../../examples/prod-iam.plan.json")
+	defer file2.Close()
+	v, created, err = f.svc.CreateCheck(context.Background(), f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod", Plan: file2})
+	if err != nil || !created || v.ID == id {
+		t.Fatalf("after expiry: id %s created %v err %v; want a new check", v.ID, created, err)
+	}
+	old, _ := f.svc.GetCheck(context.Background(), f.caller, id)
+	if old.State != "expired" {
+		t.Errorf("the old check is %s, want expired", old.State)
+	}
+}
+
+func TestApprovalRules(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod") // aal 3, 1 approval, max_age 300
+	now := f.clock.now()
+	for _, tt := range []struct {
+		name  string
+		proof Proof
+		err   error
+		state string
+	}{
+		{"fail/requester", Proof{Subject: "billing-ci", Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: now}, ErrSelfApproval, ""},
+		{"ok/too-weak", Proof{Subject: "bob", Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: now}, nil, "pending"},
+		{"ok/too-old", Proof{Subject: "dave", Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: now.Add(-10 * time.Minute)}, nil, "pending"},
+		{"fail/bad-aal", Proof{Subject: "erin", Approved: true, AAL: 4, AuthTime: now}, ErrBadRequest, ""},
+		{"ok/alice", Proof{Subject: "alice", Approved: true, AAL: 3, AMR: []string{"hwk", "user"}, AuthTime: now}, nil, "approved"},
+		{"fail/after-approval", Proof{Subject: "frank", Approved: false, AAL: 3, AuthTime: now}, ErrNotPending, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := f.svc.Record(ctx, id, &tt.proof)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("Record = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil || v.State != tt.state {
+				t.Fatalf("Record: state %v err %v, want %s", v, err, tt.state)
+			}
+		})
+	}
+	v, err := f.svc.GetCheck(ctx, f.caller, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := f.svc.Keys(ctx)
+	c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Workspace: "billing-prod", Now: f.clock.now(), Leeway: time.Second})
+	if err != nil {
+		t.Fatalf("the grant does not verify: %v", err)
+	}
+	if c.AAL != 3 || len(c.Approvals) != 1 || c.Requester != "billing-ci" || c.Subject != id || c.PlanSHA256 == "" || len(c.Approvals) == 0 {
+		t.Errorf("grant claims = %+v", c)
+	}
+	for _, ap := range c.Approvals {
+		if ap.Subject != "alice" || ap.AAL < 3 {
+			t.Errorf("the grant names approval %+v: only qualifying approvals should be listed", ap)
+		}
+	}
+}
+
+func TestRejectionEndsTheCheck(t *testing.T) {
+	f := newFixture(t)
+	id, _ := f.create(t, "billing-rg-prod.plan.json", "billing-eu")
+	v, err := f.svc.Record(context.Background(), id, &Proof{Subject: "alice", Approved: false, Reason: "not during the freeze", AAL: 2, AuthTime: f.clock.now()})
+	if err != nil || v.State != "rejected" {
+		t.Fatalf("rejection: %v %v", v, err)
+	}
+	if _, err := f.svc.Record(context.Background(), id, &Proof{Subject: "bob", Approved: true, AAL: 3, AuthTime: f.clock.now()}); !errors.Is(err, ErrNotPending) {
+		t.Errorf("approving a rejected check: %v, want ErrNotPending", err)
+	}
+}
+
+func TestConsumeOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	id, _ := f.create(t, "dev-tag-change.plan.json", "billing-dev")
+	v, _ := f.svc.GetCheck(ctx, f.caller, id)
+	if _, err := f.svc.Consume(ctx, f.caller, v.Grant); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if _, err := f.svc.Consume(ctx, f.caller, v.Grant); !errors.Is(err, ErrConflict) {
+		t.Errorf("second use: %v, want ErrConflict", err)
+	}
+	if _, err := f.svc.Consume(ctx, f.caller, v.Grant[:len(v.Grant)-4]+"AAAA"); !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("forged signature: %v, want ErrInvalidGrant", err)
+	}
+	if err := f.svc.ReportOutcome(ctx, f.caller, id, &apiOutcome{GrantID: v.GrantID, ExitCode: 0, DurationMS: 1200}); err != nil {
+		t.Errorf("outcome: %v", err)
+	}
+	if err := f.svc.ReportOutcome(ctx, f.caller, id, &apiOutcome{GrantID: v.GrantID, ExitCode: 1}); !errors.Is(err, ErrConflict) {
+		t.Errorf("second outcome: %v, want ErrConflict", err)
+	}
+	// An expired grant is refused.
+	id2, _ := f.create(t, "billing-rg-prod.plan.json", "billing-dev") // pending
+	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := f.svc.GetCheck(ctx, f.caller, id2)
+	f.clock.add(20 * time.Minute)
+	if _, err := f.svc.Consume(ctx, f.caller, v2.Grant); !errors.Is(err, ErrInvalidGrant) || !errors.Is(err, grant.ErrExpired) {
+		t.Errorf("expired grant: %v, want ErrInvalidGrant wrapping grant.ErrExpired", err)
+	}
+	// Every step is in one intact chain.
+	events, err := f.st.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(events); err != nil {
+		t.Errorf("audit chain: %v", err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	for _, want := range []string{audit.TokenCreated, audit.CheckCreated, audit.GrantIssued, audit.GrantConsumed, audit.GrantRefused, audit.ApplyOutcome, audit.CheckApproval, audit.CheckApproved} {
+		if !strings.Contains(strings.Join(types, " "), want) {
+			t.Errorf("no %s event in %v", want, types)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package gate
+
+import "github.com/stepgate/stepgate/internal/api"
+
+type apiOutcome = api.OutcomeRequest

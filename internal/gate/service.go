@@ -1,0 +1,418 @@
+package gate
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/grant"
+	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// Config tunes the service.
+type Config struct {
+	// PublicURL is the issuer of grants and the base of review links.
+	PublicURL string
+	// Audience is the aud of grants.
+	Audience string
+	// CheckTTL is how long a pending check waits for people.
+	CheckTTL time.Duration
+	// GrantTTL is how long a grant is valid once issued.
+	GrantTTL time.Duration
+	// MaxPlanBytes caps the size of a plan sent to the server.
+	MaxPlanBytes int64
+}
+
+// Service is the gate.
+type Service struct {
+	st     store.Store
+	engine *policy.Engine
+	ring   *keys.Ring
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New returns the gate over a store, a policy engine and a signing keyring.
+func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log *slog.Logger, now func() time.Time) *Service {
+	if cfg.Audience == "" {
+		cfg.Audience = "stepgate"
+	}
+	if cfg.CheckTTL <= 0 {
+		cfg.CheckTTL = time.Hour
+	}
+	if cfg.GrantTTL <= 0 {
+		cfg.GrantTTL = 15 * time.Minute
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now}
+}
+
+// Issuer is the iss of grants: the public URL.
+func (s *Service) Issuer() string { return s.cfg.PublicURL }
+
+// Audience is the aud of grants.
+func (s *Service) Audience() string { return s.cfg.Audience }
+
+// CreateRequest is an operation a pipeline submits.
+type CreateRequest struct {
+	Kind           string
+	Workspace      string
+	Environment    string
+	PlanFileSHA256 string
+	Pipeline       map[string]string
+	// Plan is the plan document; nil or empty for an operation without a
+	// plan (secret.read).
+	Plan io.Reader
+}
+
+var (
+	hexDigest   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	pipelineKey = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+)
+
+func (r *CreateRequest) validate() error {
+	var errs []error
+	if err := (policy.Operation{Kind: r.Kind}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.TrimSpace(r.Workspace) == "" || len(r.Workspace) > 256 {
+		errs = append(errs, errors.New("workspace is required (at most 256 characters)"))
+	}
+	if len(r.Environment) > 128 {
+		errs = append(errs, errors.New("environment is longer than 128 characters"))
+	}
+	if r.PlanFileSHA256 != "" && !hexDigest.MatchString(r.PlanFileSHA256) {
+		errs = append(errs, errors.New("plan_file_sha256 is not a lower-case hex SHA-256"))
+	}
+	if len(r.Pipeline) > 32 {
+		errs = append(errs, errors.New("more than 32 pipeline fields"))
+	}
+	for k, v := range r.Pipeline {
+		if !pipelineKey.MatchString(k) || len(v) > 1024 {
+			errs = append(errs, fmt.Errorf("pipeline field %q: names are lower-case words, values at most 1024 characters", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resumeKey identifies a request's inputs: the same pipeline token asking
+// again for the same plan and target finds its pending check.
+func resumeKey(tokenID string, r *CreateRequest, planSHA string) string {
+	h := sha256.New()
+	for _, s := range []string{tokenID, r.Kind, r.Workspace, r.Environment, planSHA, r.PlanFileSHA256} {
+		fmt.Fprintf(h, "%d:%s\n", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // the system has no randomness left: nothing is safe
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// CreateCheck assesses an operation and records its check. A pending check
+// with the same inputs from the same token is resumed instead (created is
+// then false).
+func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequest) (v *api.Check, created bool, err error) {
+	if err := r.validate(); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if !caller.MayUse(r.Workspace) {
+		return nil, false, fmt.Errorf("%w: token %q may not ask for workspace %q", ErrForbidden, caller.Name, r.Workspace)
+	}
+	op := policy.Operation{Kind: r.Kind, Workspace: r.Workspace, Environment: r.Environment}
+	in := s.engine.NewInput(op)
+	var p *plan.Plan
+	if r.Plan != nil {
+		visit, done := in.Stream()
+		p, err = plan.Decode(r.Plan, plan.Options{MaxBytes: s.cfg.MaxPlanBytes}, visit)
+		derr := done()
+		switch {
+		case errors.Is(err, plan.ErrEmpty) && r.Kind == "secret.read":
+			p, err = nil, nil
+		case err != nil && plan.IsBadInput(err):
+			return nil, false, fmt.Errorf("%w: plan: %w", ErrBadRequest, err)
+		case err != nil:
+			return nil, false, fmt.Errorf("reading plan: %w", err)
+		case derr != nil:
+			return nil, false, fmt.Errorf("building policy input: %w", derr)
+		}
+	}
+	if p == nil && r.Kind != "secret.read" {
+		return nil, false, fmt.Errorf("%w: a %s needs a plan", ErrBadRequest, r.Kind)
+	}
+	planSHA := ""
+	if p != nil {
+		in.SetPlan(p)
+		planSHA = p.SHA256
+	}
+	key := resumeKey(caller.TokenID, r, planSHA)
+	now := s.now().UTC()
+	// The same pipeline asking again for the same plan resumes its check: a
+	// pending one waits on, an approved (or allowed) one whose grant is not
+	// used and still valid hands that grant back instead of asking people
+	// again.
+	if c, err := s.st.FindResumableCheck(ctx, key); err == nil && resumable(c, now) {
+		v, err := s.view(ctx, caller, c)
+		if v != nil {
+			v.Resumed = true
+		}
+		return v, false, err
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, fmt.Errorf("looking for a check to resume: %w", err)
+	}
+	a, err := s.engine.Evaluate(ctx, in)
+	if err != nil {
+		return nil, false, err // never an allow
+	}
+	assessment, err := json.Marshal(a)
+	if err != nil {
+		return nil, false, fmt.Errorf("encoding assessment: %w", err)
+	}
+	c := &store.Check{
+		ID:             newID("chk_"),
+		Kind:           r.Kind,
+		Workspace:      r.Workspace,
+		Environment:    r.Environment,
+		PlanSHA256:     planSHA,
+		PlanFileSHA256: r.PlanFileSHA256,
+		Requester:      caller.Name,
+		TokenID:        caller.TokenID,
+		Pipeline:       r.Pipeline,
+		Assessment:     assessment,
+		ResumeKey:      key,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		ExpiresAt:      now.Add(s.cfg.CheckTTL),
+	}
+	events := []*audit.Event{s.event(now, audit.CheckCreated, caller.Name, c.ID, map[string]any{
+		"kind": c.Kind, "workspace": c.Workspace, "environment": c.Environment,
+		"plan_sha256": c.PlanSHA256, "plan_file_sha256": c.PlanFileSHA256,
+		"decision": a.Decision, "rules": ruleIDs(a), "requirements": a.Requirements, "pipeline": c.Pipeline,
+	})}
+	switch a.Decision {
+	case policy.Allow:
+		c.State = store.StateAllowed
+		s.issue(c, now)
+		events = append(events,
+			s.event(now, audit.CheckAllowed, "policy", c.ID, nil),
+			s.event(now, audit.GrantIssued, "policy", c.ID, map[string]any{"grant_id": c.GrantID, "expires_at": c.GrantExpiresAt}))
+	case policy.StepUp:
+		c.State = store.StatePending
+		events = append(events, s.event(now, audit.CheckPending, "policy", c.ID, map[string]any{"expires_at": c.ExpiresAt}))
+	default:
+		c.State = store.StateDenied
+		events = append(events, s.event(now, audit.CheckDenied, "policy", c.ID, nil))
+	}
+	err = s.st.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateCheck(ctx, c); err != nil {
+			return err
+		}
+		return appendAll(ctx, tx, events)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("recording check: %w", err)
+	}
+	s.notify(ctx, c.ID)
+	s.log.InfoContext(ctx, "check created", "check", c.ID, "state", c.State, "workspace", c.Workspace, "kind", c.Kind, "requester", c.Requester)
+	v, err = s.view(ctx, caller, c)
+	return v, true, err
+}
+
+func resumable(c *store.Check, now time.Time) bool {
+	switch c.State {
+	case store.StatePending:
+		return c.ExpiresAt.After(now)
+	case store.StateAllowed, store.StateApproved:
+		return c.GrantExpiresAt.After(now)
+	}
+	return false
+}
+
+func ruleIDs(a *policy.Assessment) []string {
+	ids := []string{}
+	for _, f := range a.Findings {
+		if !slices.Contains(ids, f.Rule) {
+			ids = append(ids, f.Rule)
+		}
+	}
+	return ids
+}
+
+func (s *Service) event(t time.Time, typ, actor, subject string, data any) *audit.Event {
+	e := &audit.Event{Time: t, Type: typ, Actor: actor, Subject: subject}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{"encoding_error": err.Error()})
+		}
+		e.Data = b
+	}
+	return e
+}
+
+func appendAll(ctx context.Context, tx store.Tx, events []*audit.Event) error {
+	for _, e := range events {
+		if err := tx.AppendAudit(ctx, e); err != nil {
+			return fmt.Errorf("appending audit event %s: %w", e.Type, err)
+		}
+	}
+	return nil
+}
+
+// issue records a grant on the check; its token is signed when it is read.
+func (s *Service) issue(c *store.Check, now time.Time) {
+	c.GrantID = newID("grt_")
+	c.GrantIssuedAt = now
+	c.GrantExpiresAt = now.Add(s.cfg.GrantTTL)
+}
+
+func (s *Service) notify(ctx context.Context, id string) {
+	if err := s.st.NotifyCheck(ctx, id); err != nil {
+		// Waiters also re-read on their own timeout: a lost wake-up delays,
+		// it does not lose anything.
+		s.log.WarnContext(ctx, "notifying waiters failed", "check", id, "err", err)
+	}
+}
+
+// GetCheck returns a check the caller may see: one of its workspaces.
+func (s *Service) GetCheck(ctx context.Context, caller *Caller, id string) (*api.Check, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !caller.MayUse(c.Workspace) {
+		return nil, fmt.Errorf("%w: no check %s", ErrNotFound, id) // do not reveal checks of other workspaces
+	}
+	return s.view(ctx, caller, c)
+}
+
+func (s *Service) load(ctx context.Context, id string) (*store.Check, error) {
+	c, err := s.st.GetCheck(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no check %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading check %s: %w", id, err)
+	}
+	if c.State == store.StatePending && !c.ExpiresAt.After(s.now()) {
+		return s.expire(ctx, id)
+	}
+	return c, nil
+}
+
+// view turns a check into its API form. The grant is signed only for the
+// token that asked.
+func (s *Service) view(ctx context.Context, caller *Caller, c *store.Check) (*api.Check, error) {
+	var a policy.Assessment
+	if err := json.Unmarshal(c.Assessment, &a); err != nil {
+		return nil, fmt.Errorf("decoding assessment of %s: %w", c.ID, err)
+	}
+	approvals, err := s.st.ListApprovals(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading approvals of %s: %w", c.ID, err)
+	}
+	v := &api.Check{
+		ID: c.ID, State: string(c.State), Kind: c.Kind, Workspace: c.Workspace, Environment: c.Environment,
+		PlanSHA256: c.PlanSHA256, PlanFileSHA256: c.PlanFileSHA256, Requester: c.Requester,
+		Pipeline: c.Pipeline, Assessment: &a, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
+		Approvals: []api.Approval{},
+	}
+	if c.State == store.StatePending {
+		v.ReviewURL = s.cfg.PublicURL + "/checks/" + c.ID
+	}
+	for _, ap := range approvals {
+		v.Approvals = append(v.Approvals, api.Approval{
+			Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AMR: ap.AMR, AAL: ap.AAL,
+			AuthTime: ap.AuthTime, CreatedAt: ap.CreatedAt,
+		})
+	}
+	if c.GrantID != "" {
+		v.GrantID = c.GrantID
+		exp := c.GrantExpiresAt
+		v.GrantExpiresAt = &exp
+	}
+	if (c.State == store.StateAllowed || c.State == store.StateApproved) && caller != nil && caller.TokenID == c.TokenID {
+		tok, err := s.sign(ctx, c, &a, approvals)
+		if err != nil {
+			return nil, err
+		}
+		v.Grant = tok
+	}
+	return v, nil
+}
+
+// sign writes the grant of a check. Signing the same claims with the same
+// Ed25519 key gives the same token every time.
+func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment, approvals []*store.Approval) (string, error) {
+	claims := &grant.Claims{
+		Issuer:         s.cfg.PublicURL,
+		Subject:        c.ID,
+		Audience:       jwt.Audience{s.cfg.Audience},
+		IssuedAt:       jwt.NewNumericDate(c.GrantIssuedAt),
+		NotBefore:      jwt.NewNumericDate(c.GrantIssuedAt),
+		Expiry:         jwt.NewNumericDate(c.GrantExpiresAt),
+		ID:             c.GrantID,
+		PlanSHA256:     c.PlanSHA256,
+		PlanFileSHA256: c.PlanFileSHA256,
+		Workspace:      c.Workspace,
+		Environment:    c.Environment,
+		Kind:           c.Kind,
+		Pipeline:       c.Pipeline,
+		Requester:      c.Requester,
+		Decision:       string(a.Decision),
+		Rules:          ruleIDs(a),
+	}
+	for _, ap := range approvals {
+		// Only the approvals that counted when the grant was issued: the
+		// grant's aal is a promise to whoever trusts it. (Groups were checked
+		// when each approval was recorded.)
+		if a.Requirements == nil || !Qualifies(&policy.Requirements{AAL: a.Requirements.AAL, MaxAge: a.Requirements.MaxAge, Methods: a.Requirements.Methods, Approvals: a.Requirements.Approvals},
+			c.Requester, ap, nil, true, c.GrantIssuedAt) {
+			continue
+		}
+		claims.Approvals = append(claims.Approvals, grant.Approval{Subject: ap.Subject, AAL: ap.AAL, AMR: ap.AMR, Time: ap.AuthTime.Unix()})
+		if claims.AAL == 0 || ap.AAL < claims.AAL {
+			claims.AAL = ap.AAL
+		}
+		for _, m := range ap.AMR {
+			if !slices.Contains(claims.AMR, m) {
+				claims.AMR = append(claims.AMR, m)
+			}
+		}
+	}
+	kid, key, err := s.ring.Signer(ctx, s.st)
+	if err != nil {
+		return "", fmt.Errorf("loading signing key: %w", err)
+	}
+	tok, err := grant.Sign(kid, key, claims)
+	if err != nil {
+		return "", fmt.Errorf("signing grant of %s: %w", c.ID, err)
+	}
+	return tok, nil
+}
+
+// Pipeline returns a copy of a check's pipeline identity (for templates).
+func Pipeline(c *api.Check) map[string]string { return maps.Clone(c.Pipeline) }

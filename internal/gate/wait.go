@@ -1,0 +1,105 @@
+package gate
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// Hub wakes the requests waiting on a check when it changes, whichever
+// server changed it: it follows the store's notifications.
+type Hub struct {
+	mu      sync.Mutex
+	waiters map[string]map[chan struct{}]struct{}
+}
+
+// NewHub returns a hub with no waiters.
+func NewHub() *Hub { return &Hub{waiters: map[string]map[chan struct{}]struct{}{}} }
+
+// Run follows the store's notifications until ctx ends.
+func (h *Hub) Run(ctx context.Context, st store.Store) error {
+	ids, err := st.WatchChecks(ctx)
+	if err != nil {
+		return err
+	}
+	for id := range ids {
+		h.wake(id)
+	}
+	return ctx.Err()
+}
+
+func (h *Hub) wake(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.waiters[id] {
+		select {
+		case ch <- struct{}{}:
+		default: // already woken
+		}
+	}
+}
+
+// Subscribe returns a channel that receives when check id changes, and a
+// function to call when no longer waiting.
+func (h *Hub) Subscribe(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	if h.waiters[id] == nil {
+		h.waiters[id] = map[chan struct{}]struct{}{}
+	}
+	h.waiters[id][ch] = struct{}{}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		delete(h.waiters[id], ch)
+		if len(h.waiters[id]) == 0 {
+			delete(h.waiters, id)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// MaxWait is the longest a wait request is held.
+const MaxWait = 60 * time.Second
+
+// RecheckInterval is how often a waiting request re-reads its check even
+// without a notification.
+const RecheckInterval = 2 * time.Second
+
+// Wait returns a check once it is no longer pending, or when timeout (at
+// most MaxWait) has passed, whichever comes first.
+func (s *Service) Wait(ctx context.Context, hub *Hub, caller *Caller, id string, timeout time.Duration) (*api.Check, error) {
+	timeout = min(max(timeout, 0), MaxWait)
+	woken, done := hub.Subscribe(id)
+	defer done()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	// Notifications wake a waiter at once; this re-read bounds the delay
+	// when one is lost, or when another process wrote a SQLite database.
+	recheck := time.NewTicker(RecheckInterval)
+	defer recheck.Stop()
+	// The pending check's own expiry also ends the wait.
+	for {
+		v, err := s.GetCheck(ctx, caller, id)
+		if err != nil || v.State != string(store.StatePending) {
+			return v, err
+		}
+		untilExpiry := v.ExpiresAt.Sub(s.now()) + 10*time.Millisecond
+		expiry := time.NewTimer(max(untilExpiry, 0))
+		select {
+		case <-woken:
+		case <-recheck.C:
+		case <-expiry.C:
+		case <-deadline.C:
+			expiry.Stop()
+			return s.GetCheck(ctx, caller, id)
+		case <-ctx.Done():
+			expiry.Stop()
+			return nil, ctx.Err()
+		}
+		expiry.Stop()
+	}
+}

@@ -1,0 +1,151 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/policy"
+)
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id of the request a context belongs to.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// handle caps the body, runs h, and turns its error into an answer: one
+// place maps errors to a status and a safe message, and logs the cause.
+func (a *API) handle(limit int64, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status, code, msg := classify(err)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		a.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stepgate"`)
+		}
+		writeJSON(w, status, api.Error{Error: api.ErrorBody{Code: code, Message: msg}})
+	})
+}
+
+// classify maps an error to an answer. Messages of client errors are the
+// error's own words (they describe the request); server errors say nothing
+// of their cause.
+func classify(err error) (status int, code, msg string) {
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr) || errors.Is(err, plan.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the request body is too large"
+	case errors.Is(err, gate.ErrBadRequest), errors.Is(err, gate.ErrSelfApproval):
+		return http.StatusBadRequest, api.CodeBadRequest, err.Error()
+	case errors.Is(err, gate.ErrUnauthorized):
+		return http.StatusUnauthorized, api.CodeUnauthorized, "a valid stepgate token is required (Authorization: Bearer sgt_...)"
+	case errors.Is(err, gate.ErrForbidden):
+		return http.StatusForbidden, api.CodeForbidden, err.Error()
+	case errors.Is(err, gate.ErrNotFound):
+		return http.StatusNotFound, api.CodeNotFound, err.Error()
+	case errors.Is(err, gate.ErrInvalidGrant):
+		return http.StatusUnauthorized, api.CodeInvalidGrant, err.Error()
+	case errors.Is(err, gate.ErrConflict), errors.Is(err, gate.ErrNotPending):
+		return http.StatusConflict, api.CodeConflict, err.Error()
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable, api.CodeUnavailable, "the store cannot be reached"
+	case errors.Is(err, policy.ErrEvaluation):
+		return http.StatusInternalServerError, api.CodeInternal, "the policy could not be evaluated; nothing is allowed"
+	}
+	return http.StatusInternalServerError, api.CodeInternal, "internal error; nothing is allowed"
+}
+
+var errUnavailable = errors.New("store unavailable")
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return err
+		}
+		return fmt.Errorf("%w: body: %w", gate.ErrBadRequest, err)
+	}
+	return nil
+}
+
+// caller authenticates the request's bearer token.
+func (a *API) caller(r *http.Request) (*gate.Caller, error) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return nil, fmt.Errorf("%w: no bearer token", gate.ErrUnauthorized)
+	}
+	return a.svc.Authenticate(r.Context(), strings.TrimSpace(tok))
+}
+
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeJSON(w, http.StatusInternalServerError, api.Error{Error: api.ErrorBody{Code: api.CodeInternal, Message: "internal error; nothing is allowed"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/gate"
+)
+
+func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
+	caller, err := a.caller(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	req := &gate.CreateRequest{
+		Kind:           q.Get(api.ParamKind),
+		Workspace:      q.Get(api.ParamWorkspace),
+		Environment:    q.Get(api.ParamEnvironment),
+		PlanFileSHA256: strings.ToLower(q.Get(api.ParamPlanFileHash)),
+		Pipeline:       map[string]string{},
+		Plan:           r.Body,
+	}
+	if req.Kind == "" {
+		req.Kind = "terraform.apply"
+	}
+	for k, v := range q {
+		if name, ok := strings.CutPrefix(k, api.ParamPipelinePrefix); ok && len(v) > 0 {
+			req.Pipeline[name] = v[0]
+		}
+	}
+	if len(req.Pipeline) == 0 {
+		req.Pipeline = nil
+	}
+	v, created, err := a.svc.CreateCheck(r.Context(), caller, req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		a.metrics.checks.WithLabelValues(string(v.Assessment.Decision)).Inc()
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
+func (a *API) getCheck(w http.ResponseWriter, r *http.Request) error {
+	caller, err := a.caller(r)
+	if err != nil {
+		return err
+	}
+	v, err := a.svc.GetCheck(r.Context(), caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (a *API) waitCheck(w http.ResponseWriter, r *http.Request) error {
+	caller, err := a.caller(r)
+	if err != nil {
+		return err
+	}
+	timeout := 30 * time.Second
+	if t := r.URL.Query().Get(api.ParamTimeout); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%w: timeout %q is not a duration such as 30s", gate.ErrBadRequest, t)
+		}
+		timeout = d
+	}
+	v, err := a.svc.Wait(r.Context(), a.hub, caller, r.PathValue("id"), timeout)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (a *API) consume(w http.ResponseWriter, r *http.Request) error {
+	caller, err := a.caller(r)
+	if err != nil {
+		return err
+	}
+	var req api.ConsumeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	out, err := a.svc.Consume(r.Context(), caller, strings.TrimSpace(req.Grant))
+	if err != nil {
+		if errors.Is(err, gate.ErrConflict) || errors.Is(err, gate.ErrInvalidGrant) || errors.Is(err, gate.ErrForbidden) {
+			a.metrics.refused.Inc()
+		}
+		return err
+	}
+	a.metrics.consumed.Inc()
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) reportOutcome(w http.ResponseWriter, r *http.Request) error {
+	caller, err := a.caller(r)
+	if err != nil {
+		return err
+	}
+	var req api.OutcomeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.svc.ReportOutcome(r.Context(), caller, r.PathValue("id"), &req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// discovery is the OpenID Provider metadata of stepgate's issuer: enough for
+// a relying party (a cloud's workload identity federation) to find the keys
+// that verify grants.
+func (a *API) discovery(w http.ResponseWriter, r *http.Request) error {
+	iss := a.svc.Issuer()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                iss,
+		"jwks_uri":                              iss + api.PathJWKS,
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"EdDSA"},
+		"claims_supported": []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "plan_sha256", "plan_file_sha256",
+			"workspace", "environment", "kind", "pipeline", "requester", "approvals", "decision", "rules", "aal", "amr"},
+	})
+	return nil
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) error {
+	keys, err := a.svc.Keys(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: keys})
+	return nil
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers 200 only when the store answers.
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.st.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

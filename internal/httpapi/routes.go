@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// API serves the machine side of stepgate.
+type API struct {
+	svc      *gate.Service
+	hub      *gate.Hub
+	st       store.Store
+	log      *slog.Logger
+	maxPlan  int64
+	metrics  *metrics
+	registry *prometheus.Registry
+}
+
+// New returns the API. maxPlan caps the body of POST /v1/checks.
+func New(svc *gate.Service, hub *gate.Hub, st store.Store, log *slog.Logger, maxPlan int64) *API {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), registry: reg}
+}
+
+// Routes lists every route of the API.
+func (a *API) Routes() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, limit int64, h handlerFunc) {
+		mux.Handle(pattern, a.instrument(pattern, a.handle(limit, h)))
+	}
+	route("POST /v1/checks", a.maxPlan, a.createCheck)
+	route("GET /v1/checks/{id}", smallBody, a.getCheck)
+	route("GET /v1/checks/{id}/wait", smallBody, a.waitCheck)
+	route("POST /v1/checks/{id}/outcome", smallBody, a.reportOutcome)
+	route("POST /v1/grants/consume", smallBody, a.consume)
+	route("GET /.well-known/openid-configuration", smallBody, a.discovery)
+	route("GET /.well-known/jwks.json", smallBody, a.jwks)
+	route("GET /healthz", smallBody, a.healthz)
+	route("GET /readyz", smallBody, a.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Timeout: 10 * time.Second}))
+	return requestID(recoverer(a.log, securityHeaders(mux)))
+}
+
+// smallBody caps every body but a plan's.
+const smallBody = 64 << 10
+
+// Registry is where the API's metrics live, for others to add theirs.
+func (a *API) Registry() *prometheus.Registry { return a.registry }
