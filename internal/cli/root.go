@@ -19,6 +19,7 @@ const (
 	ExitUsage    = 2 // bad input or usage
 	ExitStepUp   = 3 // step-up required
 	ExitDeny     = 4 // denied
+	ExitGrant    = 5 // apply: the grant is invalid, expired, used or does not match
 )
 
 // Env is what the commands get from the process: streams, environment
@@ -109,7 +110,8 @@ before the pipeline may apply them.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exit(ExitUsage, fmt.Errorf("%w (see 'stepgate %s --help')", err, c.Name()))
 	})
-	root.AddCommand(newEvalCmd(env), newPolicyCmd(env), newVersionCmd(env))
+	root.AddCommand(newEvalCmd(env), newPolicyCmd(env), newVersionCmd(env), newCheckCmd(env), newApplyCmd(env))
+	root.AddCommand(serverCommands(env)...)
 	return root
 }
 

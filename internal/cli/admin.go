@@ -1,0 +1,378 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/keys"
+)
+
+// ExitTampered is the exit code of `audit verify` when the chain is broken.
+const ExitTampered = 6
+
+// adminActor names who did something from the command line.
+func adminActor(env Env) string {
+	if u := env.Getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
+}
+
+func newTokensCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "Create, list and revoke the API tokens pipelines use",
+		Long: `Manage API tokens, acting on the configured database directly. A pipeline
+sends its token as STEPGATE_TOKEN; a token restricted to workspaces (glob
+patterns) cannot ask for others. Only a SHA-256 of each token is stored.`,
+	}
+	cmd.AddCommand(newTokensCreateCmd(env), newTokensListCmd(env), newTokensRevokeCmd(env))
+	return cmd
+}
+
+func newTokensCreateCmd(env Env) *cobra.Command {
+	var (
+		f          dbFlags
+		name       string
+		workspaces []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create --name NAME [--workspace GLOB]...",
+		Short: "Create a token and print it once",
+		Long: `Create an API token and print it on standard output, alone on one line, so
+that it can be piped into a secret store. It is shown only this once.`,
+		Example: `  stepgate tokens create --name billing-ci --workspace 'billing-*' | gh secret set STEPGATE_TOKEN`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return exit(ExitUsage, errors.New("--name is required"))
+			}
+			_, st, err := f.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			secret, t, err := gate.CreateToken(cmd.Context(), st, name, workspaces, adminActor(env), time.Now())
+			if errors.Is(err, gate.ErrBadRequest) {
+				return exit(ExitUsage, err)
+			}
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			fmt.Fprintln(env.Stdout, secret)
+			fmt.Fprintf(env.Stderr, "created token %s (%s); it is not shown again\n", t.ID, t.Name)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&name, "name", "", "a name for the token, such as the pipeline it is for")
+	cmd.Flags().StringArrayVar(&workspaces, "workspace", nil, "workspace glob the token may ask for (repeatable; none: any workspace)")
+	return cmd
+}
+
+func newTokensListCmd(env Env) *cobra.Command {
+	var (
+		f      dbFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, err := f.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ts, err := st.ListTokens(cmd.Context())
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			if output == "json" {
+				type row struct {
+					ID         string     `json:"id"`
+					Name       string     `json:"name"`
+					Workspaces []string   `json:"workspaces"`
+					CreatedAt  time.Time  `json:"created_at"`
+					RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+				}
+				rows := []row{}
+				for _, t := range ts {
+					r := row{ID: t.ID, Name: t.Name, Workspaces: t.Workspaces, CreatedAt: t.CreatedAt}
+					if !t.RevokedAt.IsZero() {
+						rv := t.RevokedAt
+						r.RevokedAt = &rv
+					}
+					rows = append(rows, r)
+				}
+				return json.NewEncoder(env.Stdout).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tWORKSPACES\tCREATED\tSTATUS")
+			for _, t := range ts {
+				status := "active"
+				if !t.RevokedAt.IsZero() {
+					status = "revoked " + t.RevokedAt.Format(time.RFC3339)
+				}
+				ws := strings.Join(t.Workspaces, ",")
+				if ws == "" {
+					ws = "*"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, ws, t.CreatedAt.Format(time.RFC3339), status)
+			}
+			return tw.Flush()
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func newTokensRevokeCmd(env Env) *cobra.Command {
+	var f dbFlags
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token: it is refused from now on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, st, err := f.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			err = gate.RevokeToken(cmd.Context(), st, args[0], adminActor(env), time.Now())
+			if errors.Is(err, gate.ErrNotFound) {
+				return exit(ExitUsage, err)
+			}
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			fmt.Fprintf(env.Stderr, "revoked token %s\n", args[0])
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newKeysCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "List and rotate the keys that sign grants",
+		Long: `Manage the Ed25519 keys that sign grants. Private keys are stored sealed
+under the master key. After a rotation the old public key stays published in
+the JWKS until every grant it signed has expired.`,
+	}
+	var (
+		f      dbFlags
+		fl     dbFlags
+		output string
+	)
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new signing key the current one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, st, err := f.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			master, _, err := app.LoadMaster(cfg.Server.MasterKeyFile, false)
+			if err != nil {
+				return exit(ExitUsage, err)
+			}
+			ring := keys.NewRing(master, time.Now)
+			k, err := ring.Rotate(cmd.Context(), st, time.Duration(cfg.Server.GrantTTL))
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			data, _ := json.Marshal(map[string]string{"kid": k.ID})
+			err = st.InTx(cmd.Context(), func(tx storeTx) error {
+				return tx.AppendAudit(cmd.Context(), &audit.Event{Time: time.Now(), Type: audit.KeyRotated, Actor: adminActor(env), Subject: "key:" + k.ID, Data: data})
+			})
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			fmt.Fprintln(env.Stdout, k.ID)
+			fmt.Fprintf(env.Stderr, "key %s signs grants from now on; older keys stay published until their grants expire\n", k.ID)
+			return nil
+		},
+	}
+	f.add(rotate)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List signing keys and whether they sign or are only published",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, err := fl.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ks, err := st.ListSigningKeys(cmd.Context())
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			if output == "json" {
+				type row struct {
+					ID         string     `json:"kid"`
+					Algorithm  string     `json:"alg"`
+					CreatedAt  time.Time  `json:"created_at"`
+					RetiredAt  *time.Time `json:"retired_at,omitempty"`
+					PublishEnd *time.Time `json:"publish_end,omitempty"`
+				}
+				rows := []row{}
+				for _, k := range ks {
+					r := row{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt}
+					if !k.RetiredAt.IsZero() {
+						t := k.RetiredAt
+						r.RetiredAt = &t
+					}
+					if !k.PublishEnd.IsZero() {
+						t := k.PublishEnd
+						r.PublishEnd = &t
+					}
+					rows = append(rows, r)
+				}
+				return json.NewEncoder(env.Stdout).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATUS")
+			for _, k := range ks {
+				status := "signing"
+				switch {
+				case !k.PublishEnd.IsZero() && time.Now().After(k.PublishEnd):
+					status = "unpublished"
+				case !k.RetiredAt.IsZero():
+					status = "published until " + k.PublishEnd.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), status)
+			}
+			return tw.Flush()
+		},
+	}
+	fl.add(list)
+	list.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.AddCommand(rotate, list)
+	return cmd
+}
+
+func newAuditCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Export and verify the tamper-evident audit log",
+		Long: `Every step (a check created and assessed, approvals and rejections, grants
+issued, consumed and refused, apply outcomes, tokens created and revoked,
+keys rotated) is appended to a hash-chained log: each event carries the
+SHA-256 of the one before it.`,
+	}
+	var (
+		fe    dbFlags
+		fv    dbFlags
+		since string
+	)
+	export := &cobra.Command{
+		Use:   "export [--since TIME]",
+		Short: "Write the audit log as JSON lines, oldest first",
+		Example: `  stepgate audit export --since 2026-11-01T00:00:00Z > audit.jsonl
+  stepgate audit export --since 24h | jq 'select(.type == "grant.consumed")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var from time.Time
+			if since != "" {
+				if d, err := time.ParseDuration(since); err == nil {
+					from = time.Now().Add(-d)
+				} else if t, err := time.Parse(time.RFC3339, since); err == nil {
+					from = t
+				} else {
+					return exit(ExitUsage, fmt.Errorf("--since %q: want a time such as 2026-11-01T00:00:00Z or a duration such as 24h", since))
+				}
+			}
+			_, st, err := fe.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			enc := json.NewEncoder(env.Stdout)
+			return forEachEvent(cmd, st, func(e *audit.Event) error {
+				if e.Time.Before(from) {
+					return nil
+				}
+				return enc.Encode(e)
+			})
+		},
+	}
+	fe.add(export)
+	export.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339) or this long ago (24h)")
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the hash chain; name the first event edited, removed or reordered",
+		Long: `Read the whole audit log and check every event's hash and its link to the
+event before it.
+
+Exit codes:
+  0  the chain is intact
+  6  the chain is broken: the message names the first sequence number
+  1  the log could not be read`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, err := fv.openStore(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			var v audit.Verifier
+			var last *audit.Event
+			err = forEachEvent(cmd, st, func(e *audit.Event) error {
+				last = e
+				return v.Next(e)
+			})
+			var be *audit.BreakError
+			if errors.As(err, &be) {
+				return exit(ExitTampered, err)
+			}
+			if err != nil {
+				return err
+			}
+			if last == nil {
+				fmt.Fprintln(env.Stdout, "audit log is empty")
+				return nil
+			}
+			fmt.Fprintf(env.Stdout, "audit log intact: %d events, last sequence %d, head hash %s\n", v.Count(), last.Seq, last.Hash)
+			return nil
+		},
+	}
+	fv.add(verify)
+	cmd.AddCommand(export, verify)
+	return cmd
+}
+
+func forEachEvent(cmd *cobra.Command, st storeReader, fn func(*audit.Event) error) error {
+	var after int64
+	for {
+		page, err := st.ListAudit(cmd.Context(), after, 1000)
+		if err != nil {
+			return exit(ExitInternal, fmt.Errorf("reading audit log: %w", err))
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+			after = e.Seq
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+	}
+}

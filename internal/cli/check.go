@@ -1,0 +1,794 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/client"
+	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/report"
+)
+
+// Environment variables of the commands that talk to a server.
+const (
+	envServer    = "STEPGATE_SERVER"
+	envToken     = "STEPGATE_TOKEN"
+	envTokenFile = "STEPGATE_TOKEN_FILE"
+)
+
+// Check states, as the API names them.
+const (
+	stateAllowed  = "allowed"
+	statePending  = "pending"
+	stateApproved = "approved"
+	stateRejected = "rejected"
+	stateDenied   = "denied"
+	stateExpired  = "expired"
+	stateConsumed = "consumed"
+)
+
+// waitPace paces the wait for approval. Tests shorten it; nothing else
+// changes it.
+var waitPace = struct {
+	slice    time.Duration // the longest one wait request asks the server to hold
+	minPoll  time.Duration // the least time between two wait requests, whatever the server does
+	progress time.Duration // how often a plain progress line is printed (not a terminal)
+	tick     time.Duration // how often the terminal's progress line is redrawn
+	retry    time.Duration // the first pause after a failed wait request; it doubles up to slice
+}{30 * time.Second, 2 * time.Second, 30 * time.Second, time.Second, 2 * time.Second}
+
+// serverFlags are the flags of the commands that talk to a server.
+type serverFlags struct {
+	server    string
+	tokenFile string
+}
+
+func (s *serverFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&s.server, "server", "", "URL of the stepgate server (default $"+envServer+")")
+	f.StringVar(&s.tokenFile, "token-file", "", "file holding the API token (default: $"+envToken+", else the file $"+envTokenFile+" names)")
+}
+
+// serverURL is --server or $STEPGATE_SERVER, without a trailing slash.
+func (s *serverFlags) serverURL(env Env) (string, error) {
+	u := s.server
+	if u == "" {
+		u = env.Getenv(envServer)
+	}
+	if u == "" {
+		return "", exit(ExitUsage, fmt.Errorf("no server: set $%s or --server", envServer))
+	}
+	return strings.TrimRight(strings.TrimSpace(u), "/"), nil
+}
+
+// token is the API token: from --token-file, $STEPGATE_TOKEN or the file
+// named by $STEPGATE_TOKEN_FILE, in that order. It is never a flag's value,
+// which would show in process listings and shell history.
+func (s *serverFlags) token(env Env) (string, error) {
+	file := s.tokenFile
+	if file == "" {
+		if t := strings.TrimSpace(env.Getenv(envToken)); t != "" {
+			return t, nil
+		}
+		file = env.Getenv(envTokenFile)
+	}
+	if file == "" {
+		return "", nil
+	}
+	f, err := os.Open(resolve(env, file))
+	if err != nil {
+		return "", exit(ExitUsage, fmt.Errorf("reading token file: %w", err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", exit(ExitUsage, fmt.Errorf("reading token file %s: %w", file, err))
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", exit(ExitUsage, fmt.Errorf("token file %s is empty", file))
+	}
+	return t, nil
+}
+
+// client returns a client of the server; needToken makes a missing token
+// an error.
+func (s *serverFlags) client(env Env, needToken bool) (*client.Client, error) {
+	server, err := s.serverURL(env)
+	if err != nil {
+		return nil, err
+	}
+	token, err := s.token(env)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" && needToken {
+		return nil, exit(ExitUsage, fmt.Errorf("no API token: set $%s (or --token-file); 'stepgate tokens create' makes one", envToken))
+	}
+	c, err := client.New(server, token, client.WithUserAgent("stepgate/"+version()))
+	if err != nil {
+		return nil, exit(ExitUsage, err)
+	}
+	return c, nil
+}
+
+// serverError turns an error from the server into an exit code: bad input
+// is the caller's to fix (2); everything else, the server unreachable or
+// failing or refusing the token, is 1, never 0.
+func serverError(doing string, err error) error {
+	var e *client.Error
+	if errors.As(err, &e) {
+		switch e.Status {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+			return exit(ExitUsage, fmt.Errorf("%s: %w", doing, err))
+		case http.StatusUnauthorized:
+			return exit(ExitInternal, fmt.Errorf("%s: %w (is $%s a valid API token?)", doing, err, envToken))
+		}
+	}
+	return exit(ExitInternal, fmt.Errorf("%s: %w", doing, err))
+}
+
+// transient reports whether a failed request is worth repeating: the
+// server could not be reached, or a proxy or the server said it is
+// unavailable for now.
+func transient(err error) bool {
+	var e *client.Error
+	if !errors.As(err, &e) {
+		return true
+	}
+	return e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout || e.Status == http.StatusInternalServerError
+}
+
+type checkOptions struct {
+	serverFlags
+	plan        string
+	planFile    string
+	workspace   string
+	environment string
+	kind        string
+	wait        time.Duration
+	grantOut    string
+	output      string
+}
+
+func newCheckCmd(env Env) *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check --plan FILE --workspace NAME [flags]",
+		Short: "Ask the stepgate server for a grant, waiting for approval if needed",
+		Long: `Ask the stepgate server whether an operation may proceed, and get its grant.
+
+The plan (the JSON of "terraform show -json tfplan", or pulumi preview --json)
+is streamed to the server, which assesses it with its policy:
+
+  allow     the grant is written to --grant-out (mode 0600) at once.
+  step-up   the review URL and what the approval needs are printed, then check
+            waits, up to --wait, for people to approve, showing the time spent
+            and left; the grant is written as soon as it is approved.
+  deny      the reasons are printed; there is no grant.
+
+Give the saved plan with --plan-file too: its sha256 is bound into the grant,
+and 'stepgate apply --plan-file' then refuses any other file.
+
+When --wait runs out the check stays pending on the server: running the same
+stepgate check again (same token, plan and flags) resumes it rather than asking
+people again. Any older grant at --grant-out is removed first, so a failed check
+never leaves a usable grant behind.
+
+The server is --server or $STEPGATE_SERVER; the API token is $STEPGATE_TOKEN,
+or read from --token-file or the file named by $STEPGATE_TOKEN_FILE. In GitHub
+Actions, check_id, state, grant_path and review_url are appended to
+$GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.
+
+Exit codes:
+  0  allowed or approved: the grant was written to --grant-out
+  3  still pending when --wait ran out (run the same check again to resume)
+  4  denied by policy, rejected by a person, or expired before approval
+  2  bad input or usage: missing flag, unreadable file, a plan the server refused
+  1  the server could not be reached, failed, or refused the token (never a grant)`,
+		Example: `  terraform plan -out tfplan && terraform show -json tfplan > plan.json
+  stepgate check --plan plan.json --plan-file tfplan --workspace billing-prod
+  stepgate apply --grant stepgate.grant --plan-file tfplan -- terraform apply tfplan
+
+  # Wait at most 10 minutes, machine-readable result:
+  stepgate check --plan plan.json --workspace billing-prod --wait 10m --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.plan, "plan", "", `plan JSON to submit ("terraform show -json tfplan" output), or "-" for standard input`)
+	f.StringVar(&o.planFile, "plan-file", "", "saved binary plan (terraform plan -out FILE) whose sha256 the grant is bound to")
+	f.StringVar(&o.workspace, "workspace", "", "workspace (or stack) the plan is for, e.g. billing-prod (required)")
+	f.StringVar(&o.environment, "environment", "", "environment the pipeline deploys to, e.g. prod")
+	f.StringVar(&o.kind, "kind", "terraform.apply", "operation kind: "+strings.Join(policy.Kinds, ", "))
+	f.DurationVar(&o.wait, "wait", 30*time.Minute, "how long to wait for approval; 0 returns at once")
+	f.StringVar(&o.grantOut, "grant-out", "stepgate.grant", "file to write the grant to (mode 0600)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (the final check, without the grant)")
+	o.serverFlags.add(f)
+	return cmd
+}
+
+func runCheck(ctx context.Context, env Env, o checkOptions) error {
+	if o.output != "text" && o.output != "json" {
+		return exit(ExitUsage, fmt.Errorf("--output %q: want text or json", o.output))
+	}
+	if err := (policy.Operation{Kind: o.kind}).Validate(); err != nil {
+		return exit(ExitUsage, fmt.Errorf("--kind: %w", err))
+	}
+	switch {
+	case strings.TrimSpace(o.workspace) == "":
+		return exit(ExitUsage, errors.New("--workspace is required"))
+	case o.plan == "" && o.kind != "secret.read":
+		return exit(ExitUsage, fmt.Errorf("--plan is required for a %s (the JSON of terraform show -json)", o.kind))
+	case o.wait < 0:
+		return exit(ExitUsage, errors.New("--wait must not be negative"))
+	case o.grantOut == "":
+		return exit(ExitUsage, errors.New("--grant-out must name a file"))
+	}
+	c, err := o.client(env, true)
+	if err != nil {
+		return err
+	}
+	req := client.CheckRequest{
+		Kind: o.kind, Workspace: o.workspace, Environment: o.environment,
+		Pipeline: pipelineIdentity(env.Getenv),
+	}
+	if o.planFile != "" {
+		if req.PlanFileSHA256, err = fileSHA256(resolve(env, o.planFile)); err != nil {
+			return exit(ExitUsage, fmt.Errorf("--plan-file: %w", err))
+		}
+	}
+	if o.plan != "" {
+		body, closePlan, err := openPlanBody(env, o.plan)
+		if err != nil {
+			return err
+		}
+		defer closePlan()
+		req.Plan = body
+	}
+	grantPath := resolve(env, o.grantOut)
+	if err := prepareGrantOut(grantPath); err != nil {
+		return exit(ExitUsage, fmt.Errorf("--grant-out: %w", err))
+	}
+
+	ch, err := c.CreateCheck(ctx, req)
+	if err != nil {
+		return serverError("creating check", err)
+	}
+	r := &checkRun{env: env, o: o, c: c, grantPath: grantPath, reviewURL: ch.ReviewURL}
+	final, err := r.follow(ctx, ch)
+	r.finish(final)
+	return err
+}
+
+// openPlanBody opens the plan JSON to stream as the request body. A saved
+// binary plan is refused here with a hint rather than by the server: the
+// server assesses JSON, and apply checks the digest of what was sent.
+func openPlanBody(env Env, name string) (io.Reader, func(), error) {
+	var r io.Reader = env.Stdin
+	closeFn := func() {}
+	if name != "-" {
+		f, err := os.Open(resolve(env, name))
+		if err != nil {
+			return nil, nil, exit(ExitUsage, fmt.Errorf("reading plan: %w", err))
+		}
+		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			return nil, nil, exit(ExitUsage, fmt.Errorf("reading plan: %s is not a regular file", name))
+		}
+		r, closeFn = f, func() { f.Close() }
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	if head, _ := br.Peek(4); plan.IsSaved(head) {
+		closeFn()
+		return nil, nil, exit(ExitUsage, fmt.Errorf("--plan %s is a saved binary plan: give its JSON (terraform show -json %s > plan.json) as --plan and the saved plan as --plan-file", name, name))
+	}
+	return br, closeFn, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// prepareGrantOut makes sure the grant can be written before the server is
+// asked (people should not approve a grant that is then lost), and removes
+// an older grant, so that a check that ends without one leaves none.
+func prepareGrantOut(path string) error {
+	if fi, err := os.Lstat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".stepgate-grant-*")
+	if err != nil {
+		return fmt.Errorf("cannot write the grant next to %s: %w", path, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the older grant: %w", err)
+	}
+	return nil
+}
+
+// writeGrant writes the grant with mode 0600, atomically: a reader sees no
+// file or the whole grant, never a part, and never a wider mode.
+func writeGrant(path, grant string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".stepgate-grant-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(grant); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// checkRun is one run of stepgate check after the check was created.
+type checkRun struct {
+	env       Env
+	o         checkOptions
+	c         *client.Client
+	grantPath string
+	reviewURL string // kept: the server shows it only while the check is pending
+	granted   bool   // the grant was written to grantPath
+	progress  *progress
+}
+
+// info is where messages for people go: stdout for text, stderr when
+// stdout carries JSON.
+func (r *checkRun) info() io.Writer {
+	if r.o.output == "json" {
+		return r.env.Stderr
+	}
+	return r.env.Stdout
+}
+
+// follow takes a check from its first answer to its end: the grant, a
+// refusal, or --wait running out. It returns the last state seen.
+func (r *checkRun) follow(ctx context.Context, ch *api.Check) (*api.Check, error) {
+	if err := r.describe(ch); err != nil {
+		return ch, err
+	}
+	if ch.State == statePending {
+		var err error
+		if ch, err = r.wait(ctx, ch); err != nil {
+			return ch, err
+		}
+	}
+	return ch, r.conclude(ch)
+}
+
+// describe prints the assessment and where the check stands.
+func (r *checkRun) describe(ch *api.Check) error {
+	w := r.info()
+	if ch.Assessment != nil && r.o.output == "text" {
+		opts := report.Options{Color: r.isTerminal(r.env.Stdout) && r.env.Getenv("NO_COLOR") == ""}
+		if err := report.Write(w, "text", ch.Assessment, opts); err != nil {
+			return exit(ExitInternal, fmt.Errorf("writing report: %w", err))
+		}
+		fmt.Fprintln(w)
+	}
+	line := fmt.Sprintf("Check:      %s (%s)", printable(ch.ID), printable(ch.State))
+	if ch.Resumed {
+		line += fmt.Sprintf(", resumed: first asked %s", ch.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(w, line)
+	if ch.State == statePending {
+		if r.o.output == "json" && ch.Assessment != nil {
+			fmt.Fprintf(w, "Needs:      %s\n", report.Needs(ch.Assessment.Requirements))
+		}
+		if ch.ReviewURL != "" {
+			fmt.Fprintf(w, "Review:     %s\n", printable(ch.ReviewURL))
+		}
+		if !ch.ExpiresAt.IsZero() {
+			fmt.Fprintf(w, "Expires:    %s\n", ch.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+func (r *checkRun) isTerminal(w io.Writer) bool {
+	return r.env.IsTerminal != nil && r.env.IsTerminal(w)
+}
+
+// wait long-polls a pending check in slices until it is decided or --wait
+// runs out. A server that cannot be reached for a while (a restart, a load
+// balancer) is asked again until --wait runs out.
+func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) {
+	start := time.Now()
+	deadline := start.Add(r.o.wait)
+	p := newProgress(r.env.Stderr, r.isTerminal(r.env.Stderr), start, deadline, ch.ReviewURL)
+	r.progress = p
+	defer p.stop()
+	seen := len(ch.Approvals)
+	var lastErr error
+	pause := waitPace.retry
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			if lastErr != nil {
+				return ch, serverError(fmt.Sprintf("waiting for check %s", ch.ID), lastErr)
+			}
+			return ch, exit(ExitStepUp, fmt.Errorf("check %s is still pending after %s; it stays open until %s: run the same stepgate check again to resume waiting (review: %s)",
+				printable(ch.ID), short(r.o.wait), ch.ExpiresAt.UTC().Format(time.RFC3339), printable(r.reviewURL)))
+		}
+		polled := time.Now()
+		next, err := r.c.WaitCheck(ctx, ch.ID, min(left, waitPace.slice))
+		switch {
+		case ctx.Err() != nil:
+			return ch, exit(ExitInternal, fmt.Errorf("interrupted while waiting; check %s stays pending: run the same stepgate check again to resume", printable(ch.ID)))
+		case err != nil && transient(err):
+			lastErr = err
+			p.printf("stepgate: waiting for check %s: %v; asking again in %s", printable(ch.ID), err, short(pause))
+			sleep(ctx, min(pause, time.Until(deadline)))
+			pause = min(pause*2, waitPace.slice)
+			continue
+		case err != nil:
+			return ch, serverError(fmt.Sprintf("waiting for check %s", ch.ID), err)
+		case next.ID != ch.ID:
+			return ch, exit(ExitInternal, fmt.Errorf("waiting for check %s: the server answered check %q", ch.ID, next.ID))
+		}
+		lastErr, pause = nil, waitPace.retry
+		ch = next
+		if ch.ReviewURL != "" {
+			r.reviewURL = ch.ReviewURL
+		}
+		news := ch.Approvals[min(seen, len(ch.Approvals)):]
+		for _, a := range news {
+			p.printf("%s", approvalLine(a))
+		}
+		seen = max(seen, len(ch.Approvals))
+		if ch.State != statePending {
+			return ch, nil
+		}
+		p.plain(time.Now())
+		if len(news) == 0 {
+			// An early answer with nothing new: a server (or proxy) that
+			// does not hold the request must not make this a busy loop.
+			// After news, ask again at once: the next may be the last
+			// approval, and its grant should not wait.
+			sleep(ctx, waitPace.minPoll-time.Since(polled))
+		}
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() != nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return true
+	}
+}
+
+// conclude writes the grant of a granted check, or says why there is none.
+func (r *checkRun) conclude(ch *api.Check) error {
+	w := r.info()
+	id := printable(ch.ID)
+	switch ch.State {
+	case stateAllowed, stateApproved:
+		if ch.Grant == "" {
+			return exit(ExitInternal, fmt.Errorf("check %s is %s but the server sent no grant (only the token that asked receives it)", id, ch.State))
+		}
+		if err := writeGrant(r.grantPath, ch.Grant); err != nil {
+			return exit(ExitInternal, fmt.Errorf("writing grant of check %s: %w", id, err))
+		}
+		r.granted = true
+		if ch.State == stateApproved {
+			fmt.Fprintf(w, "Approved:   %s\n", approvers(ch.Approvals))
+		}
+		valid := ""
+		if ch.GrantExpiresAt != nil {
+			valid = ", valid until " + ch.GrantExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "Grant:      %s (%s%s)\n", r.o.grantOut, printable(ch.GrantID), valid)
+		return nil
+	case stateDenied:
+		// The report printed the findings; with --output json, say why here.
+		if r.o.output == "json" && ch.Assessment != nil {
+			for _, f := range ch.Assessment.Findings {
+				if f.Decision == policy.Deny {
+					fmt.Fprintf(w, "Denied:     %s: %s\n", printable(f.Rule), printable(f.Reason))
+				}
+			}
+		}
+		return exit(ExitDeny, fmt.Errorf("check %s was denied by policy", id))
+	case stateRejected:
+		for _, a := range ch.Approvals {
+			if !a.Approved {
+				fmt.Fprintln(w, approvalLine(a))
+			}
+		}
+		return exit(ExitDeny, fmt.Errorf("check %s was rejected", id))
+	case stateExpired:
+		return exit(ExitDeny, fmt.Errorf("check %s expired at %s before it was approved; run stepgate check again to ask anew", id, ch.ExpiresAt.UTC().Format(time.RFC3339)))
+	case stateConsumed:
+		return exit(ExitInternal, fmt.Errorf("the grant of check %s was already used; run stepgate check again for a new one", id))
+	}
+	return exit(ExitInternal, fmt.Errorf("check %s is in state %q, which this stepgate does not know", id, printable(ch.State)))
+}
+
+// finish writes what a pipeline reads after the check: the JSON result and
+// the GitHub Actions outputs and summary.
+func (r *checkRun) finish(ch *api.Check) {
+	if r.o.output == "json" {
+		out := *ch
+		out.Grant = ""
+		if out.ReviewURL == "" {
+			out.ReviewURL = r.reviewURL
+		}
+		enc := json.NewEncoder(r.env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(&out); err != nil {
+			fmt.Fprintf(r.env.Stderr, "stepgate: writing result: %v\n", err)
+		}
+	}
+	grantPath := ""
+	if r.granted {
+		grantPath = r.grantPath
+	}
+	if path := r.env.Getenv("GITHUB_OUTPUT"); path != "" {
+		err := appendGitHubOutput(path, [][2]string{
+			{"check_id", ch.ID}, {"state", ch.State}, {"grant_path", grantPath}, {"review_url", r.reviewURL},
+		})
+		if err != nil {
+			fmt.Fprintf(r.env.Stderr, "stepgate: warning: writing $GITHUB_OUTPUT: %v\n", err)
+		}
+	}
+	if path := r.env.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		if err := appendFile(path, stepSummary(ch, r.reviewURL, r.o.grantOut, r.granted)); err != nil {
+			fmt.Fprintf(r.env.Stderr, "stepgate: warning: writing $GITHUB_STEP_SUMMARY: %v\n", err)
+		}
+	}
+}
+
+func approvalLine(a api.Approval) string {
+	verb := "✓ approved by"
+	if !a.Approved {
+		verb = "✗ rejected by"
+	}
+	s := fmt.Sprintf("%s %s (aal %d", verb, printable(a.Subject), a.AAL)
+	if len(a.AMR) > 0 {
+		s += ", " + printable(strings.Join(a.AMR, " "))
+	}
+	s += ")"
+	if a.Reason != "" {
+		s += ": " + printable(a.Reason)
+	}
+	return s
+}
+
+func approvers(as []api.Approval) string {
+	var names []string
+	for _, a := range as {
+		if a.Approved {
+			names = append(names, fmt.Sprintf("%s (aal %d)", printable(a.Subject), a.AAL))
+		}
+	}
+	if len(names) == 0 {
+		return "(none listed)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// printable keeps text from the server from driving the terminal: control
+// characters are shown as \x.. escapes.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// short writes a duration in whole seconds: 45s, 2m10s, 1h05m00s.
+func short(d time.Duration) string {
+	d = max(d, 0).Round(time.Second)
+	h, m, s := int(d/time.Hour), int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm%02ds", h, m, s)
+	case m > 0:
+		return fmt.Sprintf("%dm%02ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+// progress shows how long check has waited: one line redrawn in place on a
+// terminal, a plain line every waitPace.progress otherwise.
+type progress struct {
+	w               io.Writer
+	tty             bool
+	start, deadline time.Time
+	url             string
+
+	mu        sync.Mutex
+	lastPlain time.Time
+	done      chan struct{}
+	stopped   sync.WaitGroup
+}
+
+func newProgress(w io.Writer, tty bool, start, deadline time.Time, url string) *progress {
+	p := &progress{w: w, tty: tty, start: start, deadline: deadline, url: url, lastPlain: start, done: make(chan struct{})}
+	if tty {
+		p.stopped.Add(1)
+		go p.redraw()
+	}
+	return p
+}
+
+func (p *progress) line(now time.Time) string {
+	s := fmt.Sprintf("waiting for approval · %s elapsed · %s left", short(now.Sub(p.start)), short(p.deadline.Sub(now)))
+	if p.url != "" {
+		s += " · " + printable(p.url)
+	}
+	return s
+}
+
+func (p *progress) redraw() {
+	defer p.stopped.Done()
+	t := time.NewTicker(waitPace.tick)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		fmt.Fprint(p.w, "\r\x1b[K"+p.line(time.Now()))
+		p.mu.Unlock()
+		select {
+		case <-t.C:
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// plain prints the progress line when not on a terminal, at most once per
+// waitPace.progress.
+func (p *progress) plain(now time.Time) {
+	if p.tty || now.Sub(p.lastPlain) < waitPace.progress {
+		return
+	}
+	p.lastPlain = now
+	fmt.Fprintln(p.w, p.line(now))
+}
+
+// printf prints a message on a line of its own, above the progress line.
+func (p *progress) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// stop ends the redrawing and clears the progress line.
+func (p *progress) stop() {
+	if !p.tty {
+		return
+	}
+	close(p.done)
+	p.stopped.Wait()
+	fmt.Fprint(p.w, "\r\x1b[K")
+}
+
+// appendGitHubOutput appends name=value pairs to $GITHUB_OUTPUT; a value
+// with a line break is written in the multi-line form with a random
+// delimiter, so that no value can add an output of its own.
+func appendGitHubOutput(path string, kv [][2]string) error {
+	var b strings.Builder
+	for _, p := range kv {
+		if !strings.ContainsAny(p[1], "\r\n") {
+			fmt.Fprintf(&b, "%s=%s\n", p[0], p[1])
+			continue
+		}
+		delim := "ghadelimiter_" + rand.Text()
+		fmt.Fprintf(&b, "%s<<%s\n%s\n%s\n", p[0], delim, p[1], delim)
+	}
+	return appendFile(path, b.String())
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+var mdEscape = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "&", "&amp;", "`", "'", "[", `\[`, "]", `\]`, "\n", " ", "\r", " ")
+
+// stepSummary is the markdown for $GITHUB_STEP_SUMMARY: where the check
+// stands, its review link, then the assessment (decision, requirements,
+// findings table) as stepgate eval writes it.
+func stepSummary(ch *api.Check, reviewURL, grantOut string, granted bool) string {
+	var b strings.Builder
+	icon := map[string]string{stateAllowed: "✅", stateApproved: "✅", statePending: "⏳"}[ch.State]
+	if icon == "" {
+		icon = "⛔"
+	}
+	fmt.Fprintf(&b, "**stepgate check** `%s`: %s **%s**", mdEscape.Replace(printable(ch.ID)), icon, mdEscape.Replace(printable(ch.State)))
+	if u, err := url.Parse(reviewURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
+		fmt.Fprintf(&b, " · [review](%s)", strings.NewReplacer("(", "%28", ")", "%29", " ", "%20").Replace(u.String()))
+	}
+	b.WriteString("  \n")
+	for _, a := range ch.Approvals {
+		fmt.Fprintf(&b, "%s  \n", mdEscape.Replace(approvalLine(a)))
+	}
+	if granted {
+		fmt.Fprintf(&b, "**Grant:** written to `%s`", mdEscape.Replace(grantOut))
+		if ch.GrantExpiresAt != nil {
+			fmt.Fprintf(&b, ", valid until %s", ch.GrantExpiresAt.UTC().Format(time.RFC3339))
+		}
+		b.WriteString("  \n")
+	}
+	b.WriteString("\n")
+	if ch.Assessment != nil {
+		var a strings.Builder
+		if report.Write(&a, "markdown", ch.Assessment, report.Options{}) == nil {
+			b.WriteString(a.String())
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}

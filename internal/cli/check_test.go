@@ -1,0 +1,815 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/policy"
+)
+
+// ---------------------------------------------------------------------------
+// STAND-IN SERVER. The real server (internal/httpapi over internal/gate) is
+// being built at the same time as these commands. standIn follows the
+// documented contract of internal/api just far enough to drive `stepgate
+// check` and `stepgate apply` through every branch; it is NOT the server.
+// The end-to-end tests over the real server and the built binary (issue 3,
+// section 6) replace it as the proof that the two agree.
+// ---------------------------------------------------------------------------
+
+const standInToken = "sgt_test-0123456789abcdef"
+
+// standIn decides by workspace name: *-dev is allowed, *-locked is denied,
+// anything else needs a step-up, which the wait endpoint settles (approved,
+// rejected or expired) on the settleAfter-th wait request.
+type standIn struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	settleAfter int    // wait requests before a pending check is settled; 0: never
+	settleAs    string // approved (default), rejected or expired
+	failWaits   int    // answer this many wait requests 503 first
+	partialAt   int    // on this wait request, record an approval that is not enough
+	createFails int    // answer create with this status (0: normally)
+	// consumeFails answers consume with this status; -1 hangs up instead.
+	consumeFails int
+	outcomeFails int // answer outcome reports with this status
+	// sign makes the grant of a check; apply tests sign real ones.
+	sign     func(c *api.Check) string
+	checks   map[string]*api.Check
+	byInputs map[string]string // pending check id by inputs, to resume
+	plans    map[string][]byte // the plan body each check was created with
+	queries  []url.Values      // of every create
+	lengths  []int64           // Content-Length of every create (-1: streamed)
+	tokens   []string          // Authorization of every request
+	waits    int
+	timeouts []string // timeout parameter of every wait
+	consumed map[string]bool
+	outcomes []api.OutcomeRequest
+	jwks     []byte
+}
+
+func newStandIn(t *testing.T) *standIn {
+	s := &standIn{
+		t: t, settleAfter: 3, settleAs: stateApproved,
+		checks: map[string]*api.Check{}, byInputs: map[string]string{}, plans: map[string][]byte{},
+		consumed: map[string]bool{},
+		sign:     func(c *api.Check) string { return "grant-of-" + c.ID },
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.PathChecks, s.create)
+	mux.HandleFunc("GET "+api.PathChecks+"/{id}", s.get)
+	mux.HandleFunc("GET "+api.PathChecks+"/{id}/wait", s.wait)
+	mux.HandleFunc("POST "+api.PathChecks+"/{id}/outcome", s.outcome)
+	mux.HandleFunc("POST "+api.PathConsume, s.consume)
+	mux.HandleFunc("GET "+api.PathJWKS, func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(s.jwks)
+	})
+	s.srv = httptest.NewServer(s.auth(mux))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *standIn) URL() string { return s.srv.URL }
+
+func (s *standIn) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.tokens = append(s.tokens, r.Header.Get("Authorization"))
+		s.mu.Unlock()
+		if r.URL.Path != api.PathJWKS && r.Header.Get("Authorization") != "Bearer "+standInToken {
+			apiError(w, http.StatusUnauthorized, api.CodeUnauthorized, "no valid token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func apiError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(api.Error{Error: api.ErrorBody{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *standIn) create(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		apiError(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, "plan too large")
+		return
+	}
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries = append(s.queries, q)
+	s.lengths = append(s.lengths, r.ContentLength)
+	if s.createFails != 0 {
+		apiError(w, s.createFails, "internal", "stepgate could not decide")
+		return
+	}
+	kind, ws := q.Get(api.ParamKind), q.Get(api.ParamWorkspace)
+	switch {
+	case ws == "":
+		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "workspace is required")
+		return
+	case ws == "someone-elses":
+		apiError(w, http.StatusForbidden, api.CodeForbidden, "token may not ask for workspace someone-elses")
+		return
+	case len(body) == 0 && kind != "secret.read":
+		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "a "+kind+" needs a plan")
+		return
+	case len(body) > 0 && !json.Valid(body):
+		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "plan: not JSON")
+		return
+	}
+	planSHA := ""
+	if len(body) > 0 {
+		planSHA = sha256hex(body)
+	}
+	inputs := strings.Join([]string{kind, ws, q.Get(api.ParamEnvironment), planSHA, q.Get(api.ParamPlanFileHash)}, "\n")
+	// Resumed: a pending check, and also an approved one whose grant was
+	// not used yet (the pipeline stopped waiting just before the approval;
+	// the e2e tests expect the real server to do the same).
+	if id, ok := s.byInputs[inputs]; ok && (s.checks[id].State == statePending || s.checks[id].State == stateApproved) {
+		v := *s.checks[id]
+		v.Resumed = true
+		writeJSON(w, http.StatusOK, &v)
+		return
+	}
+	id := fmt.Sprintf("chk_%d", len(s.checks)+1)
+	now := time.Now().UTC().Truncate(time.Second)
+	c := &api.Check{
+		ID: id, Kind: kind, Workspace: ws, Environment: q.Get(api.ParamEnvironment),
+		PlanSHA256: planSHA, PlanFileSHA256: q.Get(api.ParamPlanFileHash), Requester: "ci-token",
+		Pipeline: map[string]string{}, CreatedAt: now, ExpiresAt: now.Add(time.Hour), Approvals: []api.Approval{},
+	}
+	for k := range q {
+		if name, ok := strings.CutPrefix(k, api.ParamPipelinePrefix); ok {
+			c.Pipeline[name] = q.Get(k)
+		}
+	}
+	a := &policy.Assessment{
+		Summary: policy.Summary{Kind: kind, Workspace: ws, Changes: 1, Total: 1, ByAction: map[string]int{"update": 1}},
+		Plan:    policy.PlanInfo{Format: "terraform", FormatVersion: "1.2", SHA256: planSHA},
+	}
+	switch {
+	case strings.HasSuffix(ws, "-dev"):
+		a.Decision, a.Findings = policy.Allow, []policy.Finding{}
+		c.State = stateAllowed
+		s.issue(c)
+	case strings.HasSuffix(ws, "-locked"):
+		a.Decision = policy.Deny
+		a.Findings = []policy.Finding{{Rule: "acme.locked", Decision: policy.Deny, Severity: "critical",
+			Addresses: []string{"aws_db_instance.main"}, Reason: "The workspace is locked for the audit."}}
+		c.State = stateDenied
+	default:
+		req := &policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}
+		a.Decision, a.Requirements = policy.StepUp, req
+		a.Findings = []policy.Finding{{Rule: "sensitive.change", Decision: policy.StepUp, Severity: "critical",
+			Addresses: []string{"aws_iam_role_policy.deployer"}, Reason: "1 change to identity and access (aws_iam_role_policy).", Requirements: req}}
+		c.State = statePending
+		c.ReviewURL = s.srv.URL + "/checks/" + id
+		s.byInputs[inputs] = id
+	}
+	c.Assessment = a
+	s.checks[id] = c
+	s.plans[id] = body
+	writeJSON(w, http.StatusCreated, c)
+}
+
+// issue gives a check its grant (the caller of the stand-in is always the
+// token that asked, so the grant is always shown).
+func (s *standIn) issue(c *api.Check) {
+	exp := time.Now().UTC().Add(15 * time.Minute).Truncate(time.Second)
+	c.GrantID = "grt_" + strings.TrimPrefix(c.ID, "chk_")
+	c.GrantExpiresAt = &exp
+	c.Grant = s.sign(c)
+}
+
+func (s *standIn) lookup(w http.ResponseWriter, r *http.Request) *api.Check {
+	c := s.checks[r.PathValue("id")]
+	if c == nil {
+		apiError(w, http.StatusNotFound, api.CodeNotFound, "no check "+r.PathValue("id"))
+	}
+	return c
+}
+
+func (s *standIn) get(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.lookup(w, r); c != nil {
+		writeJSON(w, http.StatusOK, c)
+	}
+}
+
+// wait answers at once instead of holding the request: the CLI must cope
+// with a server that does (it paces itself).
+func (s *standIn) wait(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timeouts = append(s.timeouts, r.URL.Query().Get(api.ParamTimeout))
+	if d, err := time.ParseDuration(r.URL.Query().Get(api.ParamTimeout)); err != nil || d <= 0 || d > time.Minute {
+		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "timeout: want a duration up to 60s")
+		return
+	}
+	if s.failWaits > 0 {
+		s.failWaits--
+		apiError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the store cannot be reached")
+		return
+	}
+	c := s.lookup(w, r)
+	if c == nil {
+		return
+	}
+	s.waits++
+	if c.State == statePending && s.partialAt == s.waits {
+		now := time.Now().UTC().Truncate(time.Second)
+		c.Approvals = append(c.Approvals, api.Approval{Subject: "bob@example.com", Approved: true, AMR: []string{"otp"}, AAL: 2, AuthTime: now, CreatedAt: now})
+	}
+	if c.State == statePending && s.settleAfter > 0 && s.waits >= s.settleAfter {
+		s.settle(c)
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *standIn) settle(c *api.Check) {
+	now := time.Now().UTC().Truncate(time.Second)
+	switch s.settleAs {
+	case stateRejected:
+		c.State = stateRejected
+		c.Approvals = append(c.Approvals, api.Approval{Subject: "bob@example.com", Approved: false, Reason: "not during the freeze", AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: now, CreatedAt: now})
+	case stateExpired:
+		c.State = stateExpired
+	default:
+		c.State = stateApproved
+		c.Approvals = append(c.Approvals, api.Approval{Subject: "alice@example.com", Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: now, CreatedAt: now})
+		s.issue(c)
+	}
+	c.ReviewURL = "" // the server shows it only while pending
+}
+
+func (s *standIn) consume(w http.ResponseWriter, r *http.Request) {
+	var req api.ConsumeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "body: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.consumeFails == -1:
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	case s.consumeFails != 0:
+		apiError(w, s.consumeFails, api.CodeUnavailable, "the store cannot be reached")
+		return
+	}
+	for _, c := range s.checks {
+		if c.Grant == "" || c.Grant != req.Grant {
+			continue
+		}
+		if s.consumed[c.ID] {
+			apiError(w, http.StatusConflict, api.CodeConflict, "grant "+c.GrantID+" was already used")
+			return
+		}
+		s.consumed[c.ID] = true
+		c.State = stateConsumed
+		writeJSON(w, http.StatusOK, api.ConsumeResponse{CheckID: c.ID, GrantID: c.GrantID, ConsumedAt: time.Now().UTC()})
+		return
+	}
+	apiError(w, http.StatusUnauthorized, api.CodeInvalidGrant, "unknown grant")
+}
+
+func (s *standIn) outcome(w http.ResponseWriter, r *http.Request) {
+	var req api.OutcomeRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "body: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lookup(w, r) == nil {
+		return
+	}
+	if s.outcomeFails != 0 {
+		apiError(w, s.outcomeFails, api.CodeInternal, "could not record the outcome")
+		return
+	}
+	s.outcomes = append(s.outcomes, req)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---------------------------------------------------------------------------
+// Running the command line against it.
+// ---------------------------------------------------------------------------
+
+// call is one in-process run of stepgate with its own environment.
+type call struct {
+	vars  map[string]string
+	dir   string
+	stdin string
+	tty   bool
+}
+
+func (c call) run(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := Env{
+		Stdin:      strings.NewReader(c.stdin),
+		Stdout:     &out,
+		Stderr:     &errOut,
+		Getenv:     func(k string) string { return c.vars[k] },
+		Dir:        c.dir,
+		IsTerminal: func(io.Writer) bool { return c.tty },
+	}
+	code := Run(context.Background(), args, env)
+	r := result{code, out.String(), errOut.String()}
+	if strings.Contains(r.stdout+r.stderr, standInToken) {
+		t.Errorf("stepgate %s printed the API token:\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.stdout, r.stderr)
+	}
+	return r
+}
+
+// fastPace makes the wait loop quick for a test.
+func fastPace(t *testing.T) {
+	saved := waitPace
+	waitPace.minPoll, waitPace.progress, waitPace.tick, waitPace.retry = time.Millisecond, time.Millisecond, 5*time.Millisecond, time.Millisecond
+	t.Cleanup(func() { waitPace = saved })
+}
+
+// workdir is a directory with a plan JSON and a saved plan in it.
+type workdir struct {
+	dir, plan, planFile string
+	planBytes           []byte
+}
+
+func newWorkdir(t *testing.T) workdir {
+	t.Helper()
+	raw, err := os.ReadFile("../../examples/prod-iam.plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w := workdir{dir: dir, planBytes: raw}
+	w.plan = writeFile(t, dir, "plan.json", string(raw))
+	w.planFile = writeFile(t, dir, "tfplan", "PK\x03\x04 a saved plan, or something that starts like one")
+	return w
+}
+
+func (w workdir) call(s *standIn, extra map[string]string) call {
+	vars := map[string]string{envServer: s.URL(), envToken: standInToken}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return call{vars: vars, dir: w.dir}
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func wantCode(t *testing.T, r result, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+}
+
+func wantContains(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s does not contain %q:\n%s", what, w, got)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// stepgate check
+// ---------------------------------------------------------------------------
+
+func TestCheckAllowed(t *testing.T) {
+	s := newStandIn(t)
+	w := newWorkdir(t)
+	out := filepath.Join(w.dir, "gh-output")
+	summary := filepath.Join(w.dir, "gh-summary")
+	gh := map[string]string{
+		"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/infra", "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2",
+		"GITHUB_SERVER_URL": "https://github.com", "GITHUB_SHA": "abc123", "GITHUB_REF": "refs/heads/main",
+		"GITHUB_WORKFLOW": "deploy", "GITHUB_ACTOR": "octocat",
+		"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary,
+	}
+	r := w.call(s, gh).run(t, "check", "--plan", "plan.json", "--plan-file", "tfplan", "--workspace", "billing-dev", "--environment", "dev")
+	wantCode(t, r, ExitOK)
+	wantContains(t, "stdout", r.stdout, "ALLOW", "Check:      chk_1 (allowed)", "Grant:      stepgate.grant (grt_1, valid until ")
+
+	grantPath := filepath.Join(w.dir, "stepgate.grant")
+	fi, err := os.Stat(grantPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("grant file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(grantPath); string(b) != "grant-of-chk_1" {
+		t.Errorf("grant file = %q, want the grant as the server sent it", b)
+	}
+
+	// The server saw the plan byte for byte, streamed (no length known in
+	// advance: nothing buffered it), and the saved plan's digest.
+	if !bytes.Equal(s.plans["chk_1"], w.planBytes) {
+		t.Errorf("the server received %d bytes, want the %d bytes of plan.json", len(s.plans["chk_1"]), len(w.planBytes))
+	}
+	if s.lengths[0] != -1 {
+		t.Errorf("Content-Length = %d, want a streamed body (-1)", s.lengths[0])
+	}
+	q := s.queries[0]
+	if got, want := q.Get(api.ParamPlanFileHash), fileSHA(t, w.planFile); got != want {
+		t.Errorf("plan_file_sha256 = %q, want %q", got, want)
+	}
+	if q.Get(api.ParamKind) != "terraform.apply" || q.Get(api.ParamWorkspace) != "billing-dev" || q.Get(api.ParamEnvironment) != "dev" {
+		t.Errorf("query = %v", q)
+	}
+	wantPipeline := map[string]string{
+		"system": "github-actions", "repository": "acme/infra", "ref": "refs/heads/main", "sha": "abc123",
+		"run_id": "42", "run_attempt": "2", "workflow": "deploy", "actor": "octocat",
+		"run_url": "https://github.com/acme/infra/actions/runs/42",
+	}
+	if diff := cmp.Diff(wantPipeline, s.checks["chk_1"].Pipeline); diff != "" {
+		t.Errorf("pipeline identity sent (-want +got):\n%s", diff)
+	}
+
+	b, _ := os.ReadFile(out)
+	wantContains(t, "$GITHUB_OUTPUT", string(b), "check_id=chk_1\n", "state=allowed\n", "grant_path="+grantPath+"\n")
+	b, _ = os.ReadFile(summary)
+	wantContains(t, "$GITHUB_STEP_SUMMARY", string(b), "**stepgate check** `chk_1`: ✅ **allowed**", "### ✅ stepgate: allow", "**Grant:** written to `stepgate.grant`")
+}
+
+func TestCheckApprovedAfterWaiting(t *testing.T) {
+	fastPace(t)
+	s := newStandIn(t)
+	w := newWorkdir(t)
+	out := filepath.Join(w.dir, "gh-output")
+	summary := filepath.Join(w.dir, "gh-summary")
+	r := w.call(s, map[string]string{"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary}).
+		run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--grant-out", "out/g.jws")
+	// The directory of --grant-out must exist.
+	wantCode(t, r, ExitUsage)
+	wantContains(t, "stderr", r.stderr, "--grant-out")
+	if len(s.queries) != 0 {
+		t.Errorf("the server was asked although the grant could not be written")
+	}
+
+	r = w.call(s, map[string]string{"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary}).
+		run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--grant-out", "g.jws")
+	wantCode(t, r, ExitOK)
+	review := s.URL() + "/checks/chk_1"
+	wantContains(t, "stdout", r.stdout,
+		"STEP-UP REQUIRED  aal 3 (passkey with user verification) · 1 approval by someone other than the requester",
+		"sensitive.change", "Review:     "+review, "Approved:   alice@example.com (aal 3)", "Grant:      g.jws (grt_1")
+	// Not a terminal: plain progress lines, no carriage returns.
+	wantContains(t, "stderr", r.stderr, "waiting for approval · ", " elapsed · ", " left · "+review, "✓ approved by alice@example.com (aal 3, hwk user)")
+	if strings.Contains(r.stderr, "\r") {
+		t.Errorf("progress on a non-terminal carries \\r: %q", r.stderr)
+	}
+	if s.waits != 3 {
+		t.Errorf("%d wait requests, want 3", s.waits)
+	}
+	for _, to := range s.timeouts {
+		if to != "30s" {
+			t.Errorf("wait timeout = %q, want 30s slices", to)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(w.dir, "g.jws")); string(b) != "grant-of-chk_1" {
+		t.Errorf("grant = %q", b)
+	}
+	b, _ := os.ReadFile(out)
+	wantContains(t, "$GITHUB_OUTPUT", string(b), "check_id=chk_1\n", "state=approved\n", "grant_path="+filepath.Join(w.dir, "g.jws")+"\n", "review_url="+review+"\n")
+	b, _ = os.ReadFile(summary)
+	wantContains(t, "$GITHUB_STEP_SUMMARY", string(b), "✅ **approved** · [review]("+review+")", "✓ approved by alice@example.com",
+		"**Needs:** aal 3", "| 🔐 | critical | `sensitive.change` |")
+}
+
+func TestCheckProgressOnTerminal(t *testing.T) {
+	fastPace(t)
+	s := newStandIn(t)
+	w := newWorkdir(t)
+	waitPace.minPoll = 30 * time.Millisecond // long enough for a few redraws
+	c := w.call(s, nil)
+	c.tty = true
+	r := c.run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "10m")
+	wantCode(t, r, ExitOK)
+	wantContains(t, "stderr", r.stderr, "\r\x1b[Kwaiting for approval · 0s elapsed · 10m00s left · "+s.URL()+"/checks/chk_1")
+	if strings.Count(r.stderr, "\n") != 1 { // the approval line only
+		t.Errorf("progress on a terminal printed lines of its own:\n%q", r.stderr)
+	}
+	if !strings.HasSuffix(r.stderr, "\r\x1b[K") {
+		t.Errorf("the progress line was not cleared at the end: %q", r.stderr)
+	}
+}
+
+func TestCheckTimesOutThenResumes(t *testing.T) {
+	fastPace(t)
+	s := newStandIn(t)
+	s.settleAfter = 0 // nobody decides
+	w := newWorkdir(t)
+	out := filepath.Join(w.dir, "gh-output")
+	c := w.call(s, map[string]string{"GITHUB_OUTPUT": out})
+	args := []string{"check", "--plan", "plan.json", "--plan-file", "tfplan", "--workspace", "billing-prod", "--wait", "50ms"}
+	r := c.run(t, args...)
+	wantCode(t, r, ExitStepUp)
+	wantContains(t, "stderr", r.stderr, "check chk_1 is still pending after 0s", "run the same stepgate check again to resume", s.URL()+"/checks/chk_1")
+	if _, err := os.Stat(filepath.Join(w.dir, "stepgate.grant")); !os.IsNotExist(err) {
+		t.Errorf("a grant file exists after exit 3: %v", err)
+	}
+	b, _ := os.ReadFile(out)
+	wantContains(t, "$GITHUB_OUTPUT", string(b), "check_id=chk_1\n", "state=pending\n", "grant_path=\n")
+
+	// --wait 0 does not wait at all.
+	s.mu.Lock()
+	waits := s.waits
+	s.mu.Unlock()
+	r = c.run(t, append(args, "--wait", "0")...)
+	wantCode(t, r, ExitStepUp)
+	if s.waits != waits {
+		t.Errorf("--wait 0 sent %d wait requests", s.waits-waits)
+	}
+
+	// Asking again with the same inputs resumes the same check, which is
+	// then approved.
+	s.mu.Lock()
+	s.settleAfter = s.waits + 1
+	s.mu.Unlock()
+	r = c.run(t, append(args, "--wait", "1m")...)
+	wantCode(t, r, ExitOK)
+	wantContains(t, "stdout", r.stdout, "Check:      chk_1 (pending), resumed: first asked ")
+	if len(s.checks) != 1 {
+		t.Errorf("the server holds %d checks, want the one resumed", len(s.checks))
+	}
+}
+
+// TestCheckApprovedWhileAway: the approval comes after --wait ran out; the
+// next run gets the grant of the same check at once.
+func TestCheckApprovedWhileAway(t *testing.T) {
+	fastPace(t)
+	s := newStandIn(t)
+	s.settleAfter = 0
+	w := newWorkdir(t)
+	args := []string{"check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "0"}
+	wantCode(t, w.call(s, nil).run(t, args...), ExitStepUp)
+	s.mu.Lock()
+	s.settle(s.checks["chk_1"])
+	s.mu.Unlock()
+	r := w.call(s, nil).run(t, args...)
+	wantCode(t, r, ExitOK)
+	wantContains(t, "stdout", r.stdout, "Check:      chk_1 (approved), resumed", "Approved:   alice@example.com (aal 3)", "Grant:      stepgate.grant (grt_1")
+}
+
+// TestCheckNoPauseAfterNews: after an answer that brought an approval the
+// CLI asks again at once, so the last approval's grant arrives without the
+// pause that keeps a server answering at once from becoming a busy loop.
+func TestCheckNoPauseAfterNews(t *testing.T) {
+	fastPace(t)
+	waitPace.minPoll = time.Minute
+	s := newStandIn(t)
+	s.partialAt, s.settleAfter = 1, 2
+	w := newWorkdir(t)
+	start := time.Now()
+	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod")
+	wantCode(t, r, ExitOK)
+	wantContains(t, "stderr", r.stderr, "✓ approved by bob@example.com (aal 2, otp)\n", "✓ approved by alice@example.com (aal 3, hwk user)\n")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("check took %v: it paused after an answer with news", d)
+	}
+}
+
+func TestCheckRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name, workspace, settleAs string
+		stdout, stderr            []string
+	}{
+		{"fail/denied", "billing-locked", "", []string{"DENY", "acme.locked", "The workspace is locked for the audit."}, []string{"check chk_1 was denied by policy"}},
+		{"fail/rejected", "billing-prod", stateRejected, []string{"✗ rejected by bob@example.com (aal 3, hwk user): not during the freeze"}, []string{"check chk_1 was rejected"}},
+		{"fail/expired", "billing-prod", stateExpired, nil, []string{"check chk_1 expired at ", "before it was approved"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fastPace(t)
+			s := newStandIn(t)
+			if tt.settleAs != "" {
+				s.settleAs = tt.settleAs
+			}
+			w := newWorkdir(t)
+			stale := writeFile(t, w.dir, "stepgate.grant", "an older grant")
+			r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", tt.workspace)
+			wantCode(t, r, ExitDeny)
+			wantContains(t, "stdout", r.stdout, tt.stdout...)
+			wantContains(t, "stderr", r.stderr, tt.stderr...)
+			if _, err := os.Stat(stale); !os.IsNotExist(err) {
+				t.Errorf("the older grant is still there after a refusal: %v", err)
+			}
+		})
+	}
+}
+
+func TestCheckJSON(t *testing.T) {
+	fastPace(t)
+	s := newStandIn(t)
+	w := newWorkdir(t)
+	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "-o", "json")
+	wantCode(t, r, ExitOK)
+	var got api.Check
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("stdout is not one api.Check: %v\n%s", err, r.stdout)
+	}
+	if dec.More() {
+		t.Errorf("stdout has more than one JSON value:\n%s", r.stdout)
+	}
+	if got.ID != "chk_1" || got.State != stateApproved || got.GrantID != "grt_1" || got.Assessment == nil || got.ReviewURL != s.URL()+"/checks/chk_1" {
+		t.Errorf("result = %+v", got)
+	}
+	if got.Grant != "" || strings.Contains(r.stdout, "grant-of-chk_1") {
+		t.Errorf("--output json printed the grant itself:\n%s", r.stdout)
+	}
+	// People reading the log still learn where to approve, on stderr.
+	wantContains(t, "stderr", r.stderr, "Needs:      aal 3", "Review:     "+s.URL()+"/checks/chk_1")
+
+	// A denial in JSON still says why on stderr, and prints the check.
+	r = w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-locked", "-o", "json")
+	wantCode(t, r, ExitDeny)
+	wantContains(t, "stderr", r.stderr, "Denied:     acme.locked: The workspace is locked for the audit.")
+	wantContains(t, "stdout", r.stdout, `"state": "denied"`)
+}
+
+func TestCheckWaitSurvivesOutage(t *testing.T) {
+	fastPace(t)
+	s := newStandIn(t)
+	s.failWaits = 2
+	w := newWorkdir(t)
+	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod")
+	wantCode(t, r, ExitOK)
+	wantContains(t, "stderr", r.stderr, "server answered 503 unavailable: the store cannot be reached; asking again in ")
+
+	// An outage that outlasts --wait is an error, not a pending check.
+	s = newStandIn(t)
+	s.failWaits = 1 << 30
+	r = w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "50ms")
+	wantCode(t, r, ExitInternal)
+	wantContains(t, "stderr", r.stderr, "waiting for check chk_1: server answered 503")
+}
+
+func TestCheckInputs(t *testing.T) {
+	s := newStandIn(t)
+	w := newWorkdir(t)
+	tokenFile := writeFile(t, w.dir, "token", standInToken+"\n")
+
+	// secret.read sends no plan.
+	r := w.call(s, nil).run(t, "check", "--kind", "secret.read", "--workspace", "vault-dev")
+	wantCode(t, r, ExitOK)
+	if len(s.plans["chk_1"]) != 0 {
+		t.Errorf("secret.read sent a body of %d bytes", len(s.plans["chk_1"]))
+	}
+	// The plan from standard input, the token from a file.
+	c := call{vars: map[string]string{envServer: s.URL() + "/"}, dir: w.dir, stdin: string(w.planBytes)}
+	r = c.run(t, "check", "--plan", "-", "--workspace", "billing-dev", "--token-file", tokenFile)
+	wantCode(t, r, ExitOK)
+	if !bytes.Equal(s.plans["chk_2"], w.planBytes) {
+		t.Errorf("the plan from standard input did not reach the server")
+	}
+	// $STEPGATE_TOKEN_FILE.
+	c = call{vars: map[string]string{envServer: s.URL(), envTokenFile: tokenFile}, dir: w.dir}
+	r = c.run(t, "check", "--plan", "plan.json", "--workspace", "billing-dev")
+	wantCode(t, r, ExitOK)
+	if last := s.tokens[len(s.tokens)-1]; last != "Bearer "+standInToken {
+		t.Errorf("Authorization = %q, want the token from the file", last)
+	}
+}
+
+func TestCheckBadInput(t *testing.T) {
+	s := newStandIn(t)
+	w := newWorkdir(t)
+	writeFile(t, w.dir, "not-json.json", "this is not a plan")
+	empty := writeFile(t, w.dir, "empty-token", "\n")
+	base := []string{"check", "--plan", "plan.json", "--workspace", "billing-dev"}
+	for _, tt := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{"fail/no-workspace", nil, []string{"check", "--plan", "plan.json"}, "--workspace is required"},
+		{"fail/no-plan", nil, []string{"check", "--workspace", "billing-dev"}, "--plan is required"},
+		{"fail/missing-plan", nil, []string{"check", "--plan", "nope.json", "--workspace", "billing-dev"}, "nope.json: no such file"},
+		{"fail/plan-is-dir", nil, []string{"check", "--plan", ".", "--workspace", "billing-dev"}, "not a regular file"},
+		{"fail/saved-plan-as-plan", nil, []string{"check", "--plan", "tfplan", "--workspace", "billing-dev"}, "terraform show -json tfplan > plan.json"},
+		{"fail/missing-plan-file", nil, append(base, "--plan-file", "nope"), "--plan-file"},
+		{"fail/bad-output", nil, append(base, "-o", "markdown"), `--output "markdown"`},
+		{"fail/bad-kind", nil, append(base, "--kind", "terraform.yolo"), `kind "terraform.yolo"`},
+		{"fail/negative-wait", nil, append(base, "--wait", "-1s"), "--wait must not be negative"},
+		{"fail/bad-wait", nil, append(base, "--wait", "soon"), "invalid argument"},
+		{"fail/no-server", map[string]string{envServer: ""}, base, "no server: set $STEPGATE_SERVER or --server"},
+		{"fail/bad-server", map[string]string{envServer: "gate.example.com"}, base, "want an http:// or https:// URL"},
+		{"fail/no-token", map[string]string{envToken: ""}, base, "no API token: set $STEPGATE_TOKEN"},
+		{"fail/missing-token-file", map[string]string{envToken: ""}, append(base, "--token-file", "nope"), "reading token file"},
+		{"fail/empty-token-file", map[string]string{envToken: ""}, append(base, "--token-file", empty), "is empty"},
+		{"fail/server-400", nil, []string{"check", "--plan", "not-json.json", "--workspace", "billing-dev"}, "creating check: server answered 400 bad_request: plan: not JSON"},
+		{"fail/token-flag", nil, append(base, "--token", "x"), "unknown flag: --token"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := w.call(s, tt.vars)
+			r := c.run(t, tt.args...)
+			wantCode(t, r, ExitUsage)
+			wantContains(t, "stderr", r.stderr, tt.want)
+			if r.stdout != "" {
+				t.Errorf("stdout = %q, want nothing on bad input", r.stdout)
+			}
+		})
+	}
+}
+
+func TestCheckServerFailures(t *testing.T) {
+	w := newWorkdir(t)
+	down := newStandIn(t)
+	down.srv.Close()
+	for _, tt := range []struct {
+		name  string
+		setup func(s *standIn) *standIn
+		vars  map[string]string
+		ws    string
+		want  string
+	}{
+		{"fail/unreachable", func(*standIn) *standIn { return down }, nil, "billing-dev", "creating check: reaching stepgate server: "},
+		{"fail/500", func(s *standIn) *standIn { s.createFails = 500; return s }, nil, "billing-dev", "server answered 500 internal: stepgate could not decide"},
+		{"fail/503", func(s *standIn) *standIn { s.createFails = 503; return s }, nil, "billing-dev", "server answered 503"},
+		{"fail/401", func(s *standIn) *standIn { return s }, map[string]string{envToken: "sgt_wrong"}, "billing-dev", "server answered 401 unauthorized: no valid token (is $STEPGATE_TOKEN a valid API token?)"},
+		{"fail/403", func(s *standIn) *standIn { return s }, nil, "someone-elses", "server answered 403 forbidden"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.setup(newStandIn(t))
+			r := w.call(s, tt.vars).run(t, "check", "--plan", "plan.json", "--workspace", tt.ws)
+			wantCode(t, r, ExitInternal)
+			wantContains(t, "stderr", r.stderr, tt.want)
+			if _, err := os.Stat(filepath.Join(w.dir, "stepgate.grant")); !os.IsNotExist(err) {
+				t.Errorf("a grant file exists: %v", err)
+			}
+		})
+	}
+}
+
+func TestShort(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 45 * time.Second: "45s", 130 * time.Second: "2m10s", 27*time.Minute + 50*time.Second: "27m50s",
+		time.Hour + 5*time.Minute: "1h05m00s", -time.Second: "0s", 1499 * time.Millisecond: "1s",
+	} {
+		if got := short(d); got != want {
+			t.Errorf("short(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestGitHubOutputMultiline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out")
+	if err := appendGitHubOutput(path, [][2]string{{"a", "1"}, {"b", "x\ninjected=yes"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	if lines[0] != "a=1" || !strings.HasPrefix(lines[1], "b<<ghadelimiter_") || lines[2] != "x" || lines[3] != "injected=yes" || lines[4] != strings.TrimPrefix(lines[1], "b<<") {
+		t.Errorf("$GITHUB_OUTPUT = %q", b)
+	}
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// serverCommands are the commands that run the server or act on its
+// database directly: serve, tokens, keys, audit.
+func serverCommands(env Env) []*cobra.Command {
+	return []*cobra.Command{newServeCmd(env), newTokensCmd(env), newKeysCmd(env), newAuditCmd(env)}
+}
+
+// dbFlags are the settings every server-side command shares.
+type dbFlags struct {
+	config        string
+	database      string
+	masterKeyFile string
+}
+
+func (f *dbFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "stepgate.yaml to read (default $"+config.EnvFile+")")
+	fl.StringVar(&f.database, "database", "", "database: sqlite://PATH or postgres://... (default $"+config.EnvDatabase+", server.database, sqlite://./stepgate.db)")
+	fl.StringVar(&f.masterKeyFile, "master-key-file", "", "file of the key that encrypts secrets at rest (default $"+config.EnvMasterKeyFile+", server.master_key_file)")
+}
+
+// load reads the configuration: file, then environment, then flags.
+func (f *dbFlags) load(env Env) (*config.Config, error) {
+	path := f.config
+	if path == "" {
+		path = env.Getenv(config.EnvFile)
+	}
+	cfg, err := config.Load(resolve(env, path))
+	if err != nil {
+		return nil, exit(ExitUsage, err)
+	}
+	cfg.ApplyEnv(env.Getenv)
+	if f.database != "" {
+		cfg.Server.Database = f.database
+	}
+	if f.masterKeyFile != "" {
+		cfg.Server.MasterKeyFile = f.masterKeyFile
+	}
+	if err := cfg.Server.Validate(); err != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("%w: %w", config.ErrInvalid, err))
+	}
+	return cfg, nil
+}
+
+// openStore opens the configured database for an admin command.
+func (f *dbFlags) openStore(ctx context.Context, env Env) (*config.Config, store.Store, error) {
+	cfg, err := f.load(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := app.OpenStore(ctx, cfg.Server.Database)
+	if err != nil {
+		return nil, nil, exit(ExitInternal, fmt.Errorf("opening %s: %w", config.Redacted(cfg.Server.Database), err))
+	}
+	return cfg, st, nil
+}
+
+func newServeCmd(env Env) *cobra.Command {
+	var (
+		f          dbFlags
+		listen     string
+		publicURL  string
+		dev        bool
+		policyDirs []string
+		logFormat  string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the stepgate server",
+		Long: `Run the server that pipelines ask before a sensitive step: it assesses each
+operation with the policy, answers allow (with a grant) or deny at once, or
+holds a risky one until people approve it, and signs plan-bound grants.
+
+It serves the JSON API under /v1/, /.well-known/openid-configuration and
+/.well-known/jwks.json (to verify grants), /healthz, /readyz (checks the
+database) and /metrics (Prometheus). Logs are JSON lines on standard error.
+
+--dev makes a first run work with no configuration: it creates a master key
+file (mode 0600) next to the database and the first signing key, and says
+so. Without --dev the master key must exist (STEPGATE_MASTER_KEY_FILE).
+
+Settings come from stepgate.yaml (server: section), then STEPGATE_*
+variables, then flags. Several servers may share one PostgreSQL database.`,
+		Example: `  stepgate serve --dev
+  STEPGATE_DATABASE_URL=postgres://stepgate@db/stepgate STEPGATE_MASTER_KEY_FILE=/etc/stepgate/master.key \
+    stepgate serve --listen 0.0.0.0:8080 --public-url https://stepgate.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(env)
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Server.Listen = listen
+			}
+			if publicURL != "" {
+				cfg.Server.PublicURL = publicURL
+			}
+			if err := cfg.Server.Validate(); err != nil {
+				return exit(ExitUsage, err)
+			}
+			pc, err := cfg.PolicyConfig()
+			if err != nil {
+				return exit(ExitUsage, err)
+			}
+			dirs := append(append([]string{}, cfg.Server.PolicyDirs...), policyDirs...)
+			for i := range dirs {
+				dirs[i] = resolve(env, dirs[i])
+			}
+			mods, err := policy.LoadModules(dirs, false)
+			if err != nil {
+				return exit(ExitUsage, err)
+			}
+			var handler slog.Handler = slog.NewJSONHandler(env.Stderr, nil)
+			if logFormat == "text" {
+				handler = slog.NewTextHandler(env.Stderr, nil)
+			}
+			err = app.Serve(cmd.Context(), app.ServeOptions{
+				Server: cfg.Server, Policy: pc, Modules: mods, MaxPlan: int64(cfg.Plan.MaxSize), Dev: dev,
+				Log: slog.New(handler), Out: env.Stdout, Now: time.Now,
+			})
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", "", "address to listen on (default $"+config.EnvListen+", server.listen, 127.0.0.1:8080)")
+	fl.StringVar(&publicURL, "public-url", "", "URL people and pipelines reach the server at: the grants' issuer and the base of review links (default $"+config.EnvPublicURL+", server.public_url, http://LISTEN)")
+	fl.BoolVar(&dev, "dev", false, "first-run mode: create a master key file and a signing key when missing")
+	fl.StringArrayVar(&policyDirs, "policy", nil, "directory of your own .rego modules (repeatable; adds to server.policy_dirs)")
+	fl.StringVar(&logFormat, "log-format", "json", "log format on standard error: json or text")
+	return cmd
+}
+
+// fileMode is used by tests to check secrets are written privately.
+func fileMode(path string) os.FileMode {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Mode().Perm()
+}
