@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stepgate-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "stepgate")
+	out, err := exec.Command("go", "build", "-o", binary, "../cmd/stepgate").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building stepgate: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// repo is the repository root, where the example plans are.
+func repo(t *testing.T, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join("..", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the binary with env added to a minimal environment.
+func run(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running stepgate %v: %v", args, err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+// server is a running `stepgate serve`.
+type server struct {
+	t        *testing.T
+	dir      string
+	database string
+	url      string
+	cmd      *exec.Cmd
+	exited   chan error
+	logs     *bytes.Buffer
+}
+
+var listening = regexp.MustCompile(`stepgate listening on (\S+)`)
+
+// startServer runs `stepgate serve --dev` on a free port.
+func startServer(t *testing.T, dir, database string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--dev", "--database", database, "--listen", "127.0.0.1:0", "--log-format", "text"}, extra...)
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, dir: dir, database: database, cmd: cmd, exited: make(chan error, 1), logs: logs}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { s.exited <- cmd.Wait() }()
+	select {
+	case a := <-addr:
+		s.url = "http://" + a
+	case err := <-s.exited:
+		t.Fatalf("stepgate serve exited: %v\n%s", err, logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("stepgate serve did not start\n%s", logs)
+	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// stop ends the server gracefully (SIGTERM) and waits for it.
+func (s *server) stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// token creates an API token with the admin command.
+func (s *server) token(name string, workspaces ...string) string {
+	s.t.Helper()
+	args := []string{"tokens", "create", "--name", name, "--database", s.database}
+	for _, w := range workspaces {
+		args = append(args, "--workspace", w)
+	}
+	r := run(s.t, s.dir, nil, args...)
+	if r.code != 0 {
+		s.t.Fatalf("tokens create: exit %d\n%s", r.code, r.stderr)
+	}
+	tok := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(tok, "sgt_") || strings.Contains(tok, "\n") {
+		s.t.Fatalf("tokens create printed %q, want the token alone on one line", r.stdout)
+	}
+	return tok
+}
+
+// domain opens the server's database in the test process, as the web UI
+// will: approvals are recorded through the gate's domain layer.
+func (s *server) domain() (*gate.Service, store.Store) {
+	s.t.Helper()
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, s.database)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { st.Close() })
+	master, err := keys.LoadMaster(filepath.Join(s.dir, app.DevMasterKeyPath(s.database)))
+	if err != nil {
+		master, err = keys.LoadMaster(app.DevMasterKeyPath(s.database))
+		if err != nil {
+			s.t.Fatalf("loading the dev master key: %v", err)
+		}
+	}
+	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	svc := gate.New(st, engine, keys.NewRing(master, time.Now), gate.Config{PublicURL: s.url}, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	return svc, st
+}
+
+func pipelineEnv(s *server, token string) []string {
+	return []string{"STEPGATE_SERVER=" + s.url, "STEPGATE_TOKEN=" + token}
+}
