@@ -166,18 +166,20 @@ func (s *server) token(name string, workspaces ...string) string {
 // will: approvals are recorded through the gate's domain layer.
 func (s *server) domain() (*gate.Service, store.Store) {
 	s.t.Helper()
+	return s.domainWithKey(app.DevMasterKeyPath(s.database))
+}
+
+func (s *server) domainWithKey(keyFile string) (*gate.Service, store.Store) {
+	s.t.Helper()
 	ctx := context.Background()
 	st, err := app.OpenStore(ctx, s.database)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { st.Close() })
-	master, err := keys.LoadMaster(filepath.Join(s.dir, app.DevMasterKeyPath(s.database)))
+	master, err := keys.LoadMaster(keyFile)
 	if err != nil {
-		master, err = keys.LoadMaster(app.DevMasterKeyPath(s.database))
-		if err != nil {
-			s.t.Fatalf("loading the dev master key: %v", err)
-		}
+		s.t.Fatalf("loading the master key: %v", err)
 	}
 	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
 	if err != nil {

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/keys"
+)
+
+// postgresDSN returns a DSN on a fresh schema, dropped at the end.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("STEPGATE_TEST_POSTGRES_DSN")
+	if base == "" {
+		t.Skip("STEPGATE_TEST_POSTGRES_DSN not set: PostgreSQL tests skipped (CI sets it)")
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "e2e_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connecting to PostgreSQL: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestTwoServersOnOnePostgres: servers sharing a database work as one: a
+// pipeline waiting on one is woken by an approval made elsewhere, and its
+// grant is used through the other.
+func TestTwoServersOnOnePostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "master.key")
+	if err := keys.GenerateMasterFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	addrA, addrB := freePort(t), freePort(t)
+	public := "http://" + addrA // as behind a load balancer: one public URL
+	a := startServer(t, dir, dsn, "--listen", addrA, "--public-url", public, "--master-key-file", keyFile)
+	b := startServer(t, dir, dsn, "--listen", addrB, "--public-url", public, "--master-key-file", keyFile)
+	a.url, b.url = "http://"+addrA, "http://"+addrB
+	tok := a.token("billing-ci")
+	plan := repo(t, "examples/prod-iam.plan.json")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "check", "--plan", plan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, pipelineEnv(a, tok)...)
+	found := make(chan string, 1)
+	out, errOut := &watchWriter{re: checkID, found: found}, &watchWriter{re: checkID, found: found}
+	cmd.Stdout, cmd.Stderr = out, errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	select {
+	case id = <-found:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no check id:\n%s%s", out.String(), errOut.String())
+	}
+	time.Sleep(300 * time.Millisecond) // let the pipeline's long-poll reach server A
+
+	// The approval is made through its own connection to the database, as
+	// a third replica would: server A learns of it by LISTEN/NOTIFY.
+	b.dir = dir
+	svc, _ := b.domainWithKey(keyFile)
+	start := time.Now()
+	if _, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("waiting check: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	woke := time.Since(start)
+	t.Logf("woken %v after the approval, across servers", woke)
+	if woke > 1500*time.Millisecond {
+		t.Errorf("the waiting pipeline took %v to learn of the approval: LISTEN/NOTIFY did not wake it (the 2 s re-read did)", woke)
+	}
+
+	// The grant is used through the other server.
+	marker := filepath.Join(dir, "marker")
+	r := run(t, dir, pipelineEnv(b, tok), "apply", "--grant", "g.jws", "--issuer", public, "--plan", plan, "--workspace", "billing-prod", "--", "touch", marker)
+	if r.code != 0 || !fileExists(marker) {
+		t.Fatalf("apply through server B: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// And refused as a replay through server A.
+	os.Remove(marker)
+	r = run(t, dir, pipelineEnv(a, tok), "apply", "--grant", "g.jws", "--issuer", public, "--plan", plan, "--workspace", "billing-prod", "--", "touch", marker)
+	if r.code != 5 || fileExists(marker) {
+		t.Errorf("replay through server A: exit %d\n%s", r.code, r.stderr)
+	}
+	r = run(t, dir, nil, "audit", "verify", "--database", dsn)
+	if r.code != 0 || !strings.Contains(r.stdout, "intact") {
+		t.Errorf("audit verify after two servers: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
