@@ -130,12 +130,12 @@ func TestProductionIAMWaitsForApproval(t *testing.T) {
 		t.Fatalf("the requester's approval: %v, want ErrSelfApproval", err)
 	}
 	// An approval at too low a level does not complete it.
-	v, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "bob", Approved: true, AMR: []string{"otp"}, AAL: 2, AuthTime: now})
+	v, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "bob", Groups: []string{"approvers"}, Approved: true, AMR: []string{"otp"}, AAL: 2, AuthTime: now})
 	if err != nil || v.State != "pending" {
 		t.Fatalf("an aal 2 approval of an aal 3 check: state %v, err %v; want still pending", v, err)
 	}
 	start := time.Now()
-	v, err = svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()})
+	v, err = svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()})
 	if err != nil || v.State != "approved" {
 		t.Fatalf("alice's passkey approval: %v, %v; want approved", v, err)
 	}

@@ -43,7 +43,7 @@ func TestRestartWhilePendingLosesNothing(t *testing.T) {
 		t.Fatalf("after a restart: exit %d, check %q; want 3 and the same check %s\n%s%s", r.code, got, first, r.stdout, r.stderr)
 	}
 	svc, _ := s.domain()
-	if _, err := svc.Record(context.Background(), first, &gate.Proof{Subject: "carol", Approved: true, AMR: []string{"otp"}, AAL: 2, AuthTime: time.Now()}); err != nil {
+	if _, err := svc.Record(context.Background(), first, &gate.Proof{Subject: "carol", Groups: []string{"approvers"}, Approved: true, AMR: []string{"otp"}, AAL: 2, AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	r = run(t, dir, pipelineEnv(s, tok), "check", "--plan", plan, "--workspace", "billing", "--wait", "10s", "--grant-out", "g.jws")

@@ -103,7 +103,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	b.dir = dir
 	svc, _ := b.domainWithKey(keyFile)
 	start := time.Now()
-	if _, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()}); err != nil {
+	if _, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {

@@ -18,8 +18,12 @@ import (
 
 // Proof is one person's answer with the step-up they made to give it.
 type Proof struct {
-	Subject  string
+	Subject string
+	// Groups and Admin say whom the person is: an approver must be an admin
+	// or in the group "approvers", or, when the requirements name groups,
+	// in every one of them.
 	Groups   []string
+	Admin    bool
 	Approved bool
 	Reason   string
 	// AMR are the methods of the proof (RFC 8176: "hwk", "otp", "user"...).
@@ -46,6 +50,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	}
 	now := s.now().UTC()
 	var c *store.Check
+	var refused error // committed to the audit log, then returned
 	err := s.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		c, err = tx.GetCheckForUpdate(ctx, checkID)
@@ -66,9 +71,14 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if req == nil {
 			return fmt.Errorf("check %s is pending without requirements", checkID)
 		}
-		if p.Approved && req.Approvals > 0 && p.Subject == c.Requester {
-			_ = tx.AppendAudit(ctx, s.event(now, audit.CheckApproval, p.Subject, c.ID, map[string]any{"refused": ErrSelfApproval.Error()}))
-			return ErrSelfApproval
+		switch {
+		case p.Approved && req.Approvals > 0 && p.Subject == c.Requester:
+			refused = ErrSelfApproval
+		case !Eligible(req, c.Requester, p):
+			refused = ErrNotEligible
+		}
+		if refused != nil {
+			return tx.AppendAudit(ctx, s.event(now, audit.CheckApproval, p.Subject, c.ID, map[string]any{"refused": refused.Error()}))
 		}
 		ap := &store.Approval{
 			ID: newID("apr_"), CheckID: c.ID, Subject: p.Subject, Approved: p.Approved, Reason: p.Reason,
@@ -94,8 +104,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if err != nil {
 			return err
 		}
-		groups := map[string][]string{p.Subject: p.Groups}
-		if !Satisfied(req, c.Requester, all, groups, now) {
+		if !Satisfied(req, c.Requester, all, now) {
 			c.UpdatedAt = now
 			return tx.UpdateCheck(ctx, c)
 		}
@@ -112,6 +121,9 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	if err != nil {
 		return nil, err
 	}
+	if refused != nil {
+		return nil, refused
+	}
 	s.notify(ctx, c.ID)
 	s.log.InfoContext(ctx, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
 	return s.view(ctx, nil, c)
@@ -119,12 +131,13 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 
 // Satisfied reports whether approvals meet the requirements at time now:
 // enough distinct people, none of them the requester when others must
-// approve, each proof at or above the level, fresh enough, by an accepted
-// method, and (when groups are required, and known) in every group.
-func Satisfied(req *policy.Requirements, requester string, approvals []*store.Approval, groups map[string][]string, now time.Time) bool {
+// approve, each proof at or above the level, fresh enough, and by an
+// accepted method. (Whether each person may approve at all was checked,
+// by Eligible, before their approval was recorded.)
+func Satisfied(req *policy.Requirements, requester string, approvals []*store.Approval, now time.Time) bool {
 	ok := map[string]bool{}
 	for _, a := range approvals {
-		if g, known := groups[a.Subject]; Qualifies(req, requester, a, g, known, now) {
+		if Qualifies(req, requester, a, now) {
 			ok[a.Subject] = true
 		}
 	}
@@ -135,8 +148,8 @@ func Satisfied(req *policy.Requirements, requester string, approvals []*store.Ap
 }
 
 // Qualifies reports whether one approval counts toward the requirements at
-// time now. groups are the approver's groups when known.
-func Qualifies(req *policy.Requirements, requester string, a *store.Approval, groups []string, groupsKnown bool, now time.Time) bool {
+// time now.
+func Qualifies(req *policy.Requirements, requester string, a *store.Approval, now time.Time) bool {
 	switch {
 	case !a.Approved || a.AAL < req.AAL:
 		return false
@@ -146,13 +159,30 @@ func Qualifies(req *policy.Requirements, requester string, a *store.Approval, gr
 		return false
 	case len(req.Methods) > 0 && !slices.ContainsFunc(a.AMR, func(m string) bool { return slices.Contains(req.Methods, m) }):
 		return false
-	case len(req.Groups) > 0 && (!groupsKnown || !containsAll(groups, req.Groups)):
-		return false
 	case req.Approvals > 0 && a.Subject == requester:
 		return false
 	}
 	return true
 }
+
+// DefaultApproverGroup is the group whose members may approve when the
+// requirements name none. Admins may always approve then.
+const DefaultApproverGroup = "approvers"
+
+// Eligible reports whether a person may answer a check at all: when the
+// requirements name groups, a member of every one of them; otherwise an
+// admin or a member of "approvers". The requester may confirm their own
+// check when nobody else's approval is required.
+func Eligible(req *policy.Requirements, requester string, p *Proof) bool {
+	if len(req.Groups) > 0 {
+		return containsAll(p.Groups, req.Groups)
+	}
+	if req.Approvals == 0 && p.Subject == requester {
+		return true
+	}
+	return p.Admin || slices.Contains(p.Groups, DefaultApproverGroup)
+}
+
 
 func containsAll(have, want []string) bool {
 	for _, w := range want {

@@ -15,4 +15,7 @@ var (
 	ErrSelfApproval = errors.New("the requester cannot approve their own check")
 	// ErrNotPending: the check is no longer waiting for people.
 	ErrNotPending = errors.New("check is not pending")
+	// ErrNotEligible: the person is not among the approvers the
+	// requirements name (by default the group "approvers", and admins).
+	ErrNotEligible = errors.New("not an eligible approver")
 )

@@ -164,11 +164,12 @@ func TestApprovalRules(t *testing.T) {
 		state string
 	}{
 		{"fail/requester", Proof{Subject: "billing-ci", Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: now}, ErrSelfApproval, ""},
-		{"ok/too-weak", Proof{Subject: "bob", Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: now}, nil, "pending"},
-		{"ok/too-old", Proof{Subject: "dave", Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: now.Add(-10 * time.Minute)}, nil, "pending"},
-		{"fail/bad-aal", Proof{Subject: "erin", Approved: true, AAL: 4, AuthTime: now}, ErrBadRequest, ""},
-		{"ok/alice", Proof{Subject: "alice", Approved: true, AAL: 3, AMR: []string{"hwk", "user"}, AuthTime: now}, nil, "approved"},
-		{"fail/after-approval", Proof{Subject: "frank", Approved: false, AAL: 3, AuthTime: now}, ErrNotPending, ""},
+		{"ok/too-weak", Proof{Subject: "bob", Groups: []string{"approvers"}, Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: now}, nil, "pending"},
+		{"ok/too-old", Proof{Subject: "dave", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: now.Add(-10 * time.Minute)}, nil, "pending"},
+		{"fail/bad-aal", Proof{Subject: "erin", Groups: []string{"approvers"}, Approved: true, AAL: 4, AuthTime: now}, ErrBadRequest, ""},
+		{"fail/not-an-approver", Proof{Subject: "mallory", Groups: []string{"dev"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: now}, ErrNotEligible, ""},
+		{"ok/alice", Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk", "user"}, AuthTime: now}, nil, "approved"},
+		{"fail/after-approval", Proof{Subject: "frank", Groups: []string{"approvers"}, Approved: false, AAL: 3, AuthTime: now}, ErrNotPending, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			v, err := f.svc.Record(ctx, id, &tt.proof)
@@ -182,6 +183,19 @@ func TestApprovalRules(t *testing.T) {
 				t.Fatalf("Record: state %v err %v, want %s", v, err, tt.state)
 			}
 		})
+	}
+	events, err := f.st.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := 0
+	for _, e := range events {
+		if e.Type == audit.CheckApproval && strings.Contains(string(e.Data), `"refused"`) {
+			refusals++
+		}
+	}
+	if refusals != 2 {
+		t.Errorf("audited %d refused approvals, want 2 (the requester's and the non-approver's)", refusals)
 	}
 	v, err := f.svc.GetCheck(ctx, f.caller, id)
 	if err != nil {
@@ -205,11 +219,11 @@ func TestApprovalRules(t *testing.T) {
 func TestRejectionEndsTheCheck(t *testing.T) {
 	f := newFixture(t)
 	id, _ := f.create(t, "billing-rg-prod.plan.json", "billing-eu")
-	v, err := f.svc.Record(context.Background(), id, &Proof{Subject: "alice", Approved: false, Reason: "not during the freeze", AAL: 2, AuthTime: f.clock.now()})
+	v, err := f.svc.Record(context.Background(), id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: false, Reason: "not during the freeze", AAL: 2, AuthTime: f.clock.now()})
 	if err != nil || v.State != "rejected" {
 		t.Fatalf("rejection: %v %v", v, err)
 	}
-	if _, err := f.svc.Record(context.Background(), id, &Proof{Subject: "bob", Approved: true, AAL: 3, AuthTime: f.clock.now()}); !errors.Is(err, ErrNotPending) {
+	if _, err := f.svc.Record(context.Background(), id, &Proof{Subject: "bob", Groups: []string{"approvers"}, Approved: true, AAL: 3, AuthTime: f.clock.now()}); !errors.Is(err, ErrNotPending) {
 		t.Errorf("approving a rejected check: %v, want ErrNotPending", err)
 	}
 }
@@ -236,7 +250,7 @@ func TestConsumeOnce(t *testing.T) {
 	}
 	// An expired grant is refused.
 	id2, _ := f.create(t, "billing-rg-prod.plan.json", "billing-dev") // pending
-	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: f.clock.now()}); err != nil {
+	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: f.clock.now()}); err != nil {
 		t.Fatal(err)
 	}
 	v2, _ := f.svc.GetCheck(ctx, f.caller, id2)

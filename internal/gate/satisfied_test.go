@@ -17,25 +17,44 @@ func TestSatisfied(t *testing.T) {
 		name      string
 		req       policy.Requirements
 		approvals []*store.Approval
-		groups    map[string][]string
 		want      bool
 	}{
-		{"ok/requester-may-confirm-with-0-approvals", policy.Requirements{AAL: 2, MaxAge: 900}, []*store.Approval{ap("ci", 2, 0)}, nil, true},
-		{"fail/requester-never-counts-with-1", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900}, []*store.Approval{ap("ci", 3, 0)}, nil, false},
-		{"fail/same-person-twice-is-one", policy.Requirements{AAL: 2, Approvals: 2, MaxAge: 900}, []*store.Approval{ap("alice", 3, 0), ap("alice", 3, 0)}, nil, false},
-		{"ok/two-people", policy.Requirements{AAL: 2, Approvals: 2, MaxAge: 900}, []*store.Approval{ap("alice", 3, 0), ap("bob", 2, time.Minute)}, nil, true},
-		{"fail/stale-proof", policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}, []*store.Approval{ap("alice", 3, 301*time.Second)}, nil, false},
-		{"fail/proof-from-the-future", policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}, []*store.Approval{ap("alice", 3, -5*time.Minute)}, nil, false},
-		{"fail/rejection-is-not-approval", policy.Requirements{AAL: 1}, []*store.Approval{{Subject: "alice", Approved: false, AAL: 3, AuthTime: now}}, nil, false},
-		{"fail/method-not-accepted", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Methods: []string{"hwk"}}, []*store.Approval{ap("alice", 2, 0, "otp")}, nil, false},
-		{"ok/method-accepted", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Methods: []string{"hwk"}}, []*store.Approval{ap("alice", 3, 0, "hwk", "user")}, nil, true},
-		{"fail/groups-unknown", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Groups: []string{"security"}}, []*store.Approval{ap("alice", 3, 0)}, nil, false},
-		{"fail/not-in-every-group", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Groups: []string{"security", "sre"}}, []*store.Approval{ap("alice", 3, 0)}, map[string][]string{"alice": {"security"}}, false},
-		{"ok/in-every-group", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Groups: []string{"security", "sre"}}, []*store.Approval{ap("alice", 3, 0)}, map[string][]string{"alice": {"sre", "security", "dev"}}, true},
+		{"ok/requester-may-confirm-with-0-approvals", policy.Requirements{AAL: 2, MaxAge: 900}, []*store.Approval{ap("ci", 2, 0)}, true},
+		{"fail/requester-never-counts-with-1", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900}, []*store.Approval{ap("ci", 3, 0)}, false},
+		{"fail/same-person-twice-is-one", policy.Requirements{AAL: 2, Approvals: 2, MaxAge: 900}, []*store.Approval{ap("alice", 3, 0), ap("alice", 3, 0)}, false},
+		{"ok/two-people", policy.Requirements{AAL: 2, Approvals: 2, MaxAge: 900}, []*store.Approval{ap("alice", 3, 0), ap("bob", 2, time.Minute)}, true},
+		{"fail/stale-proof", policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}, []*store.Approval{ap("alice", 3, 301*time.Second)}, false},
+		{"fail/proof-from-the-future", policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}, []*store.Approval{ap("alice", 3, -5*time.Minute)}, false},
+		{"fail/rejection-is-not-approval", policy.Requirements{AAL: 1}, []*store.Approval{{Subject: "alice", Approved: false, AAL: 3, AuthTime: now}}, false},
+		{"fail/method-not-accepted", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Methods: []string{"hwk"}}, []*store.Approval{ap("alice", 2, 0, "otp")}, false},
+		{"ok/method-accepted", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 900, Methods: []string{"hwk"}}, []*store.Approval{ap("alice", 3, 0, "hwk", "user")}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Satisfied(&tt.req, "ci", tt.approvals, tt.groups, now); got != tt.want {
+			if got := Satisfied(&tt.req, "ci", tt.approvals, now); got != tt.want {
 				t.Errorf("Satisfied(%+v) = %v, want %v", tt.req, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEligible(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		req  policy.Requirements
+		p    Proof
+		want bool
+	}{
+		{"ok/approvers-group", policy.Requirements{Approvals: 1}, Proof{Subject: "alice", Groups: []string{"approvers"}}, true},
+		{"ok/admin", policy.Requirements{Approvals: 1}, Proof{Subject: "root", Admin: true}, true},
+		{"fail/no-group", policy.Requirements{Approvals: 1}, Proof{Subject: "mallory", Groups: []string{"dev"}}, false},
+		{"ok/requester-confirms-with-0-approvals", policy.Requirements{}, Proof{Subject: "ci"}, true},
+		{"fail/named-groups-need-all", policy.Requirements{Approvals: 1, Groups: []string{"security", "sre"}}, Proof{Subject: "alice", Groups: []string{"security", "approvers"}}, false},
+		{"fail/admin-not-in-named-group", policy.Requirements{Approvals: 1, Groups: []string{"security"}}, Proof{Subject: "root", Admin: true}, false},
+		{"ok/in-every-named-group", policy.Requirements{Approvals: 1, Groups: []string{"security", "sre"}}, Proof{Subject: "alice", Groups: []string{"sre", "security", "dev"}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Eligible(&tt.req, "ci", &tt.p); got != tt.want {
+				t.Errorf("Eligible(%+v, %+v) = %v, want %v", tt.req, tt.p, got, tt.want)
 			}
 		})
 	}

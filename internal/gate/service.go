@@ -389,8 +389,7 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 		// Only the approvals that counted when the grant was issued: the
 		// grant's aal is a promise to whoever trusts it. (Groups were checked
 		// when each approval was recorded.)
-		if a.Requirements == nil || !Qualifies(&policy.Requirements{AAL: a.Requirements.AAL, MaxAge: a.Requirements.MaxAge, Methods: a.Requirements.Methods, Approvals: a.Requirements.Approvals},
-			c.Requester, ap, nil, true, c.GrantIssuedAt) {
+		if a.Requirements == nil || !Qualifies(a.Requirements, c.Requester, ap, c.GrantIssuedAt) {
 			continue
 		}
 		claims.Approvals = append(claims.Approvals, grant.Approval{Subject: ap.Subject, AAL: ap.AAL, AMR: ap.AMR, Time: ap.AuthTime.Unix()})
