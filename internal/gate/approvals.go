@@ -183,7 +183,6 @@ func Eligible(req *policy.Requirements, requester string, p *Proof) bool {
 	return p.Admin || slices.Contains(p.Groups, DefaultApproverGroup)
 }
 
-
 func containsAll(have, want []string) bool {
 	for _, w := range want {
 		if !slices.Contains(have, w) {
