@@ -17,6 +17,7 @@ import (
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/httpapi"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
@@ -71,6 +72,7 @@ func LoadMaster(path string, dev bool) (*keys.Master, bool, error) {
 
 // ServeOptions is what `stepgate serve` runs.
 type ServeOptions struct {
+	Webhooks []*notify.Webhook
 	Server   config.Server
 	Policy   policy.Config
 	Modules  []policy.Module
@@ -126,6 +128,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	hub := gate.NewHub()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if len(o.Webhooks) > 0 {
+		n := notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
+		svc.SetNotifier(n)
+		go n.Run(ctx)
+	}
 	go func() {
 		if err := hub.Run(ctx, st); err != nil && ctx.Err() == nil {
 			o.Log.ErrorContext(ctx, "following check notifications stopped", "err", err)
@@ -176,4 +183,24 @@ func expireLoop(ctx context.Context, svc *gate.Service, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// Webhooks reads the configured webhooks and their secrets.
+func Webhooks(cfg []config.Webhook, resolve func(string) string) ([]*notify.Webhook, error) {
+	var out []*notify.Webhook
+	for i, c := range cfg {
+		w := &notify.Webhook{URL: c.URL, Format: c.Format, Events: c.Events}
+		if c.SecretFile != "" {
+			b, err := os.ReadFile(resolve(c.SecretFile))
+			if err != nil {
+				return nil, fmt.Errorf("notifications.webhooks[%d].secret_file: %w", i, err)
+			}
+			w.Secret = []byte(strings.TrimSpace(string(b)))
+		}
+		if err := w.Validate(); err != nil {
+			return nil, fmt.Errorf("notifications.webhooks[%d]: %w", i, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }

@@ -127,12 +127,16 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 			if err != nil {
 				return exit(ExitUsage, err)
 			}
+			hooks, err := app.Webhooks(cfg.Notifications.Webhooks, func(p string) string { return resolve(env, p) })
+			if err != nil {
+				return exit(ExitUsage, fmt.Errorf("%w: %w", config.ErrInvalid, err))
+			}
 			var handler slog.Handler = slog.NewJSONHandler(env.Stderr, nil)
 			if logFormat == "text" {
 				handler = slog.NewTextHandler(env.Stderr, nil)
 			}
 			err = app.Serve(cmd.Context(), app.ServeOptions{
-				Server: cfg.Server, Policy: pc, Modules: mods, MaxPlan: int64(cfg.Plan.MaxSize), Dev: dev,
+				Server: cfg.Server, Webhooks: hooks, Policy: pc, Modules: mods, MaxPlan: int64(cfg.Plan.MaxSize), Dev: dev,
 				Log: slog.New(handler), Out: env.Stdout, Now: time.Now,
 			})
 			if err != nil {

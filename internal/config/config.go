@@ -25,9 +25,10 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Config is stepgate.yaml.
 type Config struct {
-	Server Server           `yaml:"server"`
-	Policy policy.Overrides `yaml:"policy"`
-	Plan   PlanSettings     `yaml:"plan"`
+	Server        Server           `yaml:"server"`
+	Notifications Notifications    `yaml:"notifications"`
+	Policy        policy.Overrides `yaml:"policy"`
+	Plan          PlanSettings     `yaml:"plan"`
 }
 
 // Server is how `stepgate serve` and the admin commands run. Each field can
@@ -53,6 +54,26 @@ type Server struct {
 	Audience string `yaml:"audience"`
 	// PolicyDirs are directories of your own Rego modules.
 	PolicyDirs []string `yaml:"policy_dirs"`
+}
+
+// Notifications are the webhooks told about checks.
+type Notifications struct {
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is one receiver of events.
+type Webhook struct {
+	// URL receives a POST per event. Slack-style URLs hold a secret: keep
+	// the file private.
+	URL string `yaml:"url"`
+	// Format is json (default) or slack.
+	Format string `yaml:"format"`
+	// Events: check.pending, check.approved, check.rejected, check.expired
+	// (default: all).
+	Events []string `yaml:"events"`
+	// SecretFile holds a key that signs each body (header
+	// Stepgate-Signature: sha256=HMAC).
+	SecretFile string `yaml:"secret_file"`
 }
 
 // Environment variables of the server settings.

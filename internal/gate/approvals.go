@@ -124,7 +124,13 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	if refused != nil {
 		return nil, refused
 	}
-	s.notify(ctx, c.ID)
+	s.wake(ctx, c.ID)
+	switch c.State {
+	case store.StateApproved:
+		s.announce(ctx, "check.approved", c)
+	case store.StateRejected:
+		s.announce(ctx, "check.rejected", c)
+	}
 	s.log.InfoContext(ctx, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
 	return s.view(ctx, nil, c)
 }
@@ -222,7 +228,8 @@ func (s *Service) expire(ctx context.Context, id string) (*store.Check, error) {
 		return nil, fmt.Errorf("expiring check %s: %w", id, err)
 	}
 	if changed {
-		s.notify(ctx, id)
+		s.wake(ctx, id)
+		s.announce(ctx, "check.expired", c)
 	}
 	return c, nil
 }
@@ -301,7 +308,7 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 		}
 		return nil, err
 	}
-	s.notify(ctx, claims.Subject)
+	s.wake(ctx, claims.Subject)
 	return out, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/grant"
 	"github.com/stepgate/stepgate/internal/keys"
@@ -274,5 +275,41 @@ func TestConsumeOnce(t *testing.T) {
 		if !strings.Contains(strings.Join(types, " "), want) {
 			t.Errorf("no %s event in %v", want, types)
 		}
+	}
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) Notify(_ context.Context, event string, c *api.Check) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, event+" "+c.State)
+}
+
+func TestAnnouncements(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	r := &recorder{}
+	f.svc.SetNotifier(r)
+	f.create(t, "dev-tag-change.plan.json", "billing-dev") // allowed: nobody to tell
+	id1, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
+	if _, err := f.svc.Record(ctx, id1, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	id2, _ := f.create(t, "billing-rg-prod.plan.json", "billing-eu")
+	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: false, AAL: 2, AuthTime: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, "billing-rg-prod.plan.json", "billing-us")
+	f.clock.add(2 * time.Hour)
+	if n, err := f.svc.ExpireDue(ctx); err != nil || n != 1 {
+		t.Fatalf("ExpireDue = %d, %v; want 1", n, err)
+	}
+	want := []string{"check.pending pending", "check.approved approved", "check.pending pending", "check.rejected rejected", "check.pending pending", "check.expired expired"}
+	if strings.Join(r.events, ",") != strings.Join(want, ",") {
+		t.Errorf("announced %v, want %v", r.events, want)
 	}
 }

@@ -49,6 +49,29 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+	notify Notifier
+}
+
+// Notifier tells people about checks (package notify); it must not block.
+type Notifier interface {
+	Notify(ctx context.Context, event string, c *api.Check)
+}
+
+// SetNotifier makes the service announce checks that become pending,
+// approved, rejected or expired.
+func (s *Service) SetNotifier(n Notifier) { s.notify = n }
+
+// announce tells the notifier, if any, about a check after a commit.
+func (s *Service) announce(ctx context.Context, event string, c *store.Check) {
+	if s.notify == nil {
+		return
+	}
+	v, err := s.view(ctx, nil, c)
+	if err != nil {
+		s.log.ErrorContext(ctx, "preparing a notification failed", "check", c.ID, "err", err)
+		return
+	}
+	s.notify.Notify(ctx, event, v)
 }
 
 // New returns the gate over a store, a policy engine and a signing keyring.
@@ -235,7 +258,10 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	if err != nil {
 		return nil, false, fmt.Errorf("recording check: %w", err)
 	}
-	s.notify(ctx, c.ID)
+	s.wake(ctx, c.ID)
+	if c.State == store.StatePending {
+		s.announce(ctx, "check.pending", c)
+	}
 	s.log.InfoContext(ctx, "check created", "check", c.ID, "state", c.State, "workspace", c.Workspace, "kind", c.Kind, "requester", c.Requester)
 	v, err = s.view(ctx, caller, c)
 	return v, true, err
@@ -289,7 +315,7 @@ func (s *Service) issue(c *store.Check, now time.Time) {
 	c.GrantExpiresAt = now.Add(s.cfg.GrantTTL)
 }
 
-func (s *Service) notify(ctx context.Context, id string) {
+func (s *Service) wake(ctx context.Context, id string) {
 	if err := s.st.NotifyCheck(ctx, id); err != nil {
 		// Waiters also re-read on their own timeout: a lost wake-up delays,
 		// it does not lose anything.

@@ -1,0 +1,245 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/report"
+)
+
+// Events a webhook can receive.
+const (
+	Pending  = "check.pending"
+	Approved = "check.approved"
+	Rejected = "check.rejected"
+	Expired  = "check.expired"
+)
+
+// AllEvents lists them.
+var AllEvents = []string{Pending, Approved, Rejected, Expired}
+
+// Webhook is one receiver.
+type Webhook struct {
+	URL string
+	// Format is "json" (the Event below) or "slack" (a message for a Slack
+	// or Mattermost incoming webhook).
+	Format string
+	// Events the receiver wants; empty means all.
+	Events []string
+	// Secret, when set, signs each body: header Stepgate-Signature:
+	// sha256=HEX(HMAC-SHA256(secret, body)).
+	Secret []byte
+}
+
+// Validate reports what is wrong with a webhook.
+func (w *Webhook) Validate() error {
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("webhook url %q is not an http(s) URL", redact(w.URL))
+	}
+	if w.Format != "" && w.Format != "json" && w.Format != "slack" {
+		return fmt.Errorf("webhook %s: format %q is not json or slack", redact(w.URL), w.Format)
+	}
+	for _, e := range w.Events {
+		if !slices.Contains(AllEvents, e) {
+			return fmt.Errorf("webhook %s: event %q is not one of %v", redact(w.URL), e, AllEvents)
+		}
+	}
+	return nil
+}
+
+// redact hides the path and query of a webhook URL (Slack puts its secret
+// there) in logs and errors.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
+}
+
+// Event is the JSON body of a "json" webhook.
+type Event struct {
+	Type      string     `json:"type"`
+	Time      time.Time  `json:"time"`
+	Check     *api.Check `json:"check"`
+	ReviewURL string     `json:"review_url"`
+}
+
+type delivery struct {
+	hook    *Webhook
+	body    []byte
+	attempt int
+	event   string
+	check   string
+}
+
+// Notifier delivers events to webhooks in the background.
+type Notifier struct {
+	hooks     []*Webhook
+	publicURL string
+	client    *http.Client
+	log       *slog.Logger
+	now       func() time.Time
+	queue     chan *delivery
+	// Attempts is how many times a delivery is tried; Backoff the first
+	// pause between tries, doubled each time.
+	Attempts int
+	Backoff  time.Duration
+}
+
+// New returns a notifier. Call Run to start delivering.
+func New(hooks []*Webhook, publicURL string, client *http.Client, log *slog.Logger, now func() time.Time) *Notifier {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Notifier{hooks: hooks, publicURL: strings.TrimRight(publicURL, "/"), client: client, log: log, now: now,
+		queue: make(chan *delivery, 1024), Attempts: 6, Backoff: 2 * time.Second}
+}
+
+// Notify queues an event for every webhook that wants it. It never blocks:
+// when the queue is full the event is dropped and logged.
+func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
+	if n == nil || len(n.hooks) == 0 {
+		return
+	}
+	review := n.publicURL + "/checks/" + c.ID
+	view := *c
+	view.Grant = "" // a grant never leaves in a notification
+	for _, h := range n.hooks {
+		if len(h.Events) > 0 && !slices.Contains(h.Events, event) {
+			continue
+		}
+		var body []byte
+		var err error
+		if h.Format == "slack" {
+			body, err = json.Marshal(slackMessage(event, &view, review))
+		} else {
+			body, err = json.Marshal(Event{Type: event, Time: n.now().UTC(), Check: &view, ReviewURL: review})
+		}
+		if err != nil {
+			n.log.ErrorContext(ctx, "encoding notification failed", "event", event, "check", c.ID, "err", err)
+			continue
+		}
+		select {
+		case n.queue <- &delivery{hook: h, body: body, event: event, check: c.ID}:
+		default:
+			n.log.ErrorContext(ctx, "notification queue full, dropping event", "event", event, "check", c.ID, "webhook", redact(h.URL))
+		}
+	}
+}
+
+// Run delivers queued events until ctx ends, retrying failures with
+// exponential back-off. Retries wait on their own timers, so one slow
+// receiver does not hold the others.
+func (n *Notifier) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-n.queue:
+			go n.deliver(ctx, d)
+		}
+	}
+}
+
+func (n *Notifier) deliver(ctx context.Context, d *delivery) {
+	pause := n.Backoff
+	for d.attempt = 1; d.attempt <= n.Attempts; d.attempt++ {
+		err := n.post(ctx, d)
+		if err == nil {
+			n.log.InfoContext(ctx, "notification delivered", "event", d.event, "check", d.check, "webhook", redact(d.hook.URL), "attempt", d.attempt)
+			return
+		}
+		n.log.WarnContext(ctx, "notification failed", "event", d.event, "check", d.check, "webhook", redact(d.hook.URL), "attempt", d.attempt, "err", err)
+		if d.attempt == n.Attempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+	n.log.ErrorContext(ctx, "notification given up", "event", d.event, "check", d.check, "webhook", redact(d.hook.URL), "attempts", n.Attempts)
+}
+
+func (n *Notifier) post(ctx context.Context, d *delivery) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.hook.URL, bytes.NewReader(d.body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "stepgate-webhook")
+	req.Header.Set("Stepgate-Event", d.event)
+	if len(d.hook.Secret) > 0 {
+		req.Header.Set("Stepgate-Signature", Sign(d.hook.Secret, d.body))
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting: %w", scrub(err, d.hook.URL))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}
+
+// scrub removes a webhook's secret URL from an error.
+func scrub(err error, raw string) error {
+	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), raw, redact(raw)))
+}
+
+// Sign is the Stepgate-Signature of a body: sha256=HEX(HMAC-SHA256).
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// slackMessage is a message for Slack-compatible incoming webhooks.
+func slackMessage(event string, c *api.Check, review string) map[string]any {
+	what := map[string]string{
+		Pending:  "waits for approval",
+		Approved: "was approved",
+		Rejected: "was rejected",
+		Expired:  "expired without a decision",
+	}[event]
+	needs := ""
+	if c.Assessment != nil && c.Assessment.Requirements != nil && event == Pending {
+		needs = "\nNeeds: " + report.Needs(c.Assessment.Requirements)
+	}
+	reasons := ""
+	if c.Assessment != nil {
+		for i, f := range c.Assessment.Findings {
+			if i == 3 {
+				break
+			}
+			reasons += "\n• " + escapeSlack(f.Reason)
+		}
+	}
+	text := fmt.Sprintf("*%s* on `%s` requested by %s %s.%s%s\n<%s|Review %s>",
+		escapeSlack(c.Kind), escapeSlack(c.Workspace), escapeSlack(c.Requester), what, needs, reasons, review, c.ID)
+	return map[string]any{"text": text}
+}
+
+// escapeSlack escapes the three characters Slack's mrkdwn gives meaning.
+func escapeSlack(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

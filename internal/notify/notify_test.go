@@ -1,0 +1,168 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/policy"
+)
+
+func check() *api.Check {
+	return &api.Check{ID: "chk_1", State: "pending", Kind: "terraform.apply", Workspace: "billing-prod", Requester: "ci",
+		Grant: "eyJsecret", Assessment: &policy.Assessment{Decision: policy.StepUp,
+			Requirements: &policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300},
+			Findings:     []policy.Finding{{Rule: "sensitive.change", Reason: "1 change to <identity>"}}}}
+}
+
+type receiver struct {
+	mu     sync.Mutex
+	bodies [][]byte
+	heads  []http.Header
+	fails  atomic.Int32 // answer 500 this many times first
+	got    chan struct{}
+}
+
+func newReceiver(fails int32) (*receiver, *httptest.Server) {
+	r := &receiver{got: make(chan struct{}, 10)}
+	r.fails.Store(fails)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.fails.Add(-1) >= 0 {
+			http.Error(w, "try later", http.StatusInternalServerError)
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, b)
+		r.heads = append(r.heads, req.Header.Clone())
+		r.mu.Unlock()
+		r.got <- struct{}{}
+	}))
+	return r, srv
+}
+
+func newNotifier(hooks ...*Webhook) *Notifier {
+	n := New(hooks, "https://gate.example.com", nil, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	n.Backoff = 10 * time.Millisecond
+	n.Attempts = 4
+	return n
+}
+
+func wait(t *testing.T, r *receiver) {
+	t.Helper()
+	select {
+	case <-r.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+}
+
+func TestJSONEventSignedAndRetried(t *testing.T) {
+	r, srv := newReceiver(2) // two failures, then success
+	defer srv.Close()
+	secret := []byte("s3cret")
+	n := newNotifier(&Webhook{URL: srv.URL + "/hook", Format: "json", Secret: secret})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	n.Notify(ctx, Pending, check())
+	wait(t, r)
+	var ev Event
+	if err := json.Unmarshal(r.bodies[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != Pending || ev.ReviewURL != "https://gate.example.com/checks/chk_1" || ev.Check.Workspace != "billing-prod" {
+		t.Errorf("event = %+v", ev)
+	}
+	if ev.Check.Grant != "" || strings.Contains(string(r.bodies[0]), "eyJsecret") {
+		t.Error("a grant was sent in a notification")
+	}
+	if got := r.heads[0].Get("Stepgate-Signature"); got != Sign(secret, r.bodies[0]) {
+		t.Errorf("signature = %q, want %q", got, Sign(secret, r.bodies[0]))
+	}
+}
+
+func TestSlackAndEventFilter(t *testing.T) {
+	r, srv := newReceiver(0)
+	defer srv.Close()
+	n := newNotifier(&Webhook{URL: srv.URL, Format: "slack", Events: []string{Approved}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	n.Notify(ctx, Pending, check()) // not wanted
+	c := check()
+	c.State = "approved"
+	n.Notify(ctx, Approved, c)
+	wait(t, r)
+	var msg map[string]string
+	if err := json.Unmarshal(r.bodies[0], &msg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg["text"], "was approved") || !strings.Contains(msg["text"], "<https://gate.example.com/checks/chk_1|Review chk_1>") {
+		t.Errorf("slack text = %q", msg["text"])
+	}
+	if !strings.Contains(msg["text"], "&lt;identity&gt;") {
+		t.Errorf("a reason was not escaped for Slack: %q", msg["text"])
+	}
+	select {
+	case <-r.got:
+		t.Error("an unwanted event was delivered")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestNeverBlocks(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer srv.Close()
+	defer close(hang)
+	n := newNotifier(&Webhook{URL: srv.URL})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	start := time.Now()
+	for range 2000 { // more than the queue holds
+		n.Notify(ctx, Pending, check())
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Notify blocked for %v with a hanging receiver", d)
+	}
+}
+
+func TestGivesUp(t *testing.T) {
+	r, srv := newReceiver(100)
+	defer srv.Close()
+	n := newNotifier(&Webhook{URL: srv.URL})
+	n.deliver(context.Background(), &delivery{hook: n.hooks[0], body: []byte(`{}`), event: Pending, check: "chk_1"})
+	if left := r.fails.Load(); left != 100-int32(n.Attempts) {
+		t.Errorf("tried %d times, want %d", 100-left, n.Attempts)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tt := range []struct {
+		w    Webhook
+		want string
+	}{
+		{Webhook{URL: "ftp://x"}, "not an http"},
+		{Webhook{URL: "https://hooks.slack.com/services/T0/B0/SECRET", Format: "xml"}, "format"},
+		{Webhook{URL: "https://x.example.com", Events: []string{"check.exploded"}}, "check.exploded"},
+	} {
+		err := tt.w.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("Validate(%+v) = %v, want an error about %s without the URL's secret", tt.w, err, tt.want)
+		}
+	}
+	if err := (&Webhook{URL: "https://x.example.com/h", Format: "slack", Events: []string{Expired}}).Validate(); err != nil {
+		t.Errorf("a good webhook: %v", err)
+	}
+}
