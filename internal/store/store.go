@@ -140,6 +140,7 @@ type Tx interface {
 	// stores it. Appends are serialized across every process sharing the
 	// database.
 	AppendAudit(ctx context.Context, e *audit.Event) error
+	PeopleTx
 }
 
 // Store is a database.

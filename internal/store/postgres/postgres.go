@@ -39,7 +39,8 @@ type records = sqlstore.Tx
 
 // Store is a PostgreSQL database (the schema first on the search_path).
 // Its methods outside InTx each run as one statement, in its own implicit
-// transaction; AppendAudit runs in its own transaction.
+// transaction; AppendAudit, CreateUser and UpdateUser run in a transaction
+// of their own.
 type Store struct {
 	*records
 	pool    *pool
@@ -251,6 +252,16 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 // AppendAudit appends e in a transaction of its own.
 func (s *Store) AppendAudit(ctx context.Context, e *audit.Event) error {
 	return s.InTx(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, e) })
+}
+
+// CreateUser creates u and indexes its links in a transaction of its own.
+func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.CreateUser(ctx, u) })
+}
+
+// UpdateUser updates u and its links in a transaction of its own.
+func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.UpdateUser(ctx, u) })
 }
 
 // NotifyCheck wakes the watchers of this process at once, and those of

@@ -4,8 +4,9 @@
 //
 // Every transaction takes the database's write lock at BEGIN (BEGIN
 // IMMEDIATE), so transactions never interleave their reads and writes:
-// GetCheckForUpdate needs no row lock and audit appends need no other lock.
-// Reads outside a transaction do not wait for writers (WAL).
+// GetCheckForUpdate and GetCredentialForUpdate need no row lock and audit
+// appends need no other lock. Reads outside a transaction do not wait for
+// writers (WAL).
 //
 // One process per database file: notifications (NotifyCheck, WatchChecks)
 // reach only the watchers of the process that sent them. Several processes

@@ -30,8 +30,8 @@ const busyTimeout = 10 * time.Second
 type records = sqlstore.Tx
 
 // Store is a SQLite database. Its methods outside InTx each run as one
-// statement, in its own implicit transaction; AppendAudit runs in its own
-// transaction.
+// statement, in its own implicit transaction; AppendAudit, CreateUser and
+// UpdateUser run in a transaction of their own.
 type Store struct {
 	*records
 	db      *sql.DB
@@ -150,6 +150,16 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
 // AppendAudit appends e in a transaction of its own.
 func (s *Store) AppendAudit(ctx context.Context, e *audit.Event) error {
 	return s.InTx(ctx, func(tx store.Tx) error { return tx.AppendAudit(ctx, e) })
+}
+
+// CreateUser creates u and indexes its links in a transaction of its own.
+func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.CreateUser(ctx, u) })
+}
+
+// UpdateUser updates u and its links in a transaction of its own.
+func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.UpdateUser(ctx, u) })
 }
 
 // NotifyCheck wakes the watchers of this process; see sqlstore.Hub for

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -16,6 +17,7 @@ import (
 //   - json.RawMessage values are stored verbatim (byte for byte), and an
 //     empty or all-space one as NULL, so it comes back nil;
 //   - byte slices are stored as blobs, and an empty one as NULL (back nil);
+//   - a uint32 is stored as a 64-bit integer, which holds all of it;
 //   - strings are stored as they are, never NULL.
 
 // NormalTime is t as it is stored and read back: in UTC, truncated to the
@@ -140,6 +142,22 @@ func (d intPtrDest) Scan(src any) error {
 	default:
 		return fmt.Errorf("scanning integer from %T: unsupported type", src)
 	}
+	return nil
+}
+
+// uint32Dest scans an integer column that holds a uint32, refusing a value
+// out of its range rather than wrapping it.
+type uint32Dest struct{ p *uint32 }
+
+func (d uint32Dest) Scan(src any) error {
+	v, ok := src.(int64)
+	if !ok {
+		return fmt.Errorf("scanning uint32 from %T: unsupported type", src)
+	}
+	if v < 0 || v > math.MaxUint32 {
+		return fmt.Errorf("scanning uint32: %d is out of range", v)
+	}
+	*d.p = uint32(v)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -68,8 +69,8 @@ func (x *Tx) insertErr(err error) error {
 	return err
 }
 
-// updateErr maps a finished update: no row changed is store.ErrNotFound, a
-// unique violation store.ErrConflict.
+// updateErr maps a finished update or delete: no row changed is
+// store.ErrNotFound, a unique violation store.ErrConflict.
 func (x *Tx) updateErr(n int64, err error) error {
 	if err != nil {
 		return x.insertErr(err)
@@ -240,6 +241,58 @@ func (x *Tx) ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*stor
 		return nil, fmt.Errorf("listing checks expired at %s: %w", t.UTC().Format(time.RFC3339Nano), err)
 	}
 	return out, nil
+}
+
+// ListChecks returns at most limit checks in state, the one created last
+// first (ties broken by the greater id; a zero CreatedAt last).
+func (x *Tx) ListChecks(ctx context.Context, state store.CheckState, limit int) ([]*store.Check, error) {
+	var out []*store.Check
+	err := positive(limit)
+	if err == nil {
+		err = x.queryAll(ctx, func(r Rows) error {
+			c, err := scanCheck(r)
+			out = append(out, c)
+			return err
+		}, `SELECT `+checkColumns+` FROM checks
+			WHERE state = $1
+			ORDER BY created_at DESC NULLS LAST, id DESC
+			LIMIT $2`, string(state), limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %q checks: %w", state, err)
+	}
+	return out, nil
+}
+
+// PutCheckChanges stores the changes of a check, verbatim, replacing those
+// stored before; store.ErrNotFound if the check does not exist. Empty or
+// all-space changes are stored as NULL and read back nil.
+func (x *Tx) PutCheckChanges(ctx context.Context, checkID string, changes json.RawMessage) error {
+	_, err := x.q.Exec(ctx, `INSERT INTO check_changes (check_id, changes) VALUES ($1, $2)
+		ON CONFLICT (check_id) DO UPDATE SET changes = excluded.changes`, checkID, rawArg(changes))
+	if x.d.Classify(err) == ForeignKeyViolation {
+		return fmt.Errorf("putting changes of check %q: %w", checkID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("putting changes of check %q: %w", checkID, err)
+	}
+	return nil
+}
+
+// GetCheckChanges returns the changes PutCheckChanges stored for a check;
+// store.ErrNotFound if it stored none (or the check does not exist).
+func (x *Tx) GetCheckChanges(ctx context.Context, checkID string) (json.RawMessage, error) {
+	var changes json.RawMessage
+	err := x.queryOne(ctx, func(r Rows) error {
+		return r.Scan(rawDest{&changes})
+	}, `SELECT changes FROM check_changes WHERE check_id = $1`, checkID)
+	if errors.Is(err, errNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting changes of check %q: %w", checkID, err)
+	}
+	return changes, nil
 }
 
 // Approvals.

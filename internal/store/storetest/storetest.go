@@ -28,6 +28,12 @@ func Run(t *testing.T, open Opener) {
 	t.Run("audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("watch", func(t *testing.T) { testWatch(t, open) })
 	t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, open) })
+	t.Run("users", func(t *testing.T) { testUsers(t, open) })
+	t.Run("credentials", func(t *testing.T) { testCredentials(t, open) })
+	t.Run("enrollments", func(t *testing.T) { testEnrollments(t, open) })
+	t.Run("sessions", func(t *testing.T) { testSessions(t, open) })
+	t.Run("check-changes", func(t *testing.T) { testCheckChanges(t, open) })
+	t.Run("list-checks", func(t *testing.T) { testListChecks(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
@@ -35,7 +41,10 @@ func Run(t *testing.T, open Opener) {
 //   - empty maps, slices and JSON come back nil, and JSON comes back byte
 //     for byte as it went in;
 //   - OutcomeExitCode keeps nil and 0 apart;
-//   - lists are oldest first (CreatedAt, then ID);
+//   - lists are oldest first (CreatedAt, then ID), a zero CreatedAt first;
+//     but ListChecks is newest first (CreatedAt, then ID, both descending),
+//     a zero CreatedAt last;
+//   - a uint32 keeps all its 32 bits;
 //   - a limit that is not positive is an error.
 
 // cmpOpts compares times by instant and location, so a time that comes back
@@ -96,6 +105,10 @@ func fill(t *testing.T, v any, seed int) {
 				f.SetString(name)
 			case reflect.Int, reflect.Int64:
 				f.SetInt(int64(seed*100 + i))
+			case reflect.Uint32:
+				// With the high bit set, so that a backend storing it in a
+				// signed integer of its size shows.
+				f.SetUint(1<<31 + uint64(seed*100+i))
 			case reflect.Bool:
 				f.SetBool(true)
 			default:

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,6 +28,21 @@ func writeAll(t *testing.T, tx store.Tx) error {
 	if err := tx.AddSigningKey(ctx, filledKey(t, "k1", 1)); err != nil {
 		return err
 	}
+	if err := tx.PutCheckChanges(ctx, "new", changesOf(1)); err != nil {
+		return err
+	}
+	if err := tx.CreateUser(ctx, filledUser(t, "u1", 1)); err != nil {
+		return err
+	}
+	if err := tx.AddCredential(ctx, filledCredential(t, "cr1", "u1", 1)); err != nil {
+		return err
+	}
+	if err := tx.CreateEnrollment(ctx, filledEnrollment(t, "e1", "u1", 1)); err != nil {
+		return err
+	}
+	if err := tx.CreateSession(ctx, filledSession(t, "s1", "u1", 1)); err != nil {
+		return err
+	}
 	old, err := tx.GetCheckForUpdate(ctx, "old")
 	if err != nil {
 		return err
@@ -38,13 +54,24 @@ func writeAll(t *testing.T, tx store.Tx) error {
 	return tx.AppendAudit(ctx, &audit.Event{Time: at(0), Type: audit.CheckApproved, Actor: "alice", Subject: "old"})
 }
 
-// contents is what a test can see of a whole store.
+// changesOf is JSON changes of a check that depend on seed.
+func changesOf(seed int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`[{"address": "null_resource.r%d",  "actions": ["create"]}]`, seed))
+}
+
+// contents is what a test can see of a whole store: of people, what
+// writeAll writes.
 type contents struct {
-	Checks    map[string]*store.Check
-	Approvals []*store.Approval
-	Tokens    []*store.Token
-	Keys      []*store.SigningKey
-	Audit     []*audit.Event
+	Checks      map[string]*store.Check
+	Changes     map[string]json.RawMessage
+	Approvals   []*store.Approval
+	Tokens      []*store.Token
+	Keys        []*store.SigningKey
+	Users       []*store.User
+	Credentials []*store.Credential // of u1
+	Enrollments []*store.Enrollment // e1
+	Sessions    []*store.Session    // s1
+	Audit       []*audit.Event
 }
 
 func readAll(t *testing.T, st store.Store, checkIDs ...string) contents {
@@ -64,6 +91,19 @@ func readAll(t *testing.T, st store.Store, checkIDs ...string) contents {
 		c.Checks[id] = ch
 	}
 	for _, id := range checkIDs {
+		ch, err := st.GetCheckChanges(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("GetCheckChanges(%s) = %v, want nil", id, err)
+		}
+		if c.Changes == nil {
+			c.Changes = map[string]json.RawMessage{}
+		}
+		c.Changes[id] = ch
+	}
+	for _, id := range checkIDs {
 		as, err := st.ListApprovals(ctx, id)
 		if err != nil {
 			t.Fatalf("ListApprovals(%s) = %v, want nil", id, err)
@@ -76,10 +116,27 @@ func readAll(t *testing.T, st store.Store, checkIDs ...string) contents {
 	if c.Keys, err = st.ListSigningKeys(ctx); err != nil {
 		t.Fatalf("ListSigningKeys() = %v, want nil", err)
 	}
+	if c.Users, err = st.ListUsers(ctx); err != nil {
+		t.Fatalf("ListUsers() = %v, want nil", err)
+	}
+	if c.Credentials, err = st.ListCredentials(ctx, "u1"); err != nil {
+		t.Fatalf("ListCredentials(u1) = %v, want nil", err)
+	}
+	if e, err := st.GetEnrollment(ctx, []byte("e1")); err == nil {
+		c.Enrollments = []*store.Enrollment{e}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetEnrollment(e1) = %v, want nil", err)
+	}
+	if s, err := st.GetSession(ctx, []byte("s1")); err == nil {
+		c.Sessions = []*store.Session{s}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetSession(s1) = %v, want nil", err)
+	}
 	if c.Audit, err = st.ListAudit(ctx, 0, 1000); err != nil {
 		t.Fatalf("ListAudit() = %v, want nil", err)
 	}
 	c.Approvals, c.Tokens, c.Keys, c.Audit = emptyAsNil(c.Approvals), emptyAsNil(c.Tokens), emptyAsNil(c.Keys), emptyAsNil(c.Audit)
+	c.Users, c.Credentials = emptyAsNil(c.Users), emptyAsNil(c.Credentials)
 	return c
 }
 
@@ -98,10 +155,15 @@ func testTransactions(t *testing.T, open Opener) {
 		old := normalized(oldCheck(t))
 		old.State = store.StateApproved
 		return contents{
-			Checks:    map[string]*store.Check{"old": old, "new": normalized(filledCheck(t, "new", 1))},
-			Approvals: []*store.Approval{normalized(filledApproval(t, "a1", "new", 1))},
-			Tokens:    []*store.Token{normalized(filledToken(t, "t1", 1))},
-			Keys:      []*store.SigningKey{normalized(filledKey(t, "k1", 1))},
+			Checks:      map[string]*store.Check{"old": old, "new": normalized(filledCheck(t, "new", 1))},
+			Changes:     map[string]json.RawMessage{"new": changesOf(1)},
+			Approvals:   []*store.Approval{normalized(filledApproval(t, "a1", "new", 1))},
+			Tokens:      []*store.Token{normalized(filledToken(t, "t1", 1))},
+			Keys:        []*store.SigningKey{normalized(filledKey(t, "k1", 1))},
+			Users:       []*store.User{normalized(filledUser(t, "u1", 1))},
+			Credentials: []*store.Credential{normalized(filledCredential(t, "cr1", "u1", 1))},
+			Enrollments: []*store.Enrollment{normalized(filledEnrollment(t, "e1", "u1", 1))},
+			Sessions:    []*store.Session{normalized(filledSession(t, "s1", "u1", 1))},
 			// Audit: compared on their own.
 		}
 	}
