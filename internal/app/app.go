@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/httpapi"
@@ -121,6 +122,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if srv.PublicURL == "" {
 		srv.PublicURL = "http://" + ln.Addr().String()
 	}
+	if o.Dev {
+		if err := firstAdmin(ctx, st, srv, o); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	svc := gate.New(st, engine, ring, gate.Config{
 		PublicURL: srv.PublicURL, Audience: srv.Audience,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
@@ -165,6 +172,28 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
+	return nil
+}
+
+// firstAdmin creates the account "admin" on a database with no user, in dev
+// mode, and prints its enrollment link.
+func firstAdmin(ctx context.Context, st store.Store, srv config.Server, o ServeOptions) error {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("listing users: %w", err)
+	}
+	if len(users) > 0 {
+		return nil
+	}
+	_, secret, err := account.New(st, o.Now).Create(ctx, "admin", "", []string{gate.DefaultApproverGroup}, true, "serve --dev")
+	if err != nil {
+		return fmt.Errorf("creating the first admin: %w", err)
+	}
+	base := strings.TrimRight(srv.PublicURL, "/")
+	if base == "" {
+		base = "http://" + srv.Listen
+	}
+	fmt.Fprintf(o.Out, "dev: created the first admin, \"admin\"; enroll a passkey or TOTP within 24 h at:\n  %s/enroll/%s\n", base, secret)
 	return nil
 }
 

@@ -313,3 +313,43 @@ func TestAnnouncements(t *testing.T) {
 		t.Errorf("announced %v, want %v", r.events, want)
 	}
 }
+
+func TestReviewKeepsChanges(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
+	v, changes, err := f.svc.Review(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.ID != id || len(changes) != 1 || changes[0].Address != "aws_iam_role_policy.deployer" || len(changes[0].After) == 0 {
+		t.Fatalf("Review = %+v, %+v; want the IAM policy change with its values", v, changes)
+	}
+	pending, err := f.svc.Pending(ctx, 10)
+	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].Grant != "" {
+		t.Errorf("Pending = %v, %v; want the one pending check, without a grant", pending, err)
+	}
+}
+
+func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	u := &store.User{ID: "usr_alice", Name: "alice", Groups: []string{"approvers"}, Links: []string{"github:alice"}, CreatedAt: f.clock.now()}
+	if err := f.st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := os.Open("../../examples/prod-iam.plan.json")
+	defer file.Close()
+	v, _, err := f.svc.CreateCheck(ctx, f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod", Plan: file,
+		Pipeline: map[string]string{"system": "github-actions", "actor": "alice", "repository": "acme/infra"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Requester != "alice" {
+		t.Fatalf("requester = %q, want alice (linked to github:alice)", v.Requester)
+	}
+	_, err = f.svc.Record(ctx, v.ID, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.now()})
+	if !errors.Is(err, ErrSelfApproval) {
+		t.Errorf("alice approving the change her own pipeline run asked for: %v, want ErrSelfApproval", err)
+	}
+}

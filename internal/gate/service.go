@@ -168,9 +168,14 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	op := policy.Operation{Kind: r.Kind, Workspace: r.Workspace, Environment: r.Environment}
 	in := s.engine.NewInput(op)
 	var p *plan.Plan
+	var changes changeLog
 	if r.Plan != nil {
 		visit, done := in.Stream()
-		p, err = plan.Decode(r.Plan, plan.Options{MaxBytes: s.cfg.MaxPlanBytes}, visit)
+		keep := func(c *plan.Change) error {
+			changes.add(c)
+			return visit(c)
+		}
+		p, err = plan.Decode(r.Plan, plan.Options{MaxBytes: s.cfg.MaxPlanBytes}, keep)
 		derr := done()
 		switch {
 		case errors.Is(err, plan.ErrEmpty) && r.Kind == "secret.read":
@@ -221,7 +226,7 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		Environment:    r.Environment,
 		PlanSHA256:     planSHA,
 		PlanFileSHA256: r.PlanFileSHA256,
-		Requester:      caller.Name,
+		Requester:      s.requester(ctx, caller, r.Pipeline),
 		TokenID:        caller.TokenID,
 		Pipeline:       r.Pipeline,
 		Assessment:     assessment,
@@ -230,8 +235,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		UpdatedAt:      now,
 		ExpiresAt:      now.Add(s.cfg.CheckTTL),
 	}
-	events := []*audit.Event{s.event(now, audit.CheckCreated, caller.Name, c.ID, map[string]any{
-		"kind": c.Kind, "workspace": c.Workspace, "environment": c.Environment,
+	events := []*audit.Event{s.event(now, audit.CheckCreated, c.Requester, c.ID, map[string]any{
+		"token": caller.Name,
+		"kind":  c.Kind, "workspace": c.Workspace, "environment": c.Environment,
 		"plan_sha256": c.PlanSHA256, "plan_file_sha256": c.PlanFileSHA256,
 		"decision": a.Decision, "rules": ruleIDs(a), "requirements": a.Requirements, "pipeline": c.Pipeline,
 	})}
@@ -252,6 +258,11 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateCheck(ctx, c); err != nil {
 			return err
+		}
+		if p != nil {
+			if err := tx.PutCheckChanges(ctx, c.ID, changes.json()); err != nil {
+				return err
+			}
 		}
 		return appendAll(ctx, tx, events)
 	})

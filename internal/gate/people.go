@@ -1,0 +1,116 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// MaxReviewChanges caps the changes kept for the review page; the policy
+// sees them all, and the page says how many were left out.
+const MaxReviewChanges = 5000
+
+// changeLog keeps the changes of a plan, as JSON, for the review page.
+type changeLog struct {
+	changes []json.RawMessage
+	dropped int
+}
+
+func (l *changeLog) add(c *plan.Change) {
+	if len(l.changes) >= MaxReviewChanges {
+		l.dropped++
+		return
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		l.dropped++
+		return
+	}
+	l.changes = append(l.changes, b)
+}
+
+func (l *changeLog) json() json.RawMessage {
+	b, _ := json.Marshal(struct {
+		Changes []json.RawMessage `json:"changes"`
+		Dropped int               `json:"dropped,omitempty"`
+	}{l.changes, l.dropped})
+	return b
+}
+
+// Changes is what the review page shows of a plan.
+type Changes struct {
+	Changes []plan.Change `json:"changes"`
+	// Dropped counts the changes left out past MaxReviewChanges.
+	Dropped int `json:"dropped,omitempty"`
+}
+
+// Review returns a check and its plan's changes for the review page (at
+// most MaxReviewChanges of them: the assessment's summary has the totals).
+func (s *Service) Review(ctx context.Context, id string) (*api.Check, []plan.Change, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := s.view(ctx, nil, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := s.st.GetCheckChanges(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading changes of %s: %w", id, err)
+	}
+	var ch Changes
+	if err := json.Unmarshal(raw, &ch); err != nil {
+		return nil, nil, fmt.Errorf("decoding changes of %s: %w", id, err)
+	}
+	return v, ch.Changes, nil
+}
+
+// Pending lists the checks waiting for people, newest first.
+func (s *Service) Pending(ctx context.Context, limit int) ([]*api.Check, error) {
+	cs, err := s.st.ListChecks(ctx, store.StatePending, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing pending checks: %w", err)
+	}
+	out := make([]*api.Check, 0, len(cs))
+	now := s.now()
+	for _, c := range cs {
+		if !c.ExpiresAt.After(now) {
+			continue
+		}
+		v, err := s.view(ctx, nil, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// requester is who asked: the person a pipeline identity is linked to
+// (`stepgate users link alice github:alice`), or the token's name.
+func (s *Service) requester(ctx context.Context, caller *Caller, pipeline map[string]string) string {
+	system, actor := pipeline["system"], pipeline["actor"]
+	if system == "" || actor == "" {
+		return caller.Name
+	}
+	switch system {
+	case "github-actions":
+		system = "github"
+	case "gitlab-ci":
+		system = "gitlab"
+	}
+	u, err := s.st.FindUserByLink(ctx, system+":"+actor)
+	if err != nil || !u.DisabledAt.IsZero() {
+		return caller.Name
+	}
+	return u.Name
+}
