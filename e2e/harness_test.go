@@ -88,7 +88,7 @@ type server struct {
 	logs     *bytes.Buffer
 }
 
-var listening = regexp.MustCompile(`stepgate listening on (\S+)`)
+var listening = regexp.MustCompile(`stepgate listening on (\S+) \(public URL (\S+),`)
 
 // startServer runs `stepgate serve --dev` on a free port.
 func startServer(t *testing.T, dir, database string, extra ...string) *server {
@@ -112,15 +112,15 @@ func startServer(t *testing.T, dir, database string, extra ...string) *server {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				addr <- m[2]
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	go func() { s.exited <- cmd.Wait() }()
 	select {
-	case a := <-addr:
-		s.url = "http://" + a
+	case u := <-addr:
+		s.url = u
 	case err := <-s.exited:
 		t.Fatalf("stepgate serve exited: %v\n%s", err, logs)
 	case <-time.After(30 * time.Second):

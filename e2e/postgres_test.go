@@ -72,10 +72,12 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	addrA, addrB := freePort(t), freePort(t)
-	public := "http://" + addrA // as behind a load balancer: one public URL
+	_, portA, _ := net.SplitHostPort(addrA)
+	_, portB, _ := net.SplitHostPort(addrB)
+	public := "http://localhost:" + portA // as behind a load balancer: one public URL
 	a := startServer(t, dir, dsn, "--listen", addrA, "--public-url", public, "--master-key-file", keyFile)
 	b := startServer(t, dir, dsn, "--listen", addrB, "--public-url", public, "--master-key-file", keyFile)
-	a.url, b.url = "http://"+addrA, "http://"+addrB
+	a.url, b.url = "http://localhost:"+portA, "http://localhost:"+portB
 	tok := a.token("billing-ci")
 	plan := repo(t, "examples/prod-iam.plan.json")
 

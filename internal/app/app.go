@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/authn/totp"
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/httpapi"
@@ -23,6 +26,7 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
+	"github.com/stepgate/stepgate/internal/web"
 )
 
 // OpenStore opens the database a URL names: sqlite://PATH or postgres://...
@@ -120,7 +124,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("listening on %s: %w", srv.Listen, err)
 	}
 	if srv.PublicURL == "" {
-		srv.PublicURL = "http://" + ln.Addr().String()
+		srv.PublicURL = defaultPublicURL(ln.Addr().(*net.TCPAddr))
 	}
 	if o.Dev {
 		if err := firstAdmin(ctx, st, srv, o); err != nil {
@@ -147,8 +151,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}()
 	go expireLoop(ctx, svc, o.Log)
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
+	people, err := webUI(srv, o, svc, st, master)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	hs := &http.Server{
-		Handler:           api.Routes(),
+		Handler:           Handler(api.Routes(), people),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
 		WriteTimeout:      gate.MaxWait + 30*time.Second,
@@ -173,6 +182,48 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// defaultPublicURL is where a server without --public-url is reached:
+// localhost for a loopback address (passkeys need a domain name, and
+// browsers treat http://localhost as a secure context), the address
+// otherwise.
+func defaultPublicURL(a *net.TCPAddr) string {
+	if a.IP.IsLoopback() {
+		return fmt.Sprintf("http://localhost:%d", a.Port)
+	}
+	return "http://" + a.String()
+}
+
+// webUI builds the pages for people: sign-in, enrollment, review and
+// approval, with WebAuthn bound to the public URL's host.
+func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, error) {
+	u, err := url.Parse(srv.PublicURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("public URL %q: %w", srv.PublicURL, err)
+	}
+	origin := u.Scheme + "://" + u.Host
+	if net.ParseIP(u.Hostname()) != nil {
+		return nil, fmt.Errorf("public URL %s: passkeys need a domain name, not an IP address (use --public-url https://stepgate.example.com, or http://localhost:PORT on this machine)", srv.PublicURL)
+	}
+	wa, err := webauthn.New(u.Hostname(), origin, "stepgate", o.Now)
+	if err != nil {
+		return nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
+	}
+	tp := totp.New(master, "stepgate", o.Now)
+	return web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now).Routes(), nil
+}
+
+// Handler serves the API's paths with the API and everything else with the
+// web UI: each keeps its own headers (the pages' CSP allows their script,
+// the API's allows nothing).
+func Handler(api, people http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/.well-known/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", people)
+	return mux
 }
 
 // firstAdmin creates the account "admin" on a database with no user, in dev

@@ -1,0 +1,252 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/authn/totp"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+type factorView struct {
+	ID       string
+	Kind     string
+	Name     string
+	Created  time.Time
+	LastUsed time.Time
+	Locked   bool
+}
+
+type accountView struct {
+	Name     string
+	Email    string
+	Groups   []string
+	Admin    bool
+	SignedIn time.Time
+	AAL      int
+	Factors  []factorView
+	Fresh    bool // the sign-in is recent enough to add a factor
+	Message  string
+	Notice   string
+}
+
+func (v *accountView) title() string { return "Your account" }
+
+var accountNotices = map[string]string{
+	"enrolled": "Your factor is saved and you are signed in. You may add another one below, so that losing one device does not lock you out.",
+	"added":    "The factor is added.",
+	"renamed":  "The factor is renamed.",
+	"removed":  "The factor is removed.",
+}
+
+func kindName(k store.CredentialKind) string {
+	switch k {
+	case store.KindWebAuthn:
+		return "Passkey"
+	case store.KindTOTP:
+		return "Authenticator app (TOTP)"
+	}
+	return string(k)
+}
+
+func (w *Web) accountView(r *http.Request, s *signedIn) (*accountView, error) {
+	creds, err := w.st.ListCredentials(r.Context(), s.user.ID)
+	if err != nil {
+		return nil, fmt.Errorf("listing factors: %w", err)
+	}
+	now := w.now()
+	v := &accountView{
+		Name: s.user.Name, Email: s.user.Email, Groups: s.user.Groups, Admin: s.user.Admin,
+		SignedIn: s.sess.AuthTime, AAL: s.sess.AAL, Fresh: w.fresh(s),
+		Notice: accountNotices[r.URL.Query().Get("done")],
+	}
+	for _, c := range creds {
+		v.Factors = append(v.Factors, factorView{ID: c.ID, Kind: kindName(c.Kind), Name: c.Name, Created: c.CreatedAt, LastUsed: c.LastUsedAt, Locked: now.Before(c.LockedUntil)})
+	}
+	slices.SortFunc(v.Factors, func(a, b factorView) int { return a.Created.Compare(b.Created) })
+	return v, nil
+}
+
+func (w *Web) account(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	v, err := w.accountView(r, s)
+	if err != nil {
+		return err
+	}
+	w.renderAs(rw, r, http.StatusOK, "account", s.user.Name, v)
+	return nil
+}
+
+// accountMessage shows the account page with a refusal.
+func (w *Web) accountMessage(rw http.ResponseWriter, r *http.Request, s *signedIn, status int, msg string) error {
+	v, err := w.accountView(r, s)
+	if err != nil {
+		return err
+	}
+	v.Message, v.Notice = msg, ""
+	w.renderAs(rw, r, status, "account", s.user.Name, v)
+	return nil
+}
+
+// fresh reports whether the session's sign-in is recent enough to add a
+// factor: a stolen session must not be enough to enroll the thief's own.
+func (w *Web) fresh(s *signedIn) bool { return w.now().Sub(s.sess.AuthTime) <= freshAuth }
+
+var errNotFresh = fail(http.StatusForbidden, "Adding a factor needs a recent sign-in (within 10 minutes). Sign out, sign in again, then add it.")
+
+// ownCredential reads one of the person's factors, locked.
+func ownCredential(r *http.Request, tx store.Tx, s *signedIn) (*store.Credential, error) {
+	c, err := tx.GetCredentialForUpdate(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.UserID != s.user.ID) {
+		return nil, fail(http.StatusNotFound, "There is no such factor on your account.")
+	}
+	return c, err
+}
+
+func (w *Web) renameFactor(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	ctx := r.Context()
+	name := cleanName(r.PostFormValue("name"), "")
+	if name == "" {
+		return w.accountMessage(rw, r, s, http.StatusBadRequest, "A factor needs a name.")
+	}
+	err := w.st.InTx(ctx, func(tx store.Tx) error {
+		c, err := ownCredential(r, tx, s)
+		if err != nil {
+			return err
+		}
+		old := c.Name
+		c.Name = name
+		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return err
+		}
+		return auditEvent(ctx, tx, eventCredentialRenamed, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": c.ID, "from": old, "to": name}, w)
+	})
+	if err != nil {
+		return err
+	}
+	redirect(rw, r, "/account?done=renamed")
+	return nil
+}
+
+// errLastFactor refuses to remove a person's only factor.
+var errLastFactor = fail(http.StatusConflict, "This is your only factor: removing it would lock you out. Add another factor first, then remove this one.")
+
+// removeFactor removes one of the person's factors, never the last. Every
+// factor of the person is locked first (in id order), so that two
+// removals at once cannot both see two factors and leave none.
+func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	err := w.st.InTx(ctx, func(tx store.Tx) error {
+		all, err := tx.ListCredentials(ctx, s.user.ID)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(all, func(a, b *store.Credential) int { return strings.Compare(a.ID, b.ID) })
+		left, found := 0, (*store.Credential)(nil)
+		for _, c := range all {
+			c, err := tx.GetCredentialForUpdate(ctx, c.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // removed meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			left++
+			if c.ID == id && c.UserID == s.user.ID {
+				found = c
+			}
+		}
+		switch {
+		case found == nil:
+			return fail(http.StatusNotFound, "There is no such factor on your account.")
+		case left <= 1:
+			return errLastFactor
+		}
+		if err := tx.DeleteCredential(ctx, id); err != nil {
+			return err
+		}
+		return auditEvent(ctx, tx, eventCredentialRemoved, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": id, "kind": found.Kind, "name": found.Name}, w)
+	})
+	var ue *userError
+	if errors.As(err, &ue) {
+		return w.accountMessage(rw, r, s, ue.status, ue.msg)
+	}
+	if err != nil {
+		return err
+	}
+	redirect(rw, r, "/account?done=removed")
+	return nil
+}
+
+// addView is the set-up page of another factor, from the account page.
+func addView(s *signedIn, p *totp.Pending, msg string) *enrollView {
+	v := &enrollView{
+		Heading: "Add a factor", UserName: s.user.Name,
+		PasskeyBegin: "/account/passkey/begin", PasskeyFinish: "/account/passkey/finish",
+		TOTPAction: "/account/totp", Message: msg, Cancel: "/account",
+	}
+	if p != nil {
+		v.QR, v.Secret = qrURL(p), secretText(p)
+	}
+	return v
+}
+
+// addFactorPage begins setting up another factor: a passkey, or an
+// authenticator app.
+func (w *Web) addFactorPage(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	if !w.fresh(s) {
+		return errNotFresh
+	}
+	p, err := w.beginTOTP(rw, s.user, s.hash, "/account/totp")
+	if err != nil {
+		return err
+	}
+	w.renderAs(rw, r, http.StatusOK, "enroll", s.user.Name, addView(s, p, ""))
+	return nil
+}
+
+// addTOTP saves another authenticator app.
+func (w *Web) addTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	if !w.fresh(s) {
+		return errNotFresh
+	}
+	cred, p, msg, err := w.confirmTOTP(rw, r, s.user, s.hash)
+	if err != nil {
+		return err
+	}
+	if cred == nil {
+		w.renderAs(rw, r, http.StatusBadRequest, "enroll", s.user.Name, addView(s, p, msg))
+		return nil
+	}
+	if err := w.st.InTx(r.Context(), func(tx store.Tx) error { return w.addCredential(r.Context(), tx, s.user, cred) }); err != nil {
+		return err
+	}
+	redirect(rw, r, "/account?done=added")
+	return nil
+}
+
+func (w *Web) addPasskeyBegin(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	if !w.fresh(s) {
+		return errNotFresh
+	}
+	return w.beginRegistration(rw, r, s.user, s.hash)
+}
+
+func (w *Web) addPasskeyFinish(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	if !w.fresh(s) {
+		return errNotFresh
+	}
+	cred, err := w.finishRegistration(rw, r, s.user, s.hash)
+	if err != nil {
+		return err
+	}
+	if err := w.st.InTx(r.Context(), func(tx store.Tx) error { return w.addCredential(r.Context(), tx, s.user, cred) }); err != nil {
+		return err
+	}
+	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/account?done=added"})
+	return nil
+}

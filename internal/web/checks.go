@@ -1,0 +1,757 @@
+package web
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/authn/totp"
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// Messages of refused answers.
+const (
+	msgSelf        = "You asked for this change; someone else must approve it."
+	msgNotPending  = "This check is no longer waiting for people: it was approved, rejected or has expired."
+	msgNotEligible = "You are not one of the approvers of this check."
+	msgNoPasskey   = "Your account has no passkey. Add one on your account page, or use an authenticator app code if this check accepts it."
+)
+
+// pendingLimit caps the list of waiting checks.
+const pendingLimit = 200
+
+type checkRow struct {
+	ID          string
+	Workspace   string
+	Environment string
+	Kind        string
+	Requester   string
+	Decision    string
+	Needs       string
+	Approved    string // "1 of 2"
+	TimeLeft    string
+	Mine        bool // the viewer asked for it
+}
+
+type checksView struct {
+	Rows []checkRow
+}
+
+func (v *checksView) title() string { return "Checks waiting for people" }
+
+// checksList shows the pending checks, newest first.
+func (w *Web) checksList(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	list, err := w.svc.Pending(r.Context(), pendingLimit)
+	if err != nil {
+		return fmt.Errorf("listing pending checks: %w", err)
+	}
+	slices.SortStableFunc(list, func(a, b *api.Check) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	now := w.now()
+	v := &checksView{}
+	for _, c := range list {
+		row := checkRow{
+			ID: c.ID, Workspace: c.Workspace, Environment: c.Environment, Kind: c.Kind, Requester: c.Requester,
+			TimeLeft: timeLeft(c.ExpiresAt.Sub(now)), Mine: c.Requester == s.user.Name,
+		}
+		if a := c.Assessment; a != nil {
+			row.Decision = decisionText(a.Decision)
+			if req := a.Requirements; req != nil {
+				row.Needs = needsShort(req)
+				row.Approved = fmt.Sprintf("%d of %d", counted(req, c, now), max(req.Approvals, 1))
+			}
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	w.renderAs(rw, r, http.StatusOK, "checks", s.user.Name, v)
+	return nil
+}
+
+func decisionText(d policy.Decision) string {
+	switch d {
+	case policy.Allow:
+		return "allowed"
+	case policy.StepUp:
+		return "needs approval"
+	case policy.Deny:
+		return "denied"
+	}
+	return string(d)
+}
+
+func aalText(aal int) string {
+	switch aal {
+	case 3:
+		return "level 3: a passkey with user verification (PIN or biometrics)"
+	case 2:
+		return "level 2: a passkey or an authenticator app code"
+	}
+	return "level 1: a signed-in person"
+}
+
+func needsShort(req *policy.Requirements) string {
+	n := "the requester or 1 approver"
+	if req.Approvals > 0 {
+		n = fmt.Sprintf("%d approver", req.Approvals)
+		if req.Approvals > 1 {
+			n += "s"
+		}
+	}
+	return fmt.Sprintf("AAL%d, %s", req.AAL, n)
+}
+
+// counted is how many distinct people's approvals count now.
+func counted(req *policy.Requirements, c *api.Check, now time.Time) int {
+	ok := map[string]bool{}
+	for _, a := range c.Approvals {
+		sa := &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}
+		if gate.Qualifies(req, c.Requester, sa, now) {
+			ok[a.Subject] = true
+		}
+	}
+	return len(ok)
+}
+
+// timeLeft says how long until d runs out, for a person.
+func timeLeft(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "expired"
+	case d < time.Minute:
+		return "less than a minute left"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min left", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h %d min left", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%d days left", int(d/(24*time.Hour)))
+}
+
+// durationText says a duration in words: "90 s", "5 min", "1 h 30 min".
+func durationText(d time.Duration) string {
+	switch {
+	case d < 2*time.Minute && d%time.Minute != 0:
+		return fmt.Sprintf("%d s", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d h", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}
+
+type answerView struct {
+	Subject  string
+	Approved bool
+	Reason   string
+	AAL      int
+	AMR      string
+	At       time.Time
+	Counts   bool
+}
+
+type findingView struct {
+	Rule      string
+	Severity  string
+	Decision  string
+	Reason    string
+	Addresses []string
+	More      int // addresses not shown
+}
+
+type kv struct{ Key, Value string }
+
+type actionCount struct {
+	Action string
+	Count  int
+}
+
+type actionGroup struct {
+	Action  string
+	Count   int
+	Changes []*changeView
+}
+
+// checkView is the review page.
+type checkView struct {
+	ID          string
+	State       string
+	Pending     bool
+	Kind        string
+	Workspace   string
+	Environment string
+	Decision    string
+
+	// What it needs.
+	HasReq    bool
+	AAL       int
+	AALText   string
+	Approvals int // distinct approvers needed (0: the requester may confirm)
+	Needed    int // approvals to count, at least 1
+	Counted   int
+	MaxAge    string
+	Methods   []string
+	Groups    []string
+	TimeLeft  string
+	ExpiresAt time.Time
+	Answers   []answerView
+
+	Findings  []findingView
+	Risky     []*changeView
+	RiskyMore int
+	// All changes, by action.
+	ChangesKnown bool
+	ByAction     []actionCount
+	ChangeGroups []actionGroup
+	Listed       int // changes listed in ChangeGroups
+	NotListed    int
+
+	Requester      string
+	Pipeline       []kv
+	RunURL         string // an https link
+	RunText        string // a run URL that is not https: text only
+	PlanSHA256     string
+	PlanFileSHA256 string
+	Production     bool
+	ProdReasons    []string
+
+	// What the viewer may do.
+	Viewer          string
+	Self            bool
+	NotEligible     bool
+	AlreadyApproved bool
+	PasskeyOK       bool
+	TOTPOK          bool
+	UVRequired      bool
+	NoFactorNote    string
+
+	Message string
+	Notice  string
+}
+
+func (v *checkView) title() string { return "Check " + v.ID }
+
+var checkNotices = map[string]string{
+	"approved": "Your approval is recorded.",
+	"rejected": "Your rejection is recorded; the pipeline will stop.",
+}
+
+// Caps that keep a review page readable on a phone and bounded in size.
+const (
+	maxRisky        = 50
+	maxListed       = 300
+	maxAddresses    = 20
+	maxReasonLength = 1000
+)
+
+func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User, creds []*store.Credential) *checkView {
+	now := w.now()
+	v := &checkView{
+		ID: c.ID, State: c.State, Pending: c.State == string(store.StatePending), Kind: c.Kind,
+		Workspace: c.Workspace, Environment: c.Environment, Requester: c.Requester,
+		PlanSHA256: c.PlanSHA256, PlanFileSHA256: c.PlanFileSHA256, Viewer: u.Name,
+		TimeLeft: timeLeft(c.ExpiresAt.Sub(now)), ExpiresAt: c.ExpiresAt,
+	}
+	a := c.Assessment
+	if a == nil {
+		a = &policy.Assessment{}
+	}
+	v.Decision = decisionText(a.Decision)
+	v.Production, v.ProdReasons = a.Summary.Production, a.Summary.ProductionReasons
+	req := a.Requirements
+	if req != nil {
+		v.HasReq, v.AAL, v.AALText, v.Approvals, v.Needed = true, req.AAL, aalText(req.AAL), req.Approvals, max(req.Approvals, 1)
+		v.Counted = counted(req, c, now)
+		if req.MaxAge > 0 {
+			v.MaxAge = durationText(time.Duration(req.MaxAge) * time.Second)
+		}
+		v.Methods, v.Groups = req.Methods, req.Groups
+	}
+	for _, ap := range c.Approvals {
+		counts := false
+		if req != nil {
+			counts = gate.Qualifies(req, c.Requester, &store.Approval{Subject: ap.Subject, Approved: ap.Approved, AAL: ap.AAL, AMR: ap.AMR, AuthTime: ap.AuthTime}, now)
+		}
+		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: counts})
+		if ap.Subject == u.Name && ap.Approved && counts {
+			v.AlreadyApproved = true
+		}
+	}
+
+	// Findings, and the addresses they name, in their order.
+	reasons := map[string][]string{}
+	var named []string
+	for _, f := range a.Findings {
+		fv := findingView{Rule: f.Rule, Severity: f.Severity, Decision: decisionText(f.Decision), Reason: f.Reason}
+		for i, addr := range f.Addresses {
+			if i < maxAddresses {
+				fv.Addresses = append(fv.Addresses, addr)
+			} else {
+				fv.More++
+			}
+			if _, seen := reasons[addr]; !seen {
+				named = append(named, addr)
+			}
+			reasons[addr] = append(reasons[addr], f.Rule+": "+f.Reason)
+		}
+		v.Findings = append(v.Findings, fv)
+	}
+
+	// Changes: the risky ones first, then every one by action.
+	v.ChangesKnown = changes != nil
+	byAddr := map[string]*plan.Change{}
+	for i := range changes {
+		ch := &changes[i]
+		byAddr[ch.Address] = ch
+		if ch.PreviousAddress != "" {
+			if _, ok := byAddr[ch.PreviousAddress]; !ok {
+				byAddr[ch.PreviousAddress] = ch
+			}
+		}
+	}
+	shown := map[*plan.Change]bool{}
+	for _, addr := range named {
+		ch, ok := byAddr[addr]
+		if !ok || shown[ch] {
+			continue
+		}
+		shown[ch] = true
+		if len(v.Risky) >= maxRisky {
+			v.RiskyMore++
+			continue
+		}
+		cv := newChangeView(ch)
+		cv.Reasons = reasons[addr]
+		v.Risky = append(v.Risky, cv)
+	}
+	for _, act := range plan.Actions {
+		if n := a.Summary.ByAction[string(act)]; n > 0 {
+			v.ByAction = append(v.ByAction, actionCount{Action: string(act), Count: n})
+		}
+	}
+	groups := map[plan.Action]*actionGroup{}
+	for i := range changes {
+		ch := &changes[i]
+		g := groups[ch.Action]
+		if g == nil {
+			g = &actionGroup{Action: string(ch.Action)}
+			groups[ch.Action] = g
+		}
+		g.Count++
+		if v.Listed >= maxListed {
+			v.NotListed++
+			continue
+		}
+		v.Listed++
+		g.Changes = append(g.Changes, newChangeView(ch))
+	}
+	for _, act := range plan.Actions {
+		if g := groups[act]; g != nil {
+			v.ChangeGroups = append(v.ChangeGroups, *g)
+			delete(groups, act)
+		}
+	}
+	for _, g := range groups { // an action this stepgate does not know
+		v.ChangeGroups = append(v.ChangeGroups, *g)
+	}
+
+	// Who asked.
+	for k, val := range c.Pipeline {
+		if k == "run_url" {
+			if isHTTPS(val) {
+				v.RunURL = val
+			} else {
+				v.RunText = val
+			}
+			continue
+		}
+		v.Pipeline = append(v.Pipeline, kv{k, val})
+	}
+	slices.SortFunc(v.Pipeline, func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
+
+	// What the viewer may do.
+	if !v.Pending || req == nil {
+		return v
+	}
+	p := &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}
+	switch {
+	case req.Approvals > 0 && c.Requester == u.Name:
+		v.Self = true
+	case !gate.Eligible(req, c.Requester, p):
+		v.NotEligible = true
+	}
+	v.UVRequired = req.AAL >= 3
+	hasPasskey := slices.ContainsFunc(creds, func(c *store.Credential) bool { return c.Kind == store.KindWebAuthn })
+	hasTOTP := slices.ContainsFunc(creds, func(c *store.Credential) bool { return c.Kind == store.KindTOTP })
+	v.PasskeyOK = hasPasskey
+	v.TOTPOK = hasTOTP && totpAllowed(req)
+	if !v.PasskeyOK && !v.TOTPOK {
+		v.NoFactorNote = "This check needs a passkey, and your account has none. Add one on your account page."
+		if req.AAL <= 2 {
+			v.NoFactorNote = "Your account has no factor that this check accepts. Add one on your account page."
+		}
+	}
+	return v
+}
+
+// totpAllowed reports whether a TOTP code can meet req.
+func totpAllowed(req *policy.Requirements) bool {
+	if req.AAL > totp.AAL {
+		return false
+	}
+	return len(req.Methods) == 0 || slices.ContainsFunc(totp.AMR, func(m string) bool { return slices.Contains(req.Methods, m) })
+}
+
+// isHTTPS reports whether s is an absolute https URL, the only kind of
+// pipeline link the page makes clickable.
+func isHTTPS(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil
+}
+
+// review reads a check for the page.
+func (w *Web) review(r *http.Request) (*api.Check, []plan.Change, error) {
+	id := r.PathValue("id")
+	c, changes, err := w.svc.Review(r.Context(), id)
+	if errors.Is(err, gate.ErrNotFound) {
+		return nil, nil, failWith(http.StatusNotFound, "There is no such check.", err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading check %s: %w", id, err)
+	}
+	return c, changes, nil
+}
+
+func (w *Web) checkPage(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	return w.showCheck(rw, r, s, http.StatusOK, "")
+}
+
+// showCheck renders the review page, with a message when msg is set.
+func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, status int, msg string) error {
+	c, changes, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	creds, err := w.st.ListCredentials(r.Context(), s.user.ID)
+	if err != nil {
+		return fmt.Errorf("listing factors: %w", err)
+	}
+	v := w.buildCheckView(c, changes, s.user, creds)
+	v.Message = msg
+	if msg == "" {
+		v.Notice = checkNotices[r.URL.Query().Get("done")]
+	}
+	w.renderAs(rw, r, status, "check", s.user.Name, v)
+	return nil
+}
+
+// precheck refuses, before any ceremony, an answer that cannot count:
+// so that a person does not spend a code, or touch a key, for nothing.
+// Record checks all of it again under the check's lock.
+func precheck(c *api.Check, u *store.User, method string) error {
+	if c.State != string(store.StatePending) || c.Assessment == nil || c.Assessment.Requirements == nil {
+		return fail(http.StatusConflict, msgNotPending)
+	}
+	req := c.Assessment.Requirements
+	if req.Approvals > 0 && c.Requester == u.Name {
+		return fail(http.StatusForbidden, msgSelf)
+	}
+	if !gate.Eligible(req, c.Requester, &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}) {
+		return fail(http.StatusForbidden, notEligibleMessage(req))
+	}
+	if method == "totp" && !totpAllowed(req) {
+		if req.AAL > totp.AAL {
+			return fail(http.StatusForbidden, "This check needs level 3: a passkey with user verification. An authenticator app code is not enough.")
+		}
+		return fail(http.StatusForbidden, "This check accepts only these methods: "+strings.Join(req.Methods, ", ")+".")
+	}
+	return nil
+}
+
+func notEligibleMessage(req *policy.Requirements) string {
+	if len(req.Groups) > 0 {
+		return msgNotEligible + " It needs members of: " + strings.Join(req.Groups, ", ") + "."
+	}
+	return msgNotEligible + " It needs an admin or a member of the group \"" + gate.DefaultApproverGroup + "\"."
+}
+
+// recordError turns a refusal of gate.Record into a message.
+func recordError(err error, c *api.Check) error {
+	switch {
+	case errors.Is(err, gate.ErrSelfApproval):
+		return failWith(http.StatusForbidden, msgSelf, err)
+	case errors.Is(err, gate.ErrNotPending):
+		return failWith(http.StatusConflict, msgNotPending, err)
+	case errors.Is(err, gate.ErrNotEligible):
+		msg := msgNotEligible
+		if c != nil && c.Assessment != nil && c.Assessment.Requirements != nil {
+			msg = notEligibleMessage(c.Assessment.Requirements)
+		}
+		return failWith(http.StatusForbidden, msg, err)
+	case errors.Is(err, gate.ErrNotFound):
+		return failWith(http.StatusNotFound, "There is no such check.", err)
+	case errors.Is(err, gate.ErrBadRequest):
+		return failWith(http.StatusBadRequest, "This answer could not be recorded.", err)
+	}
+	return fmt.Errorf("recording answer: %w", err)
+}
+
+// formError shows the review page again with a person's error, or
+// returns any other error.
+func (w *Web) formError(rw http.ResponseWriter, r *http.Request, s *signedIn, err error) error {
+	var ue *userError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	w.logFailure(r, ue.status, err)
+	return w.showCheck(rw, r, s, ue.status, ue.msg)
+}
+
+func evidenceJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encoding evidence: %v", err)) // maps of strings and a struct of bytes always encode
+	}
+	return b
+}
+
+// approveTOTP approves with an authenticator app code: the code is the
+// step-up, whatever the session's age. The code is checked and the
+// factor written back (single use, failure counter, audit) in a
+// transaction that commits before the approval is recorded: a code spent
+// on an approval that is then refused stays spent, which is the safe way
+// round.
+func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	ctx := r.Context()
+	c, _, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "totp"); err != nil {
+		return w.formError(rw, r, s, err)
+	}
+	code := normalizeCode(r.PostFormValue("code"))
+	var cred *store.Credential
+	var refused error
+	err = w.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		cred, refused, err = w.verifyTOTP(ctx, tx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("verifying totp for approval: %w", err)
+	}
+	if refused != nil {
+		return w.formError(rw, r, s, failWith(http.StatusUnauthorized, totpMessage(refused, false), refused))
+	}
+	now := w.now().UTC()
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
+		AMR: totp.AMR, AAL: totp.AAL, AuthTime: now,
+		Evidence: evidenceJSON(map[string]string{"method": "totp", "credential": cred.ID}),
+	}
+	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+		return w.formError(rw, r, s, recordError(err, c))
+	}
+	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=approved")
+	return nil
+}
+
+// reject records a no. A signed-in session is enough: saying no needs
+// no step-up; the session's own proof is what is recorded.
+func (w *Web) reject(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	c, _, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if rs := []rune(reason); len(rs) > maxReasonLength {
+		reason = string(rs[:maxReasonLength])
+	}
+	if reason == "" {
+		return w.showCheck(rw, r, s, http.StatusBadRequest, "Say why you reject it: the requester reads your reason.")
+	}
+	aal := min(max(s.sess.AAL, 1), 3)
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: false, Reason: reason,
+		AMR: s.sess.AMR, AAL: aal, AuthTime: s.sess.AuthTime,
+		Evidence: evidenceJSON(map[string]string{"method": "session"}),
+	}
+	if _, err := w.svc.Record(r.Context(), c.ID, proof); err != nil {
+		return w.formError(rw, r, s, recordError(err, c))
+	}
+	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=rejected")
+	return nil
+}
+
+// approvePasskeyBegin starts the approval ceremony: a WebAuthn assertion
+// whose challenge the webauthn package derives from the check id, its plan
+// digest and a server nonce. At aal 3 the options ask for user
+// verification ("required").
+func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	c, _, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "passkey"); err != nil {
+		return err
+	}
+	all, err := w.st.ListCredentials(r.Context(), s.user.ID)
+	if err != nil {
+		return fmt.Errorf("listing factors: %w", err)
+	}
+	creds := webauthnOnly(all)
+	if len(creds) == 0 {
+		return fail(http.StatusBadRequest, msgNoPasskey)
+	}
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, approvalDigest(c))
+	if errors.Is(err, webauthn.ErrNoCredentials) {
+		return fail(http.StatusBadRequest, msgNoPasskey)
+	}
+	if err != nil {
+		return fmt.Errorf("beginning passkey approval: %w", err)
+	}
+	if c.Assessment.Requirements.AAL >= webauthn.AALWithUV {
+		if opts, err = requireUV(opts); err != nil {
+			return err
+		}
+	}
+	err = w.putCeremony(rw, &ceremony{Purpose: purposeApprove, Bind: hex.EncodeToString(s.hash), Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(rw, http.StatusOK, opts)
+	return nil
+}
+
+// requireUV sets publicKey.userVerification to "required" in WebAuthn
+// request options. (FinishApproval enforces it; this makes the browser
+// ask for the PIN or biometrics instead of failing afterwards.)
+func requireUV(opts json.RawMessage) (json.RawMessage, error) {
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(opts, &o); err != nil {
+		return nil, fmt.Errorf("reading webauthn options: %w", err)
+	}
+	var pk map[string]json.RawMessage
+	if err := json.Unmarshal(o["publicKey"], &pk); err != nil {
+		return nil, fmt.Errorf("reading webauthn options: %w", err)
+	}
+	pk["userVerification"] = json.RawMessage(`"required"`)
+	b, err := json.Marshal(pk)
+	if err != nil {
+		return nil, err
+	}
+	o["publicKey"] = b
+	return json.Marshal(o)
+}
+
+// approvalDigest is the plan digest an approval signature covers: the
+// digest of the plan shown, or "none" for an operation without a plan
+// (secret.read), since the challenge needs a non-empty value.
+func approvalDigest(c *api.Check) string {
+	if c.PlanSHA256 == "" {
+		return "none"
+	}
+	return c.PlanSHA256
+}
+
+// passkeyEvidence is what is stored with a passkey approval: the
+// Assertion's fields as they are (so the evidence decodes as a
+// webauthn.Assertion), with what VerifyStoredAssertion needs besides them:
+// the nonce, and the check and plan digest the challenge covered.
+func passkeyEvidence(as *webauthn.Assertion, checkID, digest, nonce string) (json.RawMessage, error) {
+	b, err := json.Marshal(as)
+	if err != nil {
+		return nil, fmt.Errorf("encoding assertion: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("encoding assertion: %w", err)
+	}
+	for k, v := range map[string]string{"method": "webauthn", "check_id": checkID, "plan_digest": digest, "nonce": nonce} {
+		m[k], _ = json.Marshal(v)
+	}
+	return json.Marshal(m)
+}
+
+// approvePasskeyFinish verifies the assertion against the check it was
+// begun for and records the approval with the assertion as evidence. The
+// person's passkeys are read for update and the one used written back in
+// a transaction that commits before the approval is recorded (as for a
+// TOTP code: a signature spent on a refused approval stays spent).
+func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	ctx := r.Context()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	cer, err := w.takeCeremony(rw, r, purposeApprove, s.hash, id)
+	if err != nil {
+		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+	}
+	c, _, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "passkey"); err != nil {
+		return err
+	}
+	req := c.Assessment.Requirements
+	requireUV := req.AAL >= webauthn.AALWithUV
+	digest := approvalDigest(c)
+	var as *webauthn.Assertion
+	var refused error
+	err = w.st.InTx(ctx, func(tx store.Tx) error {
+		creds, err := lockedPasskeys(ctx, tx, s.user.ID)
+		if err != nil {
+			return err
+		}
+		a, cred, err := w.wa.FinishApproval(waUser(s.user), creds, cer.Data, body, c.ID, digest, requireUV)
+		if err != nil {
+			if refused = passkeyRefusal(err, requireUV); refused == nil {
+				return err
+			}
+			if errors.Is(err, webauthn.ErrCloned) {
+				return auditEvent(ctx, tx, eventSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()}, w)
+			}
+			return nil
+		}
+		as = a
+		return tx.UpdateCredential(ctx, cred)
+	})
+	if err != nil {
+		return fmt.Errorf("verifying passkey approval: %w", err)
+	}
+	if refused != nil {
+		return refused
+	}
+	now := w.now().UTC()
+	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: as.AAL, AMR: as.AMR, AuthTime: now}, now) {
+		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", as.AAL, strings.Join(as.AMR, ", "), aalText(req.AAL)))
+	}
+	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
+	if err != nil {
+		return err
+	}
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
+		AMR: as.AMR, AAL: as.AAL, AuthTime: now, Evidence: evidence,
+	}
+	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+		return recordError(err, c)
+	}
+	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/checks/" + url.PathEscape(c.ID) + "?done=approved"})
+	return nil
+}

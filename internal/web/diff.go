@@ -1,0 +1,231 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/stepgate/stepgate/internal/plan"
+)
+
+// changeView is one change on the review page with the attributes that
+// differ between before and after.
+type changeView struct {
+	Address         string
+	PreviousAddress string
+	Type            string
+	Provider        string
+	Action          string
+	ActionReason    string
+	Reasons         []string // the findings that name it
+	Rows            []diffRow
+	MoreRows        int // rows not shown
+	Hidden          int // sensitive attributes: masked on both sides, a change cannot be shown
+	Undecodable     bool
+}
+
+// diffRow is one attribute that differs.
+type diffRow struct {
+	Path          string
+	Before, After cell
+	Forces        bool // the plan says a change here forces replacement
+}
+
+// cell is a value as shown: Text in code, or a Note in words (absent,
+// null, masked, unknown until apply).
+type cell struct {
+	Text string
+	Note string
+}
+
+const (
+	maxRows      = 200
+	maxValueText = 4000
+	noteAbsent   = "—"
+	noteNull     = "null"
+	noteUnknown  = "(known after apply)"
+)
+
+func newChangeView(ch *plan.Change) *changeView {
+	v := &changeView{
+		Address: ch.Address, PreviousAddress: ch.PreviousAddress, Type: ch.Type, Provider: ch.Provider,
+		Action: string(ch.Action), ActionReason: ch.ActionReason,
+	}
+	before, after, err := ch.Values()
+	if err != nil {
+		v.Undecodable = true
+		return v
+	}
+	bm, am := map[string]any{}, map[string]any{}
+	if before != nil {
+		flatten(before, "", bm)
+	}
+	if after != nil {
+		flatten(after, "", am)
+	}
+	unknown := ch.AfterUnknown
+	paths := make([]string, 0, len(bm)+len(am)+len(unknown))
+	for p := range bm {
+		paths = append(paths, p)
+	}
+	for p := range am {
+		if _, ok := bm[p]; !ok {
+			paths = append(paths, p)
+		}
+	}
+	for _, p := range unknown {
+		_, inB := bm[p]
+		_, inA := am[p]
+		if !inB && !inA {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	for _, p := range paths {
+		b, inB := bm[p]
+		a, inA := am[p]
+		isUnknown := underAny(p, unknown)
+		if !isUnknown && inB && inA && sameValue(b, a) {
+			if isMask(b) {
+				v.Hidden++
+			}
+			continue
+		}
+		row := diffRow{Path: p, Forces: underAny(p, ch.ReplacePaths)}
+		row.Before = cellOf(b, inB)
+		if isUnknown {
+			row.After = cell{Note: noteUnknown}
+		} else {
+			row.After = cellOf(a, inA)
+		}
+		if len(v.Rows) >= maxRows {
+			v.MoreRows++
+			continue
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v
+}
+
+// flatten writes the leaves of a value by path, in the path syntax of
+// package plan: dots for attributes, [n] for elements, ["k"] for keys
+// that need quoting. Empty objects and lists are leaves too.
+func flatten(v any, path string, out map[string]any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if len(t) == 0 {
+			out[rootPath(path)] = t
+			return
+		}
+		for k, x := range t {
+			flatten(x, joinKey(path, k), out)
+		}
+	case []any:
+		if len(t) == 0 {
+			out[rootPath(path)] = t
+			return
+		}
+		for i, x := range t {
+			flatten(x, path+"["+strconv.Itoa(i)+"]", out)
+		}
+	default:
+		out[rootPath(path)] = v
+	}
+}
+
+// joinKey and rootPath mirror package plan's path syntax, so that the
+// paths of after_unknown and replace_paths match the flattened ones.
+func joinKey(path, key string) string {
+	if strings.ContainsAny(key, ".[]\" ") || key == "" {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func rootPath(p string) string {
+	if p == "" {
+		return "(root)"
+	}
+	return p
+}
+
+// underAny reports whether path is one of prefixes or inside one.
+func underAny(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if p == "(root)" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+func isMask(v any) bool { s, ok := v.(string); return ok && s == plan.Mask }
+
+func sameValue(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// cellOf shows a value. A masked value stays masked: the page never has
+// more than the plan gave the server.
+func cellOf(v any, present bool) cell {
+	if !present {
+		return cell{Note: noteAbsent}
+	}
+	switch t := v.(type) {
+	case nil:
+		return cell{Note: noteNull}
+	case string:
+		if t == plan.Mask {
+			return cell{Note: plan.Mask}
+		}
+		if t == "" {
+			return cell{Text: `""`}
+		}
+		return cell{Text: truncate(prettyJSONString(t))}
+	case json.Number:
+		return cell{Text: t.String()}
+	case bool:
+		return cell{Text: strconv.FormatBool(t)}
+	case map[string]any:
+		return cell{Text: "{}"}
+	case []any:
+		return cell{Text: "[]"}
+	}
+	return cell{Text: truncate(fmt.Sprint(v))}
+}
+
+// prettyJSONString indents a string that holds a JSON object or array
+// (IAM policies, mostly), so that a reviewer can read it.
+func prettyJSONString(s string) string {
+	t := strings.TrimSpace(s)
+	if len(t) < 2 || len(t) > 64<<10 || (t[0] != '{' && t[0] != '[') || !json.Valid([]byte(t)) {
+		return s
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, []byte(t), "", "  "); err != nil {
+		return s
+	}
+	return buf.String()
+}
+
+func truncate(s string) string {
+	if len(s) <= maxValueText {
+		return s
+	}
+	cut := maxValueText
+	for cut > 0 && !utf8Start(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,393 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/authn/totp"
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// Audit event types of the people's side. (They belong with the others in
+// package audit; they are here until it has them.)
+const (
+	eventSignedIn          = "user.signed_in"
+	eventEnrolled          = "user.enrolled"
+	eventCredentialAdded   = "credential.added"
+	eventCredentialRenamed = "credential.renamed"
+	eventCredentialRemoved = "credential.removed"
+	// eventTOTPFailure is a wrong, reused or locked-out TOTP code.
+	eventTOTPFailure = "credential.totp_failure"
+	// eventSignCount is a WebAuthn sign count that did not go forward: a
+	// cloned authenticator, or a replay.
+	eventSignCount = "credential.sign_count_refused"
+)
+
+func auditEvent(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any, w *Web) error {
+	e := &audit.Event{Time: w.now().UTC(), Type: typ, Actor: actor, Subject: subject}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("encoding audit event %s: %w", typ, err)
+		}
+		e.Data = b
+	}
+	if err := tx.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("appending audit event %s: %w", typ, err)
+	}
+	return nil
+}
+
+type signInView struct {
+	Next    string
+	Name    string
+	Message string // an error to show
+	Notice  string // a neutral notice (signed out...)
+}
+
+func (v *signInView) title() string { return "Sign in" }
+
+var notices = map[string]string{
+	"signedout": "You are signed out.",
+	"expired":   "Your session ended. Please sign in again.",
+}
+
+// signInPage shows the two ways in: a passkey, or a username and a code.
+func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request) error {
+	next := localPath(r.URL.Query().Get("next"))
+	if _, err := w.session(rw, r); err == nil {
+		redirect(rw, r, orDefault(next, "/checks"))
+		return nil
+	}
+	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notices[r.URL.Query().Get("done")]})
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// errBadSignIn is the one answer to a wrong username or code, so that the
+// page does not tell which accounts exist.
+const msgBadSignIn = "That username and code do not match. Check the code in your authenticator app and try again."
+
+// signInTOTP signs in with a username and a TOTP code. A failure is
+// written (the credential's failure counter, an audit event) before the
+// answer: the transaction commits either way.
+func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	name := strings.TrimSpace(r.PostFormValue("username"))
+	code := normalizeCode(r.PostFormValue("code"))
+	next := localPath(r.PostFormValue("next"))
+	old := cookieHash(r)
+	var secret string
+	var refused error
+	err := w.st.InTx(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUserByName(ctx, name)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !u.DisabledAt.IsZero()) {
+			refused = totp.ErrInvalid
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cred, verr, err := w.verifyTOTP(ctx, tx, u, code, map[string]any{"during": "sign-in"})
+		if err != nil {
+			return err
+		}
+		if verr != nil {
+			refused = verr
+			return nil
+		}
+		var s *store.Session
+		secret, s = w.newSession(u.ID, totp.AAL, totp.AMR)
+		return w.startSession(ctx, tx, u, s, old, cred)
+	})
+	if err != nil {
+		return fmt.Errorf("signing in with totp: %w", err)
+	}
+	if refused != nil {
+		w.render(rw, r, http.StatusUnauthorized, "signin", &signInView{Next: next, Name: name, Message: totpMessage(refused, true)})
+		return nil
+	}
+	w.setSessionCookie(rw, secret)
+	redirect(rw, r, orDefault(next, "/checks"))
+	return nil
+}
+
+// startSession creates a session in tx, ends the one the browser had (no
+// session fixation) and records the sign-in.
+func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, cred *store.Credential) error {
+	if old != nil {
+		if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if err := tx.CreateSession(ctx, s); err != nil {
+		return err
+	}
+	return auditEvent(ctx, tx, eventSignedIn, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "aal": s.AAL, "amr": s.AMR}, w)
+}
+
+func normalizeCode(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+}
+
+// verifyTOTP checks a code against the person's TOTP factors, each read
+// with GetCredentialForUpdate and written back in tx whatever the result,
+// so that single use and the failure counter hold. The first factor that
+// accepts the code wins and the others are left as they were; when none
+// does, each failure is counted and audited. verr is the refusal
+// (totp.ErrInvalid, ErrReused, ErrLocked); err a failure of the store.
+func (w *Web) verifyTOTP(ctx context.Context, tx store.Tx, u *store.User, code string, detail map[string]any) (cred *store.Credential, verr, err error) {
+	all, err := tx.ListCredentials(ctx, u.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing factors of %s: %w", u.ID, err)
+	}
+	var failed []*store.Credential
+	var errs []error
+	for _, c := range all {
+		if c.Kind != store.KindTOTP {
+			continue
+		}
+		c, err := tx.GetCredentialForUpdate(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		verr := w.tp.Verify(c, code)
+		if verr == nil {
+			if err := tx.UpdateCredential(ctx, c); err != nil {
+				return nil, nil, err
+			}
+			return c, nil, nil
+		}
+		if !errors.Is(verr, totp.ErrInvalid) && !errors.Is(verr, totp.ErrReused) && !errors.Is(verr, totp.ErrLocked) {
+			return nil, nil, fmt.Errorf("verifying totp code: %w", verr)
+		}
+		failed, errs = append(failed, c), append(errs, verr)
+	}
+	if len(failed) == 0 {
+		return nil, totp.ErrInvalid, nil // no TOTP factor: the same answer as a wrong code
+	}
+	for i, c := range failed {
+		if err := tx.UpdateCredential(ctx, c); err != nil {
+			return nil, nil, err
+		}
+		data := map[string]any{"credential": c.ID, "error": errs[i].Error(), "failures": c.Failures}
+		for k, v := range detail {
+			data[k] = v
+		}
+		if err := auditEvent(ctx, tx, eventTOTPFailure, u.Name, "user:"+u.ID, data, w); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, want := range []error{totp.ErrReused, totp.ErrLocked} {
+		for _, e := range errs {
+			if errors.Is(e, want) {
+				return nil, want, nil
+			}
+		}
+	}
+	return nil, totp.ErrInvalid, nil
+}
+
+// totpMessage says why a code was refused. At sign-in a wrong code and an
+// unknown name read the same.
+func totpMessage(err error, signIn bool) string {
+	switch {
+	case errors.Is(err, totp.ErrReused):
+		return "That code was already used: each code works once. Wait for the next code in your authenticator app."
+	case errors.Is(err, totp.ErrLocked):
+		return "Too many wrong codes: your authenticator app factor is locked for a while. Try again later, or use a passkey."
+	case signIn:
+		return msgBadSignIn
+	}
+	return "That code is not right. Check your authenticator app (and your phone's clock) and enter the current code."
+}
+
+// passkeyAMR is what a passkey proof is, in RFC 8176 words, as package
+// webauthn says of an assertion: a hardware-bound key ("hwk"), and "user"
+// when the authenticator verified the person (aal 3).
+func passkeyAMR(aal int) []string {
+	if aal >= webauthn.AALWithUV {
+		return []string{"hwk", "user"}
+	}
+	return []string{"hwk"}
+}
+
+// signInPasskeyBegin starts a usernameless sign-in: any discoverable
+// credential of this site may answer.
+func (w *Web) signInPasskeyBegin(rw http.ResponseWriter, r *http.Request) error {
+	opts, sess, err := w.wa.BeginLogin()
+	if err != nil {
+		return fmt.Errorf("beginning passkey sign-in: %w", err)
+	}
+	if err := w.putCeremony(rw, &ceremony{Purpose: purposeLogin, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
+		return err
+	}
+	writeJSON(rw, http.StatusOK, opts)
+	return nil
+}
+
+const msgCeremonyGone = "This passkey request expired or was started in another tab. Please try again."
+
+const msgSignCount = "This passkey was refused: its signature counter did not move forward, which happens when an authenticator was copied. Your administrator can see it in the audit log."
+
+// waUser is a person as the webauthn package knows them.
+func waUser(u *store.User) webauthn.User {
+	return webauthn.User{ID: u.ID, Name: u.Name, DisplayName: u.Name}
+}
+
+// lockedPasskeys reads a person's passkeys for update, in id order: the
+// webauthn package updates the one used in place (sign count, flags) and
+// it is written back in the same transaction.
+func lockedPasskeys(ctx context.Context, tx store.Tx, userID string) ([]*store.Credential, error) {
+	all, err := tx.ListCredentials(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("listing factors of %s: %w", userID, err)
+	}
+	slices.SortFunc(all, func(a, b *store.Credential) int { return strings.Compare(a.ID, b.ID) })
+	var out []*store.Credential
+	for _, c := range all {
+		if c.Kind != store.KindWebAuthn {
+			continue
+		}
+		c, err := tx.GetCredentialForUpdate(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// errDisabled refuses a disabled account.
+var errDisabled = fail(http.StatusForbidden, "This account is disabled.")
+
+// passkeyRefusal turns a refusal of the webauthn package into a message;
+// it returns nil for an error that is no refusal (the store failed...).
+func passkeyRefusal(err error, requireUV bool) error {
+	switch {
+	case errors.Is(err, webauthn.ErrCloned):
+		return failWith(http.StatusUnauthorized, msgSignCount, err)
+	case errors.Is(err, webauthn.ErrUserVerification):
+		return failWith(http.StatusUnauthorized, "This check needs user verification: your passkey must ask for its PIN or biometrics. Try again, or use a passkey that can.", err)
+	case errors.Is(err, webauthn.ErrSession), errors.Is(err, webauthn.ErrExpired), errors.Is(err, webauthn.ErrChallenge):
+		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+	case errors.Is(err, webauthn.ErrInvalid):
+		msg := "Your passkey's answer could not be verified. Please try again with a passkey registered for your stepgate account."
+		if requireUV {
+			msg += " This check needs user verification (PIN or biometrics)."
+		}
+		return failWith(http.StatusUnauthorized, msg, err)
+	}
+	return nil
+}
+
+// signInPasskeyFinish checks the assertion and signs the person in. The
+// passkey's owner and their passkeys are read for update, and the one used
+// is written back (sign count, last use) with the new session, in one
+// transaction; a sign count that did not move forward is audited (the
+// transaction commits) and refused.
+func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	c, err := w.takeCeremony(rw, r, purposeLogin, nil, "")
+	if err != nil {
+		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+	}
+	old := cookieHash(r)
+	var secret string
+	var refused error
+	err = w.st.InTx(ctx, func(tx store.Tx) error {
+		var owner *store.User
+		var presented string
+		lookup := func(credentialID, _ []byte) (webauthn.User, []*store.Credential, error) {
+			presented = webauthn.CredentialID(credentialID)
+			cred, err := tx.GetCredential(ctx, presented)
+			if err != nil {
+				return webauthn.User{}, nil, err
+			}
+			u, err := tx.GetUser(ctx, cred.UserID)
+			if err != nil {
+				return webauthn.User{}, nil, err
+			}
+			if !u.DisabledAt.IsZero() {
+				return webauthn.User{}, nil, errDisabled
+			}
+			creds, err := lockedPasskeys(ctx, tx, u.ID)
+			if err != nil {
+				return webauthn.User{}, nil, err
+			}
+			owner = u
+			return waUser(u), creds, nil
+		}
+		_, cred, aal, err := w.wa.FinishLogin(c.Data, body, lookup)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refused = failWith(http.StatusUnauthorized, "This passkey is not registered with stepgate. Use one you registered, or an authenticator app code.", err)
+			return nil
+		case errors.Is(err, errDisabled):
+			refused = errDisabled
+			return nil
+		case err != nil:
+			if refused = passkeyRefusal(err, false); refused == nil {
+				return err
+			}
+			if errors.Is(err, webauthn.ErrCloned) && owner != nil {
+				return auditEvent(ctx, tx, eventSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"}, w)
+			}
+			return nil
+		}
+		if err := tx.UpdateCredential(ctx, cred); err != nil {
+			return err
+		}
+		var s *store.Session
+		secret, s = w.newSession(owner.ID, aal, passkeyAMR(aal))
+		return w.startSession(ctx, tx, owner, s, old, cred)
+	})
+	if err != nil {
+		return fmt.Errorf("signing in with a passkey: %w", err)
+	}
+	if refused != nil {
+		return refused
+	}
+	w.setSessionCookie(rw, secret)
+	next := orDefault(localPath(r.URL.Query().Get("next")), "/checks")
+	writeJSON(rw, http.StatusOK, map[string]string{"redirect": next})
+	return nil
+}
+
+// signOut ends the session.
+func (w *Web) signOut(rw http.ResponseWriter, r *http.Request) error {
+	if h := cookieHash(r); h != nil {
+		w.endSession(r.Context(), rw, h)
+	}
+	redirect(rw, r, "/signin?done=signedout")
+	return nil
+}
