@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
 )
@@ -278,9 +282,10 @@ keys rotated) is appended to a hash-chained log: each event carries the
 SHA-256 of the one before it.`,
 	}
 	var (
-		fe    dbFlags
-		fv    dbFlags
-		since string
+		fe        dbFlags
+		fv        dbFlags
+		since     string
+		publicURL string
 	)
 	export := &cobra.Command{
 		Use:   "export [--since TIME]",
@@ -317,9 +322,13 @@ SHA-256 of the one before it.`,
 	export.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339) or this long ago (24h)")
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the hash chain; name the first event edited, removed or reordered",
+		Short: "Check the hash chain and every stored passkey approval",
 		Long: `Read the whole audit log and check every event's hash and its link to the
-event before it.
+event before it; then verify again every passkey assertion stored with an
+approval, against the credential's public key and the challenge recomputed
+from the check, the plan digest and the nonce (so an approval edited or
+invented in the database is found). Passkeys are bound to the server's
+public URL: give the same one (--public-url, server.public_url).
 
 Exit codes:
   0  the chain is intact
@@ -327,15 +336,19 @@ Exit codes:
   1  the log could not be read`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, err := fv.openStore(cmd.Context(), env)
+			cfg, st, err := fv.openStore(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			var v audit.Verifier
 			var last *audit.Event
+			var approved []string
 			err = forEachEvent(cmd, st, func(e *audit.Event) error {
 				last = e
+				if e.Type == audit.CheckApproval && !strings.Contains(string(e.Data), `"refused"`) && !slices.Contains(approved, e.Subject) {
+					approved = append(approved, e.Subject)
+				}
 				return v.Next(e)
 			})
 			var be *audit.BreakError
@@ -350,10 +363,37 @@ Exit codes:
 				return nil
 			}
 			fmt.Fprintf(env.Stdout, "audit log intact: %d events, last sequence %d, head hash %s\n", v.Count(), last.Seq, last.Hash)
+			if len(approved) == 0 {
+				return nil
+			}
+			if publicURL == "" {
+				publicURL = cfg.Server.PublicURL
+			}
+			if publicURL == "" {
+				return exit(ExitUsage, errors.New("approvals are stored: give the server's public URL (--public-url or server.public_url) to verify their passkey assertions"))
+			}
+			u, err := url.Parse(publicURL)
+			if err != nil || u.Host == "" {
+				return exit(ExitUsage, fmt.Errorf("--public-url %q is not a URL", publicURL))
+			}
+			wa, err := webauthn.New(u.Hostname(), u.Scheme+"://"+u.Host, "stepgate", time.Now)
+			if err != nil {
+				return exit(ExitUsage, err)
+			}
+			n, err := gate.VerifyEvidence(cmd.Context(), st, wa, approved)
+			var ee *gate.EvidenceError
+			if errors.As(err, &ee) {
+				return exit(ExitTampered, err)
+			}
+			if err != nil {
+				return exit(ExitInternal, err)
+			}
+			fmt.Fprintf(env.Stdout, "passkey approvals verified: %d\n", n)
 			return nil
 		},
 	}
 	fv.add(verify)
+	verify.Flags().StringVar(&publicURL, "public-url", "", "the server's public URL, which passkeys are bound to (default $"+config.EnvPublicURL+", server.public_url)")
 	cmd.AddCommand(export, verify)
 	return cmd
 }

@@ -1,0 +1,68 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// passkeyEvidence is what the web UI stores with a passkey approval: the
+// assertion, and the check, plan digest and nonce its challenge covered.
+type passkeyEvidence struct {
+	webauthn.Assertion
+	Method     string `json:"method"`
+	CheckID    string `json:"check_id"`
+	PlanDigest string `json:"plan_digest"`
+	Nonce      string `json:"nonce"`
+}
+
+// EvidenceError names an approval whose stored proof does not verify.
+type EvidenceError struct {
+	CheckID, ApprovalID, Subject string
+	Err                          error
+}
+
+func (e *EvidenceError) Error() string {
+	return fmt.Sprintf("approval %s of %s on check %s: the stored passkey assertion does not verify: %v", e.ApprovalID, e.Subject, e.CheckID, e.Err)
+}
+
+func (e *EvidenceError) Unwrap() error { return e.Err }
+
+// VerifyEvidence verifies again the passkey assertion stored with every
+// approval of the given checks, against the credential's public key and the
+// challenge recomputed from the check id, the plan digest and the nonce. It
+// returns how many it verified, and the first that fails as an
+// *EvidenceError.
+func VerifyEvidence(ctx context.Context, st store.Store, wa *webauthn.WebAuthn, checkIDs []string) (int, error) {
+	n := 0
+	for _, id := range checkIDs {
+		aps, err := st.ListApprovals(ctx, id)
+		if err != nil {
+			return n, fmt.Errorf("reading approvals of %s: %w", id, err)
+		}
+		for _, ap := range aps {
+			var ev passkeyEvidence
+			if len(ap.Evidence) == 0 || json.Unmarshal(ap.Evidence, &ev) != nil || ev.Method != "webauthn" {
+				continue // TOTP and rejections carry no signature to check
+			}
+			fail := func(err error) (int, error) {
+				return n, &EvidenceError{CheckID: id, ApprovalID: ap.ID, Subject: ap.Subject, Err: err}
+			}
+			if ev.CheckID != id {
+				return fail(fmt.Errorf("it was made for check %s", ev.CheckID))
+			}
+			cred, err := st.GetCredential(ctx, webauthn.CredentialID(ev.CredentialID))
+			if err != nil {
+				return fail(fmt.Errorf("credential: %w", err))
+			}
+			if err := wa.VerifyStoredAssertion(cred, &ev.Assertion, ev.CheckID, ev.PlanDigest, ev.Nonce); err != nil {
+				return fail(err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
