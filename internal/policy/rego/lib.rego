@@ -109,19 +109,31 @@ else := "outside_production"
 # once per distinct type, not once per change).
 plan_types := {c.type | some c in changes}
 
+# Patterns without a * are looked up in a set; only the others go through
+# glob.match, so a plan with many types costs a few lookups per type.
+is_glob(p) if contains(p, "*")
+
+sensitive_exact := {cat: {p | some p in pats; not is_glob(p)} | some cat, pats in cfg.sensitive_types}
+
+sensitive_globs := {cat: [p | some p in pats; is_glob(p)] | some cat, pats in cfg.sensitive_types}
+
 sensitive_categories := {t: cats |
 	some t in plan_types
-	cats := {cat |
-		some cat, patterns in cfg.sensitive_types
-		some p in patterns
+	cats := {cat | some cat, exact in sensitive_exact; t in exact} | {cat |
+		some cat, globs in sensitive_globs
+		some p in globs
 		glob.match(p, null, t)
 	}
 	count(cats) > 0
 }
 
-stateful_types := {t |
+stateful_exact := {p | some p in cfg.stateful_types; not is_glob(p)}
+
+stateful_globs := [p | some p in cfg.stateful_types; is_glob(p)]
+
+stateful_types := {t | some t in plan_types; t in stateful_exact} | {t |
 	some t in plan_types
-	some p in cfg.stateful_types
+	some p in stateful_globs
 	glob.match(p, null, t)
 }
 

@@ -1,7 +1,9 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stepgate/stepgate/internal/store"
@@ -27,4 +29,46 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, filepath.Join(t.TempDir(), "stepgate.db"))
 	})
+}
+
+// TestIndexesAreUsed: the lookups every request makes use an index (with
+// the state as a bound parameter SQLite could not match the partial index
+// and would read every check).
+func TestIndexesAreUsed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tt := range []struct{ query, index string }{
+		{`SELECT id FROM checks WHERE resume_key = 'k' AND state IN ('pending', 'allowed', 'approved') ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`, "checks_resumable_resume_key"},
+		{`SELECT id FROM checks WHERE resume_key = 'k' AND state = 'pending' ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`, "checks_pending_resume_key"},
+		{`SELECT id FROM checks WHERE state = 'pending' AND expires_at < 5 ORDER BY expires_at, id LIMIT 10`, "checks_pending_expires_at"},
+	} {
+		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		// Without statistics SQLite may pick another index on state; what
+		// matters is that no lookup reads the whole table.
+		if p := strings.Join(plan, " "); !strings.Contains(p, "USING INDEX") || strings.Contains(p, "SCAN checks") {
+			t.Errorf("%s\nplan %q reads the table instead of an index such as %s", tt.query, plan, tt.index)
+		}
+	}
 }

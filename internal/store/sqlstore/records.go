@@ -189,9 +189,9 @@ func (x *Tx) FindPendingCheck(ctx context.Context, resumeKey string) (*store.Che
 		c, err = scanCheck(r)
 		return err
 	}, `SELECT `+checkColumns+` FROM checks
-		WHERE resume_key = $1 AND state = $2
+		WHERE resume_key = $1 AND state = 'pending'
 		ORDER BY created_at DESC NULLS LAST, id DESC
-		LIMIT 1`, resumeKey, string(store.StatePending))
+		LIMIT 1`, resumeKey)
 	if errors.Is(err, errNoRows) {
 		err = store.ErrNotFound
 	}
@@ -209,9 +209,9 @@ func (x *Tx) FindResumableCheck(ctx context.Context, resumeKey string) (*store.C
 		c, err = scanCheck(r)
 		return err
 	}, `SELECT `+checkColumns+` FROM checks
-		WHERE resume_key = $1 AND state IN ($2, $3, $4)
+		WHERE resume_key = $1 AND state IN ('pending', 'allowed', 'approved')
 		ORDER BY created_at DESC NULLS LAST, id DESC
-		LIMIT 1`, resumeKey, string(store.StatePending), string(store.StateAllowed), string(store.StateApproved))
+		LIMIT 1`, resumeKey)
 	if errors.Is(err, errNoRows) {
 		err = store.ErrNotFound
 	}
@@ -233,9 +233,9 @@ func (x *Tx) ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*stor
 			out = append(out, c)
 			return err
 		}, `SELECT `+checkColumns+` FROM checks
-			WHERE state = $1 AND expires_at < $2
+			WHERE state = 'pending' AND expires_at < $1
 			ORDER BY expires_at, id
-			LIMIT $3`, string(store.StatePending), x.d.timeArg(t), limit)
+			LIMIT $2`, x.d.timeArg(t), limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listing checks expired at %s: %w", t.UTC().Format(time.RFC3339Nano), err)
