@@ -369,23 +369,29 @@ Exit codes:
 			if publicURL == "" {
 				publicURL = cfg.Server.PublicURL
 			}
-			if publicURL == "" {
-				return exit(ExitUsage, errors.New("approvals are stored: give the server's public URL (--public-url or server.public_url) to verify their passkey assertions"))
+			verifier := func() (*webauthn.WebAuthn, error) {
+				if publicURL == "" {
+					return nil, exit(ExitUsage, errors.New("passkey approvals are stored: give the server's public URL (--public-url or server.public_url) to verify their assertions"))
+				}
+				u, err := url.Parse(publicURL)
+				if err != nil || u.Host == "" {
+					return nil, exit(ExitUsage, fmt.Errorf("--public-url %q is not a URL", publicURL))
+				}
+				wa, err := webauthn.New(u.Hostname(), u.Scheme+"://"+u.Host, "stepgate", time.Now)
+				if err != nil {
+					return nil, exit(ExitUsage, err)
+				}
+				return wa, nil
 			}
-			u, err := url.Parse(publicURL)
-			if err != nil || u.Host == "" {
-				return exit(ExitUsage, fmt.Errorf("--public-url %q is not a URL", publicURL))
-			}
-			wa, err := webauthn.New(u.Hostname(), u.Scheme+"://"+u.Host, "stepgate", time.Now)
-			if err != nil {
-				return exit(ExitUsage, err)
-			}
-			n, err := gate.VerifyEvidence(cmd.Context(), st, wa, approved)
+			n, err := gate.VerifyEvidence(cmd.Context(), st, verifier, approved)
 			var ee *gate.EvidenceError
-			if errors.As(err, &ee) {
+			var xe *exitError
+			switch {
+			case errors.As(err, &ee):
 				return exit(ExitTampered, err)
-			}
-			if err != nil {
+			case errors.As(err, &xe):
+				return err
+			case err != nil:
 				return exit(ExitInternal, err)
 			}
 			fmt.Fprintf(env.Stdout, "passkey approvals verified: %d\n", n)

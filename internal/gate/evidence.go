@@ -36,8 +36,11 @@ func (e *EvidenceError) Unwrap() error { return e.Err }
 // challenge recomputed from the check id, the plan digest and the nonce. It
 // returns how many it verified, and the first that fails as an
 // *EvidenceError.
-func VerifyEvidence(ctx context.Context, st store.Store, wa *webauthn.WebAuthn, checkIDs []string) (int, error) {
+// verifier is called the first time a passkey approval is found: a log
+// without one needs no relying-party settings.
+func VerifyEvidence(ctx context.Context, st store.Store, verifier func() (*webauthn.WebAuthn, error), checkIDs []string) (int, error) {
 	n := 0
+	var wa *webauthn.WebAuthn
 	for _, id := range checkIDs {
 		aps, err := st.ListApprovals(ctx, id)
 		if err != nil {
@@ -53,6 +56,12 @@ func VerifyEvidence(ctx context.Context, st store.Store, wa *webauthn.WebAuthn, 
 			}
 			if ev.CheckID != id {
 				return fail(fmt.Errorf("it was made for check %s", ev.CheckID))
+			}
+			if wa == nil {
+				var err error
+				if wa, err = verifier(); err != nil {
+					return n, err
+				}
 			}
 			cred, err := st.GetCredential(ctx, webauthn.CredentialID(ev.CredentialID))
 			if err != nil {
