@@ -17,6 +17,7 @@ import (
 	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/httpapi"
@@ -107,15 +108,19 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if created {
 		fmt.Fprintf(o.Out, "dev: created master key %s (mode 0600); keep it: it decrypts the signing keys\n", srv.MasterKeyFile)
 	}
-	ring := keys.NewRing(master, o.Now)
+	ring := keys.NewRing(master, o.Now, keys.WithAlgorithm(srv.GrantAlgorithm))
 	made, err := ring.Ensure(ctx, st)
 	if err != nil {
 		return fmt.Errorf("preparing signing key: %w", err)
 	}
 	if made {
-		fmt.Fprintln(o.Out, "created the first grant-signing key (Ed25519, sealed under the master key)")
+		fmt.Fprintf(o.Out, "created the first grant-signing key (%s, sealed under the master key)\n", ring.Algorithm())
 	}
 	engine, err := policy.New(ctx, o.Policy, o.Modules)
+	if err != nil {
+		return err
+	}
+	ciVerifier, err := CIVerifier(srv.CIIssuers)
 	if err != nil {
 		return err
 	}
@@ -151,6 +156,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}()
 	go expireLoop(ctx, svc, o.Log)
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
+	if ciVerifier != nil {
+		api.SetCIVerifier(ciVerifier)
+	}
 	people, err := webUI(srv, o, svc, st, master)
 	if err != nil {
 		ln.Close()
@@ -283,4 +291,25 @@ func Webhooks(cfg []config.Webhook, resolve func(string) string) ([]*notify.Webh
 		out = append(out, w)
 	}
 	return out, nil
+}
+
+// CIVerifier builds the verifier of CI tokens from server.ci_issuers; nil
+// when none is configured.
+func CIVerifier(cfg []config.CIIssuer) (*ciauth.Verifier, error) {
+	if len(cfg) == 0 {
+		return nil, nil
+	}
+	issuers := make([]ciauth.Issuer, 0, len(cfg))
+	for _, c := range cfg {
+		is := ciauth.Issuer{URL: c.URL, Audience: c.Audience, System: c.System}
+		for _, r := range c.Rules {
+			is.Rules = append(is.Rules, ciauth.Rule{Claims: r.Claims, Workspaces: r.Workspaces, Name: r.Name})
+		}
+		issuers = append(issuers, is)
+	}
+	v, err := ciauth.New(issuers, ciauth.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: server.ci_issuers: %w", config.ErrInvalid, err)
+	}
+	return v, nil
 }

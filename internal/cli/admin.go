@@ -196,7 +196,7 @@ the JWKS until every grant it signed has expired.`,
 			if err != nil {
 				return exit(ExitUsage, err)
 			}
-			ring := keys.NewRing(master, time.Now)
+			ring := keys.NewRing(master, time.Now, keys.WithAlgorithm(cfg.Server.GrantAlgorithm))
 			k, err := ring.Rotate(cmd.Context(), st, time.Duration(cfg.Server.GrantTTL))
 			if err != nil {
 				return exit(ExitInternal, err)
@@ -209,7 +209,7 @@ the JWKS until every grant it signed has expired.`,
 				return exit(ExitInternal, err)
 			}
 			fmt.Fprintln(env.Stdout, k.ID)
-			fmt.Fprintf(env.Stderr, "key %s signs grants from now on; older keys stay published until their grants expire\n", k.ID)
+			fmt.Fprintf(env.Stderr, "key %s (%s) signs grants from now on; older keys stay published until their grants expire\n", k.ID, k.Algorithm)
 			return nil
 		},
 	}

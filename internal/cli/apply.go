@@ -366,13 +366,13 @@ func ownProcessGroup() *syscall.SysProcAttr {
 }
 
 // childEnv is the environment of the command: apply's own, without the
-// API token (the command has no use for it, and plugins it runs could
+// API token or $STEPGATE_ID_TOKEN (the command has no use for it, and plugins it runs could
 // leak it), with the check and grant it runs under.
 func childEnv(environ []string, c *grant.Claims) []string {
 	out := make([]string, 0, len(environ)+2)
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == envToken || k == envCheckID || k == envGrantID {
+		if k == envToken || k == envIDToken || k == envCheckID || k == envGrantID {
 			continue
 		}
 		out = append(out, kv)

@@ -33,6 +33,7 @@ const (
 	envServer    = "STEPGATE_SERVER"
 	envToken     = "STEPGATE_TOKEN"
 	envTokenFile = "STEPGATE_TOKEN_FILE"
+	envIDToken   = "STEPGATE_ID_TOKEN"
 )
 
 // Check states, as the API names them.
@@ -58,13 +59,15 @@ var waitPace = struct {
 
 // serverFlags are the flags of the commands that talk to a server.
 type serverFlags struct {
-	server    string
-	tokenFile string
+	server          string
+	tokenFile       string
+	idTokenAudience string
 }
 
 func (s *serverFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&s.server, "server", "", "URL of the stepgate server (default $"+envServer+")")
 	f.StringVar(&s.tokenFile, "token-file", "", "file holding the API token (default: $"+envToken+", else the file $"+envTokenFile+" names)")
+	f.StringVar(&s.idTokenAudience, "id-token-audience", defaultIDTokenAudience, "audience of the CI OIDC token asked of GitHub Actions when there is no API token")
 }
 
 // serverURL is --server or $STEPGATE_SERVER, without a trailing slash.
@@ -80,8 +83,10 @@ func (s *serverFlags) serverURL(env Env) (string, error) {
 }
 
 // token is the API token: from --token-file, $STEPGATE_TOKEN or the file
-// named by $STEPGATE_TOKEN_FILE, in that order. It is never a flag's value,
-// which would show in process listings and shell history.
+// named by $STEPGATE_TOKEN_FILE, in that order; failing those, the CI
+// system's OIDC token ($STEPGATE_ID_TOKEN, else asked of GitHub Actions).
+// It is never a flag's value, which would show in process listings and
+// shell history, and never printed.
 func (s *serverFlags) token(env Env) (string, error) {
 	file := s.tokenFile
 	if file == "" {
@@ -91,7 +96,15 @@ func (s *serverFlags) token(env Env) (string, error) {
 		file = env.Getenv(envTokenFile)
 	}
 	if file == "" {
-		return "", nil
+		aud := s.idTokenAudience
+		if aud == "" {
+			aud = defaultIDTokenAudience
+		}
+		t, err := ciIDToken(env.Getenv, aud)
+		if err != nil {
+			return "", exit(ExitInternal, err)
+		}
+		return t, nil
 	}
 	f, err := os.Open(resolve(env, file))
 	if err != nil {
@@ -121,7 +134,7 @@ func (s *serverFlags) client(env Env, needToken bool) (*client.Client, error) {
 		return nil, err
 	}
 	if token == "" && needToken {
-		return nil, exit(ExitUsage, fmt.Errorf("no API token: set $%s (or --token-file); 'stepgate tokens create' makes one", envToken))
+		return nil, exit(ExitUsage, fmt.Errorf("no API token: set $%s (or --token-file; 'stepgate tokens create' makes one), or give the job an OIDC token: $%s, or permissions: id-token: write in GitHub Actions", envToken, envIDToken))
 	}
 	c, err := client.New(server, token, client.WithUserAgent("stepgate/"+version()))
 	if err != nil {
@@ -194,7 +207,10 @@ people again. Any older grant at --grant-out is removed first, so a failed check
 never leaves a usable grant behind.
 
 The server is --server or $STEPGATE_SERVER; the API token is $STEPGATE_TOKEN,
-or read from --token-file or the file named by $STEPGATE_TOKEN_FILE. In GitHub
+or read from --token-file or the file named by $STEPGATE_TOKEN_FILE. Without
+one, the job's CI OIDC token is used: $STEPGATE_ID_TOKEN (GitLab id_tokens),
+else asked of GitHub Actions for --id-token-audience (the workflow needs
+permissions: id-token: write); see docs/ci.md. In GitHub
 Actions, check_id, state, grant_path and review_url are appended to
 $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.
 

@@ -1,7 +1,15 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // maxPipelineValue is the longest pipeline field the server accepts.
@@ -46,4 +54,89 @@ func pipelineIdentity(getenv func(string) string) map[string]string {
 		set("run_url", getenv("CI_JOB_URL"))
 	}
 	return id
+}
+
+// defaultIDTokenAudience is the audience asked of GitHub Actions, and the
+// one a server's ci_issuers usually expect.
+const defaultIDTokenAudience = "stepgate"
+
+// GitHub Actions' OIDC token request, given to jobs with
+// permissions: id-token: write.
+const (
+	envGitHubIDTokenURL   = "ACTIONS_ID_TOKEN_REQUEST_URL"
+	envGitHubIDTokenToken = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+)
+
+// idTokenClient asks GitHub for the token; a variable for tests.
+var idTokenClient = &http.Client{Timeout: 30 * time.Second}
+
+// ciIDToken is the CI system's OIDC token for the job: $STEPGATE_ID_TOKEN
+// (GitLab's id_tokens, or any CI that hands a token over), else one asked
+// of GitHub Actions for aud. Empty when there is none. The token is a
+// credential: no error message carries it.
+func ciIDToken(getenv func(string) string, aud string) (string, error) {
+	if t := strings.TrimSpace(getenv(envIDToken)); t != "" {
+		return t, nil
+	}
+	reqURL, reqToken := strings.TrimSpace(getenv(envGitHubIDTokenURL)), strings.TrimSpace(getenv(envGitHubIDTokenToken))
+	if reqURL == "" || reqToken == "" {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return gitHubIDToken(ctx, idTokenClient, reqURL, reqToken, aud)
+}
+
+// gitHubIDToken follows GitHub's contract: GET the request URL with
+// &audience=AUD, Authorization: bearer REQUEST_TOKEN; the answer is
+// {"value": "<jwt>"}.
+func gitHubIDToken(ctx context.Context, hc *http.Client, reqURL, reqToken, aud string) (string, error) {
+	u, err := url.Parse(reqURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("$%s is not a URL", envGitHubIDTokenURL)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		// The request token is a credential: never over plain HTTP.
+		return "", fmt.Errorf("$%s must be an https URL", envGitHubIDTokenURL)
+	}
+	q := u.Query()
+	q.Set("audience", aud)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", fmt.Errorf("asking GitHub Actions for an OIDC token: %w", err)
+	}
+	req.Header.Set("Authorization", "bearer "+reqToken)
+	req.Header.Set("Accept", "application/json; api-version=2.0")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("asking GitHub Actions for an OIDC token: %w", redactURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("asking GitHub Actions for an OIDC token: %s (does the job have permissions: id-token: write?)", resp.Status)
+	}
+	var out struct {
+		Value string `json:"value"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
+		return "", errors.New("asking GitHub Actions for an OIDC token: the answer is not JSON")
+	}
+	if t := strings.TrimSpace(out.Value); t != "" {
+		return t, nil
+	}
+	return "", errors.New("asking GitHub Actions for an OIDC token: the answer has no value")
+}
+
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// redactURLError drops the URL (and its query) from a request error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -52,8 +52,43 @@ type Server struct {
 	GrantTTL Duration `yaml:"grant_ttl"`
 	// Audience is the aud of grants.
 	Audience string `yaml:"audience"`
+	// GrantAlgorithm is the algorithm of the grant-signing keys stepgate
+	// creates: EdDSA (default) or RS256, which clouds' workload identity
+	// federation requires (docs/cloud-trust.md). Changing it takes effect
+	// at the next `stepgate keys rotate`.
+	GrantAlgorithm string `yaml:"grant_algorithm"`
 	// PolicyDirs are directories of your own Rego modules.
 	PolicyDirs []string `yaml:"policy_dirs"`
+	// CIIssuers are the OIDC issuers of CI systems whose job tokens are
+	// accepted in place of API tokens (see docs/ci.md).
+	CIIssuers []CIIssuer `yaml:"ci_issuers"`
+}
+
+// CIIssuer is one trusted issuer of CI tokens.
+type CIIssuer struct {
+	// URL is the issuer, exactly as the tokens' iss says it, e.g.
+	// https://token.actions.githubusercontent.com.
+	URL string `yaml:"url"`
+	// Audience is the aud the tokens must carry.
+	Audience string `yaml:"audience"`
+	// System names the CI system in the pipeline identity (default:
+	// github-actions for GitHub, gitlab-ci for gitlab hosts, else the
+	// issuer's host).
+	System string `yaml:"system"`
+	// Rules map a token's claims to the workspaces it may ask for.
+	Rules []CIRule `yaml:"rules"`
+}
+
+// CIRule grants workspaces to the tokens whose claims all match.
+type CIRule struct {
+	// Claims are glob patterns per claim (* matches any characters,
+	// slashes included).
+	Claims map[string]string `yaml:"claims"`
+	// Workspaces are glob patterns of the workspaces granted.
+	Workspaces []string `yaml:"workspaces"`
+	// Name is the requester name, with {claim} placeholders, e.g.
+	// "github:{actor}".
+	Name string `yaml:"name"`
 }
 
 // Notifications are the webhooks told about checks.
@@ -123,6 +158,11 @@ func (s *Server) Validate() error {
 			errs = append(errs, fmt.Errorf("server.public_url: %q is not an http(s) URL", s.PublicURL))
 		}
 	}
+	switch s.GrantAlgorithm {
+	case "", "EdDSA", "RS256":
+	default:
+		errs = append(errs, fmt.Errorf("server.grant_algorithm: %q is neither EdDSA nor RS256", s.GrantAlgorithm))
+	}
 	return errors.Join(errs...)
 }
 
@@ -181,6 +221,8 @@ func Default() *Config {
 			CheckTTL: Duration(time.Hour),
 			GrantTTL: Duration(15 * time.Minute),
 			Audience: "stepgate",
+
+			GrantAlgorithm: "EdDSA",
 		},
 		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes},
 	}

@@ -27,6 +27,13 @@ type Caller struct {
 	TokenID    string
 	Name       string
 	Workspaces []string
+	// Subject is the sub of a verified CI token (empty for API tokens).
+	Subject string
+	// Claims are the verified claims of a CI token.
+	Claims map[string]string
+	// Pipeline, when set, is the pipeline identity from verified claims:
+	// it replaces whatever the request says.
+	Pipeline map[string]string
 }
 
 // MayUse reports whether the caller may ask for a workspace.

@@ -1,7 +1,9 @@
 package grant
 
 import (
+	"crypto"
 	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 
@@ -80,15 +82,39 @@ func (c *Claims) check() error {
 	return nil
 }
 
-// Sign returns c as a compact JWS: header alg EdDSA, kid, typ JWT. It
-// refuses claims missing iss, sub, aud, exp or jti, with nbf or iat after
-// exp, or with a decision other than allow or step_up.
-func Sign(kid string, key ed25519.PrivateKey, c *Claims) (string, error) {
+// Minimum size of an RSA key that signs or verifies a grant.
+const minRSABits = 2048
+
+// Algorithm returns the JOSE algorithm a grant signed with key uses: EdDSA
+// for an ed25519.PrivateKey, RS256 for an *rsa.PrivateKey of at least 2048
+// bits. Any other key is an error.
+func Algorithm(key crypto.Signer) (string, error) {
+	switch k := key.(type) {
+	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return "", fmt.Errorf("not an Ed25519 private key")
+		}
+		return string(jose.EdDSA), nil
+	case *rsa.PrivateKey:
+		if k == nil || k.N == nil || k.N.BitLen() < minRSABits {
+			return "", fmt.Errorf("RSA private key smaller than %d bits", minRSABits)
+		}
+		return string(jose.RS256), nil
+	}
+	return "", fmt.Errorf("unsupported signing key %T (want ed25519.PrivateKey or *rsa.PrivateKey)", key)
+}
+
+// Sign returns c as a compact JWS: header alg (EdDSA for an Ed25519 key,
+// RS256 for an RSA key of at least 2048 bits), kid, typ JWT. It refuses
+// claims missing iss, sub, aud, exp or jti, with nbf or iat after exp, or
+// with a decision other than allow or step_up.
+func Sign(kid string, key crypto.Signer, c *Claims) (string, error) {
 	if kid == "" {
 		return "", fmt.Errorf("signing grant: missing key id")
 	}
-	if len(key) != ed25519.PrivateKeySize {
-		return "", fmt.Errorf("signing grant: not an Ed25519 private key")
+	alg, err := Algorithm(key)
+	if err != nil {
+		return "", fmt.Errorf("signing grant: %w", err)
 	}
 	if c == nil {
 		return "", fmt.Errorf("signing grant: no claims")
@@ -100,9 +126,9 @@ func Sign(kid string, key ed25519.PrivateKey, c *Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("signing grant: encoding claims: %w", err)
 	}
-	jwk := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.EdDSA)}
+	jwk := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: alg}
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.EdDSA, Key: jwk},
+		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jwk},
 		(&jose.SignerOptions{}).WithType("JWT"),
 	)
 	if err != nil {

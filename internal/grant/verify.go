@@ -3,12 +3,15 @@ package grant
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +23,7 @@ import (
 // classify it.
 var (
 	ErrMalformed   = errors.New("grant: malformed")              // not a compact JWS / bad JSON / missing claims
-	ErrAlgorithm   = errors.New("grant: algorithm not accepted") // any alg but EdDSA (none, HS256, RS256...)
+	ErrAlgorithm   = errors.New("grant: algorithm not accepted") // any alg but EdDSA and RS256 (none, HS256, ES256, PS256...)
 	ErrUnknownKey  = errors.New("grant: unknown signing key")    // no key with that kid
 	ErrSignature   = errors.New("grant: bad signature")
 	ErrExpired     = errors.New("grant: expired")
@@ -36,7 +39,13 @@ const (
 	maxTokenSize = 64 << 10
 	// maxKeyIDSize bounds the kid looked up (ours are 43 characters).
 	maxKeyIDSize = 256
+	// maxRSABits bounds the RSA keys verified with (a huge modulus from a
+	// remote key set would make every verification slow).
+	maxRSABits = 8192
 )
+
+// accepted are the algorithms Verify accepts.
+var accepted = []jose.SignatureAlgorithm{jose.EdDSA, jose.RS256}
 
 // Expect is what Verify checks a grant against.
 type Expect struct {
@@ -78,8 +87,10 @@ func failCause(kind error, cause error, format string, args ...any) error {
 }
 
 // Verify checks a grant and returns its claims. It accepts only a compact
-// JWS with alg EdDSA, signed by an Ed25519 key that keys returns for the
-// header's kid; a key carried or pointed to by the token itself (jwk, jku,
+// JWS with alg EdDSA, signed by an Ed25519 key, or alg RS256, signed by an
+// RSA key of 2048 to 8192 bits, that keys returns for the header's kid (a
+// key of the other type, or whose JWK alg differs from the header's, is not
+// used); a key carried or pointed to by the token itself (jwk, jku,
 // x5u, x5c...) is refused. Only once the signature holds does it read the
 // claims and check iss, aud (contains want.Audience), exp, nbf and iat (with
 // want.Leeway) and the workspace.
@@ -95,19 +106,20 @@ func Verify(ctx context.Context, token string, keys KeySource, want Expect) (*Cl
 		return nil, errors.New("verifying grant: no key source")
 	}
 
-	kid, err := checkHeader(token)
+	kid, alg, err := checkHeader(token)
 	if err != nil {
 		return nil, err
 	}
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{alg})
 	if err != nil {
 		var algErr *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &algErr) { // checkHeader should have caught it
-			return nil, failCause(ErrAlgorithm, err, "grant signed with an algorithm other than EdDSA")
+			return nil, failCause(ErrAlgorithm, err, "grant signed with an algorithm other than %s", alg)
 		}
 		return nil, failCause(ErrMalformed, err, "grant is not a valid JWS")
 	}
-	if len(jws.Signatures) != 1 || jws.Signatures[0].Protected.KeyID != kid {
+	if len(jws.Signatures) != 1 || jws.Signatures[0].Protected.KeyID != kid ||
+		jws.Signatures[0].Protected.Algorithm != string(alg) {
 		return nil, fail(ErrMalformed, "grant is not a single-signature JWS with kid %s", clip(kid))
 	}
 
@@ -115,14 +127,14 @@ func Verify(ctx context.Context, token string, keys KeySource, want Expect) (*Cl
 	if err != nil {
 		return nil, fmt.Errorf("getting the keys to verify grant (kid %s): %w", clip(kid), err)
 	}
-	var pubs []ed25519.PublicKey
+	var pubs []crypto.PublicKey
 	for _, k := range found {
-		if pub, ok := usableKey(k, kid); ok {
+		if pub, ok := usableKey(k, kid, alg); ok {
 			pubs = append(pubs, pub)
 		}
 	}
 	if len(pubs) == 0 {
-		return nil, fail(ErrUnknownKey, "no Ed25519 key with kid %s to verify the grant", clip(kid))
+		return nil, fail(ErrUnknownKey, "no %s key with kid %s to verify the grant", keyType(alg), clip(kid))
 	}
 	var payload []byte
 	for _, pub := range pubs {
@@ -153,69 +165,95 @@ func Verify(ctx context.Context, token string, keys KeySource, want Expect) (*Cl
 }
 
 // checkHeader reads the protected header before anything else touches the
-// token, and returns its kid. It allows exactly alg (EdDSA), kid and typ
-// (JWT): every other parameter is refused, first of all those that carry or
-// point to a key, and crit/b64, which change what the signature means.
-func checkHeader(token string) (kid string, err error) {
+// token, and returns its kid and alg. It allows exactly alg (EdDSA or
+// RS256), kid and typ (JWT): every other parameter is refused, first of all
+// those that carry or point to a key, and crit/b64, which change what the
+// signature means.
+func checkHeader(token string) (kid string, _ jose.SignatureAlgorithm, err error) {
 	if len(token) > maxTokenSize {
-		return "", fail(ErrMalformed, "grant is %d bytes, more than the %d allowed", len(token), maxTokenSize)
+		return "", "", fail(ErrMalformed, "grant is %d bytes, more than the %d allowed", len(token), maxTokenSize)
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return "", fail(ErrMalformed, "grant is not a compact JWS (want 3 dot-separated parts, got %d)", len(parts))
+		return "", "", fail(ErrMalformed, "grant is not a compact JWS (want 3 dot-separated parts, got %d)", len(parts))
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(parts[0])
 	if err != nil {
-		return "", fail(ErrMalformed, "grant header is not base64url")
+		return "", "", fail(ErrMalformed, "grant header is not base64url")
 	}
 	hdr, err := objectMembers(raw)
 	if err != nil {
-		return "", failCause(ErrMalformed, err, "grant header is not a JSON object")
+		return "", "", failCause(ErrMalformed, err, "grant header is not a JSON object")
 	}
-	alg, ok := hdr["alg"]
+	rawAlg, ok := hdr["alg"]
 	if !ok {
-		return "", fail(ErrAlgorithm, "grant header has no alg; only EdDSA is accepted")
+		return "", "", fail(ErrAlgorithm, "grant header has no alg; only EdDSA and RS256 are accepted")
 	}
 	var algName string
-	if err := json.Unmarshal(alg, &algName); err != nil || algName != string(jose.EdDSA) {
-		return "", fail(ErrAlgorithm, "grant signed with alg %s; only EdDSA is accepted", clip(string(alg)))
+	if err := json.Unmarshal(rawAlg, &algName); err != nil || !slices.Contains(accepted, jose.SignatureAlgorithm(algName)) {
+		return "", "", fail(ErrAlgorithm, "grant signed with alg %s; only EdDSA and RS256 are accepted", clip(string(rawAlg)))
 	}
 	for name := range hdr {
 		switch name {
 		case "alg", "kid", "typ":
 		case "jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256":
-			return "", fail(ErrMalformed, "grant header carries its own key (%s); keys come only from the issuer's key set", name)
+			return "", "", fail(ErrMalformed, "grant header carries its own key (%s); keys come only from the issuer's key set", name)
 		default:
-			return "", fail(ErrMalformed, "grant header has unexpected parameter %s", clip(name))
+			return "", "", fail(ErrMalformed, "grant header has unexpected parameter %s", clip(name))
 		}
 	}
 	if err := json.Unmarshal(hdr["kid"], &kid); err != nil || kid == "" {
-		return "", fail(ErrMalformed, "grant header has no kid")
+		return "", "", fail(ErrMalformed, "grant header has no kid")
 	}
 	if len(kid) > maxKeyIDSize {
-		return "", fail(ErrMalformed, "grant header kid is longer than %d bytes", maxKeyIDSize)
+		return "", "", fail(ErrMalformed, "grant header kid is longer than %d bytes", maxKeyIDSize)
 	}
 	var typ string
 	if err := json.Unmarshal(hdr["typ"], &typ); err != nil || !strings.EqualFold(typ, "JWT") {
-		return "", fail(ErrMalformed, "grant header typ is not JWT")
+		return "", "", fail(ErrMalformed, "grant header typ is not JWT")
 	}
-	return kid, nil
+	return kid, jose.SignatureAlgorithm(algName), nil
 }
 
-// usableKey returns k's Ed25519 public key when k may verify a grant
-// signed under kid.
-func usableKey(k jose.JSONWebKey, kid string) (ed25519.PublicKey, bool) {
-	pub, ok := k.Key.(ed25519.PublicKey)
-	if !ok || len(pub) != ed25519.PublicKeySize || k.KeyID != kid {
+// usableKey returns k's public key when k may verify a grant signed under
+// kid with alg: an Ed25519 key for EdDSA, an RSA key of 2048 to 8192 bits
+// for RS256, with no other alg stated and no use but sig.
+func usableKey(k jose.JSONWebKey, kid string, alg jose.SignatureAlgorithm) (crypto.PublicKey, bool) {
+	if k.KeyID != kid {
 		return nil, false
 	}
-	if k.Algorithm != "" && k.Algorithm != string(jose.EdDSA) {
+	if k.Algorithm != "" && k.Algorithm != string(alg) {
 		return nil, false
 	}
 	if k.Use != "" && k.Use != "sig" {
 		return nil, false
 	}
-	return pub, true
+	switch alg {
+	case jose.EdDSA:
+		pub, ok := k.Key.(ed25519.PublicKey)
+		if !ok || len(pub) != ed25519.PublicKeySize {
+			return nil, false
+		}
+		return pub, true
+	case jose.RS256:
+		pub, ok := k.Key.(*rsa.PublicKey)
+		if !ok || pub == nil || pub.N == nil {
+			return nil, false
+		}
+		if bits := pub.N.BitLen(); bits < minRSABits || bits > maxRSABits {
+			return nil, false
+		}
+		return pub, true
+	}
+	return nil, false
+}
+
+// keyType names the key an algorithm needs, for messages.
+func keyType(alg jose.SignatureAlgorithm) string {
+	if alg == jose.RS256 {
+		return "RSA"
+	}
+	return "Ed25519"
 }
 
 func checkClaims(c *Claims, want Expect) error {

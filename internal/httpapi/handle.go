@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -110,7 +111,13 @@ func (a *API) caller(r *http.Request) (*gate.Caller, error) {
 	if !ok || tok == "" {
 		return nil, fmt.Errorf("%w: no bearer token", gate.ErrUnauthorized)
 	}
-	return a.svc.Authenticate(r.Context(), strings.TrimSpace(tok))
+	tok = strings.TrimSpace(tok)
+	if !strings.HasPrefix(tok, "sgt_") && ciauth.LooksLikeJWT(tok) {
+		if v := a.ciVerifier(); v != nil {
+			return a.ciCaller(r, v, tok)
+		}
+	}
+	return a.svc.Authenticate(r.Context(), tok)
 }
 
 func requestID(next http.Handler) http.Handler {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -38,6 +39,10 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(req.Pipeline) == 0 {
 		req.Pipeline = nil
+	}
+	if caller.Pipeline != nil {
+		// A CI token's verified claims, never what the request says.
+		req.Pipeline = maps.Clone(caller.Pipeline)
 	}
 	v, created, err := a.svc.CreateCheck(r.Context(), caller, req)
 	if err != nil {
@@ -128,12 +133,26 @@ func (a *API) reportOutcome(w http.ResponseWriter, r *http.Request) error {
 // that verify grants.
 func (a *API) discovery(w http.ResponseWriter, r *http.Request) error {
 	iss := a.svc.Issuer()
+	// The algorithms are those of the published keys (EdDSA, RS256, or both
+	// during a rotation from one to the other), so that a relying party
+	// checking alg against this list accepts every grant still valid.
+	keys, err := a.svc.Keys(r.Context())
+	if err != nil {
+		return err
+	}
+	algs, seen := []string{}, map[string]bool{}
+	for _, k := range keys {
+		if k.Algorithm != "" && !seen[k.Algorithm] {
+			seen[k.Algorithm] = true
+			algs = append(algs, k.Algorithm)
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
 		"jwks_uri":                              iss + api.PathJWKS,
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"EdDSA"},
+		"id_token_signing_alg_values_supported": algs,
 		"claims_supported": []string{"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "plan_sha256", "plan_file_sha256",
 			"workspace", "environment", "kind", "pipeline", "requester", "approvals", "decision", "rules", "aal", "amr"},
 	})

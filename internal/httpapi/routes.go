@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -21,6 +22,7 @@ type API struct {
 	maxPlan  int64
 	metrics  *metrics
 	registry *prometheus.Registry
+	ci       *ciauth.Verifier // nil: API tokens only
 }
 
 // New returns the API. maxPlan caps the body of POST /v1/checks.

@@ -1,5 +1,6 @@
 // Package keys owns stepgate's key material at rest: the master key that
-// seals secrets (AES-256-GCM), and the ring of Ed25519 keys that sign grants.
+// seals secrets (AES-256-GCM), and the ring of keys that sign grants (Ed25519
+// for EdDSA, the default, or RSA 3072 for RS256, which clouds require).
 //
 // The master key lives in a file outside the database (32 random bytes,
 // base64 on one line, mode 0600). Everything secret that reaches the store

@@ -196,10 +196,11 @@ func TestRingRotate(t *testing.T) {
 	if _, err := r.Ensure(ctx, ks); err != nil {
 		t.Fatal(err)
 	}
-	kid1, priv1, err := r.Signer(ctx, ks)
+	kid1, signer1, err := r.Signer(ctx, ks)
 	if err != nil {
 		t.Fatalf("Signer() = %v", err)
 	}
+	priv1 := signer1.(ed25519.PrivateKey)
 	msg := []byte("a grant signed before rotation")
 	sig1 := ed25519.Sign(priv1, msg)
 
@@ -213,10 +214,11 @@ func TestRingRotate(t *testing.T) {
 	if k2.SealedKey != nil {
 		t.Error("Rotate() returned the sealed key")
 	}
-	kid2, priv2, err := r.Signer(ctx, ks)
+	kid2, signer2, err := r.Signer(ctx, ks)
 	if err != nil {
 		t.Fatalf("Signer() after Rotate() = %v", err)
 	}
+	priv2 := signer2.(ed25519.PrivateKey)
 	if kid2 == kid1 || kid2 != k2.ID || bytes.Equal(priv1, priv2) {
 		t.Fatalf("Signer() after Rotate() = %s, want the new key %s (old %s)", kid2, k2.ID, kid1)
 	}
@@ -328,10 +330,11 @@ func TestRingSealedKeyIsNotRaw(t *testing.T) {
 	if _, err := r.Ensure(ctx, ks); err != nil {
 		t.Fatal(err)
 	}
-	kid, priv, err := r.Signer(ctx, ks)
+	kid, signer, err := r.Signer(ctx, ks)
 	if err != nil {
 		t.Fatal(err)
 	}
+	priv := signer.(ed25519.PrivateKey)
 	k := ks.get(t, kid)
 	seed := priv.Seed()
 	for _, secret := range [][]byte{seed, priv, seed[:16], seed[16:]} {

@@ -101,7 +101,7 @@ type Token struct {
 // master key (AES-256-GCM) before it reaches the store.
 type SigningKey struct {
 	ID         string // the kid
-	Algorithm  string // EdDSA
+	Algorithm  string // EdDSA or RS256
 	PublicKey  []byte
 	SealedKey  []byte
 	CreatedAt  time.Time
