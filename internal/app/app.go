@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/ciauth"
@@ -219,7 +220,44 @@ func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store,
 		return nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
 	}
 	tp := totp.New(master, "stepgate", o.Now)
-	return web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now).Routes(), nil
+	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now)
+	if srv.OIDC != nil {
+		rp, path, err := OIDCRelyingParty(context.Background(), srv, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		w.SetOIDC(rp, path)
+	}
+	return w.Routes(), nil
+}
+
+// OIDCRelyingParty builds the relying party of server.oidc (discovering
+// the provider) and returns it with its callback path.
+func OIDCRelyingParty(ctx context.Context, srv config.Server, now func() time.Time) (*oidc.RP, string, error) {
+	c := srv.OIDC
+	path := c.RedirectPath
+	if path == "" {
+		path = web.DefaultOIDCCallback
+	}
+	var secret string
+	if c.ClientSecretFile != "" {
+		b, err := os.ReadFile(c.ClientSecretFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("server.oidc.client_secret_file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rp, err := oidc.New(ctx, oidc.Config{
+		Name: c.Name, Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: secret,
+		RedirectURL: strings.TrimRight(srv.PublicURL, "/") + path, Scopes: c.Scopes,
+		GroupsClaim: c.GroupsClaim, GroupMap: c.Groups, ACR: c.ACR, AMRLevels: c.AMR,
+	}, now)
+	if err != nil {
+		return nil, "", fmt.Errorf("server.oidc: %w", err)
+	}
+	return rp, path, nil
 }
 
 // Handler serves the API's paths with the API and everything else with the

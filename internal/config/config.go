@@ -62,6 +62,33 @@ type Server struct {
 	// CIIssuers are the OIDC issuers of CI systems whose job tokens are
 	// accepted in place of API tokens (see docs/ci.md).
 	CIIssuers []CIIssuer `yaml:"ci_issuers"`
+	// OIDC is the organisation's OpenID Connect provider for people
+	// (sign-in and re-authentication to approve; see docs/people.md).
+	OIDC *OIDC `yaml:"oidc"`
+}
+
+// OIDC configures sign-in and step-up through an OpenID Connect provider.
+type OIDC struct {
+	// Name is what the buttons say: "Sign in with <name>".
+	Name   string `yaml:"name"`
+	Issuer string `yaml:"issuer"`
+	// ClientID and the file holding the client secret.
+	ClientID         string `yaml:"client_id"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// RedirectPath is the callback path under the public URL (default
+	// /oidc/callback).
+	RedirectPath string `yaml:"redirect_path"`
+	// Scopes besides openid (default: profile, email).
+	Scopes []string `yaml:"scopes"`
+	// GroupsClaim names the ID token claim with the person's groups; when
+	// set, the mapped groups replace the account's groups at each sign-in.
+	GroupsClaim string `yaml:"groups_claim"`
+	// Groups maps a provider group to stepgate groups.
+	Groups map[string][]string `yaml:"groups"`
+	// ACR is the acr value asked for and accepted per level (2, 3).
+	ACR map[int]string `yaml:"acr"`
+	// AMR overrides the level of single amr values, e.g. {hwk: 3}.
+	AMR map[string]int `yaml:"amr"`
 }
 
 // CIIssuer is one trusted issuer of CI tokens.
@@ -156,6 +183,19 @@ func (s *Server) Validate() error {
 		u, err := url.Parse(s.PublicURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("server.public_url: %q is not an http(s) URL", s.PublicURL))
+		}
+	}
+	if o := s.OIDC; o != nil {
+		if o.Issuer == "" || o.ClientID == "" {
+			errs = append(errs, errors.New("server.oidc: issuer and client_id are required"))
+		}
+		if o.RedirectPath != "" && !strings.HasPrefix(o.RedirectPath, "/") {
+			errs = append(errs, fmt.Errorf("server.oidc.redirect_path: %q is not a path", o.RedirectPath))
+		}
+		for l := range o.ACR {
+			if l < 1 || l > 3 {
+				errs = append(errs, fmt.Errorf("server.oidc.acr: level %d is not 1, 2 or 3", l))
+			}
 		}
 	}
 	switch s.GrantAlgorithm {

@@ -235,6 +235,7 @@ type checkView struct {
 	TOTPOK          bool
 	UVRequired      bool
 	NoFactorNote    string
+	OIDC            string // the identity provider's name, when configured
 
 	Message string
 	Notice  string
@@ -449,6 +450,7 @@ func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, st
 	}
 	v := w.buildCheckView(c, changes, s.user, creds)
 	v.Message = msg
+	v.OIDC = w.oidcName()
 	if msg == "" {
 		v.Notice = checkNotices[r.URL.Query().Get("done")]
 	}

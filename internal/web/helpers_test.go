@@ -77,7 +77,7 @@ type fixture struct {
 // newFixture runs the web side on a real SQLite store behind a real HTTP
 // server, in dev mode on a loopback address (cookies without Secure, so
 // that the test client keeps them over http).
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, configure ...func(w *Web, public string)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
@@ -111,6 +111,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	tp := totp.New(master, "stepgate", clk.now)
 	w := New(Config{PublicURL: public, Dev: true}, svc, st, master, wa, tp, log, clk.now)
+	for _, c := range configure {
+		c(w, public)
+	}
 	srv.Config.Handler = w.Routes()
 	srv.Start()
 	t.Cleanup(srv.Close)

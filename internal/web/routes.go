@@ -50,5 +50,8 @@ func (w *Web) Routes() http.Handler {
 	ceremony("POST /checks/{id}/approve/passkey/finish", authed(w.approvePasskeyFinish))
 	form("POST /checks/{id}/reject", authed(w.reject))
 
+	// The organisation's identity provider, when configured (oidc.go).
+	w.oidcRoutes(mux, form, get)
+
 	return w.recoverer(securityHeaders(mux))
 }

@@ -51,6 +51,7 @@ type signInView struct {
 	Name    string
 	Message string // an error to show
 	Notice  string // a neutral notice (signed out...)
+	OIDC    string // the identity provider's name, when configured
 }
 
 func (v *signInView) title() string { return "Sign in" }
@@ -67,7 +68,7 @@ func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request) error {
 		redirect(rw, r, orDefault(next, "/checks"))
 		return nil
 	}
-	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notices[r.URL.Query().Get("done")]})
+	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notices[r.URL.Query().Get("done")], OIDC: w.oidcName()})
 	return nil
 }
 

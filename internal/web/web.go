@@ -53,6 +53,7 @@ type Web struct {
 	log    *slog.Logger
 	now    func() time.Time
 	pages  *pages
+	oidc   *oidcSide // nil: no identity provider
 }
 
 // New returns the web side. A PublicURL that does not parse leaves every

@@ -1,0 +1,328 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/authn/oidc"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// Sign-in and step-up through the organisation's OpenID Connect provider
+// (package authn/oidc). The flow in progress (state, nonce, PKCE
+// verifier, and for an approval the check, level and max age) is a
+// ceremony sealed with the master key like the WebAuthn ones, in a cookie
+// sent back only to the callback path, SameSite=Lax (the provider's
+// redirect is a cross-site navigation: a Strict cookie would not come
+// back), for five minutes, cleared when the callback reads it.
+
+const purposeOIDC = "oidc"
+
+// DefaultOIDCCallback is the callback path when none is configured.
+const DefaultOIDCCallback = "/oidc/callback"
+
+// defaultStepUpAge is the max_age of a re-authentication for a check
+// without one: a step-up is always fresh.
+const defaultStepUpAge = 5 * time.Minute
+
+type oidcSide struct {
+	rp       *oidc.RP
+	callback string // path
+}
+
+// SetOIDC enables sign-in and approval through an OpenID Connect
+// provider, with its callback at callbackPath (DefaultOIDCCallback when
+// empty; it must be the path of the RP's redirect URL). Call it before
+// Routes.
+func (w *Web) SetOIDC(rp *oidc.RP, callbackPath string) {
+	if callbackPath == "" {
+		callbackPath = DefaultOIDCCallback
+	}
+	w.oidc = &oidcSide{rp: rp, callback: callbackPath}
+}
+
+func (w *Web) oidcName() string {
+	if w.oidc == nil {
+		return ""
+	}
+	return w.oidc.rp.Name()
+}
+
+func (w *Web) oidcRoutes(mux *http.ServeMux, form, get func(string, pageFunc)) {
+	if w.oidc == nil {
+		return
+	}
+	form("POST /signin/oidc", w.signInOIDC)
+	form("POST /checks/{id}/approve/oidc", w.signedInOnly(w.approveOIDC))
+	get("GET "+w.oidc.callback, w.oidcCallback)
+}
+
+// oidcFlow is what the ceremony cookie keeps.
+type oidcFlow struct {
+	Flow *oidc.Flow `json:"f"`
+	Next string     `json:"n,omitempty"`
+}
+
+func (w *Web) putOIDCFlow(rw http.ResponseWriter, bind []byte, subject string, f *oidcFlow) error {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	c := &ceremony{Purpose: purposeOIDC, Bind: hex.EncodeToString(bind), Subject: subject, Data: data, Expires: w.now().Add(ceremonyTTL).UTC()}
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encoding ceremony: %w", err)
+	}
+	sealed, err := w.master.Seal(plain, ceremonyAAD(purposeOIDC))
+	clear(plain)
+	if err != nil {
+		return fmt.Errorf("sealing ceremony: %w", err)
+	}
+	http.SetCookie(rw, &http.Cookie{
+		Name: ceremonyCookie(purposeOIDC), Value: base64.RawURLEncoding.EncodeToString(sealed), Path: w.oidc.callback,
+		MaxAge: int(ceremonyTTL / time.Second), HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// takeOIDCFlow opens and clears the flow cookie: one flow, one callback.
+func (w *Web) takeOIDCFlow(rw http.ResponseWriter, r *http.Request) (*ceremony, *oidcFlow, error) {
+	http.SetCookie(rw, &http.Cookie{Name: ceremonyCookie(purposeOIDC), Value: "", Path: w.oidc.callback, MaxAge: -1, HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode})
+	ck, err := r.Cookie(ceremonyCookie(purposeOIDC))
+	if err != nil {
+		return nil, nil, errNoCeremony
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	if err != nil {
+		return nil, nil, errNoCeremony
+	}
+	plain, err := w.master.Open(sealed, ceremonyAAD(purposeOIDC))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errNoCeremony, err)
+	}
+	defer clear(plain)
+	var c ceremony
+	if err := json.Unmarshal(plain, &c); err != nil || c.Purpose != purposeOIDC || !w.now().Before(c.Expires) {
+		return nil, nil, errNoCeremony
+	}
+	var f oidcFlow
+	if err := json.Unmarshal(c.Data, &f); err != nil || f.Flow == nil {
+		return nil, nil, errNoCeremony
+	}
+	return &c, &f, nil
+}
+
+const msgOIDCGone = "This sign-in with your identity provider expired or was started in another tab. Please try again."
+
+// signInOIDC sends the browser to the provider.
+func (w *Web) signInOIDC(rw http.ResponseWriter, r *http.Request) error {
+	u, f := w.oidc.rp.BeginSignIn()
+	if err := w.putOIDCFlow(rw, nil, "", &oidcFlow{Flow: f, Next: localPath(r.PostFormValue("next"))}); err != nil {
+		return err
+	}
+	http.Redirect(rw, r, u, http.StatusSeeOther)
+	return nil
+}
+
+// approveOIDC starts a re-authentication at the provider for a check:
+// prompt=login, the check's max_age (five minutes when it has none) and
+// the acr_values of its level.
+func (w *Web) approveOIDC(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	c, _, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "oidc"); err != nil {
+		return w.formError(rw, r, s, err)
+	}
+	if !hasOIDCLink(s.user) {
+		return w.formError(rw, r, s, fail(http.StatusForbidden, "Your stepgate account is not linked to an account at "+w.oidc.rp.Name()+". Sign in with it once, or ask an admin to link it."))
+	}
+	req := c.Assessment.Requirements
+	maxAge := defaultStepUpAge
+	if req.MaxAge > 0 {
+		maxAge = time.Duration(req.MaxAge) * time.Second
+	}
+	u, f := w.oidc.rp.BeginStepUp(min(max(req.AAL, 1), 3), maxAge, c.ID)
+	if err := w.putOIDCFlow(rw, s.hash, c.ID, &oidcFlow{Flow: f}); err != nil {
+		return err
+	}
+	http.Redirect(rw, r, u, http.StatusSeeOther)
+	return nil
+}
+
+func oidcLink(sub string) string { return "oidc:" + sub }
+
+func hasOIDCLink(u *store.User) bool {
+	return slices.ContainsFunc(u.Links, func(l string) bool { return strings.HasPrefix(l, "oidc:") })
+}
+
+// oidcCallback finishes a sign-in or an approval.
+func (w *Web) oidcCallback(rw http.ResponseWriter, r *http.Request) error {
+	cer, fl, err := w.takeOIDCFlow(rw, r)
+	if err != nil {
+		return failWith(http.StatusBadRequest, msgOIDCGone, err)
+	}
+	q := r.URL.Query()
+	id, err := w.oidc.rp.Finish(r.Context(), fl.Flow, q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"))
+	switch {
+	case errors.Is(err, oidc.ErrState):
+		return failWith(http.StatusBadRequest, msgOIDCGone, err)
+	case errors.Is(err, oidc.ErrReplay):
+		return failWith(http.StatusBadRequest, "This answer of your identity provider was already used. Please try again.", err)
+	case errors.Is(err, oidc.ErrProvider):
+		return failWith(http.StatusUnauthorized, w.oidc.rp.Name()+" did not sign you in. Please try again.", err)
+	case err != nil:
+		return failWith(http.StatusUnauthorized, "The answer of "+w.oidc.rp.Name()+" could not be verified. Please try again.", err)
+	}
+	if fl.Flow.Check == "" {
+		return w.oidcSignIn(rw, r, id, fl.Next)
+	}
+	s, err := w.session(rw, r)
+	if err != nil {
+		return err
+	}
+	if cer.Bind != hex.EncodeToString(s.hash) || cer.Subject != fl.Flow.Check {
+		return fail(http.StatusBadRequest, msgOIDCGone)
+	}
+	return w.oidcApprove(rw, r, s, fl.Flow, id)
+}
+
+func newUserID() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return "usr_" + hex.EncodeToString(b)
+}
+
+// oidcSignIn signs in the account linked to the token's subject, creating
+// it on the first sign-in. With a groups claim configured, the mapped
+// groups replace the account's groups at each sign-in.
+func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Identity, next string) error {
+	ctx := r.Context()
+	link := oidcLink(id.Subject)
+	old := cookieHash(r)
+	var secret string
+	var refused error
+	err := w.st.InTx(ctx, func(tx store.Tx) error {
+		now := w.now().UTC()
+		u, err := tx.FindUserByLink(ctx, link)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			name := oidc.AccountName(id)
+			if _, err := tx.GetUserByName(ctx, name); err == nil {
+				refused = fail(http.StatusConflict, fmt.Sprintf("A stepgate account named %q exists and is not linked to this identity. An admin can link it: stepgate users link %s %s", name, name, link))
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			email := id.Email
+			if len(email) > 254 || !strings.Contains(email, "@") {
+				email = ""
+			}
+			u = &store.User{ID: newUserID(), Name: name, Email: email, Groups: id.Groups, Links: []string{link}, CreatedAt: now}
+			if err := tx.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			if err := auditEvent(ctx, tx, account.EventUserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}, w); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case !u.DisabledAt.IsZero():
+			refused = errDisabled
+			return nil
+		case w.oidcGroupsSynced() && !slices.Equal(u.Groups, id.Groups):
+			u.Groups = id.Groups
+			if err := tx.UpdateUser(ctx, u); err != nil {
+				return err
+			}
+			if err := auditEvent(ctx, tx, account.EventUserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}, w); err != nil {
+				return err
+			}
+		}
+		var sess *store.Session
+		secret, sess = w.newSession(u.ID, min(max(id.Level, 1), 3), id.AMR)
+		if !id.AuthTime.IsZero() {
+			sess.AuthTime = id.AuthTime
+		}
+		if old != nil {
+			if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if err := tx.CreateSession(ctx, sess); err != nil {
+			return err
+		}
+		return auditEvent(ctx, tx, eventSignedIn, u.Name, "user:"+u.ID, map[string]any{"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "aal": sess.AAL, "amr": sess.AMR, "acr": id.ACR}, w)
+	})
+	if err != nil {
+		return fmt.Errorf("signing in with oidc: %w", err)
+	}
+	if refused != nil {
+		return refused
+	}
+	w.setSessionCookie(rw, secret)
+	redirect(rw, r, orDefault(next, "/checks"))
+	return nil
+}
+
+func (w *Web) oidcGroupsSynced() bool { return w.oidc != nil && w.oidc.rp.SyncsGroups() }
+
+// oidcApprove records an approval proven by a re-authentication: the
+// token's subject must be the signed-in person's linked identity, its
+// auth_time fresh and its acr/amr at the check's level.
+func (w *Web) oidcApprove(rw http.ResponseWriter, r *http.Request, s *signedIn, f *oidc.Flow, id *oidc.Identity) error {
+	ctx := r.Context()
+	if !slices.Contains(s.user.Links, oidcLink(id.Subject)) {
+		return fail(http.StatusForbidden, "You signed in at "+w.oidc.rp.Name()+" as someone else than the stepgate account "+s.user.Name+". Nothing was recorded.")
+	}
+	if err := w.oidc.rp.StepUp(f, id); err != nil {
+		msg := "Your sign-in at " + w.oidc.rp.Name() + " is not recent enough for this check. Nothing was recorded; please try again."
+		if errors.Is(err, oidc.ErrLevel) {
+			msg = fmt.Sprintf("Your sign-in at %s reached level %d (acr %q, amr %s); this check needs level %d. Nothing was recorded.", w.oidc.rp.Name(), id.Level, id.ACR, strings.Join(id.AMR, ", "), f.Level)
+		}
+		return failWith(http.StatusForbidden, msg, err)
+	}
+	c, _, err := w.svc.Review(ctx, f.Check)
+	if errors.Is(err, gate.ErrNotFound) {
+		return failWith(http.StatusNotFound, "There is no such check.", err)
+	}
+	if err != nil {
+		return fmt.Errorf("reading check %s: %w", f.Check, err)
+	}
+	if err := precheck(c, s.user, "oidc"); err != nil {
+		return err
+	}
+	req := c.Assessment.Requirements
+	aal := min(max(id.Level, 1), 3)
+	now := w.now().UTC()
+	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
+		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", aal, strings.Join(id.AMR, ", "), aalText(req.AAL)))
+	}
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
+		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime,
+		Evidence: evidenceJSON(map[string]any{
+			"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "acr": id.ACR, "amr": id.AMR,
+			"auth_time": id.AuthTime.Unix(), "jti": id.JTI,
+		}),
+	}
+	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+		return recordError(err, c)
+	}
+	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=approved")
+	return nil
+}
