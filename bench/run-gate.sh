@@ -167,7 +167,9 @@ this section (\`bench/run.sh\` rewrites the whole file without it: run
 
 - CPU: $(J .machine.cpu "$f"), $(J .machine.cores "$f") cores; memory $(J '.machine.memory_gib * 10 | round / 10' "$f") GiB
 - $(J .machine.go "$f") ($(J .machine.os "$f")), GOMAXPROCS $(J .machine.gomaxprocs "$f")
-- Load average when each run started: $(for db in $BACKENDS; do printf '%s %s; ' "$(name_of "$db")" "$(J .machine.loadavg "$TMP/$db.json")"; done | sed 's/; $//')
+- Load average (1, 5, 15 min) at the start and end of each run: $(for db in $BACKENDS; do printf '%s %s, then %s; ' "$(name_of "$db")" "$(J .machine.loadavg "$TMP/$db.json")" "$(J .machine.loadavg_end "$TMP/$db.json")"; done | sed 's/; $//'). The benchmark
+  alone keeps the 1-minute average near the number of cores; more is other
+  work on the machine, and it shows in the numbers.
 - The pipelines run in the benchmark's process and PostgreSQL on the same
   cores: all of it shares the $(J .machine.cores "$f") cores.
 $(for db in $BACKENDS; do printf -- '- %s: %s\n' "$(name_of "$db")" "$(J .store "$TMP/$db.json")"; done)

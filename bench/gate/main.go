@@ -361,6 +361,7 @@ func run(ctx context.Context, o *options, progress io.Writer) (*Result, error) {
 	say("audit chain: %d events, intact: %v", n, r.Audit.Intact)
 
 	r.Goals = goals(r)
+	r.Machine.LoadAvgEnd = loadAvg()
 	return r, nil
 }
 
@@ -416,11 +417,7 @@ func machine() Machine {
 			}
 		}
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	m.LoadAvg = loadAvg()
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb int64
 		if _, err := fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb); err == nil {
@@ -432,6 +429,18 @@ func machine() Machine {
 
 // startProfiles starts the CPU and mutex profiles that were asked for and
 // returns the function that writes them.
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
 func startProfiles(o *options) (func() error, error) {
 	var cpu *os.File
 	if o.cpuProfile != "" {

@@ -34,7 +34,8 @@ type Machine struct {
 	Cores      int     `json:"cores"`
 	GOMAXPROCS int     `json:"gomaxprocs"`
 	MemoryGiB  float64 `json:"memory_gib"`
-	LoadAvg    string  `json:"loadavg"` // /proc/loadavg when the run started
+	LoadAvg    string  `json:"loadavg"`     // /proc/loadavg when the run started
+	LoadAvgEnd string  `json:"loadavg_end"` // and when it ended
 	Go         string  `json:"go"`
 	OS         string  `json:"os"`
 }
