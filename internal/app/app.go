@@ -138,8 +138,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return err
 		}
 	}
+	if err := gate.ValidSubjectTemplate(srv.GrantSubject); err != nil {
+		ln.Close()
+		return fmt.Errorf("server.grant_subject: %w", err)
+	}
 	svc := gate.New(st, engine, ring, gate.Config{
-		PublicURL: srv.PublicURL, Audience: srv.Audience,
+		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 	}, o.Log, o.Now)
 	hub := gate.NewHub()

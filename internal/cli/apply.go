@@ -145,22 +145,22 @@ func runApply(ctx context.Context, env Env, o applyOptions, args []string) error
 	if err != nil {
 		return consumeError(args[0], err)
 	}
-	if used.CheckID != "" && used.CheckID != claims.Subject {
-		return exit(ExitInternal, fmt.Errorf("the server consumed a grant of check %q, not of %q; %s not run", printable(used.CheckID), claims.Subject, args[0]))
+	if used.CheckID != "" && used.CheckID != claims.Check() {
+		return exit(ExitInternal, fmt.Errorf("the server consumed a grant of check %q, not of %q; %s not run", printable(used.CheckID), claims.Check(), args[0]))
 	}
 	if ctx.Err() != nil {
-		return exit(ExitInternal, fmt.Errorf("interrupted before %s started; the grant of check %s is used up", args[0], claims.Subject))
+		return exit(ExitInternal, fmt.Errorf("interrupted before %s started; the grant of check %s is used up", args[0], claims.Check()))
 	}
 	fmt.Fprintf(env.Stderr, "stepgate: grant %s of check %s (%s, workspace %s) verified and used; running %s\n",
-		printable(claims.ID), printable(claims.Subject), printable(claims.Kind), printable(claims.Workspace), printable(strings.Join(args, " ")))
+		printable(claims.ID), printable(claims.Check()), printable(claims.Kind), printable(claims.Workspace), printable(strings.Join(args, " ")))
 
 	// 5. Run it, then say how it ended.
 	code, took := runCommand(env, path, args, claims)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	err = c.ReportOutcome(rctx, claims.Subject, api.OutcomeRequest{GrantID: claims.ID, ExitCode: code, DurationMS: took.Milliseconds()})
+	err = c.ReportOutcome(rctx, claims.Check(), api.OutcomeRequest{GrantID: claims.ID, ExitCode: code, DurationMS: took.Milliseconds()})
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "stepgate: warning: reporting the outcome of check %s: %v\n", printable(claims.Subject), err)
+		fmt.Fprintf(env.Stderr, "stepgate: warning: reporting the outcome of check %s: %v\n", printable(claims.Check()), err)
 	}
 	fmt.Fprintf(env.Stderr, "stepgate: %s exited with %d after %s\n", printable(args[0]), code, short(took))
 	if code == 0 {
@@ -377,5 +377,5 @@ func childEnv(environ []string, c *grant.Claims) []string {
 		}
 		out = append(out, kv)
 	}
-	return append(out, envCheckID+"="+c.Subject, envGrantID+"="+c.ID)
+	return append(out, envCheckID+"="+c.Check(), envGrantID+"="+c.ID)
 }

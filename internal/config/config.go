@@ -52,6 +52,10 @@ type Server struct {
 	GrantTTL Duration `yaml:"grant_ttl"`
 	// Audience is the aud of grants.
 	Audience string `yaml:"audience"`
+	// GrantSubject is the sub of grants: "check" (the default, the check
+	// id) or a template such as "workspace:{workspace}:aal:{aal}" for clouds
+	// that match the subject exactly (docs/cloud-trust.md).
+	GrantSubject string `yaml:"grant_subject"`
 	// GrantAlgorithm is the algorithm of the grant-signing keys stepgate
 	// creates: EdDSA (default) or RS256, which clouds' workload identity
 	// federation requires (docs/cloud-trust.md). Changing it takes effect

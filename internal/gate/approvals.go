@@ -275,14 +275,14 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 		return nil, fmt.Errorf("%w: %w", ErrInvalidGrant, err)
 	}
 	if !caller.MayUse(claims.Workspace) {
-		s.refused(ctx, caller, claims.Subject, ErrForbidden)
+		s.refused(ctx, caller, claims.Check(), ErrForbidden)
 		return nil, fmt.Errorf("%w: token %q may not use grants of workspace %q", ErrForbidden, caller.Name, claims.Workspace)
 	}
 	var out *api.ConsumeResponse
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
-		c, err := tx.GetCheckForUpdate(ctx, claims.Subject)
+		c, err := tx.GetCheckForUpdate(ctx, claims.Check())
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: the grant's check %s does not exist", ErrInvalidGrant, claims.Subject)
+			return fmt.Errorf("%w: the grant's check %s does not exist", ErrInvalidGrant, claims.Check())
 		}
 		if err != nil {
 			return err
@@ -304,11 +304,11 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 	})
 	if err != nil {
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidGrant) {
-			s.refused(ctx, caller, claims.Subject, err)
+			s.refused(ctx, caller, claims.Check(), err)
 		}
 		return nil, err
 	}
-	s.wake(ctx, claims.Subject)
+	s.wake(ctx, claims.Check())
 	return out, nil
 }
 

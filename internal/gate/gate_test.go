@@ -353,3 +353,46 @@ func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
 		t.Errorf("alice approving the change her own pipeline run asked for: %v, want ErrSelfApproval", err)
 	}
 }
+
+func TestSubjectTemplate(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.cfg.SubjectTemplate = "workspace:{workspace}:env:{environment}:aal:{aal}"
+	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
+	if _, err := f.svc.Record(ctx, id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.svc.GetCheck(ctx, f.caller, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := f.svc.Keys(ctx)
+	c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.now(), Leeway: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "workspace:billing-prod:env::aal:3" || c.CheckID != id || c.Check() != id {
+		t.Errorf("sub %q, check_id %q; want the rendered template and the check id", c.Subject, c.CheckID)
+	}
+	if _, err := f.svc.Consume(ctx, f.caller, v.Grant); err != nil {
+		t.Errorf("consuming a grant whose sub is a template: %v", err)
+	}
+	// A dev grant renders another subject: a cloud trusting the production
+	// one does not accept it.
+	devID, _ := f.create(t, "dev-tag-change.plan.json", "billing-dev")
+	dv, _ := f.svc.GetCheck(ctx, f.caller, devID)
+	dc, err := grant.Verify(ctx, dv.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.now(), Leeway: time.Second})
+	if err != nil || dc.Subject != "workspace:billing-dev:env::aal:0" {
+		t.Errorf("dev grant sub = %q, %v", dc.Subject, err)
+	}
+	for _, bad := range []string{"aal:{aal}", "workspace:{workspace}:{nope}", "{workspace"} {
+		if ValidSubjectTemplate(bad) == nil {
+			t.Errorf("ValidSubjectTemplate(%q) accepted it", bad)
+		}
+	}
+	for _, good := range []string{"", "check", "ws:{workspace}", "{kind}/{workspace}/{environment}/{decision}/{aal}"} {
+		if err := ValidSubjectTemplate(good); err != nil {
+			t.Errorf("ValidSubjectTemplate(%q) = %v", good, err)
+		}
+	}
+}

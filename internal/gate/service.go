@@ -13,6 +13,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,48 @@ type Config struct {
 	GrantTTL time.Duration
 	// MaxPlanBytes caps the size of a plan sent to the server.
 	MaxPlanBytes int64
+	// SubjectTemplate, when set, is the sub of grants, such as
+	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
+	// match the subject exactly; the check id is then in check_id only.
+	SubjectTemplate string
+}
+
+// SubjectFields are the placeholders a subject template may use.
+var SubjectFields = []string{"{workspace}", "{environment}", "{kind}", "{aal}", "{decision}"}
+
+// ValidSubjectTemplate reports what is wrong with a subject template: it
+// must name the workspace (a subject shared by every workspace would let a
+// cloud accept any grant), and use only known placeholders.
+func ValidSubjectTemplate(t string) error {
+	if t == "" || t == "check" {
+		return nil
+	}
+	if !strings.Contains(t, "{workspace}") {
+		return fmt.Errorf("grant subject %q must contain {workspace}", t)
+	}
+	rest := t
+	for _, f := range SubjectFields {
+		rest = strings.ReplaceAll(rest, f, "")
+	}
+	if strings.ContainsAny(rest, "{}") {
+		return fmt.Errorf("grant subject %q: unknown placeholder (want %s)", t, strings.Join(SubjectFields, ", "))
+	}
+	return nil
+}
+
+// subject renders the sub of a grant.
+func (s *Service) subject(c *store.Check, cl *grant.Claims) string {
+	t := s.cfg.SubjectTemplate
+	if t == "" || t == "check" {
+		return c.ID
+	}
+	return strings.NewReplacer(
+		"{workspace}", c.Workspace,
+		"{environment}", c.Environment,
+		"{kind}", c.Kind,
+		"{aal}", strconv.Itoa(cl.AAL),
+		"{decision}", cl.Decision,
+	).Replace(t)
 }
 
 // Service is the gate.
@@ -407,6 +450,7 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 	claims := &grant.Claims{
 		Issuer:         s.cfg.PublicURL,
 		Subject:        c.ID,
+		CheckID:        c.ID,
 		Audience:       jwt.Audience{s.cfg.Audience},
 		IssuedAt:       jwt.NewNumericDate(c.GrantIssuedAt),
 		NotBefore:      jwt.NewNumericDate(c.GrantIssuedAt),
@@ -439,6 +483,7 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 			}
 		}
 	}
+	claims.Subject = s.subject(c, claims)
 	kid, key, err := s.ring.Signer(ctx, s.st)
 	if err != nil {
 		return "", fmt.Errorf("loading signing key: %w", err)

@@ -20,12 +20,15 @@ const (
 // Claims of a grant. Standard: iss, sub (check id), aud, iat, nbf, exp, jti.
 type Claims struct {
 	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub"` // the check id
+	Subject   string           `json:"sub"` // the check id, or the subject template's result (server.grant_subject)
 	Audience  jwt.Audience     `json:"aud"`
 	IssuedAt  *jwt.NumericDate `json:"iat"`
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	Expiry    *jwt.NumericDate `json:"exp"`
 	ID        string           `json:"jti"`
+	// CheckID is the check the grant is for. Grants issued before it existed
+	// carry the check id in sub only: use Check().
+	CheckID string `json:"check_id,omitempty"`
 
 	PlanSHA256     string            `json:"plan_sha256,omitempty"`      // the JSON plan
 	PlanFileSHA256 string            `json:"plan_file_sha256,omitempty"` // the saved binary plan
@@ -143,4 +146,12 @@ func Sign(kid string, key crypto.Signer, c *Claims) (string, error) {
 		return "", fmt.Errorf("signing grant: %w", err)
 	}
 	return tok, nil
+}
+
+// Check returns the id of the check a grant is for.
+func (c *Claims) Check() string {
+	if c.CheckID != "" {
+		return c.CheckID
+	}
+	return c.Subject
 }
