@@ -635,24 +635,8 @@ func approvers(as []api.Approval) string {
 	return strings.Join(names, ", ")
 }
 
-// printable keeps text from the server from driving the terminal: control
-// characters are shown as \x.. escapes.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if isControl(r) {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// printable keeps text from the server from driving the terminal.
+func printable(s string) string { return report.Printable(s) }
 
 // short writes a duration in whole seconds: 45s, 2m10s, 1h05m00s.
 func short(d time.Duration) string {

@@ -83,9 +83,11 @@ func orNone(s string) string {
 	return s
 }
 
-// clean makes text from plans and rules safe to print: control characters
-// (an escape sequence could rewrite the terminal a reviewer reads) are
-// shown as \x.. escapes instead of being sent.
+// Printable makes text from plans, rules and servers safe to print on a
+// terminal: control characters (an escape sequence could rewrite what a
+// reviewer reads) are shown as \x.. escapes instead of being sent.
+func Printable(s string) string { return clean(s) }
+
 func clean(s string) string {
 	if !strings.ContainsFunc(s, isControl) {
 		return s
