@@ -208,6 +208,22 @@ func defaultPublicURL(a *net.TCPAddr) string {
 	return "http://" + a.String()
 }
 
+// PublicURL is the public URL of a server configured with srv: its
+// public_url, or the default for its listen address (as serve picks it).
+func PublicURL(srv config.Server) string {
+	if srv.PublicURL != "" {
+		return strings.TrimRight(srv.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(srv.Listen)
+	if err != nil {
+		return "http://" + srv.Listen
+	}
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+		return "http://localhost:" + port
+	}
+	return "http://" + srv.Listen
+}
+
 // webUI builds the pages for people: sign-in, enrollment, review and
 // approval, with WebAuthn bound to the public URL's host.
 func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, error) {

@@ -42,3 +42,17 @@ func TestCIVerifierFromConfig(t *testing.T) {
 		t.Fatalf("a rule matching every repository: %v, want ErrInvalid", err)
 	}
 }
+
+func TestPublicURL(t *testing.T) {
+	for _, tt := range []struct{ listen, public, want string }{
+		{"127.0.0.1:8080", "", "http://localhost:8080"},
+		{"localhost:9000", "", "http://localhost:9000"},
+		{"[::1]:8080", "", "http://localhost:8080"},
+		{"0.0.0.0:8080", "", "http://0.0.0.0:8080"},
+		{"127.0.0.1:8080", "https://gate.example.com/", "https://gate.example.com"},
+	} {
+		if got := PublicURL(config.Server{Listen: tt.listen, PublicURL: tt.public}); got != tt.want {
+			t.Errorf("PublicURL(%q, %q) = %q, want %q", tt.listen, tt.public, got, tt.want)
+		}
+	}
+}

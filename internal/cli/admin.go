@@ -367,7 +367,7 @@ Exit codes:
 				return nil
 			}
 			if publicURL == "" {
-				publicURL = cfg.Server.PublicURL
+				publicURL = app.PublicURL(cfg.Server) // as serve picks it
 			}
 			verifier := func() (*webauthn.WebAuthn, error) {
 				if publicURL == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -31,11 +32,7 @@ a policy can require other groups.`,
 
 // enrollURL is where a person uses an enrollment secret.
 func enrollURL(cfg *config.Config, secret string) string {
-	base := strings.TrimRight(cfg.Server.PublicURL, "/")
-	if base == "" {
-		base = "http://" + cfg.Server.Listen
-	}
-	return base + "/enroll/" + secret
+	return app.PublicURL(cfg.Server) + "/enroll/" + secret
 }
 
 func accountErr(err error) error {
