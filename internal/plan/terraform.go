@@ -72,15 +72,8 @@ func streamErr(err error) bool {
 // readResourceChange reads one element of resource_changes token by token:
 // the stream is parsed once, and only the values kept are copied.
 func (d *decoder) readResourceChange(rc *tfResourceChange) error {
-	if err := d.openObject("the change"); err != nil {
-		return err
-	}
-	for d.dec.PeekKind() != '}' {
-		name, err := d.dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		switch k := name.String(); k {
+	return d.eachMember("the change", func(k string) (err error) {
+		switch k {
 		case "address":
 			rc.Address, err = d.optString(k)
 		case "previous_address":
@@ -105,24 +98,13 @@ func (d *decoder) readResourceChange(rc *tfResourceChange) error {
 		default:
 			err = d.dec.SkipValue()
 		}
-		if err != nil {
-			return err
-		}
-	}
-	_, err := d.dec.ReadToken()
-	return err
+		return err
+	})
 }
 
 func (d *decoder) readChangeBody(ch *tfChange) error {
-	if err := d.openObject("change"); err != nil {
-		return err
-	}
-	for d.dec.PeekKind() != '}' {
-		name, err := d.dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		switch k := name.String(); k {
+	return d.eachMember("change", func(k string) (err error) {
+		switch k {
 		case "actions":
 			ch.Actions, err = d.stringArray(k)
 		case "before":
@@ -147,7 +129,22 @@ func (d *decoder) readChangeBody(ch *tfChange) error {
 		default:
 			err = d.dec.SkipValue()
 		}
+		return err
+	})
+}
+
+// eachMember reads a JSON object, calling fn with each member's name; fn
+// must read (or skip) the member's value.
+func (d *decoder) eachMember(what string, fn func(name string) error) error {
+	if err := d.openObject(what); err != nil {
+		return err
+	}
+	for d.dec.PeekKind() != '}' {
+		name, err := d.dec.ReadToken()
 		if err != nil {
+			return err
+		}
+		if err := fn(name.String()); err != nil {
 			return err
 		}
 	}
