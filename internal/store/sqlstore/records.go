@@ -184,39 +184,32 @@ func (x *Tx) UpdateCheck(ctx context.Context, c *store.Check) error {
 // FindPendingCheck returns the pending check with this resume key created
 // last (ties broken by the greater id).
 func (x *Tx) FindPendingCheck(ctx context.Context, resumeKey string) (*store.Check, error) {
-	var c *store.Check
-	err := x.queryOne(ctx, func(r Rows) (err error) {
-		c, err = scanCheck(r)
-		return err
-	}, `SELECT `+checkColumns+` FROM checks
-		WHERE resume_key = $1 AND state = 'pending'
-		ORDER BY created_at DESC NULLS LAST, id DESC
-		LIMIT 1`, resumeKey)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("finding pending check with resume key %q: %w", resumeKey, err)
-	}
-	return c, nil
+	return x.newestByResumeKey(ctx, resumeKey, "state = 'pending'", "pending")
 }
 
 // FindResumableCheck returns the newest check with this resume key that is
 // pending, allowed or approved (ties broken by the greater id).
 func (x *Tx) FindResumableCheck(ctx context.Context, resumeKey string) (*store.Check, error) {
+	return x.newestByResumeKey(ctx, resumeKey, "state IN ('pending', 'allowed', 'approved')", "resumable")
+}
+
+// newestByResumeKey finds the newest check with a resume key whose state
+// matches a fixed condition. The states are written as literals, not
+// parameters, so that SQLite can use the partial indexes on them.
+func (x *Tx) newestByResumeKey(ctx context.Context, resumeKey, stateCond, what string) (*store.Check, error) {
 	var c *store.Check
 	err := x.queryOne(ctx, func(r Rows) (err error) {
 		c, err = scanCheck(r)
 		return err
 	}, `SELECT `+checkColumns+` FROM checks
-		WHERE resume_key = $1 AND state IN ('pending', 'allowed', 'approved')
+		WHERE resume_key = $1 AND `+stateCond+`
 		ORDER BY created_at DESC NULLS LAST, id DESC
 		LIMIT 1`, resumeKey)
 	if errors.Is(err, errNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("finding resumable check with resume key %q: %w", resumeKey, err)
+		return nil, fmt.Errorf("finding %s check with resume key %q: %w", what, resumeKey, err)
 	}
 	return c, nil
 }
