@@ -38,20 +38,20 @@ func writeMarkdown(w io.Writer, a *policy.Assessment, opts Options) error {
 		b.WriteString("| | severity | rule | reason |\n|---|---|---|---|\n")
 		for _, f := range a.Findings {
 			mark := map[policy.Decision]string{policy.Deny: "⛔", policy.StepUp: "🔐", policy.Allow: "✅"}[f.Decision]
-			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mark, mdText.Replace(f.Severity), mdCodeCell.Replace(clean(f.Rule)), mdText.Replace(clean(f.Reason)))
+			fmt.Fprintf(&b, "| %s | %s | `%s` | %s |\n", mark, mdText.Replace(f.Severity), mdCodeCell.Replace(Printable(f.Rule)), mdText.Replace(Printable(f.Reason)))
 		}
 		b.WriteString("\n")
 		for _, f := range a.Findings {
 			if len(f.Addresses) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %s</summary>\n\n", html.EscapeString(clean(f.Rule)), plural(len(f.Addresses), "address", "addresses"))
+			fmt.Fprintf(&b, "<details><summary><code>%s</code>: %s</summary>\n\n", html.EscapeString(Printable(f.Rule)), plural(len(f.Addresses), "address", "addresses"))
 			for i, addr := range f.Addresses {
 				if i == opts.MaxAddresses*5 {
 					fmt.Fprintf(&b, "- … and %d more\n", len(f.Addresses)-i)
 					break
 				}
-				fmt.Fprintf(&b, "- `%s`\n", mdCode.Replace(clean(addr)))
+				fmt.Fprintf(&b, "- `%s`\n", mdCode.Replace(Printable(addr)))
 			}
 			b.WriteString("\n</details>\n\n")
 		}
@@ -68,9 +68,9 @@ func writeMarkdown(w io.Writer, a *policy.Assessment, opts Options) error {
 	b.WriteString("  \n")
 	prod := "not production"
 	if s.Production {
-		prod = "production: " + mdText.Replace(clean(strings.Join(s.ProductionReasons, "; ")))
+		prod = "production: " + mdText.Replace(Printable(strings.Join(s.ProductionReasons, "; ")))
 	}
-	fmt.Fprintf(&b, "**Operation:** `%s` on workspace `%s` · %s  \n", mdCode.Replace(s.Kind), mdCode.Replace(clean(orNone(s.Workspace))), prod)
+	fmt.Fprintf(&b, "**Operation:** `%s` on workspace `%s` · %s  \n", mdCode.Replace(s.Kind), mdCode.Replace(Printable(orNone(s.Workspace))), prod)
 	if pl := planLine(a.Plan); pl != "" {
 		fmt.Fprintf(&b, "**Plan:** %s\n", pl)
 	}

@@ -39,13 +39,13 @@ func writeText(w io.Writer, a *policy.Assessment, opts Options) error {
 	}
 	for _, f := range a.Findings {
 		mark := map[policy.Decision]string{policy.Deny: paint(red, "✗"), policy.StepUp: paint(yellow, "!"), policy.Allow: paint(green, "·")}[f.Decision]
-		fmt.Fprintf(&b, "%s %-8s %s  %s\n", mark, clean(f.Severity), paint(bold, clean(f.Rule)), clean(f.Reason))
+		fmt.Fprintf(&b, "%s %-8s %s  %s\n", mark, Printable(f.Severity), paint(bold, Printable(f.Rule)), Printable(f.Reason))
 		for i, addr := range f.Addresses {
 			if i == opts.MaxAddresses {
 				fmt.Fprintf(&b, "      %s\n", paint(dim, fmt.Sprintf("… and %d more (--output json lists all)", len(f.Addresses)-i)))
 				break
 			}
-			fmt.Fprintf(&b, "      %s\n", clean(addr))
+			fmt.Fprintf(&b, "      %s\n", Printable(addr))
 		}
 	}
 	b.WriteString("\n")
@@ -59,12 +59,12 @@ func writeText(w io.Writer, a *policy.Assessment, opts Options) error {
 		fmt.Fprintf(&b, ", %d unchanged or read", rest)
 	}
 	b.WriteString("\n")
-	target := "workspace " + clean(orNone(s.Workspace))
+	target := "workspace " + Printable(orNone(s.Workspace))
 	if s.Environment != "" {
-		target += ", environment " + clean(s.Environment)
+		target += ", environment " + Printable(s.Environment)
 	}
 	if s.Production {
-		target += " · production: " + clean(strings.Join(s.ProductionReasons, "; "))
+		target += " · production: " + Printable(strings.Join(s.ProductionReasons, "; "))
 	} else {
 		target += " · not production"
 	}
@@ -86,9 +86,7 @@ func orNone(s string) string {
 // Printable makes text from plans, rules and servers safe to print on a
 // terminal: control characters (an escape sequence could rewrite what a
 // reviewer reads) are shown as \x.. escapes instead of being sent.
-func Printable(s string) string { return clean(s) }
-
-func clean(s string) string {
+func Printable(s string) string {
 	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}
