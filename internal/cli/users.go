@@ -13,7 +13,6 @@ import (
 	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/config"
-	"github.com/stepgate/stepgate/internal/store"
 )
 
 func newUsersCmd(env Env) *cobra.Command {
@@ -260,4 +259,3 @@ requester can never approve their own check where others must approve.`,
 	return cmd
 }
 
-var _ = store.KindTOTP

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -494,6 +493,3 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 	}
 	return tok, nil
 }
-
-// Pipeline returns a copy of a check's pipeline identity (for templates).
-func Pipeline(c *api.Check) map[string]string { return maps.Clone(c.Pipeline) }
