@@ -258,4 +258,3 @@ requester can never approve their own check where others must approve.`,
 	cmd.Flags().BoolVar(&remove, "remove", false, "remove the link instead")
 	return cmd
 }
-
