@@ -141,6 +141,7 @@ type Tx interface {
 	// database.
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	PeopleTx
+	NonceTx
 }
 
 // Store is a database.

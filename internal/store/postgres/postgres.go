@@ -40,7 +40,7 @@ type records = sqlstore.Tx
 // Store is a PostgreSQL database (the schema first on the search_path).
 // Its methods outside InTx each run as one statement, in its own implicit
 // transaction; AppendAudit, CreateUser and UpdateUser run in a transaction
-// of their own.
+// of their own; UseNonce runs two statements, each atomic on its own.
 type Store struct {
 	*records
 	pool    *pool
@@ -83,8 +83,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		listenerDone: make(chan struct{}),
 	}
 	s.dialect = &sqlstore.Dialect{
-		ForUpdate: " FOR UPDATE",
-		Time:      func(t time.Time) any { return t },
+		ForUpdate:  " FOR UPDATE",
+		SkipLocked: " FOR UPDATE SKIP LOCKED",
+		Time:       func(t time.Time) any { return t },
 		LockAudit: func(ctx context.Context, q sqlstore.Querier) error {
 			_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, auditLockClass, s.lockKey)
 			return err

@@ -31,7 +31,8 @@ type records = sqlstore.Tx
 
 // Store is a SQLite database. Its methods outside InTx each run as one
 // statement, in its own implicit transaction; AppendAudit, CreateUser and
-// UpdateUser run in a transaction of their own.
+// UpdateUser run in a transaction of their own; UseNonce runs two
+// statements, each atomic on its own.
 type Store struct {
 	*records
 	db      *sql.DB
@@ -66,10 +67,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxIdleConns(8)
 
 	d := &sqlstore.Dialect{
-		ForUpdate: "", // the transaction already holds the write lock
-		Time:      func(t time.Time) any { return t.UnixMicro() },
-		LockAudit: func(context.Context, sqlstore.Querier) error { return nil }, // likewise
-		Classify:  classify,
+		ForUpdate:  "", // the transaction already holds the write lock
+		SkipLocked: "", // writers take turns
+		Time:       func(t time.Time) any { return t.UnixMicro() },
+		LockAudit:  func(context.Context, sqlstore.Querier) error { return nil }, // likewise
+		Classify:   classify,
 	}
 	s := &Store{records: sqlstore.NewTx(querier{db}, d), db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending)}
 	if err := s.migrate(ctx); err != nil {

@@ -50,6 +50,7 @@ func TestIndexesAreUsed(t *testing.T) {
 		{`SELECT id FROM checks WHERE resume_key = 'k' AND state IN ('pending', 'allowed', 'approved') ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`, "checks_resumable_resume_key"},
 		{`SELECT id FROM checks WHERE resume_key = 'k' AND state = 'pending' ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`, "checks_pending_resume_key"},
 		{`SELECT id FROM checks WHERE state = 'pending' AND expires_at < 5 ORDER BY expires_at, id LIMIT 10`, "checks_pending_expires_at"},
+		{`SELECT hash FROM used_nonces WHERE expires_at < 5 ORDER BY expires_at LIMIT 100`, "used_nonces_expires_at"},
 	} {
 		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query)
 		if err != nil {

@@ -20,6 +20,11 @@ type Dialect struct {
 	// transaction ends: " FOR UPDATE" on PostgreSQL; empty on SQLite, where
 	// every transaction already holds the database's write lock.
 	ForUpdate string
+	// SkipLocked follows a SELECT of the rows a statement will delete, so
+	// that concurrent deleters of the same rows skip those another one
+	// holds instead of waiting for it: " FOR UPDATE SKIP LOCKED" on
+	// PostgreSQL; empty on SQLite, where writers take turns.
+	SkipLocked string
 	// Time turns a non-zero time, already in UTC and truncated to the
 	// microsecond, into a statement argument. Zero times are bound as NULL
 	// before Time is called.

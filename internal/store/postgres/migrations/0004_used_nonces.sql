@@ -1,0 +1,12 @@
+-- The nonces of ID tokens from the organisation's OpenID Connect provider
+-- that were used, so that an ID token is accepted once by every server
+-- sharing the database. Only the SHA-256 of a nonce is kept, until
+-- expires_at, when it may be forgotten (the token has long expired by
+-- then); UseNonce deletes the forgotten ones on the way.
+CREATE TABLE used_nonces (
+	hash       bytea       NOT NULL PRIMARY KEY CHECK (octet_length(hash) = 32),
+	expires_at timestamptz NOT NULL
+);
+
+-- UseNonce's pruning: the rows past their expires_at, oldest first.
+CREATE INDEX used_nonces_expires_at ON used_nonces (expires_at);
