@@ -162,11 +162,21 @@ func localPath(next string) string {
 	return next
 }
 
-// securityHeaders sets the headers of every answer.
-func securityHeaders(next http.Handler) http.Handler {
+// cspWithFormAction is csp with more origins a form may be sent to,
+// redirects included.
+func cspWithFormAction(origins ...string) string {
+	if len(origins) == 0 {
+		return csp
+	}
+	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1)
+}
+
+// securityHeaders sets the headers of every answer, with policy as the
+// Content-Security-Policy.
+func securityHeaders(policy string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		h := rw.Header()
-		h.Set("Content-Security-Policy", csp)
+		h.Set("Content-Security-Policy", policy)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")

@@ -39,6 +39,10 @@ const defaultStepUpAge = 5 * time.Minute
 type oidcSide struct {
 	rp       *oidc.RP
 	callback string // path
+	// authOrigin is the origin of the provider's authorization endpoint:
+	// the sign-in and approval forms redirect there, which the pages'
+	// form-action must allow (Chromium applies it to a form's redirects).
+	authOrigin string
 }
 
 // SetOIDC enables sign-in and approval through an OpenID Connect
@@ -49,7 +53,13 @@ func (w *Web) SetOIDC(rp *oidc.RP, callbackPath string) {
 	if callbackPath == "" {
 		callbackPath = DefaultOIDCCallback
 	}
-	w.oidc = &oidcSide{rp: rp, callback: callbackPath}
+	// The URL of a sign-in that is never used tells the endpoint.
+	authURL, _ := rp.BeginSignIn()
+	origin := ""
+	if u, err := url.Parse(authURL); err == nil && u.Host != "" && !strings.ContainsAny(u.Host, ";, '") {
+		origin = u.Scheme + "://" + u.Host
+	}
+	w.oidc = &oidcSide{rp: rp, callback: callbackPath, authOrigin: origin}
 }
 
 func (w *Web) oidcName() string {

@@ -125,6 +125,22 @@ func TestOIDCSignInCreatesAccount(t *testing.T) {
 	}
 }
 
+// TestOIDCFormAction: the sign-in and approval forms redirect to the
+// provider, which form-action must allow (browsers check it on the
+// redirects of a form), and nothing else is allowed more.
+func TestOIDCFormAction(t *testing.T) {
+	f, p := newOIDCFixture(t)
+	want := strings.Replace(csp, "form-action 'self';", "form-action 'self' "+p.URL+";", 1)
+	if want == csp {
+		t.Fatalf("csp %q has no form-action 'self';", csp)
+	}
+	for _, path := range []string{"/signin", "/checks"} {
+		if got := f.browser(t).get(t, path).header.Get("Content-Security-Policy"); got != want {
+			t.Errorf("GET %s: Content-Security-Policy = %q, want %q", path, got, want)
+		}
+	}
+}
+
 func TestOIDCApproval(t *testing.T) {
 	f, p := newOIDCFixture(t)
 	req := policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}

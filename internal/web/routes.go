@@ -53,5 +53,9 @@ func (w *Web) Routes() http.Handler {
 	// The organisation's identity provider, when configured (oidc.go).
 	w.oidcRoutes(mux, form, get)
 
-	return w.recoverer(securityHeaders(mux))
+	var formOrigins []string
+	if w.oidc != nil && w.oidc.authOrigin != "" {
+		formOrigins = append(formOrigins, w.oidc.authOrigin)
+	}
+	return w.recoverer(securityHeaders(cspWithFormAction(formOrigins...), mux))
 }
