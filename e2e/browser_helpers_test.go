@@ -68,7 +68,15 @@ var enrollLine = regexp.MustCompile(`https?://\S+/enroll/\S+`)
 // does, and keeps the first admin's enrollment link that it prints.
 func startWebServer(t *testing.T, dir, database string) *webServer {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--dev", "--database", database, "--listen", "127.0.0.1:0", "--log-format", "text")
+	return startWebServerOn(t, dir, database, "127.0.0.1:0")
+}
+
+// startWebServerOn is startWebServer listening on listen, with extra
+// arguments for serve (such as --config).
+func startWebServerOn(t *testing.T, dir, database, listen string, extra ...string) *webServer {
+	t.Helper()
+	args := append([]string{"serve", "--dev", "--database", database, "--listen", listen, "--log-format", "text"}, extra...)
+	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	stdout, err := cmd.StdoutPipe()

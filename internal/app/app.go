@@ -164,10 +164,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}
-	people, err := webUI(srv, o, svc, st, master)
+	people, rp, err := webUI(srv, o, svc, st, master)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if rp != nil {
+		// People review and approve from the command line with the same
+		// provider's ID tokens (RFC 9470 step-up challenges).
+		api.SetPeople(rp, srv.OIDC.CLIClientID, o.Now)
 	}
 	hs := &http.Server{
 		Handler:           Handler(api.Routes(), people),
@@ -225,35 +230,41 @@ func PublicURL(srv config.Server) string {
 }
 
 // webUI builds the pages for people: sign-in, enrollment, review and
-// approval, with WebAuthn bound to the public URL's host.
-func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, error) {
+// approval, with WebAuthn bound to the public URL's host. It returns the
+// relying party of server.oidc too (nil when unset), for the people API.
+func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, *oidc.RP, error) {
 	u, err := url.Parse(srv.PublicURL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("public URL %q: %w", srv.PublicURL, err)
+		return nil, nil, fmt.Errorf("public URL %q: %w", srv.PublicURL, err)
 	}
 	origin := u.Scheme + "://" + u.Host
 	if net.ParseIP(u.Hostname()) != nil {
-		return nil, fmt.Errorf("public URL %s: passkeys need a domain name, not an IP address (use --public-url https://stepgate.example.com, or http://localhost:PORT on this machine)", srv.PublicURL)
+		return nil, nil, fmt.Errorf("public URL %s: passkeys need a domain name, not an IP address (use --public-url https://stepgate.example.com, or http://localhost:PORT on this machine)", srv.PublicURL)
 	}
 	wa, err := webauthn.New(u.Hostname(), origin, "stepgate", o.Now)
 	if err != nil {
-		return nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
+		return nil, nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
 	}
 	tp := totp.New(master, "stepgate", o.Now)
 	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now)
 	if srv.OIDC != nil {
-		rp, path, err := OIDCRelyingParty(context.Background(), srv, o.Now)
+		rp, path, err := OIDCRelyingParty(context.Background(), srv, st, o.Now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		w.SetOIDC(rp, path)
+		return w.Routes(), rp, nil
 	}
-	return w.Routes(), nil
+	return w.Routes(), nil, nil
 }
 
 // OIDCRelyingParty builds the relying party of server.oidc (discovering
-// the provider) and returns it with its callback path.
-func OIDCRelyingParty(ctx context.Context, srv config.Server, now func() time.Time) (*oidc.RP, string, error) {
+// the provider) and returns it with its callback path. Used nonces are
+// kept in nonces, the database every server shares (the store).
+func OIDCRelyingParty(ctx context.Context, srv config.Server, nonces oidc.NonceDB, now func() time.Time) (*oidc.RP, string, error) {
+	if nonces == nil {
+		return nil, "", errors.New("server.oidc: no database to keep used nonces in")
+	}
 	c := srv.OIDC
 	path := c.RedirectPath
 	if path == "" {
@@ -273,6 +284,7 @@ func OIDCRelyingParty(ctx context.Context, srv config.Server, now func() time.Ti
 		Name: c.Name, Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: secret,
 		RedirectURL: strings.TrimRight(srv.PublicURL, "/") + path, Scopes: c.Scopes,
 		GroupsClaim: c.GroupsClaim, GroupMap: c.Groups, ACR: c.ACR, AMRLevels: c.AMR,
+		Nonces: oidc.StoredNonces(nonces, now),
 	}, now)
 	if err != nil {
 		return nil, "", fmt.Errorf("server.oidc: %w", err)

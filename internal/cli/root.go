@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -31,6 +32,11 @@ type Env struct {
 	Getenv     func(string) string
 	Dir        string
 	IsTerminal func(w io.Writer) bool
+	// OpenBrowser shows a URL to the person (`stepgate login`); nil: the
+	// URL is only printed. Tests follow it with an HTTP client.
+	OpenBrowser func(ctx context.Context, url string) error
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // OSEnv returns the Env of this process.
@@ -46,6 +52,8 @@ func OSEnv() Env {
 			f, ok := w.(*os.File)
 			return ok && term.IsTerminal(int(f.Fd()))
 		},
+		OpenBrowser: openBrowser,
+		Now:         time.Now,
 	}
 }
 
@@ -112,6 +120,7 @@ before the pipeline may apply them.`,
 	})
 	root.AddCommand(newEvalCmd(env), newPolicyCmd(env), newVersionCmd(env), newCheckCmd(env), newApplyCmd(env))
 	root.AddCommand(serverCommands(env)...)
+	root.AddCommand(peopleCommands(env)...)
 	return root
 }
 

@@ -291,7 +291,13 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return readError(resp)
+		e := readError(resp)
+		if resp.StatusCode == http.StatusUnauthorized {
+			if ch, ok := ParseChallenge(resp.Header.Values("WWW-Authenticate")); ok {
+				return &ChallengeError{Err: e, Challenge: ch}
+			}
+		}
+		return e
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))

@@ -79,6 +79,10 @@ type OIDC struct {
 	// ClientID and the file holding the client secret.
 	ClientID         string `yaml:"client_id"`
 	ClientSecretFile string `yaml:"client_secret_file"`
+	// CLIClientID is a public (native) client registered at the provider
+	// with a loopback redirect (RFC 8252) for `stepgate login`; the people
+	// API accepts ID tokens issued to it besides those of ClientID.
+	CLIClientID string `yaml:"cli_client_id"`
 	// RedirectPath is the callback path under the public URL (default
 	// /oidc/callback).
 	RedirectPath string `yaml:"redirect_path"`
@@ -192,6 +196,9 @@ func (s *Server) Validate() error {
 	if o := s.OIDC; o != nil {
 		if o.Issuer == "" || o.ClientID == "" {
 			errs = append(errs, errors.New("server.oidc: issuer and client_id are required"))
+		}
+		if o.CLIClientID != "" && o.CLIClientID == o.ClientID {
+			errs = append(errs, errors.New("server.oidc.cli_client_id: must be another client than client_id: a public client with a loopback redirect, without a secret"))
 		}
 		if o.RedirectPath != "" && !strings.HasPrefix(o.RedirectPath, "/") {
 			errs = append(errs, fmt.Errorf("server.oidc.redirect_path: %q is not a path", o.RedirectPath))

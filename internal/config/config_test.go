@@ -159,3 +159,22 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("Load(missing) = %v, want a not-exist error", err)
 	}
 }
+
+func TestOIDCCLIClient(t *testing.T) {
+	for _, tt := range []struct {
+		name, cli string
+		ok        bool
+	}{
+		{"ok/none", "", true},
+		{"ok/separate-public-client", "stepgate-cli", true},
+		{"fail/the-web-client", "stepgate", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{Database: "sqlite://x.db", OIDC: &OIDC{Issuer: "https://sso.example.com", ClientID: "stepgate", CLIClientID: tt.cli}}
+			err := s.Validate()
+			if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "server.oidc.cli_client_id")) {
+				t.Errorf("Validate() with cli_client_id %q = %v, want ok %v", tt.cli, err, tt.ok)
+			}
+		})
+	}
+}

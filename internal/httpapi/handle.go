@@ -41,12 +41,19 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 			return
 		}
 		status, code, msg := classify(err)
+		var ch *challenge
+		if errors.As(err, &ch) {
+			status, code, msg = ch.status, ch.code, ch.msg
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
 		}
 		a.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		if status == http.StatusUnauthorized {
+		switch {
+		case ch != nil:
+			w.Header().Set("WWW-Authenticate", ch.header())
+		case status == http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stepgate"`)
 		}
 		writeJSON(w, status, api.Error{Error: api.ErrorBody{Code: code, Message: msg}})

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
@@ -23,6 +24,7 @@ type API struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	ci       *ciauth.Verifier // nil: API tokens only
+	people   *peopleSide      // nil: no people API (server.oidc unset)
 }
 
 // New returns the API. maxPlan caps the body of POST /v1/checks.
@@ -43,6 +45,12 @@ func (a *API) Routes() http.Handler {
 	route("GET /v1/checks/{id}/wait", smallBody, a.waitCheck)
 	route("POST /v1/checks/{id}/outcome", smallBody, a.reportOutcome)
 	route("POST /v1/grants/consume", smallBody, a.consume)
+	route("GET "+api.PathPeopleMe, smallBody, a.peopleMe)
+	route("GET "+api.PathPeopleChecks, smallBody, a.peopleChecks)
+	route("GET "+api.PathPeopleChecks+"/{id}", smallBody, a.peopleCheck)
+	route("POST "+api.PathPeopleChecks+"/{id}/approve", smallBody, a.peopleApprove)
+	route("POST "+api.PathPeopleChecks+"/{id}/reject", smallBody, a.peopleReject)
+	route("GET "+api.PathProtectedResource, smallBody, a.protectedResource)
 	route("GET /.well-known/openid-configuration", smallBody, a.discovery)
 	route("GET /.well-known/jwks.json", smallBody, a.jwks)
 	route("GET /healthz", smallBody, a.healthz)

@@ -72,6 +72,19 @@ type Config struct {
 	AMRLevels map[string]int
 	// HTTPClient talks to the provider (nil: http.DefaultClient).
 	HTTPClient *http.Client
+	// Nonces remembers the used nonces: StoredNonces(st, now) keeps them
+	// in the database, for every server sharing it. nil keeps them in this
+	// RP's memory (one server; tests).
+	Nonces NonceStore
+}
+
+// NonceStore remembers the nonces of the ID tokens that were accepted.
+type NonceStore interface {
+	// Use records nonce as used until `until` and reports whether it was
+	// not used yet: of calls with the same nonce, one gets true until
+	// `until` has passed. An error means the answer is unknown: the token
+	// is refused.
+	Use(ctx context.Context, nonce string, until time.Time) (bool, error)
 }
 
 // RP is a relying party.
@@ -81,9 +94,7 @@ type RP struct {
 	oauth    oauth2.Config
 	verifier *gooidc.IDTokenVerifier
 	now      func() time.Time
-
-	mu   sync.Mutex
-	used map[string]time.Time // nonce -> when it may be forgotten
+	nonces   NonceStore
 }
 
 // New discovers the provider and returns the relying party.
@@ -113,8 +124,12 @@ func New(ctx context.Context, cfg Config, now func() time.Time) (*RP, error) {
 	if cfg.Name == "" {
 		cfg.Name = "your identity provider"
 	}
+	nonces := cfg.Nonces
+	if nonces == nil {
+		nonces = &memoryNonces{now: now, used: map[string]time.Time{}}
+	}
 	rp := &RP{
-		cfg: cfg, provider: p, now: now, used: map[string]time.Time{},
+		cfg: cfg, provider: p, now: now, nonces: nonces,
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(), RedirectURL: cfg.RedirectURL, Scopes: scopes},
 	}
 	rp.verifier = p.VerifierContext(context.WithoutCancel(ctx), &gooidc.Config{ClientID: cfg.ClientID, Now: now})
@@ -242,8 +257,8 @@ func (rp *RP) Finish(ctx context.Context, f *Flow, state, code, errCode, errDesc
 	if err := idt.Claims(&cl); err != nil {
 		return nil, fmt.Errorf("%w: reading claims: %w", ErrToken, err)
 	}
-	if !rp.useNonce(idt.Nonce, idt.Expiry) {
-		return nil, ErrReplay
+	if err := rp.useNonce(ctx, idt.Nonce, idt.Expiry); err != nil {
+		return nil, err
 	}
 	id := &Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: cl.Email, Username: cl.Username, ACR: cl.ACR, AMR: cl.AMR, JTI: cl.JTI, Nonce: idt.Nonce}
 	if cl.AuthTime != nil {
@@ -263,25 +278,75 @@ func (rp *RP) Finish(ctx context.Context, f *Flow, state, code, errCode, errDesc
 	return id, nil
 }
 
-// useNonce records a nonce as used; false when it already was.
-func (rp *RP) useNonce(nonce string, exp time.Time) bool {
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
+// nonceKept is how long a nonce is remembered after its token expires
+// (a token is refused after its expiry anyway).
+const nonceKept = time.Hour
+
+// useNonce records the nonce of a token expiring at exp as used:
+// ErrReplay when it already was; another error, and the token is refused,
+// when the nonce store cannot tell.
+func (rp *RP) useNonce(ctx context.Context, nonce string, exp time.Time) error {
 	now := rp.now()
-	for n, until := range rp.used {
-		if now.After(until) {
-			delete(rp.used, n)
-		}
-	}
-	if _, seen := rp.used[nonce]; seen {
-		return false
-	}
-	// Kept past the token's expiry: a token is refused after it anyway.
 	if exp.Before(now) {
 		exp = now
 	}
-	rp.used[nonce] = exp.Add(time.Hour)
-	return true
+	fresh, err := rp.nonces.Use(ctx, nonce, exp.Add(nonceKept))
+	if err != nil {
+		return fmt.Errorf("oidc: recording the ID token's nonce as used: %w", err)
+	}
+	if !fresh {
+		return ErrReplay
+	}
+	return nil
+}
+
+// memoryNonces keeps used nonces in memory: replays are caught by this
+// RP only.
+type memoryNonces struct {
+	now  func() time.Time
+	mu   sync.Mutex
+	used map[string]time.Time // nonce -> when it may be forgotten
+}
+
+func (m *memoryNonces) Use(_ context.Context, nonce string, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for n, u := range m.used {
+		if now.After(u) {
+			delete(m.used, n)
+		}
+	}
+	if _, seen := m.used[nonce]; seen {
+		return false, nil
+	}
+	m.used[nonce] = until
+	return true, nil
+}
+
+// NonceDB is the database's side of StoredNonces (store.NonceTx).
+type NonceDB interface {
+	UseNonce(ctx context.Context, hash []byte, until, now time.Time) (bool, error)
+}
+
+// StoredNonces keeps used nonces in a database that every server shares,
+// as their SHA-256 (a nonce is not kept). now is the clock that says when
+// a record may be forgotten.
+func StoredNonces(db NonceDB, now func() time.Time) NonceStore {
+	if now == nil {
+		now = time.Now
+	}
+	return storedNonces{db: db, now: now}
+}
+
+type storedNonces struct {
+	db  NonceDB
+	now func() time.Time
+}
+
+func (s storedNonces) Use(ctx context.Context, nonce string, until time.Time) (bool, error) {
+	h := sha256.Sum256([]byte(nonce))
+	return s.db.UseNonce(ctx, h[:], until, s.now())
 }
 
 // MapGroups maps the provider's groups (a list of strings, or one string)

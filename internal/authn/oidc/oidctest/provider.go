@@ -176,3 +176,27 @@ func Start(t testing.TB, redirectURI string) *Provider {
 	t.Cleanup(srv.Close)
 	return p
 }
+
+// The command line's client: public (native, no secret, PKCE), with the
+// loopback redirect http://127.0.0.1/callback, on any port (RFC 8252
+// section 7.3: the provider ignores the port of a loopback redirect).
+const (
+	CLIClientID    = "stepgate-cli"
+	CLIRedirectURI = "http://127.0.0.1/callback"
+)
+
+// StartWithCLI runs a provider as Start does, with the command line's
+// native client registered too.
+func StartWithCLI(t testing.TB, redirectURI string) *Provider {
+	t.Helper()
+	storage.RegisterClients(storage.NativeClient(CLIClientID, CLIRedirectURI))
+	return Start(t, redirectURI)
+}
+
+// Requests are the queries of every authorization request so far, oldest
+// first.
+func (p *Provider) Requests() []map[string][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]map[string][]string(nil), p.requests...)
+}
