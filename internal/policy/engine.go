@@ -65,6 +65,7 @@ type Engine struct {
 	cfg      Config
 	query    rego.PreparedEvalQuery
 	disabled map[string]bool
+	types    *typeClassifier
 }
 
 // BuiltinModules returns the embedded Rego modules, tests excluded unless
@@ -163,7 +164,9 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	types := newTypeClassifier()
 	opts := []func(*rego.Rego){
+		types.option(),
 		rego.Query(findingsQuery),
 		rego.Store(store),
 		rego.StrictBuiltinErrors(true),
@@ -176,7 +179,7 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}}
+	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}, types: types}
 	for id, r := range cfg.Rules {
 		if !r.Enabled {
 			e.disabled[id] = true
