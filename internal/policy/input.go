@@ -41,12 +41,18 @@ type Input struct {
 	tagAttrs []*ast.Term // production.tag_attributes
 	refAttrs []*ast.Term // production.reference_attributes
 
+	// attrs, when set, selects the attributes of before and after that
+	// the input carries, by resource type (see Engine.projected).
+	attrs       *attributeSelector
 	actionLists map[string]*ast.Term
 }
 
 // NewInput starts the input of an operation for this engine's policy.
 func (e *Engine) NewInput(op Operation) *Input {
 	in := &Input{op: op, terms: newTermBuilder(), actionLists: map[string]*ast.Term{}}
+	if e.projected {
+		in.attrs = newAttributeSelector(e.cfg)
+	}
 	for _, a := range e.cfg.Production.TagAttributes {
 		in.tagAttrs = append(in.tagAttrs, ast.StringTerm(a))
 	}
@@ -116,7 +122,16 @@ func (in *Input) stringList(ss []string) *ast.Term {
 }
 
 func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
-	before, after, err := in.terms.buildPair(c.Before, c.After)
+	var before, after *ast.Term
+	var err error
+	if in.attrs != nil {
+		keep := in.attrs.forType(c.Type)
+		if before, err = in.terms.buildSelected(c.Before, keep); err == nil {
+			after, err = in.terms.buildSelected(c.After, keep)
+		}
+	} else {
+		before, after, err = in.terms.buildPair(c.Before, c.After)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
 	}
@@ -145,6 +160,55 @@ func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
 		in.field("tags", in.tags(before, after)),
 		in.field("containers", in.containers(before, after)),
 	), nil
+}
+
+// attributeSelector says which attributes of a resource's before and after
+// values the built-in policy reads: the tag maps and the reference
+// attributes of every type (from which the input's tags and containers
+// are derived), the name attributes of container types, and the
+// attributes of sensitive_when.
+type attributeSelector struct {
+	common map[string]bool
+	byType map[string]map[string]bool // types with attributes of their own
+	keep   map[string]func([]byte) bool
+}
+
+func newAttributeSelector(cfg Config) *attributeSelector {
+	s := &attributeSelector{common: map[string]bool{}, byType: map[string]map[string]bool{}, keep: map[string]func([]byte) bool{}}
+	for _, a := range cfg.Production.TagAttributes {
+		s.common[a] = true
+	}
+	for _, a := range cfg.Production.ReferenceAttributes {
+		s.common[a] = true
+	}
+	own := func(t, a string) {
+		if s.byType[t] == nil {
+			s.byType[t] = map[string]bool{}
+		}
+		s.byType[t][a] = true
+	}
+	for t, attrs := range cfg.Production.NameAttributes {
+		for _, a := range attrs {
+			own(t, a)
+		}
+	}
+	for t, conds := range cfg.SensitiveWhen {
+		for a := range conds {
+			own(t, a)
+		}
+	}
+	return s
+}
+
+// forType returns whether to keep an attribute of a resource of type t.
+func (s *attributeSelector) forType(t string) func([]byte) bool {
+	if f, ok := s.keep[t]; ok {
+		return f
+	}
+	own := s.byType[t]
+	f := func(k []byte) bool { return s.common[string(k)] || own[string(k)] }
+	s.keep[t] = f
+	return f
 }
 
 // tags merges the tag maps of a change (production.tag_attributes: tags,

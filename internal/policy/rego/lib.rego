@@ -59,8 +59,9 @@ production_reasons contains sprintf("workspace %q matches %q", [ws, p]) if {
 # after, merged, keys in lower case.
 prod_tagged contains c.address if {
 	some c in changes
-	some k in tag_keys
-	some v in c.tags[k]
+	some k, vs in c.tags
+	k in tag_keys
+	some v in vs
 	lower(v) in env_names
 }
 
