@@ -64,6 +64,9 @@ func (e *Engine) NewInput(op Operation) *Input {
 
 // Add appends a change. It is meant as the visit function of plan.Decode.
 func (in *Input) Add(c *plan.Change) error {
+	if c.Action == plan.ActionRead && in.attrs != nil {
+		return nil // the built-in rules never read input.reads
+	}
 	t, err := in.changeTerm(c)
 	if err != nil {
 		return fmt.Errorf("change %s: %w", c.Address, err)
@@ -135,6 +138,18 @@ func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
 	}
+	if in.attrs != nil {
+		// The fields the built-in rules read (projectedFields).
+		return ast.ObjectTerm(
+			in.field("address", ast.StringTerm(c.Address)),
+			in.field("type", in.terms.str([]byte(c.Type))),
+			in.field("action", in.terms.str([]byte(c.Action))),
+			in.field("before", before),
+			in.field("after", after),
+			in.field("tags", in.tags(before, after)),
+			in.field("containers", in.containers(before, after)),
+		), nil
+	}
 	index, err := valueTerm(c.Index)
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
@@ -161,6 +176,12 @@ func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
 		in.field("containers", in.containers(before, after)),
 	), nil
 }
+
+// projectedFields are the fields of a change that the input carries when
+// only the built-in policy is loaded: those its rules read. A test checks
+// that the built-in modules refer to no other field of a change, and that
+// they never read input.reads, which is then left empty.
+var projectedFields = []string{"address", "type", "action", "before", "after", "tags", "containers"}
 
 // attributeSelector says which attributes of a resource's before and after
 // values the built-in policy reads: the tag maps and the reference

@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/stepgate/stepgate/internal/plan"
 )
 
@@ -136,5 +138,42 @@ findings contains f if {
 	a := assessFile(t, e, path, Operation{Kind: "terraform.apply", Workspace: "site-dev"})
 	if a.Decision != Deny || len(a.Findings) != 1 || a.Findings[0].Rule != "acme.public" {
 		t.Fatalf("assessment %+v, want the user's rule to deny the public ACL", a)
+	}
+}
+
+// The projected input leaves out the fields of a change that the built-in
+// rules do not read, and input.reads. This fails when a built-in module
+// refers to any other field of a change (c.mode, c.provider...) or to
+// input.reads: add the field to projectedFields (and the input) first.
+func TestBuiltinRulesReadOnlyProjectedFields(t *testing.T) {
+	all := []string{"address", "previous_address", "module_address", "type", "name", "index", "provider", "mode",
+		"actions", "action", "action_reason", "importing", "before", "after", "after_unknown", "sensitive_paths",
+		"replace_paths", "tags", "containers"}
+	dropped := map[string]bool{"reads": true}
+	for _, f := range all {
+		if !slices.Contains(projectedFields, f) {
+			dropped[f] = true
+		}
+	}
+	mods, err := ParseModules(BuiltinModules(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for name, m := range mods {
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			for _, part := range r[1:] {
+				if s, ok := part.Value.(ast.String); ok {
+					seen++
+					if dropped[string(s)] {
+						t.Errorf("%s: %v reads %q, which the projected input leaves out", name, r, string(s))
+					}
+				}
+			}
+			return false
+		})
+	}
+	if seen < 20 {
+		t.Fatalf("walked %d ref parts in the built-in modules, want the refs of every rule", seen)
 	}
 }
