@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/plan"
@@ -34,12 +35,27 @@ func (l *changeLog) add(c *plan.Change) {
 	l.changes = append(l.changes, b)
 }
 
+// json writes what Review reads back (Changes). The changes are already
+// JSON: they are joined as they are rather than encoded a second time.
 func (l *changeLog) json() json.RawMessage {
-	b, _ := json.Marshal(struct {
-		Changes []json.RawMessage `json:"changes"`
-		Dropped int               `json:"dropped,omitempty"`
-	}{l.changes, l.dropped})
-	return b
+	n := 32
+	for _, c := range l.changes {
+		n += len(c) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"changes":[`...)
+	for i, c := range l.changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c...)
+	}
+	b = append(b, ']')
+	if l.dropped > 0 {
+		b = append(b, `,"dropped":`...)
+		b = strconv.AppendInt(b, int64(l.dropped), 10)
+	}
+	return append(b, '}')
 }
 
 // Changes is what the review page shows of a plan.

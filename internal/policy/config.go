@@ -327,12 +327,16 @@ func (c Config) Validate() error {
 		for _, p := range pats {
 			if p == "" {
 				errs = append(errs, fmt.Errorf("policy.sensitive_types.%s: empty pattern", cat))
+			} else if err := checkTypePattern(p); err != nil {
+				errs = append(errs, fmt.Errorf("policy.sensitive_types.%s: %w", cat, err))
 			}
 		}
 	}
 	for _, p := range c.StatefulTypes {
 		if p == "" {
 			errs = append(errs, errors.New("policy.stateful_types: empty pattern"))
+		} else if err := checkTypePattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("policy.stateful_types: %w", err))
 		}
 	}
 	ids := make([]string, 0, len(c.Rules))

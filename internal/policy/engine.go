@@ -65,6 +65,13 @@ type Engine struct {
 	cfg      Config
 	query    rego.PreparedEvalQuery
 	disabled map[string]bool
+	types    *typeClassifier
+	// projected is set when only the built-in policy is loaded: its rules
+	// read a known set of attributes of before and after (see
+	// attributeSelector), so the input carries only those. Users' rules
+	// may read anything: with any module of theirs, the input carries
+	// every attribute.
+	projected bool
 }
 
 // BuiltinModules returns the embedded Rego modules, tests excluded unless
@@ -163,7 +170,9 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	types := newTypeClassifier()
 	opts := []func(*rego.Rego){
+		types.option(),
 		rego.Query(findingsQuery),
 		rego.Store(store),
 		rego.StrictBuiltinErrors(true),
@@ -176,7 +185,7 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}}
+	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}, types: types, projected: len(user) == 0}
 	for id, r := range cfg.Rules {
 		if !r.Enabled {
 			e.disabled[id] = true

@@ -41,12 +41,18 @@ type Input struct {
 	tagAttrs []*ast.Term // production.tag_attributes
 	refAttrs []*ast.Term // production.reference_attributes
 
+	// attrs, when set, selects the attributes of before and after that
+	// the input carries, by resource type (see Engine.projected).
+	attrs       *attributeSelector
 	actionLists map[string]*ast.Term
 }
 
 // NewInput starts the input of an operation for this engine's policy.
 func (e *Engine) NewInput(op Operation) *Input {
 	in := &Input{op: op, terms: newTermBuilder(), actionLists: map[string]*ast.Term{}}
+	if e.projected {
+		in.attrs = newAttributeSelector(e.cfg)
+	}
 	for _, a := range e.cfg.Production.TagAttributes {
 		in.tagAttrs = append(in.tagAttrs, ast.StringTerm(a))
 	}
@@ -58,6 +64,9 @@ func (e *Engine) NewInput(op Operation) *Input {
 
 // Add appends a change. It is meant as the visit function of plan.Decode.
 func (in *Input) Add(c *plan.Change) error {
+	if c.Action == plan.ActionRead && in.attrs != nil {
+		return nil // the built-in rules never read input.reads
+	}
 	t, err := in.changeTerm(c)
 	if err != nil {
 		return fmt.Errorf("change %s: %w", c.Address, err)
@@ -116,9 +125,30 @@ func (in *Input) stringList(ss []string) *ast.Term {
 }
 
 func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
-	before, after, err := in.terms.buildPair(c.Before, c.After)
+	var before, after *ast.Term
+	var err error
+	if in.attrs != nil {
+		keep := in.attrs.forType(c.Type)
+		if before, err = in.terms.buildSelected(c.Before, keep); err == nil {
+			after, err = in.terms.buildSelected(c.After, keep)
+		}
+	} else {
+		before, after, err = in.terms.buildPair(c.Before, c.After)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
+	}
+	if in.attrs != nil {
+		// The fields the built-in rules read (projectedFields).
+		return ast.ObjectTerm(
+			in.field("address", ast.StringTerm(c.Address)),
+			in.field("type", in.terms.str([]byte(c.Type))),
+			in.field("action", in.terms.str([]byte(c.Action))),
+			in.field("before", before),
+			in.field("after", after),
+			in.field("tags", in.tags(before, after)),
+			in.field("containers", in.containers(before, after)),
+		), nil
 	}
 	index, err := valueTerm(c.Index)
 	if err != nil {
@@ -145,6 +175,61 @@ func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
 		in.field("tags", in.tags(before, after)),
 		in.field("containers", in.containers(before, after)),
 	), nil
+}
+
+// projectedFields are the fields of a change that the input carries when
+// only the built-in policy is loaded: those its rules read. A test checks
+// that the built-in modules refer to no other field of a change, and that
+// they never read input.reads, which is then left empty.
+var projectedFields = []string{"address", "type", "action", "before", "after", "tags", "containers"}
+
+// attributeSelector says which attributes of a resource's before and after
+// values the built-in policy reads: the tag maps and the reference
+// attributes of every type (from which the input's tags and containers
+// are derived), the name attributes of container types, and the
+// attributes of sensitive_when.
+type attributeSelector struct {
+	common map[string]bool
+	byType map[string]map[string]bool // types with attributes of their own
+	keep   map[string]func([]byte) bool
+}
+
+func newAttributeSelector(cfg Config) *attributeSelector {
+	s := &attributeSelector{common: map[string]bool{}, byType: map[string]map[string]bool{}, keep: map[string]func([]byte) bool{}}
+	for _, a := range cfg.Production.TagAttributes {
+		s.common[a] = true
+	}
+	for _, a := range cfg.Production.ReferenceAttributes {
+		s.common[a] = true
+	}
+	own := func(t, a string) {
+		if s.byType[t] == nil {
+			s.byType[t] = map[string]bool{}
+		}
+		s.byType[t][a] = true
+	}
+	for t, attrs := range cfg.Production.NameAttributes {
+		for _, a := range attrs {
+			own(t, a)
+		}
+	}
+	for t, conds := range cfg.SensitiveWhen {
+		for a := range conds {
+			own(t, a)
+		}
+	}
+	return s
+}
+
+// forType returns whether to keep an attribute of a resource of type t.
+func (s *attributeSelector) forType(t string) func([]byte) bool {
+	if f, ok := s.keep[t]; ok {
+		return f
+	}
+	own := s.byType[t]
+	f := func(k []byte) bool { return s.common[string(k)] || own[string(k)] }
+	s.keep[t] = f
+	return f
 }
 
 // tags merges the tag maps of a change (production.tag_attributes: tags,

@@ -60,6 +60,9 @@ type jsonParser struct {
 	pos   int
 	buf   []byte
 	share *sharing // set while parsing the top level of an after value
+	// keep, when set, says which members of the top-level object to
+	// build; the others are skipped.
+	keep func(key []byte) bool
 }
 
 func (p *jsonParser) space() {
@@ -231,6 +234,8 @@ func (p *jsonParser) object() (*ast.Term, error) {
 	p.pos++
 	share := p.share
 	p.share = nil // only the top level is shared
+	keep := p.keep
+	p.keep = nil // only the top level is selected
 	var items [][2]*ast.Term
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
@@ -246,22 +251,31 @@ func (p *jsonParser) object() (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := p.b.str(k)
+		kept := keep == nil || keep(k)
+		var key *ast.Term
+		if kept {
+			key = p.b.str(k)
+		}
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
 			return nil, p.fail("want :")
 		}
 		p.pos++
 		var v *ast.Term
-		if share != nil {
+		switch {
+		case !kept:
+			err = p.skip()
+		case share != nil:
 			v, err = p.shared(share, key)
-		} else {
+		default:
 			v, err = p.value()
 		}
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, [2]*ast.Term{key, v})
+		if kept {
+			items = append(items, [2]*ast.Term{key, v})
+		}
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unterminated object")
@@ -271,11 +285,35 @@ func (p *jsonParser) object() (*ast.Term, error) {
 			p.pos++
 		case '}':
 			p.pos++
+			if len(items) == 0 {
+				return emptyObject, nil
+			}
 			return ast.ObjectTerm(items...), nil
 		default:
 			return nil, p.fail("want , or }")
 		}
 	}
+}
+
+// buildSelected builds the term of one JSON value like build, except that
+// of a top-level object only the members whose key keep accepts are built.
+func (b *termBuilder) buildSelected(data []byte, keep func(key []byte) bool) (*ast.Term, error) {
+	if len(data) == 0 {
+		return nullTerm, nil
+	}
+	p := jsonParser{b: b, data: data, keep: keep}
+	if p.space(); p.pos < len(data) && data[p.pos] != '{' {
+		p.keep = nil // not an object: nothing to select
+	}
+	t, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.pos != len(p.data) {
+		return nil, fmt.Errorf("unexpected data at offset %d of a value", p.pos)
+	}
+	return t, nil
 }
 
 // buildPair builds the before and after terms of a change. Where an

@@ -28,9 +28,15 @@ func RunTests(ctx context.Context, cfg Config, user []Module, builtin bool, filt
 	if err != nil {
 		return nil, err
 	}
-	compiler := ast.NewCompiler().WithEnablePrintStatements(true)
+	// The compiler must know stepgate's own built-in functions: the runner
+	// adds them to its own compiler only.
+	types := newTypeClassifier()
+	caps := ast.CapabilitiesForThisVersion()
+	caps.Builtins = append(caps.Builtins, types.testerBuiltin().Decl)
+	compiler := ast.NewCompiler().WithCapabilities(caps).WithEnablePrintStatements(true)
 	runner := tester.NewRunner().
 		SetCompiler(compiler).
+		AddCustomBuiltins([]*tester.Builtin{types.testerBuiltin()}).
 		SetStore(store).
 		SetTimeout(30 * time.Second).
 		RaiseBuiltinErrors(true).

@@ -31,7 +31,12 @@ sensitive := lib.sensitive_changes
 findings contains f if {
 	count(sensitive) > 0
 	# Categories by distinct type: a plan has few types and many changes.
-	type_cats := {t: lib.categories(c) | some c in sensitive; t := c.type}
+	# A type is sensitive by its categories, or by value (sensitive_when),
+	# which counts as keys and secrets.
+	type_cats := {t: cats |
+		some t in {c.type | some c in sensitive}
+		cats := object.get(lib.sensitive_categories, t, {"secrets"})
+	}
 	cats := {cat | some cs in type_cats; some cat in cs}
 	parts := [sprintf("%s (%s)", [object.get(category_names, cat, cat), concat(", ", types)]) |
 		some cat in cats

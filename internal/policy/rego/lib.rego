@@ -59,8 +59,9 @@ production_reasons contains sprintf("workspace %q matches %q", [ws, p]) if {
 # after, merged, keys in lower case.
 prod_tagged contains c.address if {
 	some c in changes
-	some k in tag_keys
-	some v in c.tags[k]
+	some k, vs in c.tags
+	k in tag_keys
+	some v in vs
 	lower(v) in env_names
 }
 
@@ -105,37 +106,19 @@ context := "production" if production
 
 else := "outside_production"
 
-# Classification of the types present in this plan (each pattern is tried
-# once per distinct type, not once per change).
+# Classification of the types present in this plan. Each distinct type is
+# classified once, by stepgate.type_categories: patterns with a * are globs
+# (glob.match(p, null, type)), the others are compared whole. The function
+# remembers the compiled patterns and each type's categories across
+# evaluations; it reads the patterns it is given, so overriding
+# data.stepgate.config (a test's `with`) works as expected.
 plan_types := {c.type | some c in changes}
 
-# Patterns without a * are looked up in a set; only the others go through
-# glob.match, so a plan with many types costs a few lookups per type.
-is_glob(p) if contains(p, "*")
+# sensitive_categories maps each sensitive type of this plan to its
+# categories (identity, secrets, network, custom...).
+sensitive_categories := stepgate.type_categories(cfg.sensitive_types, plan_types)
 
-sensitive_exact := {cat: {p | some p in pats; not is_glob(p)} | some cat, pats in cfg.sensitive_types}
-
-sensitive_globs := {cat: [p | some p in pats; is_glob(p)] | some cat, pats in cfg.sensitive_types}
-
-sensitive_categories := {t: cats |
-	some t in plan_types
-	cats := {cat | some cat, exact in sensitive_exact; t in exact} | {cat |
-		some cat, globs in sensitive_globs
-		some p in globs
-		glob.match(p, null, t)
-	}
-	count(cats) > 0
-}
-
-stateful_exact := {p | some p in cfg.stateful_types; not is_glob(p)}
-
-stateful_globs := [p | some p in cfg.stateful_types; is_glob(p)]
-
-stateful_types := {t | some t in plan_types; t in stateful_exact} | {t |
-	some t in plan_types
-	some p in stateful_globs
-	glob.match(p, null, t)
-}
+stateful_types := {t | some t, _ in stepgate.type_categories({"stateful": cfg.stateful_types}, plan_types)}
 
 is_sensitive(c) if sensitive_categories[c.type]
 

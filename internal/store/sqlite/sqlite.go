@@ -38,6 +38,14 @@ type Store struct {
 	db      *sql.DB
 	dialect *sqlstore.Dialect
 	hub     *sqlstore.Hub
+	stmts   *stmtCache
+	// writer is held by the transaction of this process that has the
+	// write lock (a semaphore, so that waiting honours the context).
+	// Writers of one process queue here, in Go, instead of polling
+	// SQLite's lock: its busy handler sleeps up to 100 ms between tries,
+	// which under load is most of a transaction's latency. Other
+	// processes still meet at the file lock, with the busy timeout.
+	writer chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -73,7 +81,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		LockAudit:  func(context.Context, sqlstore.Querier) error { return nil }, // likewise
 		Classify:   classify,
 	}
-	s := &Store{records: sqlstore.NewTx(querier{db}, d), db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending)}
+	stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+	s := &Store{records: sqlstore.NewTx(querier{db: db, stmts: stmts}, d), db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending), stmts: stmts, writer: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
@@ -115,6 +124,12 @@ func classify(err error) sqlstore.Violation {
 // inTx runs fn in a transaction that holds the write lock from BEGIN
 // (_txlock=immediate), committed when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("beginning transaction: %w", ctx.Err())
+	}
+	defer func() { <-s.writer }()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
@@ -125,7 +140,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 			_ = tx.Rollback()
 		}
 	}()
-	err = fn(querier{tx})
+	err = fn(querier{db: tx, tx: tx, stmts: s.stmts})
 	finished = true
 	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
@@ -197,6 +212,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.hub.Close()
+		s.stmts.close()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("closing SQLite database: %w", err)
 		}
@@ -204,16 +220,44 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// querier adapts database/sql to sqlstore.Querier.
+// querier adapts database/sql to sqlstore.Querier. Statements with
+// arguments run as prepared statements kept by stmts (SQLite compiles a
+// statement anew each time otherwise, a good part of a small
+// transaction's cost); the others (migrations, several statements in one
+// string) run as they are.
 type querier struct {
 	db interface {
 		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	}
+	tx    *sql.Tx // the transaction, when db is one
+	stmts *stmtCache
+}
+
+// stmt returns the prepared statement of query for this querier, or nil to
+// run query unprepared.
+func (q querier) stmt(ctx context.Context, query string, args []any) *sql.Stmt {
+	if len(args) == 0 || q.stmts == nil {
+		return nil
+	}
+	st := q.stmts.get(ctx, query)
+	if st == nil || q.tx == nil {
+		return st
+	}
+	// The statement on the transaction's connection: database/sql reuses
+	// what it prepared there before, and closes this handle with the
+	// transaction.
+	return q.tx.StmtContext(ctx, st)
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, query, args...)
+	var res sql.Result
+	var err error
+	if st := q.stmt(ctx, query, args); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = q.db.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -221,11 +265,65 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.db.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if st := q.stmt(ctx, query, args); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.db.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return sqlRows{rows}, nil
+}
+
+// maxStatements bounds the statement cache: the store's queries are a
+// fixed set of strings, so this is never reached unless queries are built
+// with values in them, which then run unprepared.
+const maxStatements = 256
+
+// stmtCache holds one prepared statement per query string.
+type stmtCache struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	closed bool
+}
+
+// get returns the statement of query, preparing it the first time; nil
+// when it cannot be prepared here (the caller then runs the query as it
+// is, and gets the error, if any, from there).
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m) >= maxStatements || c.closed
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok || c.closed {
+		_ = st.Close()
+		return prev
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for q, st := range c.m {
+		_ = st.Close()
+		delete(c.m, q)
+	}
 }
 
 type sqlRows struct{ *sql.Rows }

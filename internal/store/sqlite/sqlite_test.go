@@ -1,10 +1,13 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
@@ -71,5 +74,48 @@ func TestIndexesAreUsed(t *testing.T) {
 		if p := strings.Join(plan, " "); !strings.Contains(p, "USING INDEX") || strings.Contains(p, "SCAN checks") {
 			t.Errorf("%s\nplan %q reads the table instead of an index such as %s", tt.query, plan, tt.index)
 		}
+	}
+}
+
+// TestWritersQueue: a transaction waits for the one in progress (writers
+// of one process queue in Go) and gives up when its context ends, with the
+// context's error, instead of failing with SQLITE_BUSY or waiting on.
+func TestWritersQueue(t *testing.T) {
+	st := open(t, filepath.Join(t.TempDir(), "stepgate.db"))
+	ctx := t.Context()
+	holding := make(chan struct{})
+	release := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- st.InTx(ctx, func(tx store.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := st.InTx(short, func(tx store.Tx) error {
+		t.Error("the second transaction ran while the first held the write lock")
+		return nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second InTx while the first is open: %v, want context.DeadlineExceeded", err)
+	}
+
+	// A waiting writer goes on once the first commits.
+	second := make(chan error, 1)
+	ran := false
+	go func() {
+		second <- st.InTx(ctx, func(tx store.Tx) error { ran = true; return nil })
+	}()
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first InTx: %v", err)
+	}
+	if err := <-second; err != nil || !ran {
+		t.Fatalf("waiting InTx: %v (ran %v), want it to run after the first", err, ran)
 	}
 }
