@@ -220,11 +220,11 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// querier adapts database/sql to sqlstore.Querier. Statements with
-// arguments run as prepared statements kept by stmts (SQLite compiles a
-// statement anew each time otherwise, a good part of a small
-// transaction's cost); the others (migrations, several statements in one
-// string) run as they are.
+// querier adapts database/sql to sqlstore.Querier. Queries, and
+// statements with arguments, run as prepared statements kept by stmts
+// (SQLite compiles a statement anew each time otherwise, a good part of a
+// small transaction's cost); Exec without arguments (migrations: several
+// statements in one string) runs as it is.
 type querier struct {
 	db interface {
 		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -236,8 +236,8 @@ type querier struct {
 
 // stmt returns the prepared statement of query for this querier, or nil to
 // run query unprepared.
-func (q querier) stmt(ctx context.Context, query string, args []any) *sql.Stmt {
-	if len(args) == 0 || q.stmts == nil {
+func (q querier) stmt(ctx context.Context, query string, one bool) *sql.Stmt {
+	if !one || q.stmts == nil {
 		return nil
 	}
 	st := q.stmts.get(ctx, query)
@@ -253,7 +253,7 @@ func (q querier) stmt(ctx context.Context, query string, args []any) *sql.Stmt {
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	var res sql.Result
 	var err error
-	if st := q.stmt(ctx, query, args); st != nil {
+	if st := q.stmt(ctx, query, len(args) > 0); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
 		res, err = q.db.ExecContext(ctx, query, args...)
@@ -267,7 +267,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	var rows *sql.Rows
 	var err error
-	if st := q.stmt(ctx, query, args); st != nil {
+	if st := q.stmt(ctx, query, true); st != nil {
 		rows, err = st.QueryContext(ctx, args...)
 	} else {
 		rows, err = q.db.QueryContext(ctx, query, args...)
