@@ -139,15 +139,19 @@ func (in *Input) changeTerm(c *plan.Change) (*ast.Term, error) {
 		return nil, fmt.Errorf("values: %w", err)
 	}
 	if in.attrs != nil {
-		// The fields the built-in rules read (projectedFields).
+		// The fields the built-in rules read (projectedFields). The tag
+		// maps and reference attributes were read for tags and
+		// containers; the rules read only those, so before and after
+		// keep just the type's own attributes.
+		tags, containers := in.tags(before, after), in.containers(before, after)
 		return ast.ObjectTerm(
 			in.field("address", ast.StringTerm(c.Address)),
 			in.field("type", in.terms.str([]byte(c.Type))),
 			in.field("action", in.terms.str([]byte(c.Action))),
-			in.field("before", before),
-			in.field("after", after),
-			in.field("tags", in.tags(before, after)),
-			in.field("containers", in.containers(before, after)),
+			in.field("before", in.attrs.own(c.Type, before)),
+			in.field("after", in.attrs.own(c.Type, after)),
+			in.field("tags", tags),
+			in.field("containers", containers),
 		), nil
 	}
 	index, err := valueTerm(c.Index)
@@ -230,6 +234,30 @@ func (s *attributeSelector) forType(t string) func([]byte) bool {
 	f := func(k []byte) bool { return s.common[string(k)] || own[string(k)] }
 	s.keep[t] = f
 	return f
+}
+
+// own returns state with only the attributes of type t's own
+// (name_attributes, sensitive_when); state itself when it is not an
+// object (null).
+func (s *attributeSelector) own(t string, state *ast.Term) *ast.Term {
+	obj, ok := state.Value.(ast.Object)
+	if !ok {
+		return state
+	}
+	attrs := s.byType[t]
+	if len(attrs) == 0 || obj.Len() == 0 {
+		return emptyObject
+	}
+	var items [][2]*ast.Term
+	obj.Foreach(func(k, v *ast.Term) {
+		if ks, ok := k.Value.(ast.String); ok && attrs[string(ks)] {
+			items = append(items, [2]*ast.Term{k, v})
+		}
+	})
+	if len(items) == 0 {
+		return emptyObject
+	}
+	return ast.ObjectTerm(items...)
 }
 
 // tags merges the tag maps of a change (production.tag_attributes: tags,
