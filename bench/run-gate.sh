@@ -296,28 +296,13 @@ EOF
 - **The policy.** Evaluating the default policy takes $eval_default ms; with
   its type lists cut to one pattern each, $eval_lean ms: matching the plan's
   $plan_types resource types against the $patterns type patterns
-  (\`sensitive_types\`, \`stateful_types\`) costs about $type_ms ms, the rest
-  is the rules themselves. Reading the plan into the policy input takes
-  $input_ms ms. Together they are most of a check's CPU, and most of what
-  the garbage collector has to clean up.
+  (\`sensitive_types\`, \`stateful_types\`, $globs of them globs) costs
+  about $type_ms ms, because \`stepgate.type_categories\` compiles the
+  patterns once and remembers each type's categories. The rest is the rules
+  themselves. Reading the plan into the policy input takes $input_ms ms.
+  Together they are most of a check's CPU, and most of what the garbage
+  collector has to clean up.
 EOF
-	if ((globs > 100)); then
-		cat <<EOF
-  $globs of the patterns are globs matched with \`glob.match\`, more than
-  OPA's process-wide cache of 100 compiled patterns holds: nearly every call
-  compiles its pattern again and takes the cache's write lock, so concurrent
-  evaluations also wait for each other. Looking up the patterns without a \`*\`
-  in a set, or classifying types in Go once per distinct type, avoids that.
-EOF
-	else
-		cat <<EOF
-  Only the $globs patterns with a \`*\` go through \`glob.match\`, which
-  OPA's cache of 100 compiled patterns holds; the others are looked up in a
-  set. Classifying each distinct type once in Go while the input is built
-  (as its tags and containers already are), remembered by the engine, would
-  save most of the $type_ms ms that remain.
-EOF
-	fi
 	cat <<EOF
 - **The store.** A check's transaction (the check and its three audit events)
   takes $tx_ms ms alone on $(name_of "$first").
@@ -328,14 +313,14 @@ EOF
   Under the load above, on SQLite, it takes $(fmt_lat .create.transaction "$s"):
   one writer at a time holds the database's lock, each commit waits for an
   fsync of the WAL (on this disk $(fmt_lat .fsync "$s"), measured by the
-  benchmark), and a writer that finds the lock taken sleeps in SQLite's busy
-  handler (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms) instead of
-  queueing. That stretches the tail of a check's latency$(J -e '.create.cpu_cores_busy < 0.8 * .machine.cores' "$s" >/dev/null && echo ", and leaves the cores idle part of the time ($(J '.create.cpu_cores_busy * 100 | round / 100' "$s") of $cores busy)").
-  Committing the checks of concurrent requests together (one writer
-  goroutine and group commit) would pay one fsync for many checks and queue
-  writers in order; \`synchronous=NORMAL\` in WAL mode would drop the fsync
-  per commit (a power loss could then lose the last commits, never corrupt
-  the database or the chain).
+  benchmark), and the writers of the process queue for it in order (a Go
+  semaphore, not SQLite's busy handler, which sleeps up to 100 ms between
+  tries); most of that time is waiting in that queue$(J -e '.create.cpu_cores_busy < 0.8 * .machine.cores' "$s" >/dev/null && echo ", which leaves the cores idle part of the time ($(J '.create.cpu_cores_busy * 100 | round / 100' "$s") of $cores busy)").
+  Committing the checks of concurrent requests together (group commit)
+  would pay one fsync for many checks; \`synchronous=NORMAL\` in WAL mode
+  would drop the fsync per commit, but a power loss could then lose the
+  last commits (grants already handed out with their audit events), so
+  stepgate keeps the default.
 EOF
 	fi
 	if [[ " $BACKENDS " == *" postgres "* ]]; then
