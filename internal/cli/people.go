@@ -415,7 +415,11 @@ func describeCheck(w io.Writer, env Env, ch *api.Check, color bool) error {
 		}
 		fmt.Fprintf(w, "%s %s, %s\n", label, approvalLine(a), a.CreatedAt.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "Plan:       sha256 %s\n", printable(ch.PlanSHA256))
+	if ch.PlanSHA256 == "" {
+		fmt.Fprintf(w, "Plan:       none (a %s has no plan)\n", printable(ch.Kind))
+	} else {
+		fmt.Fprintf(w, "Plan:       sha256 %s\n", printable(ch.PlanSHA256))
+	}
 	if ch.PlanFileSHA256 != "" {
 		fmt.Fprintf(w, "Plan file:  sha256 %s\n", printable(ch.PlanFileSHA256))
 	}
@@ -546,7 +550,11 @@ for) and sends the approval again, once.
 				return err
 			}
 			if !yes {
-				fmt.Fprintf(env.Stderr, "\nApprove check %s for exactly this plan (sha256 %s)?\nOnly \"yes\" approves: ", printable(ch.ID), printable(ch.PlanSHA256))
+				what := "exactly this plan (sha256 " + printable(ch.PlanSHA256) + ")"
+				if ch.PlanSHA256 == "" {
+					what = "this " + printable(ch.Kind) + ", which has no plan"
+				}
+				fmt.Fprintf(env.Stderr, "\nApprove check %s for %s?\nOnly \"yes\" approves: ", printable(ch.ID), what)
 				line, _ := bufio.NewReader(env.Stdin).ReadString('\n')
 				if strings.TrimSpace(line) != "yes" {
 					return exit(ExitInternal, errors.New("not approved: you did not answer yes"))

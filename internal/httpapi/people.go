@@ -305,14 +305,17 @@ func (a *API) answer(r *http.Request) (*peopleSide, *store.User, *oidc.Identity,
 		return nil, nil, nil, nil, nil, err
 	}
 	sum := strings.ToLower(strings.TrimSpace(body.PlanSHA256))
-	if !sha256Hex.MatchString(sum) {
+	if sum != "" && !sha256Hex.MatchString(sum) {
 		return nil, nil, nil, nil, nil, fmt.Errorf("%w: plan_sha256 must be the hex SHA-256 of the plan you reviewed (the check's plan_sha256)", gate.ErrBadRequest)
 	}
 	c, _, err := a.svc.Review(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
-	if sum != c.PlanSHA256 {
+	switch {
+	case sum == "" && c.PlanSHA256 != "":
+		return nil, nil, nil, nil, nil, fmt.Errorf("%w: plan_sha256 must be the hex SHA-256 of the plan you reviewed (the check's plan_sha256)", gate.ErrBadRequest)
+	case sum != c.PlanSHA256:
 		return nil, nil, nil, nil, nil, fmt.Errorf("%w: check %s is for plan sha256 %s, not %s, the plan you reviewed; nothing was recorded", gate.ErrConflict, c.ID, c.PlanSHA256, sum)
 	}
 	return p, u, id, c, &body, nil

@@ -121,7 +121,7 @@ func (e *peopleEnv) putUser(t *testing.T, u *store.User) {
 }
 
 // putCheck stores a pending check that needs req, asked for by requester.
-func (e *peopleEnv) putCheck(t *testing.T, requester string, req policy.Requirements) *store.Check {
+func (e *peopleEnv) putCheck(t *testing.T, requester string, req policy.Requirements, edit ...func(*store.Check)) *store.Check {
 	t.Helper()
 	e.n++
 	now := time.Now().UTC()
@@ -135,6 +135,9 @@ func (e *peopleEnv) putCheck(t *testing.T, requester string, req policy.Requirem
 		ID: fmt.Sprintf("chk_%024d", e.n), State: store.StatePending, Kind: "terraform.apply", Workspace: "billing-prod", Environment: "prod",
 		PlanSHA256: strings.Repeat(fmt.Sprintf("%02x", e.n), 32), Requester: requester, Assessment: raw,
 		ResumeKey: fmt.Sprintf("rk-%d", e.n), CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour),
+	}
+	for _, f := range edit {
+		f(c)
 	}
 	if err := e.st.InTx(context.Background(), func(tx store.Tx) error { return tx.CreateCheck(context.Background(), c) }); err != nil {
 		t.Fatal(err)
@@ -256,6 +259,7 @@ func TestPeopleApprove(t *testing.T) {
 		client    string
 		token     func(tok string) string // changes the token sent
 		planSHA   func(c *store.Check) string
+		noPlan    bool // a secret.read check, which has no plan
 		status    int
 		code      string
 		// challenge is the whole WWW-Authenticate header expected, with
@@ -291,6 +295,8 @@ func TestPeopleApprove(t *testing.T) {
 		{name: "fail/unlinked-account", requester: "bob", req: aal3, login: oidctest.Login{Username: "test-user@127.0.0.1", ACR: "phr"}, status: 403, code: api.CodeForbidden, want: store.StatePending},
 		{name: "fail/wrong-plan-sha", requester: "bob", req: aal3, login: strong, planSHA: func(*store.Check) string { return strings.Repeat("0", 64) }, status: 409, code: api.CodeConflict, want: store.StatePending},
 		{name: "fail/no-plan-sha", requester: "bob", req: aal3, login: strong, planSHA: func(*store.Check) string { return "" }, status: 400, code: api.CodeBadRequest, want: store.StatePending},
+		{name: "ok/secret-read-has-no-plan", requester: "bob", req: aal3, login: strong, noPlan: true, status: 200, want: store.StateApproved},
+		{name: "fail/a-plan-sha-for-a-check-without-plan", requester: "bob", req: aal3, login: strong, noPlan: true, planSHA: func(*store.Check) string { return strings.Repeat("ab", 32) }, status: 409, code: api.CodeConflict, want: store.StatePending},
 		{name: "fail/requester-self-approval", requester: "alice", req: aal3, login: strong, status: 403, code: api.CodeForbidden, want: store.StatePending},
 		{name: "fail/not-in-the-required-group", requester: "bob", req: policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300, Groups: []string{"security"}}, login: strong, status: 403, code: api.CodeForbidden, want: store.StatePending},
 		{name: "fail/method-not-accepted", requester: "bob", req: policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 300, Methods: []string{"hwk"}}, login: weak2, status: 403, code: api.CodeForbidden, want: store.StatePending},
@@ -308,7 +314,11 @@ func TestPeopleApprove(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := e.putCheck(t, tt.requester, tt.req)
+			var edits []func(*store.Check)
+			if tt.noPlan {
+				edits = append(edits, func(c *store.Check) { c.Kind, c.PlanSHA256 = "secret.read", "" })
+			}
+			c := e.putCheck(t, tt.requester, tt.req, edits...)
 			client := tt.client
 			if client == "" {
 				client = oidctest.CLIClientID
