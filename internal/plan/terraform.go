@@ -102,8 +102,23 @@ func (d *decoder) readResourceChange(rc *tfResourceChange) error {
 	})
 }
 
+// noOpSkips reports whether a member of a no-op change is not read.
+func noOpSkips(k string) bool {
+	switch k {
+	case "before", "after", "after_unknown", "before_sensitive", "after_sensitive":
+		return true
+	}
+	return false
+}
+
 func (d *decoder) readChangeBody(ch *tfChange) error {
 	return d.eachMember("change", func(k string) (err error) {
+		// A no-op's values are never passed on (normalizeTerraform counts
+		// it and stops): when its actions came first, as Terraform writes
+		// them, its values are skipped rather than copied.
+		if len(ch.Actions) == 1 && ch.Actions[0] == "no-op" && noOpSkips(k) {
+			return d.dec.SkipValue()
+		}
 		switch k {
 		case "actions":
 			ch.Actions, err = d.stringArray(k)
