@@ -39,19 +39,7 @@ func (b *termBuilder) str(s []byte) *ast.Term {
 
 // build returns the term of one JSON value; nil or empty input is null.
 func (b *termBuilder) build(data []byte) (*ast.Term, error) {
-	if len(data) == 0 {
-		return nullTerm, nil
-	}
-	p := jsonParser{b: b, data: data}
-	t, err := p.value()
-	if err != nil {
-		return nil, err
-	}
-	p.space()
-	if p.pos != len(p.data) {
-		return nil, fmt.Errorf("unexpected data at offset %d of a value", p.pos)
-	}
-	return t, nil
+	return b.buildSelected(data, nil)
 }
 
 type jsonParser struct {
@@ -296,7 +284,8 @@ func (p *jsonParser) object() (*ast.Term, error) {
 }
 
 // buildSelected builds the term of one JSON value like build, except that
-// of a top-level object only the members whose key keep accepts are built.
+// of a top-level object only the members whose key keep accepts are built
+// (all of them when keep is nil).
 func (b *termBuilder) buildSelected(data []byte, keep func(key []byte) bool) (*ast.Term, error) {
 	if len(data) == 0 {
 		return nullTerm, nil

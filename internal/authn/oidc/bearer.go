@@ -2,8 +2,6 @@ package oidc
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,36 +63,13 @@ func (b *Bearer) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if idt == nil {
 		return nil, fmt.Errorf("%w: %w", ErrToken, errors.Join(errs...))
 	}
-	var cl struct {
-		Email    string   `json:"email"`
-		Username string   `json:"preferred_username"`
-		ACR      string   `json:"acr"`
-		AMR      []string `json:"amr"`
-		AuthTime *float64 `json:"auth_time"`
-		JTI      string   `json:"jti"`
-		AZP      string   `json:"azp"`
+	id, err := b.rp.identity(idt, raw)
+	if err != nil {
+		return nil, err
 	}
-	if err := idt.Claims(&cl); err != nil {
-		return nil, fmt.Errorf("%w: reading claims: %w", ErrToken, err)
+	if id.AZP != "" && !slices.Contains(b.clientIDs, id.AZP) {
+		return nil, fmt.Errorf("%w: issued to another client (azp %q)", ErrToken, id.AZP)
 	}
-	if cl.AZP != "" && !slices.Contains(b.clientIDs, cl.AZP) {
-		return nil, fmt.Errorf("%w: issued to another client (azp %q)", ErrToken, cl.AZP)
-	}
-	id := &Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: cl.Email, Username: cl.Username, ACR: cl.ACR, AMR: cl.AMR, JTI: cl.JTI, Nonce: idt.Nonce}
-	if cl.AuthTime != nil {
-		id.AuthTime = time.Unix(int64(*cl.AuthTime), 0).UTC()
-	}
-	if id.JTI == "" {
-		sum := sha256.Sum256([]byte(raw))
-		id.JTI = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	if b.rp.cfg.GroupsClaim != "" {
-		var all map[string]any
-		if err := idt.Claims(&all); err == nil {
-			id.Groups = b.rp.MapGroups(all[b.rp.cfg.GroupsClaim])
-		}
-	}
-	id.Level = b.rp.Level(id.ACR, id.AMR)
 	return id, nil
 }
 

@@ -215,6 +215,9 @@ type Identity struct {
 	// JTI is the token's jti, or the hex SHA-256 of the raw ID token.
 	JTI   string
 	Nonce string
+	// AZP is the authorized party (azp), the client the token was issued
+	// to, when the token names one.
+	AZP string
 }
 
 // Finish checks a callback (its query: state, code or error) against the
@@ -246,6 +249,18 @@ func (rp *RP) Finish(ctx context.Context, f *Flow, state, code, errCode, errDesc
 	if idt.Nonce != f.Nonce {
 		return nil, fmt.Errorf("%w: nonce does not match", ErrToken)
 	}
+	id, err := rp.identity(idt, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := rp.useNonce(ctx, idt.Nonce, idt.Expiry); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// identity reads the claims of a verified ID token (raw is its text).
+func (rp *RP) identity(idt *gooidc.IDToken, raw string) (*Identity, error) {
 	var cl struct {
 		Email    string   `json:"email"`
 		Username string   `json:"preferred_username"`
@@ -253,14 +268,12 @@ func (rp *RP) Finish(ctx context.Context, f *Flow, state, code, errCode, errDesc
 		AMR      []string `json:"amr"`
 		AuthTime *float64 `json:"auth_time"`
 		JTI      string   `json:"jti"`
+		AZP      string   `json:"azp"`
 	}
 	if err := idt.Claims(&cl); err != nil {
 		return nil, fmt.Errorf("%w: reading claims: %w", ErrToken, err)
 	}
-	if err := rp.useNonce(ctx, idt.Nonce, idt.Expiry); err != nil {
-		return nil, err
-	}
-	id := &Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: cl.Email, Username: cl.Username, ACR: cl.ACR, AMR: cl.AMR, JTI: cl.JTI, Nonce: idt.Nonce}
+	id := &Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: cl.Email, Username: cl.Username, ACR: cl.ACR, AMR: cl.AMR, JTI: cl.JTI, Nonce: idt.Nonce, AZP: cl.AZP}
 	if cl.AuthTime != nil {
 		id.AuthTime = time.Unix(int64(*cl.AuthTime), 0).UTC()
 	}
