@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -84,6 +85,42 @@ func TestBadTypePatternRefused(t *testing.T) {
 		_, err := New(t.Context(), cfg, nil)
 		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New: %v, want ErrPolicy saying %q", err, tt.want)
+		}
+	}
+}
+
+// Checks are evaluated concurrently: the caches are shared by every
+// evaluation of an engine (run with -race).
+func TestTypeCategoriesConcurrent(t *testing.T) {
+	tc := newTypeClassifier()
+	a := ast.MustParseTerm(`{"identity": ["aws_iam_*"]}`)
+	b := ast.MustParseTerm(`{"stateful": ["aws_db_*", "aws_s3_bucket"]}`)
+	types := ast.MustParseTerm(`{"aws_iam_role", "aws_db_instance", "aws_s3_bucket", "aws_instance"}`)
+	wantA := ast.MustParseTerm(`{"aws_iam_role": {"identity"}}`)
+	wantB := ast.MustParseTerm(`{"aws_db_instance": {"stateful"}, "aws_s3_bucket": {"stateful"}}`)
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			patterns, want := a, wantA
+			if i%2 == 1 {
+				patterns, want = b, wantB
+			}
+			for range 50 {
+				got, err := tc.classify(patterns.Value, types.Value)
+				if err == nil && !got.Equal(want) {
+					err = fmt.Errorf("got %v, want %v", got, want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
