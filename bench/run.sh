@@ -341,8 +341,10 @@ What stepgate does to get here:
   built; no-ops are counted and dropped; values without a sensitive marker
   are passed on without being decoded; each change becomes policy terms
   directly from its JSON text (no Go maps in between), on a second goroutine
-  while the next one is read. Reading is now most of the time: about 0.4 s
-  of JSON tokenizing, skipping and copying the changes' values.
+  while the next one is read; a no-op's values are skipped, not copied.
+  Reading is about half the time (0.33 s of JSON tokenizing, skipping and
+  copying the changes' values, the input built alongside), evaluating the
+  policy over ~13,700 changes most of the rest (about 0.27 s).
 - Memory: with only the built-in policy loaded, the input carries only what
   its rules read (docs/policy.md, "The input document"): each change's
   address, type, action, the \`tags\` and \`containers\` derived in Go
