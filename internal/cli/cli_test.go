@@ -183,6 +183,9 @@ func TestEvalBadInput(t *testing.T) {
 		{"fail/policy-dir-missing", []string{"--plan", "examples/dev-tag-change.plan.json", "--policy", filepath.Join(dir, "nope")}, "", []string{"policy directory"}},
 		{"fail/bad-size", []string{"--plan", "examples/dev-tag-change.plan.json", "--max-plan-size", "big"}, "", []string{"--max-plan-size"}},
 		{"fail/over-size", []string{"--plan", "examples/dev-tag-change.plan.json", "--max-plan-size", "100B"}, "", []string{"too large"}},
+		{"fail/number-out-of-range", []string{"--plan", "-"}, `{"format_version":"1.2","resource_changes":[{"address":"aws_instance.a","mode":"managed","type":"aws_instance","name":"a","provider_name":"aws",
+			"change":{"actions":["update"],"before":{"tags":{"cost":1}},"after":{"tags":{"cost":1e100000}},"after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}]}`,
+			[]string{"aws_instance.a", "number 1e100000", "number too big"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := run(t, tt.stdin, append([]string{"eval"}, tt.args...)...)

@@ -137,7 +137,11 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 		visit, done := in.Stream()
 		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, visit)
 		if derr := done(); err == nil && derr != nil {
-			err = exit(ExitInternal, derr)
+			code := ExitInternal
+			if errors.Is(derr, policy.ErrInput) {
+				code = ExitUsage
+			}
+			err = exit(code, derr)
 		}
 		if err != nil {
 			return err

@@ -396,3 +396,21 @@ func TestSubjectTemplate(t *testing.T) {
 		}
 	}
 }
+
+// A plan value the policy cannot be given (a number out of OPA's range) is
+// the pipeline's bad input: refused, and no check is recorded.
+func TestPlanValueOutOfRange(t *testing.T) {
+	f := newFixture(t)
+	plan := `{"format_version":"1.2","resource_changes":[{"address":"aws_instance.a","mode":"managed","type":"aws_instance","name":"a","provider_name":"aws",
+		"change":{"actions":["update"],"before":{"tags":{"cost":1}},"after":{"tags":{"cost":1e100000}},"after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}]}`
+	_, _, err := f.svc.CreateCheck(context.Background(), f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-dev", Plan: strings.NewReader(plan)})
+	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "number too big") {
+		t.Fatalf("CreateCheck: %v, want ErrBadRequest naming the number", err)
+	}
+	for _, state := range []store.CheckState{store.StateAllowed, store.StatePending, store.StateDenied} {
+		cs, err := f.st.ListChecks(context.Background(), state, 10)
+		if err != nil || len(cs) != 0 {
+			t.Fatalf("%s checks after a refused plan: %d (%v), want none", state, len(cs), err)
+		}
+	}
+}

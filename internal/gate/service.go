@@ -226,6 +226,8 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 			return nil, false, fmt.Errorf("%w: plan: %w", ErrBadRequest, err)
 		case err != nil:
 			return nil, false, fmt.Errorf("reading plan: %w", err)
+		case derr != nil && errors.Is(derr, policy.ErrInput):
+			return nil, false, fmt.Errorf("%w: plan: %w", ErrBadRequest, derr)
 		case derr != nil:
 			return nil, false, fmt.Errorf("building policy input: %w", derr)
 		}

@@ -31,6 +31,9 @@ var (
 	// ErrEvaluation says evaluating the policy failed or produced an answer
 	// that is not a valid assessment. The operation must not be allowed.
 	ErrEvaluation = errors.New("policy evaluation failed")
+	// ErrInput says a plan holds a value the policy cannot be given (a
+	// number out of range): the plan is refused as bad input.
+	ErrInput = errors.New("plan value not accepted")
 )
 
 // checkPackage refuses a user's package that stepgate would not read as

@@ -123,7 +123,13 @@ func (p *jsonParser) number() (*ast.Term, error) {
 	if !json.Valid(s) {
 		return nil, p.fail("bad number")
 	}
-	return ast.NumberTerm(json.Number(s)), nil
+	// A number whose exponent is out of OPA's range (1e100000) would make
+	// evaluating it cost without bound; OPA refuses it in JSON input too.
+	n, err := ast.NumberChecked(string(s))
+	if err != nil {
+		return nil, fmt.Errorf("%w: number %.40s at offset %d: %w", ErrInput, s, start, err)
+	}
+	return ast.NewTerm(n), nil
 }
 
 // string returns the contents of a JSON string, unescaped. The slice is
