@@ -47,17 +47,18 @@ func (x *Tx) AppendAudit(ctx context.Context, e *audit.Event) error {
 	return nil
 }
 
+func scanEvent(r Rows) (*audit.Event, error) {
+	var e audit.Event
+	err := r.Scan(&e.Seq, timeDest{&e.Time}, &e.Type, &e.Actor, &e.Subject, rawDest{&e.Data}, &e.PrevHash, &e.Hash)
+	return &e, err
+}
+
 // ListAudit returns at most limit events with Seq > afterSeq, oldest first.
 func (x *Tx) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*audit.Event, error) {
 	var out []*audit.Event
 	err := positive(limit)
 	if err == nil {
-		err = x.queryAll(ctx, func(r Rows) error {
-			var e audit.Event
-			err := r.Scan(&e.Seq, timeDest{&e.Time}, &e.Type, &e.Actor, &e.Subject, rawDest{&e.Data}, &e.PrevHash, &e.Hash)
-			out = append(out, &e)
-			return err
-		}, `SELECT `+auditColumns+` FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
+		err = x.queryAll(ctx, appendTo(&out, scanEvent), `SELECT `+auditColumns+` FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listing audit events after %d: %w", afterSeq, err)

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/stepgate/stepgate/internal/store"
@@ -87,13 +86,10 @@ func (x *Tx) CreateUser(ctx context.Context, u *store.User) error {
 
 func (x *Tx) getUser(ctx context.Context, what, where string, arg any) (*store.User, error) {
 	var u *store.User
-	err := x.queryOne(ctx, func(r Rows) (err error) {
+	err := x.queryFound(ctx, func(r Rows) (err error) {
 		u, err = scanUser(r)
 		return err
 	}, `SELECT `+userColumns+` FROM users WHERE `+where, arg)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -117,11 +113,7 @@ func (x *Tx) FindUserByLink(ctx context.Context, link string) (*store.User, erro
 // ListUsers returns every user, oldest first.
 func (x *Tx) ListUsers(ctx context.Context) ([]*store.User, error) {
 	var out []*store.User
-	err := x.queryAll(ctx, func(r Rows) error {
-		u, err := scanUser(r)
-		out = append(out, u)
-		return err
-	}, `SELECT `+userColumns+` FROM users ORDER BY created_at NULLS FIRST, id`)
+	err := x.queryAll(ctx, appendTo(&out, scanUser), `SELECT `+userColumns+` FROM users ORDER BY created_at NULLS FIRST, id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
@@ -189,13 +181,10 @@ func (x *Tx) AddCredential(ctx context.Context, c *store.Credential) error {
 
 func (x *Tx) getCredential(ctx context.Context, id, suffix string) (*store.Credential, error) {
 	var c *store.Credential
-	err := x.queryOne(ctx, func(r Rows) (err error) {
+	err := x.queryFound(ctx, func(r Rows) (err error) {
 		c, err = scanCredential(r)
 		return err
 	}, `SELECT `+credentialColumns+` FROM credentials WHERE id = $1`+suffix, id)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("getting credential %q: %w", id, err)
 	}
@@ -215,11 +204,7 @@ func (x *Tx) GetCredentialForUpdate(ctx context.Context, id string) (*store.Cred
 // ListCredentials returns the credentials of a user, oldest first.
 func (x *Tx) ListCredentials(ctx context.Context, userID string) ([]*store.Credential, error) {
 	var out []*store.Credential
-	err := x.queryAll(ctx, func(r Rows) error {
-		c, err := scanCredential(r)
-		out = append(out, c)
-		return err
-	}, `SELECT `+credentialColumns+` FROM credentials WHERE user_id = $1
+	err := x.queryAll(ctx, appendTo(&out, scanCredential), `SELECT `+credentialColumns+` FROM credentials WHERE user_id = $1
 		ORDER BY created_at NULLS FIRST, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("listing credentials of user %q: %w", userID, err)
@@ -271,12 +256,9 @@ func (x *Tx) CreateEnrollment(ctx context.Context, e *store.Enrollment) error {
 
 func (x *Tx) GetEnrollment(ctx context.Context, hash []byte) (*store.Enrollment, error) {
 	var e store.Enrollment
-	err := x.queryOne(ctx, func(r Rows) error {
+	err := x.queryFound(ctx, func(r Rows) error {
 		return r.Scan(bytesDest{&e.Hash}, &e.UserID, timeDest{&e.CreatedAt}, timeDest{&e.ExpiresAt}, timeDest{&e.UsedAt})
 	}, `SELECT `+enrollmentColumns+` FROM enrollments WHERE hash = $1`, hash)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("getting enrollment %s: %w", hashName(hash), err)
 	}
@@ -323,13 +305,10 @@ func (x *Tx) CreateSession(ctx context.Context, s *store.Session) error {
 
 func (x *Tx) GetSession(ctx context.Context, hash []byte) (*store.Session, error) {
 	var s store.Session
-	err := x.queryOne(ctx, func(r Rows) error {
+	err := x.queryFound(ctx, func(r Rows) error {
 		return r.Scan(bytesDest{&s.Hash}, &s.UserID, timeDest{&s.CreatedAt}, timeDest{&s.LastSeenAt},
 			&s.AAL, jsonDest{&s.AMR}, timeDest{&s.AuthTime})
 	}, `SELECT `+sessionColumns+` FROM sessions WHERE hash = $1`, hash)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("getting session %s: %w", hashName(hash), err)
 	}

@@ -46,6 +46,15 @@ func (x *Tx) queryOne(ctx context.Context, scan func(Rows) error, query string, 
 	return rows.Err()
 }
 
+// queryFound is queryOne reporting no row as store.ErrNotFound.
+func (x *Tx) queryFound(ctx context.Context, scan func(Rows) error, query string, args ...any) error {
+	err := x.queryOne(ctx, scan, query, args...)
+	if errors.Is(err, errNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
 // queryAll runs query and scans every row with scan.
 func (x *Tx) queryAll(ctx context.Context, scan func(Rows) error, query string, args ...any) error {
 	rows, err := x.q.Query(ctx, query, args...)
@@ -59,6 +68,16 @@ func (x *Tx) queryAll(ctx context.Context, scan func(Rows) error, query string, 
 		}
 	}
 	return rows.Err()
+}
+
+// appendTo is a scan for queryAll that appends each row, scanned with
+// scan, to *out.
+func appendTo[T any](out *[]*T, scan func(Rows) (*T, error)) func(Rows) error {
+	return func(r Rows) error {
+		v, err := scan(r)
+		*out = append(*out, v)
+		return err
+	}
 }
 
 // insertErr maps a failed insert: a unique violation is store.ErrConflict.
@@ -139,13 +158,10 @@ func (x *Tx) CreateCheck(ctx context.Context, c *store.Check) error {
 
 func (x *Tx) getCheck(ctx context.Context, id, suffix string) (*store.Check, error) {
 	var c *store.Check
-	err := x.queryOne(ctx, func(r Rows) (err error) {
+	err := x.queryFound(ctx, func(r Rows) (err error) {
 		c, err = scanCheck(r)
 		return err
 	}, `SELECT `+checkColumns+` FROM checks WHERE id = $1`+suffix, id)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("getting check %q: %w", id, err)
 	}
@@ -198,16 +214,13 @@ func (x *Tx) FindResumableCheck(ctx context.Context, resumeKey string) (*store.C
 // parameters, so that SQLite can use the partial indexes on them.
 func (x *Tx) newestByResumeKey(ctx context.Context, resumeKey, stateCond, what string) (*store.Check, error) {
 	var c *store.Check
-	err := x.queryOne(ctx, func(r Rows) (err error) {
+	err := x.queryFound(ctx, func(r Rows) (err error) {
 		c, err = scanCheck(r)
 		return err
 	}, `SELECT `+checkColumns+` FROM checks
 		WHERE resume_key = $1 AND `+stateCond+`
 		ORDER BY created_at DESC NULLS LAST, id DESC
 		LIMIT 1`, resumeKey)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("finding %s check with resume key %q: %w", what, resumeKey, err)
 	}
@@ -221,11 +234,7 @@ func (x *Tx) ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*stor
 	var out []*store.Check
 	err := positive(limit)
 	if err == nil {
-		err = x.queryAll(ctx, func(r Rows) error {
-			c, err := scanCheck(r)
-			out = append(out, c)
-			return err
-		}, `SELECT `+checkColumns+` FROM checks
+		err = x.queryAll(ctx, appendTo(&out, scanCheck), `SELECT `+checkColumns+` FROM checks
 			WHERE state = 'pending' AND expires_at < $1
 			ORDER BY expires_at, id
 			LIMIT $2`, x.d.timeArg(t), limit)
@@ -242,11 +251,7 @@ func (x *Tx) ListChecks(ctx context.Context, state store.CheckState, limit int) 
 	var out []*store.Check
 	err := positive(limit)
 	if err == nil {
-		err = x.queryAll(ctx, func(r Rows) error {
-			c, err := scanCheck(r)
-			out = append(out, c)
-			return err
-		}, `SELECT `+checkColumns+` FROM checks
+		err = x.queryAll(ctx, appendTo(&out, scanCheck), `SELECT `+checkColumns+` FROM checks
 			WHERE state = $1
 			ORDER BY created_at DESC NULLS LAST, id DESC
 			LIMIT $2`, string(state), limit)
@@ -276,12 +281,9 @@ func (x *Tx) PutCheckChanges(ctx context.Context, checkID string, changes json.R
 // store.ErrNotFound if it stored none (or the check does not exist).
 func (x *Tx) GetCheckChanges(ctx context.Context, checkID string) (json.RawMessage, error) {
 	var changes json.RawMessage
-	err := x.queryOne(ctx, func(r Rows) error {
+	err := x.queryFound(ctx, func(r Rows) error {
 		return r.Scan(rawDest{&changes})
 	}, `SELECT changes FROM check_changes WHERE check_id = $1`, checkID)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("getting changes of check %q: %w", checkID, err)
 	}
@@ -320,11 +322,7 @@ func (x *Tx) AddApproval(ctx context.Context, a *store.Approval) error {
 // ListApprovals returns the approvals of a check, oldest first.
 func (x *Tx) ListApprovals(ctx context.Context, checkID string) ([]*store.Approval, error) {
 	var out []*store.Approval
-	err := x.queryAll(ctx, func(r Rows) error {
-		a, err := scanApproval(r)
-		out = append(out, a)
-		return err
-	}, `SELECT `+approvalColumns+` FROM approvals WHERE check_id = $1
+	err := x.queryAll(ctx, appendTo(&out, scanApproval), `SELECT `+approvalColumns+` FROM approvals WHERE check_id = $1
 		ORDER BY created_at NULLS FIRST, id`, checkID)
 	if err != nil {
 		return nil, fmt.Errorf("listing approvals of check %q: %w", checkID, err)
@@ -366,13 +364,10 @@ func (x *Tx) CreateToken(ctx context.Context, t *store.Token) error {
 
 func (x *Tx) GetToken(ctx context.Context, id string) (*store.Token, error) {
 	var t *store.Token
-	err := x.queryOne(ctx, func(r Rows) (err error) {
+	err := x.queryFound(ctx, func(r Rows) (err error) {
 		t, err = scanToken(r)
 		return err
 	}, `SELECT `+tokenColumns+` FROM tokens WHERE id = $1`, id)
-	if errors.Is(err, errNoRows) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		return nil, fmt.Errorf("getting token %q: %w", id, err)
 	}
@@ -382,11 +377,7 @@ func (x *Tx) GetToken(ctx context.Context, id string) (*store.Token, error) {
 // ListTokens returns every token, oldest first.
 func (x *Tx) ListTokens(ctx context.Context) ([]*store.Token, error) {
 	var out []*store.Token
-	err := x.queryAll(ctx, func(r Rows) error {
-		t, err := scanToken(r)
-		out = append(out, t)
-		return err
-	}, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at NULLS FIRST, id`)
+	err := x.queryAll(ctx, appendTo(&out, scanToken), `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at NULLS FIRST, id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens: %w", err)
 	}
@@ -425,16 +416,17 @@ func (x *Tx) AddSigningKey(ctx context.Context, k *store.SigningKey) error {
 	return nil
 }
 
+func scanKey(r Rows) (*store.SigningKey, error) {
+	var k store.SigningKey
+	err := r.Scan(&k.ID, &k.Algorithm, bytesDest{&k.PublicKey}, bytesDest{&k.SealedKey},
+		timeDest{&k.CreatedAt}, timeDest{&k.RetiredAt}, timeDest{&k.PublishEnd})
+	return &k, err
+}
+
 // ListSigningKeys returns every signing key, oldest first.
 func (x *Tx) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
 	var out []*store.SigningKey
-	err := x.queryAll(ctx, func(r Rows) error {
-		var k store.SigningKey
-		err := r.Scan(&k.ID, &k.Algorithm, bytesDest{&k.PublicKey}, bytesDest{&k.SealedKey},
-			timeDest{&k.CreatedAt}, timeDest{&k.RetiredAt}, timeDest{&k.PublishEnd})
-		out = append(out, &k)
-		return err
-	}, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at NULLS FIRST, id`)
+	err := x.queryAll(ctx, appendTo(&out, scanKey), `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at NULLS FIRST, id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing signing keys: %w", err)
 	}
