@@ -25,9 +25,9 @@ type canonical struct {
 	PrevHash string          `json:"prev_hash"`
 }
 
-// Canonical returns the bytes of e that its hash covers (everything but the
+// encode returns the bytes of e that its hash covers (everything but the
 // hash itself).
-func Canonical(e *Event) ([]byte, error) {
+func encode(e *Event) ([]byte, error) {
 	data := json.RawMessage("null")
 	if len(bytes.TrimSpace(e.Data)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(e.Data))
@@ -55,7 +55,7 @@ func Canonical(e *Event) ([]byte, error) {
 
 // HashOf returns the hex SHA-256 of e's canonical encoding.
 func HashOf(e *Event) (string, error) {
-	b, err := Canonical(e)
+	b, err := encode(e)
 	if err != nil {
 		return "", err
 	}
@@ -63,13 +63,18 @@ func HashOf(e *Event) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// after is the Seq and PrevHash of the event that follows prev (nil: none).
+func after(prev *Event) (seq int64, prevHash string) {
+	if prev == nil {
+		return 1, GenesisHash
+	}
+	return prev.Seq + 1, prev.Hash
+}
+
 // Seal links e to prev (nil for the first event): it sets Seq, PrevHash and
 // Hash. The store calls it while it holds the chain's lock.
 func Seal(prev, e *Event) error {
-	e.Seq, e.PrevHash = 1, GenesisHash
-	if prev != nil {
-		e.Seq, e.PrevHash = prev.Seq+1, prev.Hash
-	}
+	e.Seq, e.PrevHash = after(prev)
 	h, err := HashOf(e)
 	if err != nil {
 		return err
@@ -96,17 +101,13 @@ func (e *BreakError) Unwrap() error { return ErrBroken }
 // Verifier checks a chain one event at a time, oldest first, so that a long
 // log is never held in memory whole.
 type Verifier struct {
-	prev  *Event
-	count int64
+	prev *Event // the last event verified
 }
 
 // Next checks the next event. It returns a *BreakError naming the first
 // sequence number that was edited, removed or reordered.
 func (v *Verifier) Next(e *Event) error {
-	wantSeq, wantPrev := int64(1), GenesisHash
-	if v.prev != nil {
-		wantSeq, wantPrev = v.prev.Seq+1, v.prev.Hash
-	}
+	wantSeq, wantPrev := after(v.prev)
 	switch {
 	case e.Seq < wantSeq:
 		return &BreakError{Seq: e.Seq, Reason: fmt.Sprintf("out of order: sequence %d follows %d", e.Seq, wantSeq-1)}
@@ -123,12 +124,17 @@ func (v *Verifier) Next(e *Event) error {
 		return &BreakError{Seq: e.Seq, Reason: "its content does not match its hash (edited)"}
 	}
 	v.prev = e
-	v.count++
 	return nil
 }
 
-// Count is the number of events verified so far.
-func (v *Verifier) Count() int64 { return v.count }
+// Count is the number of events verified so far: the chain starts at 1 and
+// has no gaps, so the last one's Seq.
+func (v *Verifier) Count() int64 {
+	if v.prev == nil {
+		return 0
+	}
+	return v.prev.Seq
+}
 
 // Verify checks a whole chain held in memory.
 func Verify(events []*Event) error {
