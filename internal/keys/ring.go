@@ -125,12 +125,7 @@ func Thumbprint(pub ed25519.PublicKey) (string, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return "", fmt.Errorf("computing key thumbprint: public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize)
 	}
-	jwk := jose.JSONWebKey{Key: pub}
-	sum, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", fmt.Errorf("computing key thumbprint: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(sum), nil
+	return jwkThumbprint(pub)
 }
 
 // KeyThumbprint is Thumbprint for an Ed25519 or RSA public key.
@@ -142,14 +137,19 @@ func KeyThumbprint(pub crypto.PublicKey) (string, error) {
 		if p == nil || p.N == nil {
 			return "", errors.New("computing key thumbprint: empty RSA key")
 		}
-		jwk := jose.JSONWebKey{Key: p}
-		sum, err := jwk.Thumbprint(crypto.SHA256)
-		if err != nil {
-			return "", fmt.Errorf("computing key thumbprint: %w", err)
-		}
-		return base64.RawURLEncoding.EncodeToString(sum), nil
+		return jwkThumbprint(p)
 	}
 	return "", fmt.Errorf("computing key thumbprint: unsupported key type %T", pub)
+}
+
+// jwkThumbprint is the RFC 7638 thumbprint of pub, base64url (no padding).
+func jwkThumbprint(pub crypto.PublicKey) (string, error) {
+	jwk := jose.JSONWebKey{Key: pub}
+	sum, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("computing key thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum), nil
 }
 
 // Ensure creates a signing key (of the ring's algorithm) when the ring has
@@ -190,7 +190,7 @@ func (r *Ring) Rotate(ctx context.Context, ks KeyStore, grantTTL time.Duration) 
 		return nil, err
 	}
 	for _, old := range all {
-		if !old.RetiredAt.IsZero() || old.ID == k.ID {
+		if !old.RetiredAt.IsZero() { // all was read before k was added
 			continue
 		}
 		upd := *old
@@ -225,21 +225,24 @@ func (r *Ring) SigningKey(ctx context.Context, ks KeyStore) (*Key, error) {
 	if k == nil {
 		return nil, ErrNoSigningKey
 	}
+	var priv crypto.Signer
 	switch k.Algorithm {
 	case AlgEdDSA:
-		priv, err := r.openEd25519(k)
-		if err != nil {
-			return nil, err
-		}
-		return &Key{ID: k.ID, Algorithm: AlgEdDSA, Signer: priv}, nil
+		priv, err = r.openEd25519(k)
 	case AlgRS256:
-		priv, err := r.openRSA(k)
-		if err != nil {
-			return nil, err
-		}
-		return &Key{ID: k.ID, Algorithm: AlgRS256, Signer: priv}, nil
+		priv, err = r.openRSA(k)
+	default:
+		err = unknownAlgorithm(k)
 	}
-	return nil, fmt.Errorf("signing key %s has algorithm %q, want %s or %s", k.ID, k.Algorithm, AlgEdDSA, AlgRS256)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{ID: k.ID, Algorithm: k.Algorithm, Signer: priv}, nil
+}
+
+// unknownAlgorithm is the error of a stored key of neither algorithm.
+func unknownAlgorithm(k *store.SigningKey) error {
+	return fmt.Errorf("signing key %s has algorithm %q, want %s or %s", k.ID, k.Algorithm, AlgEdDSA, AlgRS256)
 }
 
 func (r *Ring) openEd25519(k *store.SigningKey) (ed25519.PrivateKey, error) {
@@ -325,7 +328,7 @@ func publicKey(k *store.SigningKey) (crypto.PublicKey, error) {
 	case AlgRS256:
 		return rsaPublic(k)
 	}
-	return nil, fmt.Errorf("signing key %s has algorithm %q, want %s or %s", k.ID, k.Algorithm, AlgEdDSA, AlgRS256)
+	return nil, unknownAlgorithm(k)
 }
 
 // JWKS returns the public keys to publish: those whose PublishEnd is zero or
