@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -190,28 +189,21 @@ func testAudit(t *testing.T, open Opener) {
 		t.Parallel()
 		st, ctx := open(t), t.Context()
 		const n = 40
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				e := &audit.Event{Time: at(time.Duration(i) * time.Millisecond), Type: audit.CheckCreated, Subject: fmt.Sprint(i)}
-				if i%2 == 0 {
-					errs <- st.AppendAudit(ctx, e)
-					return
+		errs := concurrently(n, func(i int) error {
+			e := &audit.Event{Time: at(time.Duration(i) * time.Millisecond), Type: audit.CheckCreated, Subject: fmt.Sprint(i)}
+			if i%2 == 0 {
+				return st.AppendAudit(ctx, e)
+			}
+			// In a transaction that writes something else first, as the
+			// server does.
+			return st.InTx(ctx, func(tx store.Tx) error {
+				if err := tx.CreateCheck(ctx, &store.Check{ID: fmt.Sprint(i), State: store.StatePending}); err != nil {
+					return err
 				}
-				// In a transaction that writes something else first, as the
-				// server does.
-				errs <- st.InTx(ctx, func(tx store.Tx) error {
-					if err := tx.CreateCheck(ctx, &store.Check{ID: fmt.Sprint(i), State: store.StatePending}); err != nil {
-						return err
-					}
-					return tx.AppendAudit(ctx, e)
-				})
+				return tx.AppendAudit(ctx, e)
 			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		})
+		for _, err := range errs {
 			if err != nil {
 				t.Errorf("concurrent append = %v, want nil", err)
 			}

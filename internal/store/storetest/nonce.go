@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -170,20 +169,11 @@ func testNonces(t *testing.T, open Opener) {
 			st := open(t)
 			useNonces(t, st, tt.first)
 			const n = 16
-			var (
-				wg    sync.WaitGroup
-				start = make(chan struct{})
-				won   = make([]bool, n)
-				errs  = make([]error, n)
-			)
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					won[i], errs[i] = st.UseNonce(t.Context(), nonceHash("n"), at(tt.now+time.Hour), at(tt.now))
-				})
-			}
-			close(start)
-			wg.Wait()
+			won := make([]bool, n)
+			errs := concurrently(n, func(i int) (err error) {
+				won[i], err = st.UseNonce(t.Context(), nonceHash("n"), at(tt.now+time.Hour), at(tt.now))
+				return err
+			})
 			winners := 0
 			for i := range n {
 				if errs[i] != nil {

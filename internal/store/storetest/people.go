@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +13,6 @@ import (
 
 	"github.com/stepgate/stepgate/internal/store"
 )
-
-// errAny, as the error a case wants, accepts any error.
-var errAny = errors.New("any error")
-
-// matches reports whether err is what a case wants: nil for nil, any
-// error for errAny, else errors.Is.
-func matches(err, want error) bool {
-	if want == errAny {
-		return err != nil
-	}
-	if want == nil {
-		return err == nil
-	}
-	return errors.Is(err, want)
-}
 
 func wantNotFound(t *testing.T, call string, err error) {
 	t.Helper()
@@ -638,23 +622,17 @@ func testCredentials(t *testing.T, open Opener) {
 			t.Fatalf("AddCredential() = %v, want nil", err)
 		}
 		const n = 25
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				errs <- st.InTx(ctx, func(tx store.Tx) error {
-					c, err := tx.GetCredentialForUpdate(ctx, "cr1")
-					if err != nil {
-						return err
-					}
-					c.LastStep++
-					return tx.UpdateCredential(ctx, c)
-				})
+		errs := concurrently(n, func(int) error {
+			return st.InTx(ctx, func(tx store.Tx) error {
+				c, err := tx.GetCredentialForUpdate(ctx, "cr1")
+				if err != nil {
+					return err
+				}
+				c.LastStep++
+				return tx.UpdateCredential(ctx, c)
 			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		})
+		for _, err := range errs {
 			if err != nil {
 				t.Errorf("InTx(increment) = %v, want nil", err)
 			}

@@ -131,6 +131,16 @@ func filledToken(t *testing.T, id string, seed int) *store.Token {
 }
 
 func testTokens(t *testing.T, open Opener) {
+	// setup creates tokens t1 and t2 (seeds 1 and 2).
+	setup := func(t *testing.T) store.Store {
+		st := open(t)
+		for i, id := range []string{"t1", "t2"} {
+			if err := st.CreateToken(t.Context(), filledToken(t, id, i+1)); err != nil {
+				t.Fatalf("CreateToken(%s) = %v, want nil", id, err)
+			}
+		}
+		return st
+	}
 	for _, tt := range []struct {
 		name string
 		run  func(t *testing.T, st store.Store) error
@@ -199,12 +209,7 @@ func testTokens(t *testing.T, open Opener) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st, ctx := open(t), t.Context()
-			for i, id := range []string{"t1", "t2"} {
-				if err := st.CreateToken(ctx, filledToken(t, id, i+1)); err != nil {
-					t.Fatalf("CreateToken(%s) = %v, want nil", id, err)
-				}
-			}
+			st, ctx := setup(t), t.Context()
 			if err := tt.run(t, st); err != nil {
 				t.Fatalf("got %v, want nil", err)
 			}
@@ -259,12 +264,7 @@ func testTokens(t *testing.T, open Opener) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st, ctx := open(t), t.Context()
-			for i, id := range []string{"t1", "t2"} {
-				if err := st.CreateToken(ctx, filledToken(t, id, i+1)); err != nil {
-					t.Fatalf("CreateToken(%s) = %v, want nil", id, err)
-				}
-			}
+			st, ctx := setup(t), t.Context()
 			if err := tt.run(t, st); !errors.Is(err, tt.want) {
 				t.Fatalf("got error %v, want %v", err, tt.want)
 			}

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,6 +138,38 @@ func normalized[T any](v *T) *T {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// errAny, as the error a case wants, accepts any error.
+var errAny = errors.New("any error")
+
+// matches reports whether err is what a case wants: nil for nil, any
+// error for errAny, else errors.Is.
+func matches(err, want error) bool {
+	if want == errAny {
+		return err != nil
+	}
+	if want == nil {
+		return err == nil
+	}
+	return errors.Is(err, want)
+}
+
+// concurrently runs fn(0) to fn(n-1), each in its own goroutine, all
+// released at once, and returns their errors by i.
+func concurrently(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
 
 // ids returns the IDs of records, in order.
 func ids[T any](records []*T, id func(*T) string) []string {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -291,23 +290,17 @@ func testTransactions(t *testing.T, open Opener) {
 			t.Fatalf("CreateCheck() = %v, want nil", err)
 		}
 		const n = 25
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for range n {
-			wg.Go(func() {
-				errs <- st.InTx(ctx, func(tx store.Tx) error {
-					c, err := tx.GetCheckForUpdate(ctx, "c1")
-					if err != nil {
-						return err
-					}
-					c.OutcomeDurationMS++
-					return tx.UpdateCheck(ctx, c)
-				})
+		errs := concurrently(n, func(int) error {
+			return st.InTx(ctx, func(tx store.Tx) error {
+				c, err := tx.GetCheckForUpdate(ctx, "c1")
+				if err != nil {
+					return err
+				}
+				c.OutcomeDurationMS++
+				return tx.UpdateCheck(ctx, c)
 			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		})
+		for _, err := range errs {
 			if err != nil {
 				t.Errorf("InTx(increment) = %v, want nil", err)
 			}
@@ -325,17 +318,11 @@ func testTransactions(t *testing.T, open Opener) {
 		t.Parallel()
 		st, ctx := open(t), t.Context()
 		const n = 10
-		errs := make(chan error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				errs <- st.CreateCheck(ctx, &store.Check{ID: "c1", Kind: fmt.Sprint(i)})
-			})
-		}
-		wg.Wait()
-		close(errs)
+		errs := concurrently(n, func(i int) error {
+			return st.CreateCheck(ctx, &store.Check{ID: "c1", Kind: fmt.Sprint(i)})
+		})
 		won := 0
-		for err := range errs {
+		for _, err := range errs {
 			switch {
 			case err == nil:
 				won++
