@@ -86,7 +86,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
-	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if strings.ContainsFunc(token, spaceOrControl) {
 		// Never say more about the token than that.
 		return nil, errors.New("the API token contains spaces or control characters")
 	}
@@ -187,23 +187,17 @@ func (c *Client) CreateCheck(ctx context.Context, r CheckRequest) (*api.Check, e
 
 // GetCheck returns a check as it is now.
 func (c *Client) GetCheck(ctx context.Context, id string) (*api.Check, error) {
-	p, err := checkPath(id)
+	p, err := checkPath(api.PathChecks, id)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	var out api.Check
-	if err := c.do(ctx, http.MethodGet, p, nil, nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return get[api.Check](ctx, c, p)
 }
 
 // WaitCheck returns a check once it is no longer pending, or when timeout
 // has passed (the server holds a wait at most 60 s), whichever comes first.
 func (c *Client) WaitCheck(ctx context.Context, id string, timeout time.Duration) (*api.Check, error) {
-	p, err := checkPath(id)
+	p, err := checkPath(api.PathChecks, id)
 	if err != nil {
 		return nil, err
 	}
@@ -227,14 +221,8 @@ func (c *Client) WaitCheck(ctx context.Context, id string, timeout time.Duration
 // Consume uses a grant on the server. It succeeds once per grant: a second
 // use answers an *Error with Status 409.
 func (c *Client) Consume(ctx context.Context, grant string) (*api.ConsumeResponse, error) {
-	body, err := json.Marshal(api.ConsumeRequest{Grant: grant})
-	if err != nil {
-		return nil, fmt.Errorf("encoding consume request: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
 	var out api.ConsumeResponse
-	if err := c.do(ctx, http.MethodPost, api.PathConsume, nil, bytes.NewReader(body), "application/json", &out); err != nil {
+	if err := c.post(ctx, api.PathConsume, api.ConsumeRequest{Grant: grant}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -243,26 +231,48 @@ func (c *Client) Consume(ctx context.Context, grant string) (*api.ConsumeRespons
 // ReportOutcome tells the server how the command run under a check's grant
 // ended.
 func (c *Client) ReportOutcome(ctx context.Context, checkID string, o api.OutcomeRequest) error {
-	p, err := checkPath(checkID)
+	p, err := checkPath(api.PathChecks, checkID)
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(o)
+	return c.post(ctx, p+"/outcome", o, nil)
+}
+
+// checkPath is the path of a check under base (api.PathChecks,
+// api.PathPeopleChecks); an id that could change the path (a slash, a dot
+// segment) is refused rather than escaped into another route.
+func checkPath(base, id string) (string, error) {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/?#%\\") || strings.ContainsFunc(id, spaceOrControl) {
+		return "", fmt.Errorf("invalid check id %q", id)
+	}
+	return base + "/" + url.PathEscape(id), nil
+}
+
+// spaceOrControl matches what may appear neither in a token nor in a
+// check id: spaces and control characters.
+func spaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// get sends a GET of path and decodes its answer.
+func get[T any](ctx context.Context, c *Client, path string) (*T, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var out T
+	if err := c.do(ctx, http.MethodGet, path, nil, nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// post sends in as the JSON body of a POST to path and decodes the answer
+// into out (when not nil).
+func (c *Client) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
 	if err != nil {
-		return fmt.Errorf("encoding outcome: %w", err)
+		return fmt.Errorf("encoding request to %s: %w", path, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	return c.do(ctx, http.MethodPost, p+"/outcome", nil, bytes.NewReader(body), "application/json", nil)
-}
-
-// checkPath is the path of a check; an id that could change the path (a
-// slash, a dot segment) is refused rather than escaped into another route.
-func checkPath(id string) (string, error) {
-	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/?#%\\") || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return "", fmt.Errorf("invalid check id %q", id)
-	}
-	return api.PathChecks + "/" + url.PathEscape(id), nil
+	return c.do(ctx, http.MethodPost, path, nil, bytes.NewReader(body), "application/json", out)
 }
 
 // do sends one request and decodes a 2xx answer into out (when not nil).

@@ -1,12 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -19,7 +15,7 @@ import (
 // WithToken returns a client of the same server that authenticates with
 // token instead (a person's ID token after `stepgate login`).
 func (c *Client) WithToken(token string) (*Client, error) {
-	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if strings.ContainsFunc(token, spaceOrControl) {
 		return nil, errors.New("the token contains spaces or control characters")
 	}
 	cp := *c
@@ -141,58 +137,26 @@ func bearerParams(h string) (map[string]string, bool) {
 // 9728): which provider's ID tokens the people API accepts, and the
 // client `stepgate login` signs in with.
 func (c *Client) ProtectedResource(ctx context.Context) (*api.ProtectedResource, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	var out api.ProtectedResource
-	if err := c.do(ctx, http.MethodGet, api.PathProtectedResource, nil, nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return get[api.ProtectedResource](ctx, c, api.PathProtectedResource)
 }
 
 // Me returns the account the ID token is linked to.
 func (c *Client) Me(ctx context.Context) (*api.Me, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	var out api.Me
-	if err := c.do(ctx, http.MethodGet, api.PathPeopleMe, nil, nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return get[api.Me](ctx, c, api.PathPeopleMe)
 }
 
 // ReviewList returns the pending checks the person may answer.
 func (c *Client) ReviewList(ctx context.Context) (*api.ReviewList, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	var out api.ReviewList
-	if err := c.do(ctx, http.MethodGet, api.PathPeopleChecks, nil, nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-func peoplePath(id string) (string, error) {
-	p, err := checkPath(id)
-	if err != nil {
-		return "", err
-	}
-	return api.PathPeople + p[len("/v1"):], nil
+	return get[api.ReviewList](ctx, c, api.PathPeopleChecks)
 }
 
 // ReviewCheck returns one check as a reviewer sees it.
 func (c *Client) ReviewCheck(ctx context.Context, id string) (*api.Check, error) {
-	p, err := peoplePath(id)
+	p, err := checkPath(api.PathPeopleChecks, id)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	var out api.Check
-	if err := c.do(ctx, http.MethodGet, p, nil, nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return get[api.Check](ctx, c, p)
 }
 
 // Approve approves the check for the plan whose sha256 the person
@@ -209,18 +173,12 @@ func (c *Client) Reject(ctx context.Context, id, planSHA256, reason string) (*ap
 }
 
 func (c *Client) answer(ctx context.Context, id, verb string, req api.AnswerRequest) (*api.Check, error) {
-	p, err := peoplePath(id)
+	p, err := checkPath(api.PathPeopleChecks, id)
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s request: %w", verb, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
 	var out api.Check
-	if err := c.do(ctx, http.MethodPost, p+"/"+verb, nil, bytes.NewReader(body), "application/json", &out); err != nil {
+	if err := c.post(ctx, p+"/"+verb, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
