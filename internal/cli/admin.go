@@ -1,11 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,6 +18,7 @@ import (
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/store"
 )
 
 // ExitTampered is the exit code of `audit verify` when the chain is broken.
@@ -202,7 +203,7 @@ the JWKS until every grant it signed has expired.`,
 				return exit(ExitInternal, err)
 			}
 			data, _ := json.Marshal(map[string]string{"kid": k.ID})
-			err = st.InTx(cmd.Context(), func(tx storeTx) error {
+			err = st.InTx(cmd.Context(), func(tx store.Tx) error {
 				return tx.AppendAudit(cmd.Context(), &audit.Event{Time: time.Now(), Type: audit.KeyRotated, Actor: adminActor(env), Subject: "key:" + k.ID, Data: data})
 			})
 			if err != nil {
@@ -310,7 +311,7 @@ SHA-256 of the one before it.`,
 			}
 			defer st.Close()
 			enc := json.NewEncoder(env.Stdout)
-			return forEachEvent(cmd, st, func(e *audit.Event) error {
+			return forEachEvent(cmd.Context(), st, func(e *audit.Event) error {
 				if e.Time.Before(from) {
 					return nil
 				}
@@ -343,10 +344,12 @@ Exit codes:
 			defer st.Close()
 			var v audit.Verifier
 			var last *audit.Event
-			var approved []string
-			err = forEachEvent(cmd, st, func(e *audit.Event) error {
+			var approved []string // in the order of the log, each once
+			seen := map[string]bool{}
+			err = forEachEvent(cmd.Context(), st, func(e *audit.Event) error {
 				last = e
-				if e.Type == audit.CheckApproval && !strings.Contains(string(e.Data), `"refused"`) && !slices.Contains(approved, e.Subject) {
+				if e.Type == audit.CheckApproval && !strings.Contains(string(e.Data), `"refused"`) && !seen[e.Subject] {
+					seen[e.Subject] = true
 					approved = append(approved, e.Subject)
 				}
 				return v.Next(e)
@@ -404,10 +407,19 @@ Exit codes:
 	return cmd
 }
 
-func forEachEvent(cmd *cobra.Command, st storeReader, fn func(*audit.Event) error) error {
+// auditReader is what reading the audit log needs.
+type auditReader interface {
+	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*audit.Event, error)
+}
+
+// auditPage is how many events forEachEvent reads at a time.
+const auditPage = 1000
+
+// forEachEvent calls fn with every event of the audit log, oldest first.
+func forEachEvent(ctx context.Context, st auditReader, fn func(*audit.Event) error) error {
 	var after int64
 	for {
-		page, err := st.ListAudit(cmd.Context(), after, 1000)
+		page, err := st.ListAudit(ctx, after, auditPage)
 		if err != nil {
 			return exit(ExitInternal, fmt.Errorf("reading audit log: %w", err))
 		}
@@ -417,7 +429,7 @@ func forEachEvent(cmd *cobra.Command, st storeReader, fn func(*audit.Event) erro
 			}
 			after = e.Seq
 		}
-		if len(page) < 1000 {
+		if len(page) < auditPage {
 			return nil
 		}
 	}

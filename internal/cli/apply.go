@@ -294,10 +294,8 @@ func runCommand(env Env, path string, args []string, c *grant.Claims) (int, time
 	// locked". Elsewhere (CI) the command gets a process group of its own,
 	// so a signal the runner sends to the group reaches it once, through
 	// stepgate, which can then still report the outcome.
-	onTerminal := false
-	if f, ok := env.Stdin.(*os.File); ok && env.IsTerminal != nil {
-		onTerminal = env.IsTerminal(f)
-	}
+	stdin, ok := env.Stdin.(*os.File)
+	onTerminal := ok && env.isTerminal(stdin)
 	if !onTerminal {
 		cmd.SysProcAttr = ownProcessGroup()
 	}

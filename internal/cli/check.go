@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,14 +64,21 @@ type serverFlags struct {
 }
 
 func (s *serverFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&s.server, "server", "", "URL of the stepgate server (default $"+envServer+")")
+	addServerFlag(f, &s.server)
 	f.StringVar(&s.tokenFile, "token-file", "", "file holding the API token (default: $"+envToken+", else the file $"+envTokenFile+" names)")
 	f.StringVar(&s.idTokenAudience, "id-token-audience", defaultIDTokenAudience, "audience of the CI OIDC token asked of GitHub Actions when there is no API token")
 }
 
-// serverURL is --server or $STEPGATE_SERVER, without a trailing slash.
-func (s *serverFlags) serverURL(env Env) (string, error) {
-	u := s.server
+// addServerFlag adds --server, which every command that talks to a server
+// has.
+func addServerFlag(f *pflag.FlagSet, server *string) {
+	f.StringVar(server, "server", "", "URL of the stepgate server (default $"+envServer+")")
+}
+
+// serverURL is --server (flag) or $STEPGATE_SERVER, without a trailing
+// slash.
+func serverURL(env Env, flag string) (string, error) {
+	u := flag
 	if u == "" {
 		u = env.Getenv(envServer)
 	}
@@ -125,7 +131,7 @@ func (s *serverFlags) token(env Env) (string, error) {
 // client returns a client of the server; needToken makes a missing token
 // an error.
 func (s *serverFlags) client(env Env, needToken bool) (*client.Client, error) {
-	server, err := s.serverURL(env)
+	server, err := serverURL(env, s.server)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +142,11 @@ func (s *serverFlags) client(env Env, needToken bool) (*client.Client, error) {
 	if token == "" && needToken {
 		return nil, exit(ExitUsage, fmt.Errorf("no API token: set $%s (or --token-file; 'stepgate tokens create' makes one), or give the job an OIDC token: $%s, or permissions: id-token: write in GitHub Actions", envToken, envIDToken))
 	}
+	return newClient(server, token)
+}
+
+// newClient returns a client of server that says it is this stepgate.
+func newClient(server, token string) (*client.Client, error) {
 	c, err := client.New(server, token, client.WithUserAgent("stepgate/"+version()))
 	if err != nil {
 		return nil, exit(ExitUsage, err)
@@ -245,8 +256,8 @@ Exit codes:
 }
 
 func runCheck(ctx context.Context, env Env, o checkOptions) error {
-	if o.output != "text" && o.output != "json" {
-		return exit(ExitUsage, fmt.Errorf("--output %q: want text or json", o.output))
+	if err := checkOutput(o.output); err != nil {
+		return err
 	}
 	if err := (policy.Operation{Kind: o.kind}).Validate(); err != nil {
 		return exit(ExitUsage, fmt.Errorf("--kind: %w", err))
@@ -359,10 +370,11 @@ func prepareGrantOut(path string) error {
 	return nil
 }
 
-// writeGrant writes the grant with mode 0600, atomically: a reader sees no
-// file or the whole grant, never a part, and never a wider mode.
-func writeGrant(path, grant string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".stepgate-grant-*")
+// writePrivate writes a secret (a grant, a sign-in) to path with mode 0600,
+// atomically: a reader sees no file or the whole of it, never a part, and
+// never a wider mode.
+func writePrivate(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".stepgate-*")
 	if err != nil {
 		return err
 	}
@@ -371,7 +383,7 @@ func writeGrant(path, grant string) error {
 		f.Close()
 		return err
 	}
-	if _, err := f.WriteString(grant); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
@@ -389,7 +401,6 @@ type checkRun struct {
 	grantPath string
 	reviewURL string // kept: the server shows it only while the check is pending
 	granted   bool   // the grant was written to grantPath
-	progress  *progress
 }
 
 // info is where messages for people go: stdout for text, stderr when
@@ -420,7 +431,7 @@ func (r *checkRun) follow(ctx context.Context, ch *api.Check) (*api.Check, error
 func (r *checkRun) describe(ch *api.Check) error {
 	w := r.info()
 	if ch.Assessment != nil && r.o.output == "text" {
-		opts := report.Options{Color: r.isTerminal(r.env.Stdout) && r.env.Getenv("NO_COLOR") == ""}
+		opts := report.Options{Color: colorOn(r.env, r.env.Stdout)}
 		if err := report.Write(w, "text", ch.Assessment, opts); err != nil {
 			return exit(ExitInternal, fmt.Errorf("writing report: %w", err))
 		}
@@ -445,18 +456,13 @@ func (r *checkRun) describe(ch *api.Check) error {
 	return nil
 }
 
-func (r *checkRun) isTerminal(w io.Writer) bool {
-	return r.env.IsTerminal != nil && r.env.IsTerminal(w)
-}
-
 // wait long-polls a pending check in slices until it is decided or --wait
 // runs out. A server that cannot be reached for a while (a restart, a load
 // balancer) is asked again until --wait runs out.
 func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) {
 	start := time.Now()
 	deadline := start.Add(r.o.wait)
-	p := newProgress(r.env.Stderr, r.isTerminal(r.env.Stderr), start, deadline, ch.ReviewURL)
-	r.progress = p
+	p := newProgress(r.env.Stderr, r.env.isTerminal(r.env.Stderr), start, deadline, ch.ReviewURL)
 	defer p.stop()
 	seen := len(ch.Approvals)
 	var lastErr error
@@ -510,18 +516,16 @@ func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) 
 	}
 }
 
-// sleep waits d or until ctx ends; it reports whether ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
 	if d <= 0 {
-		return ctx.Err() != nil
+		return
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return false
 	case <-ctx.Done():
-		return true
 	}
 }
 
@@ -534,7 +538,7 @@ func (r *checkRun) conclude(ch *api.Check) error {
 		if ch.Grant == "" {
 			return exit(ExitInternal, fmt.Errorf("check %s is %s but the server sent no grant (only the token that asked receives it)", id, ch.State))
 		}
-		if err := writeGrant(r.grantPath, ch.Grant); err != nil {
+		if err := writePrivate(r.grantPath, []byte(ch.Grant)); err != nil {
 			return exit(ExitInternal, fmt.Errorf("writing grant of check %s: %w", id, err))
 		}
 		r.granted = true
@@ -581,9 +585,7 @@ func (r *checkRun) finish(ch *api.Check) {
 		if out.ReviewURL == "" {
 			out.ReviewURL = r.reviewURL
 		}
-		enc := json.NewEncoder(r.env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(&out); err != nil {
+		if err := writeJSONOut(r.env.Stdout, &out); err != nil {
 			fmt.Fprintf(r.env.Stderr, "stepgate: writing result: %v\n", err)
 		}
 	}

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -398,8 +396,7 @@ func fileSHA(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+	return sha256hex(b)
 }
 
 func wantCode(t *testing.T, r result, code int) {

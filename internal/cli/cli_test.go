@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,24 +14,15 @@ type result struct {
 	stdout, stderr string
 }
 
-// run runs the command line in-process from the repository root.
+// run runs the command line in-process from the repository root, with no
+// environment variables.
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut bytes.Buffer
-	env := Env{
-		Stdin:      strings.NewReader(stdin),
-		Stdout:     &out,
-		Stderr:     &errOut,
-		Getenv:     func(string) string { return "" },
-		Dir:        root,
-		IsTerminal: func(io.Writer) bool { return false },
-	}
-	code := Run(context.Background(), args, env)
-	return result{code, out.String(), errOut.String()}
+	return call{dir: root, stdin: stdin}.run(t, args...)
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -320,10 +308,8 @@ func TestEvalSavedPlanRealTerraform(t *testing.T) {
 			t.Fatalf("terraform %s: %v\n%s", args[0], err, out)
 		}
 	}
-	var out, errOut bytes.Buffer
-	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Dir: dir}
-	code := Run(context.Background(), []string{"eval", "--plan", "tfplan", "--workspace", "release-prod"}, env)
-	if code != ExitStepUp || !strings.Contains(out.String(), "terraform_data.release") || !strings.Contains(out.String(), "1 create") {
-		t.Errorf("eval of a real saved plan: exit %d\n%s%s", code, out.String(), errOut.String())
+	r := call{dir: dir}.run(t, "eval", "--plan", "tfplan", "--workspace", "release-prod")
+	if r.code != ExitStepUp || !strings.Contains(r.stdout, "terraform_data.release") || !strings.Contains(r.stdout, "1 create") {
+		t.Errorf("eval of a real saved plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

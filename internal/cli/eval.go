@@ -84,25 +84,45 @@ type setup struct {
 	maxSize int64
 }
 
-func loadSetup(ctx context.Context, env Env, configPath string, policyDirs []string, maxSize string) (*setup, error) {
-	if configPath == "" {
-		configPath = env.Getenv(config.EnvFile)
+// loadConfig reads the configuration file path, else the one
+// $STEPGATE_CONFIG names, else none (the defaults).
+func loadConfig(env Env, path string) (*config.Config, error) {
+	if path == "" {
+		path = env.Getenv(config.EnvFile)
 	}
-	cfg, err := config.Load(resolve(env, configPath))
+	cfg, err := config.Load(resolve(env, path))
 	if err != nil {
 		return nil, exit(ExitUsage, err)
+	}
+	return cfg, nil
+}
+
+// loadModules reads the .rego modules of the directories dirs, relative to
+// the working directory.
+func loadModules(env Env, dirs []string) ([]policy.Module, error) {
+	abs := make([]string, len(dirs))
+	for i, d := range dirs {
+		abs[i] = resolve(env, d)
+	}
+	mods, err := policy.LoadModules(abs, false)
+	if err != nil {
+		return nil, exit(ExitUsage, err)
+	}
+	return mods, nil
+}
+
+func loadSetup(ctx context.Context, env Env, configPath string, policyDirs []string, maxSize string) (*setup, error) {
+	cfg, err := loadConfig(env, configPath)
+	if err != nil {
+		return nil, err
 	}
 	pc, err := cfg.PolicyConfig()
 	if err != nil {
 		return nil, exit(ExitUsage, fmt.Errorf("%w: %w", config.ErrInvalid, err))
 	}
-	dirs := make([]string, len(policyDirs))
-	for i, d := range policyDirs {
-		dirs[i] = resolve(env, d)
-	}
-	mods, err := policy.LoadModules(dirs, false)
+	mods, err := loadModules(env, policyDirs)
 	if err != nil {
-		return nil, exit(ExitUsage, err)
+		return nil, err
 	}
 	engine, err := policy.New(ctx, pc, mods)
 	if err != nil {
@@ -152,7 +172,7 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 	if err != nil {
 		return exit(ExitInternal, err)
 	}
-	opts := report.Options{Color: env.IsTerminal != nil && env.IsTerminal(env.Stdout) && env.Getenv("NO_COLOR") == ""}
+	opts := report.Options{Color: colorOn(env, env.Stdout)}
 	if err := report.Write(env.Stdout, o.output, a, opts); err != nil {
 		return exit(ExitInternal, fmt.Errorf("writing report: %w", err))
 	}

@@ -166,23 +166,7 @@ func saveSession(env Env, s *session) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding sign-in: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".login-*") // mode 0600
-	if err != nil {
-		return "", fmt.Errorf("writing sign-in: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return "", fmt.Errorf("writing sign-in: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("writing sign-in: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("writing sign-in: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := writePrivate(path, b); err != nil {
 		return "", fmt.Errorf("writing sign-in %s: %w", path, err)
 	}
 	return path, nil

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,44 +53,39 @@ func peopleCommands(env Env) []*cobra.Command {
 
 // peopleFlags are the flags of the commands people use.
 type peopleFlags struct {
-	server       string
-	noBrowser    bool
-	loginTimeout time.Duration
+	server string
+	login  loginFlags
 }
 
 func (p *peopleFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&p.server, "server", "", "URL of the stepgate server (default $"+envServer+")")
-	f.BoolVar(&p.noBrowser, "no-browser", false, "print the sign-in URL instead of opening a browser")
-	f.DurationVar(&p.loginTimeout, "login-timeout", defaultLoginTimeout, "how long a sign-in in the browser may take")
+	addServerFlag(f, &p.server)
+	f.BoolVar(&p.login.noBrowser, "no-browser", false, "print the sign-in URL instead of opening a browser")
+	f.DurationVar(&p.login.timeout, "login-timeout", defaultLoginTimeout, "how long a sign-in in the browser may take")
 }
 
 // person is one person talking to one server.
 type person struct {
 	env    Env
-	flags  peopleFlags
+	lf     loginFlags
 	server string
 	base   *client.Client // without a token
 	sess   *session
 }
 
 func newPerson(env Env, f peopleFlags) (*person, error) {
-	server, err := (&serverFlags{server: f.server}).serverURL(env)
+	server, err := serverURL(env, f.server)
 	if err != nil {
 		return nil, err
 	}
-	base, err := client.New(server, "", client.WithUserAgent("stepgate/"+version()))
+	base, err := newClient(server, "")
 	if err != nil {
-		return nil, exit(ExitUsage, err)
+		return nil, err
 	}
-	return &person{env: env, flags: f, server: server, base: base}, nil
-}
-
-func (p *person) lf() loginFlags {
-	return loginFlags{noBrowser: p.flags.noBrowser, timeout: p.flags.loginTimeout}
+	return &person{env: env, lf: f.login, server: server, base: base}, nil
 }
 
 func (p *person) login(ctx context.Context, su *stepUp) (string, error) {
-	s, path, err := login(ctx, p.env, p.base, p.server, p.lf(), su)
+	s, path, err := login(ctx, p.env, p.base, p.server, p.lf, su)
 	if err != nil {
 		return "", err
 	}
@@ -204,19 +198,6 @@ func peopleError(doing string, err error) error {
 	return exit(ExitInternal, fmt.Errorf("%s: %w", doing, err))
 }
 
-func checkOutput(o string) error {
-	if o != "text" && o != "json" {
-		return exit(ExitUsage, fmt.Errorf("--output %q: want text or json", o))
-	}
-	return nil
-}
-
-func writeJSONOut(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newLoginCmd(env Env) *cobra.Command {
 	var f peopleFlags
 	var output string
@@ -281,7 +262,7 @@ func newLogoutCmd(env Env) *cobra.Command {
 the identity provider itself is not ended.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := (&serverFlags{server: server}).serverURL(env)
+			s, err := serverURL(env, server)
 			if err != nil {
 				return err
 			}
@@ -301,7 +282,7 @@ the identity provider itself is not ended.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "URL of the stepgate server (default $"+envServer+")")
+	addServerFlag(cmd.Flags(), &server)
 	return cmd
 }
 
@@ -432,10 +413,6 @@ func describeCheck(w io.Writer, env Env, ch *api.Check, color bool) error {
 	return nil
 }
 
-func colorOn(env Env, w io.Writer) bool {
-	return env.IsTerminal != nil && env.IsTerminal(w) && env.Getenv("NO_COLOR") == ""
-}
-
 func newReviewShowCmd(env Env) *cobra.Command {
 	var f peopleFlags
 	var output string
@@ -498,7 +475,7 @@ func (a *answerFlags) samePlan(ch *api.Check) error {
 
 func stdinIsTerminal(env Env) bool {
 	w, ok := env.Stdin.(io.Writer) // an *os.File is both
-	return ok && env.IsTerminal != nil && env.IsTerminal(w)
+	return ok && env.isTerminal(w)
 }
 
 func newApproveCmd(env Env) *cobra.Command {

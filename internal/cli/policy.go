@@ -44,15 +44,12 @@ Exit codes:
   stepgate policy test ./policies --run 'test_public_bucket' -v`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			if output != "text" && output != "json" {
-				return exit(ExitUsage, fmt.Errorf("--output %q: want text or json", output))
+			if err := checkOutput(output); err != nil {
+				return err
 			}
-			if configPath == "" {
-				configPath = env.Getenv(config.EnvFile)
-			}
-			cfg, err := config.Load(resolve(env, configPath))
+			cfg, err := loadConfig(env, configPath)
 			if err != nil {
-				return exit(ExitUsage, err)
+				return err
 			}
 			pc, err := cfg.PolicyConfig()
 			if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,32 @@ func OSEnv() Env {
 		OpenBrowser: openBrowser,
 		Now:         time.Now,
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func (e Env) isTerminal(w io.Writer) bool {
+	return e.IsTerminal != nil && e.IsTerminal(w)
+}
+
+// colorOn reports whether a report written to w may use colours: w is a
+// terminal and $NO_COLOR is not set.
+func colorOn(env Env, w io.Writer) bool {
+	return env.isTerminal(w) && env.Getenv("NO_COLOR") == ""
+}
+
+// checkOutput refuses an --output other than text or json.
+func checkOutput(o string) error {
+	if o != "text" && o != "json" {
+		return exit(ExitUsage, fmt.Errorf("--output %q: want text or json", o))
+	}
+	return nil
+}
+
+// writeJSONOut writes v as indented JSON: the --output json of a command.
+func writeJSONOut(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // exitError carries an exit code with the error to print.

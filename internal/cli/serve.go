@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/config"
-	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -37,13 +36,9 @@ func (f *dbFlags) add(cmd *cobra.Command) {
 
 // load reads the configuration: file, then environment, then flags.
 func (f *dbFlags) load(env Env) (*config.Config, error) {
-	path := f.config
-	if path == "" {
-		path = env.Getenv(config.EnvFile)
-	}
-	cfg, err := config.Load(resolve(env, path))
+	cfg, err := loadConfig(env, f.config)
 	if err != nil {
-		return nil, exit(ExitUsage, err)
+		return nil, err
 	}
 	cfg.ApplyEnv(env.Getenv)
 	if f.database != "" {
@@ -119,13 +114,9 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 			if err != nil {
 				return exit(ExitUsage, err)
 			}
-			dirs := append(append([]string{}, cfg.Server.PolicyDirs...), policyDirs...)
-			for i := range dirs {
-				dirs[i] = resolve(env, dirs[i])
-			}
-			mods, err := policy.LoadModules(dirs, false)
+			mods, err := loadModules(env, append(slices.Clone(cfg.Server.PolicyDirs), policyDirs...))
 			if err != nil {
-				return exit(ExitUsage, err)
+				return err
 			}
 			hooks, err := app.Webhooks(cfg.Notifications.Webhooks, func(p string) string { return resolve(env, p) })
 			if err != nil {
@@ -153,13 +144,4 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 	fl.StringArrayVar(&policyDirs, "policy", nil, "directory of your own .rego modules (repeatable; adds to server.policy_dirs)")
 	fl.StringVar(&logFormat, "log-format", "json", "log format on standard error: json or text")
 	return cmd
-}
-
-// fileMode is used by tests to check secrets are written privately.
-func fileMode(path string) os.FileMode {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Mode().Perm()
 }
