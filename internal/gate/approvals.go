@@ -71,13 +71,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if req == nil {
 			return fmt.Errorf("check %s is pending without requirements", checkID)
 		}
-		switch {
-		case p.Approved && req.Approvals > 0 && p.Subject == c.Requester:
-			refused = ErrSelfApproval
-		case !Eligible(req, c.Requester, p):
-			refused = ErrNotEligible
-		}
-		if refused != nil {
+		if refused = refusal(req, c.Requester, p); refused != nil {
 			return tx.AppendAudit(ctx, s.event(now, audit.CheckApproval, p.Subject, c.ID, map[string]any{"refused": refused.Error()}))
 		}
 		ap := &store.Approval{
@@ -125,14 +119,18 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		return nil, refused
 	}
 	s.wake(ctx, c.ID)
+	s.log.InfoContext(ctx, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
+	v, err := s.view(ctx, nil, c)
+	if err != nil {
+		return nil, err
+	}
 	switch c.State {
 	case store.StateApproved:
-		s.announce(ctx, "check.approved", c)
+		s.tell(ctx, "check.approved", v)
 	case store.StateRejected:
-		s.announce(ctx, "check.rejected", c)
+		s.tell(ctx, "check.rejected", v)
 	}
-	s.log.InfoContext(ctx, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
-	return s.view(ctx, nil, c)
+	return v, nil
 }
 
 // Satisfied reports whether approvals meet the requirements at time now:

@@ -1,9 +1,11 @@
 package gate
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -57,5 +59,44 @@ func TestEligible(t *testing.T) {
 				t.Errorf("Eligible(%+v, %+v) = %v, want %v", tt.req, tt.p, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestMayApprove(t *testing.T) {
+	alice := &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true}
+	check := func(state string, requester string, req *policy.Requirements) *api.Check {
+		return &api.Check{ID: "chk_1", State: state, Requester: requester, Assessment: &policy.Assessment{Decision: policy.StepUp, Requirements: req}}
+	}
+	for _, tt := range []struct {
+		name string
+		c    *api.Check
+		want error
+	}{
+		{"ok/pending", check("pending", "bob", &policy.Requirements{AAL: 2, Approvals: 1}), nil},
+		{"ok/own-check-without-others", check("pending", "alice", &policy.Requirements{AAL: 2}), nil},
+		{"fail/approved", check("approved", "bob", &policy.Requirements{AAL: 2, Approvals: 1}), ErrNotPending},
+		{"fail/no-requirements", check("pending", "bob", nil), ErrNotPending},
+		{"fail/no-assessment", &api.Check{ID: "chk_1", State: "pending", Requester: "bob"}, ErrNotPending},
+		{"fail/own-check", check("pending", "alice", &policy.Requirements{AAL: 2, Approvals: 1}), ErrSelfApproval},
+		{"fail/not-in-group", check("pending", "bob", &policy.Requirements{AAL: 2, Approvals: 1, Groups: []string{"security"}}), ErrNotEligible},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MayApprove(tt.c, alice); got != tt.want {
+				t.Errorf("MayApprove() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCleanReason(t *testing.T) {
+	long := strings.Repeat("é", MaxReasonLength+5)
+	for in, want := range map[string]string{
+		"  deletes the prod database \n": "deletes the prod database",
+		"   ":                            "",
+		long:                             strings.Repeat("é", MaxReasonLength),
+	} {
+		if got := CleanReason(in); got != want {
+			t.Errorf("CleanReason(%.20q) = %.20q (%d characters), want %.20q", in, got, len([]rune(got)), want)
+		}
 	}
 }
