@@ -68,11 +68,7 @@ type Changes struct {
 // Review returns a check and its plan's changes for the review page (at
 // most MaxReviewChanges of them: the assessment's summary has the totals).
 func (s *Service) Review(ctx context.Context, id string) (*api.Check, []plan.Change, error) {
-	c, err := s.load(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := s.view(ctx, nil, c)
+	v, err := s.ReviewCheck(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,6 +84,16 @@ func (s *Service) Review(ctx context.Context, id string) (*api.Check, []plan.Cha
 		return nil, nil, fmt.Errorf("decoding changes of %s: %w", id, err)
 	}
 	return v, ch.Changes, nil
+}
+
+// ReviewCheck is Review without the plan's changes: the check a person
+// answers. It never carries a grant.
+func (s *Service) ReviewCheck(ctx context.Context, id string) (*api.Check, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.view(ctx, nil, c)
 }
 
 // Pending lists the checks waiting for people, newest first.

@@ -94,7 +94,8 @@ type Service struct {
 	notify Notifier
 }
 
-// Notifier tells people about checks (package notify); it must not block.
+// Notifier tells people about checks (package notify); it must not block,
+// nor change c, which the caller still uses.
 type Notifier interface {
 	Notify(ctx context.Context, event string, c *api.Check)
 }
@@ -114,6 +115,13 @@ func (s *Service) announce(ctx context.Context, event string, c *store.Check) {
 		return
 	}
 	s.notify.Notify(ctx, event, v)
+}
+
+// tell is announce of a check already in its API form.
+func (s *Service) tell(ctx context.Context, event string, v *api.Check) {
+	if s.notify != nil {
+		s.notify.Notify(ctx, event, v)
+	}
 }
 
 // New returns the gate over a store, a policy engine and a signing keyring.
@@ -314,12 +322,16 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return nil, false, fmt.Errorf("recording check: %w", err)
 	}
 	s.wake(ctx, c.ID)
-	if c.State == store.StatePending {
-		s.announce(ctx, "check.pending", c)
-	}
 	s.log.InfoContext(ctx, "check created", "check", c.ID, "state", c.State, "workspace", c.Workspace, "kind", c.Kind, "requester", c.Requester)
-	v, err = s.view(ctx, caller, c)
-	return v, true, err
+	// A new check has no approvals yet, and its assessment is a: nothing to
+	// read back from the store.
+	if v, err = s.render(ctx, caller, c, a, nil); err != nil {
+		return nil, false, err
+	}
+	if c.State == store.StatePending {
+		s.tell(ctx, "check.pending", v) // a pending check carries no grant
+	}
+	return v, true, nil
 }
 
 func resumable(c *store.Check, now time.Time) bool {
@@ -404,8 +416,8 @@ func (s *Service) load(ctx context.Context, id string) (*store.Check, error) {
 	return c, nil
 }
 
-// view turns a check into its API form. The grant is signed only for the
-// token that asked.
+// view turns a stored check into its API form. The grant is signed only
+// for the token that asked.
 func (s *Service) view(ctx context.Context, caller *Caller, c *store.Check) (*api.Check, error) {
 	var a policy.Assessment
 	if err := json.Unmarshal(c.Assessment, &a); err != nil {
@@ -415,10 +427,15 @@ func (s *Service) view(ctx context.Context, caller *Caller, c *store.Check) (*ap
 	if err != nil {
 		return nil, fmt.Errorf("reading approvals of %s: %w", c.ID, err)
 	}
+	return s.render(ctx, caller, c, &a, approvals)
+}
+
+// render is view with the check's assessment and approvals at hand.
+func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a *policy.Assessment, approvals []*store.Approval) (*api.Check, error) {
 	v := &api.Check{
 		ID: c.ID, State: string(c.State), Kind: c.Kind, Workspace: c.Workspace, Environment: c.Environment,
 		PlanSHA256: c.PlanSHA256, PlanFileSHA256: c.PlanFileSHA256, Requester: c.Requester,
-		Pipeline: c.Pipeline, Assessment: &a, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
+		Pipeline: c.Pipeline, Assessment: a, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
 		Approvals: []api.Approval{},
 	}
 	if c.State == store.StatePending {
@@ -436,7 +453,7 @@ func (s *Service) view(ctx context.Context, caller *Caller, c *store.Check) (*ap
 		v.GrantExpiresAt = &exp
 	}
 	if (c.State == store.StateAllowed || c.State == store.StateApproved) && caller != nil && caller.TokenID == c.TokenID {
-		tok, err := s.sign(ctx, c, &a, approvals)
+		tok, err := s.sign(ctx, c, a, approvals)
 		if err != nil {
 			return nil, err
 		}
