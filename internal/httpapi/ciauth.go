@@ -12,12 +12,10 @@ import (
 // trusts, beside API tokens. nil turns them off. Call it before serving.
 func (a *API) SetCIVerifier(v *ciauth.Verifier) { a.ci = v }
 
-func (a *API) ciVerifier() *ciauth.Verifier { return a.ci }
-
 // ciCaller verifies a CI token. Why it is refused is logged (by handle,
 // with the error); the client only hears that it is unauthorized.
-func (a *API) ciCaller(r *http.Request, v *ciauth.Verifier, tok string) (*gate.Caller, error) {
-	id, err := v.Verify(r.Context(), tok)
+func (a *API) ciCaller(r *http.Request, tok string) (*gate.Caller, error) {
+	id, err := a.ci.Verify(r.Context(), tok)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", gate.ErrUnauthorized, err)
 	}

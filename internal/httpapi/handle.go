@@ -119,10 +119,8 @@ func (a *API) caller(r *http.Request) (*gate.Caller, error) {
 		return nil, fmt.Errorf("%w: no bearer token", gate.ErrUnauthorized)
 	}
 	tok = strings.TrimSpace(tok)
-	if !strings.HasPrefix(tok, "sgt_") && ciauth.LooksLikeJWT(tok) {
-		if v := a.ciVerifier(); v != nil {
-			return a.ciCaller(r, v, tok)
-		}
+	if a.ci != nil && !strings.HasPrefix(tok, "sgt_") && ciauth.LooksLikeJWT(tok) {
+		return a.ciCaller(r, tok)
 	}
 	return a.svc.Authenticate(r.Context(), tok)
 }

@@ -1,12 +1,10 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,13 +23,8 @@ import (
 // check's max_age; otherwise the answer is an RFC 9470 challenge
 // (insufficient_user_authentication, with acr_values and max_age) that the
 // client follows by signing in again. The rules mirror the web's approval
-// by re-authentication (internal/web/oidc.go).
-
-// defaultStepUpAge is the max_age of a check without one, as on the web.
-const defaultStepUpAge = 5 * time.Minute
-
-// maxReasonLength caps a rejection's reason, as on the web.
-const maxReasonLength = 1000
+// by re-authentication (internal/web/oidc.go); those both follow are in
+// package gate (answer.go).
 
 // reviewLimit caps the list of pending checks.
 const reviewLimit = 200
@@ -57,27 +50,27 @@ func (a *API) SetPeople(rp *oidc.RP, cliClientID string, now func() time.Time) {
 
 var errNoPeople = fmt.Errorf("%w: this server has no OpenID Connect provider for people (server.oidc)", gate.ErrNotFound)
 
-func (a *API) peopleSide() (*peopleSide, error) {
-	if a.people == nil {
-		return nil, errNoPeople
+// forPeople serves a route of the people API, or answers 404 without
+// SetPeople.
+func (a *API) forPeople(h func(http.ResponseWriter, *http.Request, *peopleSide) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.people == nil {
+			return errNoPeople
+		}
+		return h(w, r, a.people)
 	}
-	return a.people, nil
 }
 
 // resourceMetadataURL is where the protected resource metadata is.
 func (a *API) resourceMetadataURL() string {
-	return strings.TrimRight(a.svc.Issuer(), "/") + api.PathProtectedResource
+	return a.svc.Issuer() + api.PathProtectedResource
 }
 
 // protectedResource is the RFC 9728 metadata: the issuer whose tokens the
 // people API accepts, and the client the command line signs in with.
-func (a *API) protectedResource(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.peopleSide()
-	if err != nil {
-		return err
-	}
+func (a *API) protectedResource(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
 	md := api.ProtectedResource{
-		Resource:               strings.TrimRight(a.svc.Issuer(), "/"),
+		Resource:               a.svc.Issuer(),
 		AuthorizationServers:   []string{p.rp.Issuer()},
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "stepgate",
@@ -184,7 +177,7 @@ func (a *API) person(r *http.Request, p *peopleSide) (*store.User, *oidc.Identit
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil, fmt.Errorf("%w: your identity at %s (%s) is not linked to a stepgate account: sign in once on the web at %s/signin, or ask an admin to run: stepgate users link NAME %s",
-			gate.ErrForbidden, p.rp.Name(), link, strings.TrimRight(a.svc.Issuer(), "/"), link)
+			gate.ErrForbidden, p.rp.Name(), link, a.svc.Issuer(), link)
 	case err != nil:
 		return nil, nil, fmt.Errorf("finding the account linked to %s: %w", link, err)
 	case !u.DisabledAt.IsZero():
@@ -198,13 +191,7 @@ func (a *API) person(r *http.Request, p *peopleSide) (*store.User, *oidc.Identit
 	return u, id, nil
 }
 
-func clampLevel(l int) int { return min(max(l, 1), 3) }
-
-func (a *API) peopleMe(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.peopleSide()
-	if err != nil {
-		return err
-	}
+func (a *API) peopleMe(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
 	u, id, err := a.person(r, p)
 	if err != nil {
 		return err
@@ -219,7 +206,7 @@ func (a *API) peopleMe(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, api.Me{
 		Name: u.Name, Groups: groups, Admin: u.Admin, Issuer: id.Issuer, Subject: id.Subject,
-		ACR: id.ACR, AMR: amr, AAL: clampLevel(id.Level), AuthTime: id.AuthTime,
+		ACR: id.ACR, AMR: amr, AAL: gate.ClampAAL(id.Level), AuthTime: id.AuthTime,
 	})
 	return nil
 }
@@ -230,12 +217,8 @@ func asProof(u *store.User) *gate.Proof {
 }
 
 // peopleChecks lists the pending checks the person may answer, newest
-// first.
-func (a *API) peopleChecks(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.peopleSide()
-	if err != nil {
-		return err
-	}
+// first (as gate.Service.Pending lists them).
+func (a *API) peopleChecks(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
 	u, _, err := a.person(r, p)
 	if err != nil {
 		return err
@@ -244,7 +227,6 @@ func (a *API) peopleChecks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(list, func(x, y *api.Check) int { return y.CreatedAt.Compare(x.CreatedAt) })
 	out := api.ReviewList{Checks: []api.ReviewItem{}}
 	for _, c := range list {
 		if c.Assessment == nil || c.Assessment.Requirements == nil || !gate.Eligible(c.Assessment.Requirements, c.Requester, asProof(u)) {
@@ -270,15 +252,11 @@ func (a *API) peopleChecks(w http.ResponseWriter, r *http.Request) error {
 // peopleCheck shows one check: its assessment (decision, requirements,
 // findings with their addresses), the plan's digest, who asked and the
 // answers so far. Never its grant.
-func (a *API) peopleCheck(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.peopleSide()
-	if err != nil {
-		return err
-	}
+func (a *API) peopleCheck(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
 	if _, _, err := a.person(r, p); err != nil {
 		return err
 	}
-	c, _, err := a.svc.Review(r.Context(), r.PathValue("id"))
+	c, err := a.svc.ReviewCheck(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -289,51 +267,59 @@ func (a *API) peopleCheck(w http.ResponseWriter, r *http.Request) error {
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// personAnswer is an approve or reject request: who answers, proven by
+// which ID token, about which check, and the reason of a rejection.
+type personAnswer struct {
+	user   *store.User
+	id     *oidc.Identity
+	check  *api.Check
+	reason string
+}
+
 // answer reads an approve or reject request and the check it is about,
 // refusing it when the plan is not the one the person reviewed.
-func (a *API) answer(r *http.Request) (*peopleSide, *store.User, *oidc.Identity, *api.Check, *api.AnswerRequest, error) {
-	p, err := a.peopleSide()
-	if err != nil {
-		return nil, nil, nil, nil, nil, err
-	}
+func (a *API) answer(r *http.Request, p *peopleSide) (*personAnswer, error) {
 	u, id, err := a.person(r, p)
 	if err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, err
 	}
 	var body api.AnswerRequest
 	if err := decodeJSON(r, &body); err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, err
 	}
 	sum := strings.ToLower(strings.TrimSpace(body.PlanSHA256))
 	if sum != "" && !sha256Hex.MatchString(sum) {
-		return nil, nil, nil, nil, nil, fmt.Errorf("%w: plan_sha256 must be the hex SHA-256 of the plan you reviewed (the check's plan_sha256)", gate.ErrBadRequest)
+		return nil, fmt.Errorf("%w: plan_sha256 must be the hex SHA-256 of the plan you reviewed (the check's plan_sha256)", gate.ErrBadRequest)
 	}
-	c, _, err := a.svc.Review(r.Context(), r.PathValue("id"))
+	c, err := a.svc.ReviewCheck(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return nil, nil, nil, nil, nil, err
+		return nil, err
 	}
 	switch {
 	case sum == "" && c.PlanSHA256 != "":
-		return nil, nil, nil, nil, nil, fmt.Errorf("%w: plan_sha256 must be the hex SHA-256 of the plan you reviewed (the check's plan_sha256)", gate.ErrBadRequest)
+		return nil, fmt.Errorf("%w: plan_sha256 must be the hex SHA-256 of the plan you reviewed (the check's plan_sha256)", gate.ErrBadRequest)
 	case sum != c.PlanSHA256:
-		return nil, nil, nil, nil, nil, fmt.Errorf("%w: check %s is for plan sha256 %s, not %s, the plan you reviewed; nothing was recorded", gate.ErrConflict, c.ID, c.PlanSHA256, sum)
+		return nil, fmt.Errorf("%w: check %s is for plan sha256 %s, not %s, the plan you reviewed; nothing was recorded", gate.ErrConflict, c.ID, c.PlanSHA256, sum)
 	}
-	return p, u, id, c, &body, nil
+	return &personAnswer{user: u, id: id, check: c, reason: body.Reason}, nil
+}
+
+// notWaiting refuses an answer to a check that no longer waits for people.
+func notWaiting(c *api.Check) error {
+	return fmt.Errorf("%w: check %s is %s, no longer waiting for people", gate.ErrNotPending, c.ID, c.State)
 }
 
 // precheck refuses, before any step-up, an answer that cannot count, as
 // the web does: so that a person does not sign in again for nothing.
-// gate.Service.Record checks all of it again under the check's lock.
 func precheck(c *api.Check, u *store.User) error {
-	if c.State != string(store.StatePending) || c.Assessment == nil || c.Assessment.Requirements == nil {
-		return fmt.Errorf("%w: check %s is %s, no longer waiting for people", gate.ErrNotPending, c.ID, c.State)
-	}
-	req := c.Assessment.Requirements
-	if req.Approvals > 0 && c.Requester == u.Name {
+	err := gate.MayApprove(c, asProof(u))
+	switch {
+	case errors.Is(err, gate.ErrNotPending):
+		return notWaiting(c)
+	case errors.Is(err, gate.ErrSelfApproval):
 		return fmt.Errorf("%w: you asked for this change (check %s); someone else must approve it", gate.ErrForbidden, c.ID)
-	}
-	if !gate.Eligible(req, c.Requester, asProof(u)) {
-		return fmt.Errorf("%w: %s", gate.ErrForbidden, notEligible(req))
+	case errors.Is(err, gate.ErrNotEligible):
+		return fmt.Errorf("%w: %s", gate.ErrForbidden, notEligible(c.Assessment.Requirements))
 	}
 	return nil
 }
@@ -356,39 +342,26 @@ func recordError(err error, req *policy.Requirements) error {
 	return err
 }
 
-func evidence(id *oidc.Identity) json.RawMessage {
-	b, err := json.Marshal(map[string]any{
-		"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "acr": id.ACR, "amr": id.AMR,
-		"auth_time": id.AuthTime.Unix(), "jti": id.JTI,
-	})
-	if err != nil {
-		panic(fmt.Sprintf("encoding evidence: %v", err)) // strings and a number always encode
-	}
-	return b
-}
-
 // peopleApprove records an approval whose step-up is the bearer ID token:
 // its acr/amr at the check's level, its auth_time within the check's
 // max_age (five minutes when it has none). Otherwise it answers the RFC
 // 9470 challenge with the acr_values and max_age to sign in again with.
-func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request) error {
-	p, u, id, c, _, err := a.answer(r)
+func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
+	ans, err := a.answer(r, p)
 	if err != nil {
 		return err
 	}
+	u, id, c := ans.user, ans.id, ans.check
 	if err := precheck(c, u); err != nil {
 		return err
 	}
 	req := c.Assessment.Requirements
-	level := clampLevel(req.AAL)
-	maxAge := defaultStepUpAge
-	if req.MaxAge > 0 {
-		maxAge = time.Duration(req.MaxAge) * time.Second
-	}
+	level := gate.ClampAAL(req.AAL)
+	maxAge := gate.StepUpAge(req)
 	if err := p.rp.Fresh(id, level, maxAge); err != nil {
 		desc := fmt.Sprintf("check %s needs a sign-in at %s at level %d within the last %d seconds", c.ID, p.rp.Name(), level, int64(maxAge/time.Second))
 		if errors.Is(err, oidc.ErrLevel) {
-			desc = fmt.Sprintf("your sign-in reached level %d; check %s needs level %d: sign in again with a stronger method", clampLevel(id.Level), c.ID, level)
+			desc = fmt.Sprintf("your sign-in reached level %d; check %s needs level %d: sign in again with a stronger method", gate.ClampAAL(id.Level), c.ID, level)
 		} else if !id.AuthTime.IsZero() {
 			desc = fmt.Sprintf("your sign-in is older than check %s accepts (%d seconds): sign in again", c.ID, int64(maxAge/time.Second))
 		}
@@ -399,7 +372,7 @@ func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request) error {
 		params = append(params, [2]string{"max_age", strconv.FormatInt(int64(maxAge/time.Second), 10)}, [2]string{"resource_metadata", a.resourceMetadataURL()})
 		return &challenge{status: http.StatusUnauthorized, code: api.CodeInsufficientUserAuthentication, msg: desc, params: params, cause: err}
 	}
-	aal := clampLevel(id.Level)
+	aal := gate.ClampAAL(id.Level)
 	now := p.now().UTC()
 	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: u.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
 		return fmt.Errorf("%w: this sign-in (level %d, amr %s) cannot count for check %s, which accepts only the methods %s; nothing was recorded",
@@ -407,7 +380,7 @@ func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request) error {
 	}
 	proof := &gate.Proof{
 		Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true,
-		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime, Evidence: evidence(id),
+		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime, Evidence: gate.OIDCEvidence(id),
 	}
 	v, err := a.svc.Record(r.Context(), c.ID, proof)
 	if err != nil {
@@ -419,32 +392,26 @@ func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request) error {
 
 // peopleReject records a no. As on the web, saying no needs no step-up:
 // a valid ID token is enough, and what it proves is recorded.
-func (a *API) peopleReject(w http.ResponseWriter, r *http.Request) error {
-	_, u, id, c, body, err := a.answer(r)
+func (a *API) peopleReject(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
+	ans, err := a.answer(r, p)
 	if err != nil {
 		return err
 	}
-	reason := strings.TrimSpace(body.Reason)
-	if rs := []rune(reason); len(rs) > maxReasonLength {
-		reason = string(rs[:maxReasonLength])
-	}
+	u, id, c := ans.user, ans.id, ans.check
+	reason := gate.CleanReason(ans.reason)
 	if reason == "" {
 		return fmt.Errorf("%w: a rejection needs a reason: the requester reads it", gate.ErrBadRequest)
 	}
-	var req *policy.Requirements
-	if c.Assessment != nil {
-		req = c.Assessment.Requirements
-	}
-	if c.State != string(store.StatePending) || req == nil {
-		return fmt.Errorf("%w: check %s is %s, no longer waiting for people", gate.ErrNotPending, c.ID, c.State)
+	if !gate.AwaitsPeople(c) {
+		return notWaiting(c)
 	}
 	proof := &gate.Proof{
 		Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: false, Reason: reason,
-		AMR: id.AMR, AAL: clampLevel(id.Level), AuthTime: id.AuthTime, Evidence: evidence(id),
+		AMR: id.AMR, AAL: gate.ClampAAL(id.Level), AuthTime: id.AuthTime, Evidence: gate.OIDCEvidence(id),
 	}
 	v, err := a.svc.Record(r.Context(), c.ID, proof)
 	if err != nil {
-		return recordError(err, req)
+		return recordError(err, c.Assessment.Requirements)
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
