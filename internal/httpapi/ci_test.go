@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,10 +15,7 @@ import (
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/ciauth/ciauthtest"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/keys"
-	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
-	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
 
 type syncBuffer struct {
@@ -53,29 +47,8 @@ type ciEnv struct {
 // trusting a test CI issuer.
 func newCIEnv(t *testing.T) *ciEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.NewMaster(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(master, time.Now)
-	if _, err := ring.Ensure(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: srv.URL, MaxPlanBytes: 1 << 20}, log, time.Now)
-	a := New(svc, gate.NewHub(), st, log, 1<<20)
+	s := newStack(t, stackOpts{log: slog.New(slog.NewTextHandler(logs, nil))})
 	is := ciauthtest.New(t)
 	v, err := ciauth.New([]ciauth.Issuer{{URL: is.URL, Audience: "stepgate", System: "github-actions", Rules: []ciauth.Rule{
 		{
@@ -92,14 +65,8 @@ func newCIEnv(t *testing.T) *ciEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.SetCIVerifier(v)
-	mux.Handle("/", a.Routes())
-	tok, _, err := gate.CreateToken(ctx, st, "ci", []string{"billing-*"}, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return &ciEnv{env: &env{srv: srv, token: tok}, st: st, svc: svc, issuer: is, logs: logs}
+	s.api.SetCIVerifier(v)
+	return &ciEnv{env: &env{srv: s.srv, token: s.token(t)}, st: s.st, svc: s.svc, issuer: is, logs: logs}
 }
 
 func decodeCheck(t *testing.T, b []byte) *api.Check {

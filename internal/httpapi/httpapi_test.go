@@ -17,8 +17,76 @@ import (
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
+
+// stack is the real server side of the API: a SQLite store, a fresh key
+// ring, the default policy, the gate, and the API serving on srv.
+type stack struct {
+	srv    *httptest.Server
+	st     store.Store
+	master *keys.Master
+	svc    *gate.Service
+	api    *API
+}
+
+// stackOpts tune newStack; the zero value is fine.
+type stackOpts struct {
+	log     *slog.Logger     // nil: discarded
+	now     func() time.Time // the clock of the ring and the gate; nil: time.Now
+	ring    []keys.Option
+	cfg     gate.Config // PublicURL and MaxPlanBytes are set by newStack
+	maxPlan int64       // 0: 1 MiB
+}
+
+func newStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	ctx := context.Background()
+	if o.log == nil {
+		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.maxPlan == 0 {
+		o.maxPlan = 1 << 20
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := keys.NewMaster(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := keys.NewRing(master, o.now, o.ring...)
+	if _, err := ring.Ensure(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+	o.cfg.PublicURL, o.cfg.MaxPlanBytes = srv.URL, o.maxPlan
+	svc := gate.New(st, engine, ring, o.cfg, o.log, o.now)
+	a := New(svc, gate.NewHub(), st, o.log, o.maxPlan)
+	mux.Handle("/", a.Routes())
+	return &stack{srv: srv, st: st, master: master, svc: svc, api: a}
+}
+
+// token makes an API token for the workspaces billing-*.
+func (s *stack) token(t *testing.T) string {
+	t.Helper()
+	tok, _, err := gate.CreateToken(context.Background(), s.st, "ci", []string{"billing-*"}, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
 
 type env struct {
 	srv   *httptest.Server
@@ -28,37 +96,8 @@ type env struct {
 
 func newEnv(t *testing.T, maxPlan int64) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.NewMaster(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(master, time.Now)
-	if _, err := ring.Ensure(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var svc *gate.Service
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	svc = gate.New(st, engine, ring, gate.Config{PublicURL: srv.URL, MaxPlanBytes: maxPlan}, log, time.Now)
-	a := New(svc, gate.NewHub(), st, log, maxPlan)
-	mux.Handle("/", a.Routes())
-	tok, _, err := gate.CreateToken(ctx, st, "ci", []string{"billing-*"}, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{srv: srv, token: tok, close: func() { st.Close() }}
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return e
+	s := newStack(t, stackOpts{maxPlan: maxPlan})
+	return &env{srv: s.srv, token: s.token(t), close: func() { s.st.Close() }}
 }
 
 func (e *env) do(t *testing.T, method, path, token string, body io.Reader) (*http.Response, []byte) {

@@ -3,11 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,9 +14,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
-	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
-	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
 
 // stsAudience is the audience AWS STS expects of a web identity token.
@@ -29,43 +23,16 @@ const stsAudience = "sts.amazonaws.com"
 // oidcEnv is the real API with a ring of the given algorithm and the
 // server's audience set to what a cloud's relying party expects.
 type oidcEnv struct {
-	srv    *httptest.Server
+	*env
 	st     store.Store
 	master *keys.Master
-	token  string
 	n      int
 }
 
 func newOIDCEnv(t *testing.T, alg, audience string) *oidcEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.NewMaster(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(master, time.Now, keys.WithAlgorithm(alg))
-	if _, err := ring.Ensure(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: srv.URL, Audience: audience, MaxPlanBytes: 1 << 20}, log, time.Now)
-	mux.Handle("/", New(svc, gate.NewHub(), st, log, 1<<20).Routes())
-	tok, _, err := gate.CreateToken(ctx, st, "ci", []string{"billing-*"}, "test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return &oidcEnv{srv: srv, st: st, master: master, token: tok}
+	s := newStack(t, stackOpts{ring: []keys.Option{keys.WithAlgorithm(alg)}, cfg: gate.Config{Audience: audience}})
+	return &oidcEnv{env: &env{srv: s.srv, token: s.token(t)}, st: s.st, master: s.master}
 }
 
 // grant runs a check the default policy allows and returns its grant.
@@ -75,14 +42,7 @@ func (e *oidcEnv) grant(t *testing.T) (string, api.Check) {
 	t.Helper()
 	e.n++
 	planFile := strings.Repeat(string(rune('a'+e.n)), 64)
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/checks?workspace=billing-dev&plan_file_sha256="+planFile, planBody(t, "dev-tag-change.plan.json"))
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := e.do(t, "POST", "/v1/checks?workspace=billing-dev&plan_file_sha256="+planFile, e.token, planBody(t, "dev-tag-change.plan.json"))
 	var c api.Check
 	if resp.StatusCode != 201 || json.Unmarshal(b, &c) != nil || c.Grant == "" {
 		t.Fatalf("create check = %d %s, want 201 with a grant", resp.StatusCode, b)

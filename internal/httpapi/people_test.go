@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,10 +24,8 @@ import (
 	"github.com/stepgate/stepgate/internal/authn/oidc/oidctest"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
-	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
 
 // testClock is the server's clock: the real time (the provider signs with
@@ -55,7 +50,7 @@ func (c *testClock) advance(d time.Duration) {
 // peopleEnv is the real API with the people side on, over a real OpenID
 // Provider (oidctest) with the command line's native client registered.
 type peopleEnv struct {
-	srv   *httptest.Server
+	*env
 	st    store.Store
 	p     *oidctest.Provider
 	clock *testClock
@@ -66,45 +61,22 @@ const otherClientID = "some-other-app"
 
 func newPeopleEnv(t *testing.T, withPeople bool) *peopleEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.NewMaster(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := &testClock{}
-	ring := keys.NewRing(master, clock.now)
-	if _, err := ring.Ensure(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
+	s := newStack(t, stackOpts{now: clock.now})
 	// A third client of the same provider: its tokens are not for stepgate.
 	storage.RegisterClients(storage.NativeClient(otherClientID, oidctest.CLIRedirectURI))
-	p := oidctest.StartWithCLI(t, srv.URL+"/oidc/callback")
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: srv.URL, MaxPlanBytes: 1 << 20}, log, clock.now)
-	a := New(svc, gate.NewHub(), st, log, 1<<20)
+	p := oidctest.StartWithCLI(t, s.srv.URL+"/oidc/callback")
 	if withPeople {
-		rp, err := oidc.New(ctx, oidc.Config{
+		rp, err := oidc.New(context.Background(), oidc.Config{
 			Name: "Example SSO", Issuer: p.URL, ClientID: oidctest.ClientID, ClientSecret: oidctest.ClientSecret,
-			RedirectURL: srv.URL + "/oidc/callback", ACR: map[int]string{2: "urn:stepgate:mfa", 3: "phr"},
+			RedirectURL: s.srv.URL + "/oidc/callback", ACR: map[int]string{2: "urn:stepgate:mfa", 3: "phr"},
 		}, clock.now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.SetPeople(rp, oidctest.CLIClientID, clock.now)
+		s.api.SetPeople(rp, oidctest.CLIClientID, clock.now)
 	}
-	mux.Handle("/", a.Routes())
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	e := &peopleEnv{srv: srv, st: st, p: p, clock: clock}
+	e := &peopleEnv{env: &env{srv: s.srv}, st: s.st, p: p, clock: clock}
 	// alice is linked to the provider's test-user2 (subject id2) and may
 	// approve; test-user@host (id1) is linked to no account.
 	e.putUser(t, &store.User{Name: "alice", Groups: []string{"approvers"}, Links: []string{"oidc:id2"}})
@@ -217,16 +189,7 @@ func (e *peopleEnv) call(t *testing.T, method, path, token string, body any) ans
 		b, _ := json.Marshal(body)
 		r = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, r)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := e.do(t, method, path, token, r)
 	return answer{res.StatusCode, res.Header, b}
 }
 
