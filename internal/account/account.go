@@ -137,8 +137,7 @@ func (m *Manager) enroll(ctx context.Context, tx store.Tx, u *store.User, actor 
 		return "", err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(secret))
-	e := &store.Enrollment{Hash: sum[:], UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(EnrollmentTTL)}
+	e := &store.Enrollment{Hash: EnrollmentHash(secret), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(EnrollmentTTL)}
 	if err := tx.CreateEnrollment(ctx, e); err != nil {
 		return "", err
 	}

@@ -318,23 +318,14 @@ func (v *Verifier) verifier(ctx context.Context, is *issuer) (*oidc.IDTokenVerif
 	return is.verify, nil
 }
 
+// numericClaim reads a NumericDate claim. (Claims decode with
+// encoding/json into a map: every number is a float64.)
 func numericClaim(v any) (time.Time, bool) {
-	n, ok := v.(json.Number)
+	f, ok := v.(float64)
 	if !ok {
-		if f, isF := v.(float64); isF {
-			return time.Unix(int64(f), 0), true
-		}
 		return time.Time{}, false
 	}
-	i, err := n.Int64()
-	if err != nil {
-		f, err := n.Float64()
-		if err != nil {
-			return time.Time{}, false
-		}
-		i = int64(f)
-	}
-	return time.Unix(i, 0), true
+	return time.Unix(int64(f), 0), true
 }
 
 // stringClaims keeps the scalar claims, as strings.
@@ -346,8 +337,6 @@ func stringClaims(all map[string]any) map[string]string {
 			out[k] = x
 		case bool:
 			out[k] = strconv.FormatBool(x)
-		case json.Number:
-			out[k] = x.String()
 		case float64:
 			out[k] = strconv.FormatFloat(x, 'f', -1, 64)
 		}

@@ -243,10 +243,10 @@ func TestConsumeOnce(t *testing.T) {
 	if _, err := f.svc.Consume(ctx, f.caller, v.Grant[:len(v.Grant)-4]+"AAAA"); !errors.Is(err, ErrInvalidGrant) {
 		t.Errorf("forged signature: %v, want ErrInvalidGrant", err)
 	}
-	if err := f.svc.ReportOutcome(ctx, f.caller, id, &apiOutcome{GrantID: v.GrantID, ExitCode: 0, DurationMS: 1200}); err != nil {
+	if err := f.svc.ReportOutcome(ctx, f.caller, id, &api.OutcomeRequest{GrantID: v.GrantID, ExitCode: 0, DurationMS: 1200}); err != nil {
 		t.Errorf("outcome: %v", err)
 	}
-	if err := f.svc.ReportOutcome(ctx, f.caller, id, &apiOutcome{GrantID: v.GrantID, ExitCode: 1}); !errors.Is(err, ErrConflict) {
+	if err := f.svc.ReportOutcome(ctx, f.caller, id, &api.OutcomeRequest{GrantID: v.GrantID, ExitCode: 1}); !errors.Is(err, ErrConflict) {
 		t.Errorf("second outcome: %v, want ErrConflict", err)
 	}
 	// An expired grant is refused.

@@ -1,5 +1,0 @@
-package gate
-
-import "github.com/stepgate/stepgate/internal/api"
-
-type apiOutcome = api.OutcomeRequest
