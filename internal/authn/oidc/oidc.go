@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -142,6 +143,17 @@ func (rp *RP) SyncsGroups() bool { return rp.cfg.GroupsClaim != "" }
 
 // Name is the provider's name for people.
 func (rp *RP) Name() string { return rp.cfg.Name }
+
+// AuthOrigin is the origin (scheme://host[:port]) of the provider's
+// authorization endpoint, where BeginSignIn and BeginStepUp send the
+// browser; "" when the discovered endpoint is not an absolute URL.
+func (rp *RP) AuthOrigin() string {
+	u, err := url.Parse(rp.oauth.Endpoint.AuthURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
 
 // Flow is what a browser's flow must remember between Begin and Finish.
 // The caller keeps it sealed (it holds the PKCE verifier).
@@ -421,24 +433,14 @@ func (rp *RP) Level(acr string, amr []string) int {
 	return level
 }
 
-// StepUp accepts a re-authentication for f: auth_time present, not
-// before the flow began (a second of clock skew allowed), within max_age
-// of now, and the level reached.
+// StepUp accepts a re-authentication for f: auth_time not before the
+// flow began (a second of clock skew allowed), and what Fresh asks for
+// the flow's level and max age.
 func (rp *RP) StepUp(f *Flow, id *Identity) error {
-	now := rp.now()
-	switch {
-	case id.AuthTime.IsZero():
-		return fmt.Errorf("%w: the ID token has no auth_time", ErrStale)
-	case id.AuthTime.Before(f.Started.Add(-time.Second).Truncate(time.Second)):
+	if !id.AuthTime.IsZero() && id.AuthTime.Before(f.Started.Add(-time.Second).Truncate(time.Second)) {
 		return fmt.Errorf("%w: authenticated at %s, before the re-authentication began", ErrStale, id.AuthTime.Format(time.RFC3339))
-	case f.MaxAge > 0 && now.Sub(id.AuthTime) > time.Duration(f.MaxAge)*time.Second:
-		return fmt.Errorf("%w: authenticated at %s, more than %d s ago", ErrStale, id.AuthTime.Format(time.RFC3339), f.MaxAge)
-	case id.AuthTime.After(now.Add(time.Minute)):
-		return fmt.Errorf("%w: auth_time is in the future", ErrStale)
-	case id.Level < f.Level:
-		return fmt.Errorf("%w: acr %q amr %v reach level %d, level %d is needed", ErrLevel, id.ACR, id.AMR, id.Level, f.Level)
 	}
-	return nil
+	return rp.Fresh(id, f.Level, time.Duration(f.MaxAge)*time.Second)
 }
 
 var notName = regexp.MustCompile(`[^a-z0-9._-]+`)

@@ -153,3 +153,13 @@ func TestAccountName(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthOrigin: the origin of the authorization endpoint is where
+// BeginSignIn sends the browser.
+func TestAuthOrigin(t *testing.T) {
+	rp, p := newRP(t)
+	u, _ := rp.BeginSignIn()
+	if got := rp.AuthOrigin(); got != p.URL || !strings.HasPrefix(u, got+"/") {
+		t.Fatalf("AuthOrigin() = %q, want %q, the origin of %s", got, p.URL, u)
+	}
+}
