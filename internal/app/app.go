@@ -129,17 +129,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", srv.Listen, err)
 	}
+	defer ln.Close() // on an early return; Shutdown has closed it otherwise
 	if srv.PublicURL == "" {
 		srv.PublicURL = defaultPublicURL(ln.Addr().(*net.TCPAddr))
 	}
 	if o.Dev {
 		if err := firstAdmin(ctx, st, srv, o); err != nil {
-			ln.Close()
 			return err
 		}
 	}
 	if err := gate.ValidSubjectTemplate(srv.GrantSubject); err != nil {
-		ln.Close()
 		return fmt.Errorf("server.grant_subject: %w", err)
 	}
 	svc := gate.New(st, engine, ring, gate.Config{
@@ -164,9 +163,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}
-	people, rp, err := webUI(srv, o, svc, st, master)
+	people, rp, err := webUI(ctx, srv, o, svc, st, master)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	if rp != nil {
@@ -232,7 +230,7 @@ func PublicURL(srv config.Server) string {
 // webUI builds the pages for people: sign-in, enrollment, review and
 // approval, with WebAuthn bound to the public URL's host. It returns the
 // relying party of server.oidc too (nil when unset), for the people API.
-func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, *oidc.RP, error) {
+func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, *oidc.RP, error) {
 	u, err := url.Parse(srv.PublicURL)
 	if err != nil || u.Host == "" {
 		return nil, nil, fmt.Errorf("public URL %q: %w", srv.PublicURL, err)
@@ -248,7 +246,7 @@ func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store,
 	tp := totp.New(master, "stepgate", o.Now)
 	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now)
 	if srv.OIDC != nil {
-		rp, path, err := OIDCRelyingParty(context.Background(), srv, st, o.Now)
+		rp, path, err := oidcRelyingParty(ctx, srv, st, o.Now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -258,10 +256,10 @@ func webUI(srv config.Server, o ServeOptions, svc *gate.Service, st store.Store,
 	return w.Routes(), nil, nil
 }
 
-// OIDCRelyingParty builds the relying party of server.oidc (discovering
+// oidcRelyingParty builds the relying party of server.oidc (discovering
 // the provider) and returns it with its callback path. Used nonces are
 // kept in nonces, the database every server shares (the store).
-func OIDCRelyingParty(ctx context.Context, srv config.Server, nonces oidc.NonceDB, now func() time.Time) (*oidc.RP, string, error) {
+func oidcRelyingParty(ctx context.Context, srv config.Server, nonces oidc.NonceDB, now func() time.Time) (*oidc.RP, string, error) {
 	if nonces == nil {
 		return nil, "", errors.New("server.oidc: no database to keep used nonces in")
 	}
@@ -318,11 +316,7 @@ func firstAdmin(ctx context.Context, st store.Store, srv config.Server, o ServeO
 	if err != nil {
 		return fmt.Errorf("creating the first admin: %w", err)
 	}
-	base := strings.TrimRight(srv.PublicURL, "/")
-	if base == "" {
-		base = "http://" + srv.Listen
-	}
-	fmt.Fprintf(o.Out, "dev: created the first admin, \"admin\"; enroll a passkey or TOTP within 24 h at:\n  %s/enroll/%s\n", base, secret)
+	fmt.Fprintf(o.Out, "dev: created the first admin, \"admin\"; enroll a passkey or TOTP within 24 h at:\n  %s/enroll/%s\n", strings.TrimRight(srv.PublicURL, "/"), secret)
 	return nil
 }
 
