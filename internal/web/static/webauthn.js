@@ -65,37 +65,36 @@
     try { return cred.getClientExtensionResults ? cred.getClientExtensionResults() : {}; } catch (e) { return {}; }
   }
 
-  function attestationJSON(cred) {
-    var r = cred.response;
+  // credentialJSON is the JSON of a PublicKeyCredential with response, the
+  // JSON of its attestation or assertion response.
+  function credentialJSON(cred, response) {
     return {
       id: cred.id,
       rawId: toB64url(cred.rawId),
       type: cred.type,
       authenticatorAttachment: cred.authenticatorAttachment || undefined,
       clientExtensionResults: extensions(cred),
-      response: {
-        clientDataJSON: toB64url(r.clientDataJSON),
-        attestationObject: toB64url(r.attestationObject),
-        transports: r.getTransports ? r.getTransports() : []
-      }
+      response: response
     };
+  }
+
+  function attestationJSON(cred) {
+    var r = cred.response;
+    return credentialJSON(cred, {
+      clientDataJSON: toB64url(r.clientDataJSON),
+      attestationObject: toB64url(r.attestationObject),
+      transports: r.getTransports ? r.getTransports() : []
+    });
   }
 
   function assertionJSON(cred) {
     var r = cred.response;
-    return {
-      id: cred.id,
-      rawId: toB64url(cred.rawId),
-      type: cred.type,
-      authenticatorAttachment: cred.authenticatorAttachment || undefined,
-      clientExtensionResults: extensions(cred),
-      response: {
-        clientDataJSON: toB64url(r.clientDataJSON),
-        authenticatorData: toB64url(r.authenticatorData),
-        signature: toB64url(r.signature),
-        userHandle: r.userHandle ? toB64url(r.userHandle) : undefined
-      }
-    };
+    return credentialJSON(cred, {
+      clientDataJSON: toB64url(r.clientDataJSON),
+      authenticatorData: toB64url(r.authenticatorData),
+      signature: toB64url(r.signature),
+      userHandle: r.userHandle ? toB64url(r.userHandle) : undefined
+    });
   }
 
   function friendly(err) {
