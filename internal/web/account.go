@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/authn/totp"
@@ -122,7 +121,7 @@ func (w *Web) renameFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 		if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		return auditEvent(ctx, tx, eventCredentialRenamed, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": c.ID, "from": old, "to": name}, w)
+		return w.audit(ctx, tx, eventCredentialRenamed, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": c.ID, "from": old, "to": name})
 	})
 	if err != nil {
 		return err
@@ -141,35 +140,22 @@ func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 	ctx := r.Context()
 	id := r.PathValue("id")
 	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		all, err := tx.ListCredentials(ctx, s.user.ID)
+		all, err := lockedCredentials(ctx, tx, s.user.ID, "")
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(all, func(a, b *store.Credential) int { return strings.Compare(a.ID, b.ID) })
-		left, found := 0, (*store.Credential)(nil)
-		for _, c := range all {
-			c, err := tx.GetCredentialForUpdate(ctx, c.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue // removed meanwhile
-			}
-			if err != nil {
-				return err
-			}
-			left++
-			if c.ID == id && c.UserID == s.user.ID {
-				found = c
-			}
-		}
+		i := slices.IndexFunc(all, func(c *store.Credential) bool { return c.ID == id && c.UserID == s.user.ID })
 		switch {
-		case found == nil:
+		case i < 0:
 			return fail(http.StatusNotFound, "There is no such factor on your account.")
-		case left <= 1:
+		case len(all) <= 1:
 			return errLastFactor
 		}
+		found := all[i]
 		if err := tx.DeleteCredential(ctx, id); err != nil {
 			return err
 		}
-		return auditEvent(ctx, tx, eventCredentialRemoved, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": id, "kind": found.Kind, "name": found.Name}, w)
+		return w.audit(ctx, tx, eventCredentialRemoved, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": id, "kind": found.Kind, "name": found.Name})
 	})
 	var ue *userError
 	if errors.As(err, &ue) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -115,12 +116,16 @@ func needsShort(req *policy.Requirements) string {
 func counted(req *policy.Requirements, c *api.Check, now time.Time) int {
 	ok := map[string]bool{}
 	for _, a := range c.Approvals {
-		sa := &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}
-		if gate.Qualifies(req, c.Requester, sa, now) {
+		if counts(req, c, a, now) {
 			ok[a.Subject] = true
 		}
 	}
 	return len(ok)
+}
+
+// counts reports whether an answer to c counts now towards req.
+func counts(req *policy.Requirements, c *api.Check, a api.Approval, now time.Time) bool {
+	return gate.Qualifies(req, c.Requester, &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}, now)
 }
 
 // timeLeft says how long until d runs out, for a person.
@@ -250,10 +255,9 @@ var checkNotices = map[string]string{
 
 // Caps that keep a review page readable on a phone and bounded in size.
 const (
-	maxRisky        = 50
-	maxListed       = 300
-	maxAddresses    = 20
-	maxReasonLength = 1000
+	maxRisky     = 50
+	maxListed    = 300
+	maxAddresses = 20
 )
 
 func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User, creds []*store.Credential) *checkView {
@@ -280,12 +284,9 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 		v.Methods, v.Groups = req.Methods, req.Groups
 	}
 	for _, ap := range c.Approvals {
-		counts := false
-		if req != nil {
-			counts = gate.Qualifies(req, c.Requester, &store.Approval{Subject: ap.Subject, Approved: ap.Approved, AAL: ap.AAL, AMR: ap.AMR, AuthTime: ap.AuthTime}, now)
-		}
-		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: counts})
-		if ap.Subject == u.Name && ap.Approved && counts {
+		ok := req != nil && counts(req, c, ap, now)
+		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: ok})
+		if ap.Subject == u.Name && ap.Approved && ok {
 			v.AlreadyApproved = true
 		}
 	}
@@ -421,17 +422,27 @@ func isHTTPS(s string) bool {
 	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil
 }
 
-// review reads a check for the page.
-func (w *Web) review(r *http.Request) (*api.Check, []plan.Change, error) {
-	id := r.PathValue("id")
-	c, changes, err := w.svc.Review(r.Context(), id)
-	if errors.Is(err, gate.ErrNotFound) {
-		return nil, nil, failWith(http.StatusNotFound, "There is no such check.", err)
+// review reads the check of the request's path, to answer it (without
+// its plan's changes, which only the page shows).
+func (w *Web) review(r *http.Request) (*api.Check, error) {
+	return w.reviewCheck(r.Context(), r.PathValue("id"))
+}
+
+// reviewCheck reads a check, to answer it.
+func (w *Web) reviewCheck(ctx context.Context, id string) (*api.Check, error) {
+	c, err := w.svc.ReviewCheck(ctx, id)
+	return c, checkReadError(id, err)
+}
+
+// checkReadError turns an error reading check id into the page's answer.
+func checkReadError(id string, err error) error {
+	switch {
+	case errors.Is(err, gate.ErrNotFound):
+		return failWith(http.StatusNotFound, "There is no such check.", err)
+	case err != nil:
+		return fmt.Errorf("reading check %s: %w", id, err)
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading check %s: %w", id, err)
-	}
-	return c, changes, nil
+	return nil
 }
 
 func (w *Web) checkPage(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
@@ -440,8 +451,9 @@ func (w *Web) checkPage(rw http.ResponseWriter, r *http.Request, s *signedIn) er
 
 // showCheck renders the review page, with a message when msg is set.
 func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, status int, msg string) error {
-	c, changes, err := w.review(r)
-	if err != nil {
+	id := r.PathValue("id")
+	c, changes, err := w.svc.Review(r.Context(), id)
+	if err := checkReadError(id, err); err != nil {
 		return err
 	}
 	creds, err := w.st.ListCredentials(r.Context(), s.user.ID)
@@ -462,16 +474,10 @@ func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, st
 // so that a person does not spend a code, or touch a key, for nothing.
 // Record checks all of it again under the check's lock.
 func precheck(c *api.Check, u *store.User, method string) error {
-	if c.State != string(store.StatePending) || c.Assessment == nil || c.Assessment.Requirements == nil {
-		return fail(http.StatusConflict, msgNotPending)
+	if err := gate.MayApprove(c, &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}); err != nil {
+		return recordError(err, c)
 	}
 	req := c.Assessment.Requirements
-	if req.Approvals > 0 && c.Requester == u.Name {
-		return fail(http.StatusForbidden, msgSelf)
-	}
-	if !gate.Eligible(req, c.Requester, &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}) {
-		return fail(http.StatusForbidden, notEligibleMessage(req))
-	}
 	if method == "totp" && !totpAllowed(req) {
 		if req.AAL > totp.AAL {
 			return fail(http.StatusForbidden, "This check needs level 3: a passkey with user verification. An authenticator app code is not enough.")
@@ -536,7 +542,7 @@ func evidenceJSON(v any) json.RawMessage {
 // round.
 func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
 	ctx := r.Context()
-	c, _, err := w.review(r)
+	c, err := w.review(r)
 	if err != nil {
 		return err
 	}
@@ -573,18 +579,15 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 // reject records a no. A signed-in session is enough: saying no needs
 // no step-up; the session's own proof is what is recorded.
 func (w *Web) reject(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	c, _, err := w.review(r)
+	c, err := w.review(r)
 	if err != nil {
 		return err
 	}
-	reason := strings.TrimSpace(r.PostFormValue("reason"))
-	if rs := []rune(reason); len(rs) > maxReasonLength {
-		reason = string(rs[:maxReasonLength])
-	}
+	reason := gate.CleanReason(r.PostFormValue("reason"))
 	if reason == "" {
 		return w.showCheck(rw, r, s, http.StatusBadRequest, "Say why you reject it: the requester reads your reason.")
 	}
-	aal := min(max(s.sess.AAL, 1), 3)
+	aal := gate.ClampAAL(s.sess.AAL)
 	proof := &gate.Proof{
 		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: false, Reason: reason,
 		AMR: s.sess.AMR, AAL: aal, AuthTime: s.sess.AuthTime,
@@ -602,7 +605,7 @@ func (w *Web) reject(rw http.ResponseWriter, r *http.Request, s *signedIn) error
 // digest and a server nonce. At aal 3 the options ask for user
 // verification ("required").
 func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	c, _, err := w.review(r)
+	c, err := w.review(r)
 	if err != nil {
 		return err
 	}
@@ -703,7 +706,7 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 	if err != nil {
 		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
 	}
-	c, _, err := w.review(r)
+	c, err := w.review(r)
 	if err != nil {
 		return err
 	}
@@ -726,7 +729,7 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 				return err
 			}
 			if errors.Is(err, webauthn.ErrCloned) {
-				return auditEvent(ctx, tx, eventSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()}, w)
+				return w.audit(ctx, tx, eventSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()})
 			}
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,22 +68,7 @@ func newChangeView(ch *plan.Change) *changeView {
 		flatten(after, "", am)
 	}
 	unknown := ch.AfterUnknown
-	paths := make([]string, 0, len(bm)+len(am)+len(unknown))
-	for p := range bm {
-		paths = append(paths, p)
-	}
-	for p := range am {
-		if _, ok := bm[p]; !ok {
-			paths = append(paths, p)
-		}
-	}
-	for _, p := range unknown {
-		_, inB := bm[p]
-		_, inA := am[p]
-		if !inB && !inA {
-			paths = append(paths, p)
-		}
-	}
+	paths := slices.Concat(slices.Collect(maps.Keys(bm)), slices.Collect(maps.Keys(am)), unknown)
 	slices.Sort(paths)
 	paths = slices.Compact(paths)
 	for _, p := range paths {

@@ -51,7 +51,7 @@ func (w *Web) openEnrollment(r *http.Request) (*enrollment, error) {
 		return nil, fmt.Errorf("reading user of enrollment: %w", err)
 	}
 	if !u.DisabledAt.IsZero() {
-		return nil, fail(http.StatusForbidden, "This account is disabled.")
+		return nil, errDisabled
 	}
 	return &enrollment{token: token, hash: hash, e: e, user: u}, nil
 }
@@ -246,14 +246,14 @@ func (w *Web) finishEnrollment(r *http.Request, en *enrollment, cred *store.Cred
 		if err := w.addCredential(ctx, tx, en.user, cred); err != nil {
 			return err
 		}
-		if err := auditEvent(ctx, tx, eventEnrolled, en.user.Name, "user:"+en.user.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind}, w); err != nil {
+		if err := w.audit(ctx, tx, eventEnrolled, en.user.Name, "user:"+en.user.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind}); err != nil {
 			return err
 		}
 		// The link and a factor just made prove little: the session starts
 		// at aal 1, whatever the factor. Approving asks for a new proof.
 		var s *store.Session
 		secret, s = w.newSession(en.user.ID, 1, []string{})
-		return w.startSession(ctx, tx, en.user, s, cookieHash(r), cred)
+		return w.startSession(ctx, tx, en.user, s, cookieHash(r), map[string]any{"credential": cred.ID, "kind": cred.Kind})
 	})
 	return secret, err
 }
@@ -266,7 +266,7 @@ func (w *Web) addCredential(ctx context.Context, tx store.Tx, u *store.User, cre
 		}
 		return fmt.Errorf("adding credential: %w", err)
 	}
-	return auditEvent(ctx, tx, eventCredentialAdded, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "name": cred.Name}, w)
+	return w.audit(ctx, tx, eventCredentialAdded, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "name": cred.Name})
 }
 
 // registerRequest is the body of a passkey registration's finish.

@@ -162,13 +162,14 @@ func localPath(next string) string {
 	return next
 }
 
-// cspWithFormAction is csp with more origins a form may be sent to,
-// redirects included.
-func cspWithFormAction(origins ...string) string {
-	if len(origins) == 0 {
+// cspWithFormAction is csp with one more origin a form may be sent to,
+// redirects included. An empty origin, or one that would break the
+// policy's syntax, adds nothing.
+func cspWithFormAction(origin string) string {
+	if origin == "" || strings.ContainsAny(origin, ";, '") {
 		return csp
 	}
-	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1)
+	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+origin, 1)
 }
 
 // securityHeaders sets the headers of every answer, with policy as the

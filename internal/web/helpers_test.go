@@ -206,25 +206,32 @@ func (b *browser) get(t *testing.T, path string) *response {
 	return b.do(t, req)
 }
 
+// pagePost is a POST to the fixture's server the way a browser sends it
+// from a stepgate page: same-origin.
+func (f *fixture) pagePost(path, contentType string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, body)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Origin", f.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return req
+}
+
+// formPost is pagePost with a form.
+func (f *fixture) formPost(path string, form url.Values) *http.Request {
+	return f.pagePost(path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+}
+
 // post sends a form the way a browser does from a stepgate page.
 func (b *browser) post(t *testing.T, path string, form url.Values) *response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, b.f.srv.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.f.srv.URL)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return b.do(t, req)
+	return b.do(t, b.f.formPost(path, form))
 }
 
 // postJSON sends JSON the way webauthn.js does.
 func (b *browser) postJSON(t *testing.T, path string, v any) *response {
 	t.Helper()
 	body, _ := json.Marshal(v)
-	req, _ := http.NewRequest(http.MethodPost, b.f.srv.URL+path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", b.f.srv.URL)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return b.do(t, req)
+	return b.do(t, b.f.pagePost(path, "application/json", bytes.NewReader(body)))
 }
 
 func (b *browser) cookie(name string) *http.Cookie {

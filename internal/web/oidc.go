@@ -2,7 +2,6 @@ package web
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
@@ -32,17 +30,9 @@ const purposeOIDC = "oidc"
 // DefaultOIDCCallback is the callback path when none is configured.
 const DefaultOIDCCallback = "/oidc/callback"
 
-// defaultStepUpAge is the max_age of a re-authentication for a check
-// without one: a step-up is always fresh.
-const defaultStepUpAge = 5 * time.Minute
-
 type oidcSide struct {
 	rp       *oidc.RP
 	callback string // path
-	// authOrigin is the origin of the provider's authorization endpoint:
-	// the sign-in and approval forms redirect there, which the pages'
-	// form-action must allow (Chromium applies it to a form's redirects).
-	authOrigin string
 }
 
 // SetOIDC enables sign-in and approval through an OpenID Connect
@@ -53,13 +43,7 @@ func (w *Web) SetOIDC(rp *oidc.RP, callbackPath string) {
 	if callbackPath == "" {
 		callbackPath = DefaultOIDCCallback
 	}
-	// The URL of a sign-in that is never used tells the endpoint.
-	authURL, _ := rp.BeginSignIn()
-	origin := ""
-	if u, err := url.Parse(authURL); err == nil && u.Host != "" && !strings.ContainsAny(u.Host, ";, '") {
-		origin = u.Scheme + "://" + u.Host
-	}
-	w.oidc = &oidcSide{rp: rp, callback: callbackPath, authOrigin: origin}
+	w.oidc = &oidcSide{rp: rp, callback: callbackPath}
 }
 
 func (w *Web) oidcName() string {
@@ -89,48 +73,23 @@ func (w *Web) putOIDCFlow(rw http.ResponseWriter, bind []byte, subject string, f
 	if err != nil {
 		return err
 	}
-	c := &ceremony{Purpose: purposeOIDC, Bind: hex.EncodeToString(bind), Subject: subject, Data: data, Expires: w.now().Add(ceremonyTTL).UTC()}
-	plain, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encoding ceremony: %w", err)
-	}
-	sealed, err := w.master.Seal(plain, ceremonyAAD(purposeOIDC))
-	clear(plain)
-	if err != nil {
-		return fmt.Errorf("sealing ceremony: %w", err)
-	}
-	http.SetCookie(rw, &http.Cookie{
-		Name: ceremonyCookie(purposeOIDC), Value: base64.RawURLEncoding.EncodeToString(sealed), Path: w.oidc.callback,
-		MaxAge: int(ceremonyTTL / time.Second), HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode,
-	})
-	return nil
+	c := &ceremony{Purpose: purposeOIDC, Bind: hex.EncodeToString(bind), Subject: subject, Data: data}
+	return w.setCeremonyCookie(rw, c, ceremonyTTL, w.oidc.callback, http.SameSiteLaxMode)
 }
 
 // takeOIDCFlow opens and clears the flow cookie: one flow, one callback.
+// The callback checks what the flow is bound to.
 func (w *Web) takeOIDCFlow(rw http.ResponseWriter, r *http.Request) (*ceremony, *oidcFlow, error) {
-	http.SetCookie(rw, &http.Cookie{Name: ceremonyCookie(purposeOIDC), Value: "", Path: w.oidc.callback, MaxAge: -1, HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteLaxMode})
-	ck, err := r.Cookie(ceremonyCookie(purposeOIDC))
+	w.clearCookie(rw, ceremonyCookie(purposeOIDC), w.oidc.callback, http.SameSiteLaxMode)
+	c, err := w.openCeremony(r, purposeOIDC)
 	if err != nil {
-		return nil, nil, errNoCeremony
-	}
-	sealed, err := base64.RawURLEncoding.DecodeString(ck.Value)
-	if err != nil {
-		return nil, nil, errNoCeremony
-	}
-	plain, err := w.master.Open(sealed, ceremonyAAD(purposeOIDC))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errNoCeremony, err)
-	}
-	defer clear(plain)
-	var c ceremony
-	if err := json.Unmarshal(plain, &c); err != nil || c.Purpose != purposeOIDC || !w.now().Before(c.Expires) {
-		return nil, nil, errNoCeremony
+		return nil, nil, err
 	}
 	var f oidcFlow
 	if err := json.Unmarshal(c.Data, &f); err != nil || f.Flow == nil {
 		return nil, nil, errNoCeremony
 	}
-	return &c, &f, nil
+	return c, &f, nil
 }
 
 const msgOIDCGone = "This sign-in with your identity provider expired or was started in another tab. Please try again."
@@ -149,7 +108,7 @@ func (w *Web) signInOIDC(rw http.ResponseWriter, r *http.Request) error {
 // prompt=login, the check's max_age (five minutes when it has none) and
 // the acr_values of its level.
 func (w *Web) approveOIDC(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	c, _, err := w.review(r)
+	c, err := w.review(r)
 	if err != nil {
 		return err
 	}
@@ -160,11 +119,7 @@ func (w *Web) approveOIDC(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 		return w.formError(rw, r, s, fail(http.StatusForbidden, "Your stepgate account is not linked to an account at "+w.oidc.rp.Name()+". Sign in with it once, or ask an admin to link it."))
 	}
 	req := c.Assessment.Requirements
-	maxAge := defaultStepUpAge
-	if req.MaxAge > 0 {
-		maxAge = time.Duration(req.MaxAge) * time.Second
-	}
-	u, f := w.oidc.rp.BeginStepUp(min(max(req.AAL, 1), 3), maxAge, c.ID)
+	u, f := w.oidc.rp.BeginStepUp(gate.ClampAAL(req.AAL), gate.StepUpAge(req), c.ID)
 	if err := w.putOIDCFlow(rw, s.hash, c.ID, &oidcFlow{Flow: f}); err != nil {
 		return err
 	}
@@ -246,7 +201,7 @@ func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Ident
 			if err := tx.CreateUser(ctx, u); err != nil {
 				return err
 			}
-			if err := auditEvent(ctx, tx, account.EventUserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}, w); err != nil {
+			if err := w.audit(ctx, tx, account.EventUserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}); err != nil {
 				return err
 			}
 		case err != nil:
@@ -259,24 +214,16 @@ func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Ident
 			if err := tx.UpdateUser(ctx, u); err != nil {
 				return err
 			}
-			if err := auditEvent(ctx, tx, account.EventUserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}, w); err != nil {
+			if err := w.audit(ctx, tx, account.EventUserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}); err != nil {
 				return err
 			}
 		}
 		var sess *store.Session
-		secret, sess = w.newSession(u.ID, min(max(id.Level, 1), 3), id.AMR)
+		secret, sess = w.newSession(u.ID, gate.ClampAAL(id.Level), id.AMR)
 		if !id.AuthTime.IsZero() {
 			sess.AuthTime = id.AuthTime
 		}
-		if old != nil {
-			if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if err := tx.CreateSession(ctx, sess); err != nil {
-			return err
-		}
-		return auditEvent(ctx, tx, eventSignedIn, u.Name, "user:"+u.ID, map[string]any{"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "aal": sess.AAL, "amr": sess.AMR, "acr": id.ACR}, w)
+		return w.startSession(ctx, tx, u, sess, old, map[string]any{"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "acr": id.ACR})
 	})
 	if err != nil {
 		return fmt.Errorf("signing in with oidc: %w", err)
@@ -306,18 +253,15 @@ func (w *Web) oidcApprove(rw http.ResponseWriter, r *http.Request, s *signedIn, 
 		}
 		return failWith(http.StatusForbidden, msg, err)
 	}
-	c, _, err := w.svc.Review(ctx, f.Check)
-	if errors.Is(err, gate.ErrNotFound) {
-		return failWith(http.StatusNotFound, "There is no such check.", err)
-	}
+	c, err := w.reviewCheck(ctx, f.Check)
 	if err != nil {
-		return fmt.Errorf("reading check %s: %w", f.Check, err)
+		return err
 	}
 	if err := precheck(c, s.user, "oidc"); err != nil {
 		return err
 	}
 	req := c.Assessment.Requirements
-	aal := min(max(id.Level, 1), 3)
+	aal := gate.ClampAAL(id.Level)
 	now := w.now().UTC()
 	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
 		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", aal, strings.Join(id.AMR, ", "), aalText(req.AAL)))
@@ -325,10 +269,7 @@ func (w *Web) oidcApprove(rw http.ResponseWriter, r *http.Request, s *signedIn, 
 	proof := &gate.Proof{
 		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
 		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime,
-		Evidence: evidenceJSON(map[string]any{
-			"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "acr": id.ACR, "amr": id.AMR,
-			"auth_time": id.AuthTime.Unix(), "jti": id.JTI,
-		}),
+		Evidence: gate.OIDCEvidence(id),
 	}
 	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
 		return recordError(err, c)

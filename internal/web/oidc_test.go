@@ -65,11 +65,7 @@ func newSSO(f *fixture) *sso {
 
 func (s *sso) post(t *testing.T, path string, form url.Values) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.f.srv.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", s.f.srv.URL)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return s.do(t, req)
+	return s.do(t, s.f.formPost(path, form))
 }
 
 func (s *sso) do(t *testing.T, req *http.Request) (int, string, string) {

@@ -53,9 +53,11 @@ func (w *Web) Routes() http.Handler {
 	// The organisation's identity provider, when configured (oidc.go).
 	w.oidcRoutes(mux, form, get)
 
-	var formOrigins []string
-	if w.oidc != nil && w.oidc.authOrigin != "" {
-		formOrigins = append(formOrigins, w.oidc.authOrigin)
+	policy := csp
+	if w.oidc != nil {
+		// The sign-in and approval forms redirect to the provider, which
+		// form-action must allow (Chromium applies it to a form's redirects).
+		policy = cspWithFormAction(w.oidc.rp.AuthOrigin())
 	}
-	return w.recoverer(securityHeaders(cspWithFormAction(formOrigins...), mux))
+	return w.recoverer(securityHeaders(policy, mux))
 }

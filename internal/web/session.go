@@ -171,10 +171,17 @@ func ceremonyCookie(purpose string) string { return "stepgate_ceremony_" + purpo
 
 func ceremonyAAD(purpose string) []byte { return []byte("stepgate/web/ceremony/v1/" + purpose) }
 
-// putCeremony sets the ceremony cookie, sent back only to cookiePath (the
-// directory of a WebAuthn ceremony's begin and finish, or the TOTP
-// confirmation): ceremonies of two checks in two tabs do not collide.
+// putCeremony sets the ceremony cookie, SameSite=Strict, sent back only to
+// cookiePath (the directory of a WebAuthn ceremony's begin and finish, or
+// the TOTP confirmation): ceremonies of two checks in two tabs do not
+// collide.
 func (w *Web) putCeremony(rw http.ResponseWriter, c *ceremony, ttl time.Duration, cookiePath string) error {
+	return w.setCeremonyCookie(rw, c, ttl, cookiePath, http.SameSiteStrictMode)
+}
+
+// setCeremonyCookie seals c, expiring after ttl, into the cookie of its
+// purpose.
+func (w *Web) setCeremonyCookie(rw http.ResponseWriter, c *ceremony, ttl time.Duration, cookiePath string, sameSite http.SameSite) error {
 	c.Expires = w.now().Add(ttl).UTC()
 	plain, err := json.Marshal(c)
 	if err != nil {
@@ -187,7 +194,7 @@ func (w *Web) putCeremony(rw http.ResponseWriter, c *ceremony, ttl time.Duration
 	}
 	http.SetCookie(rw, &http.Cookie{
 		Name: ceremonyCookie(c.Purpose), Value: base64.RawURLEncoding.EncodeToString(sealed), Path: cookiePath,
-		MaxAge: int(ttl / time.Second), HttpOnly: true, Secure: w.secure, SameSite: http.SameSiteStrictMode,
+		MaxAge: int(ttl / time.Second), HttpOnly: true, Secure: w.secure, SameSite: sameSite,
 	})
 	return nil
 }
@@ -210,6 +217,19 @@ func ceremonyDir(r *http.Request) string { return path.Dir(r.URL.EscapedPath()) 
 
 // peekCeremony is takeCeremony without clearing the cookie.
 func (w *Web) peekCeremony(r *http.Request, purpose string, bind []byte, subject string) (*ceremony, error) {
+	c, err := w.openCeremony(r, purpose)
+	if err != nil {
+		return nil, err
+	}
+	if c.Bind != hex.EncodeToString(bind) || c.Subject != subject {
+		return nil, errNoCeremony
+	}
+	return c, nil
+}
+
+// openCeremony opens the ceremony cookie of purpose and checks that it is
+// not expired.
+func (w *Web) openCeremony(r *http.Request, purpose string) (*ceremony, error) {
 	ck, err := r.Cookie(ceremonyCookie(purpose))
 	if err != nil {
 		return nil, errNoCeremony
@@ -227,7 +247,7 @@ func (w *Web) peekCeremony(r *http.Request, purpose string, bind []byte, subject
 	if err := json.Unmarshal(plain, &c); err != nil {
 		return nil, fmt.Errorf("%w: %w", errNoCeremony, err)
 	}
-	if c.Purpose != purpose || c.Bind != hex.EncodeToString(bind) || c.Subject != subject || !w.now().Before(c.Expires) {
+	if c.Purpose != purpose || !w.now().Before(c.Expires) {
 		return nil, errNoCeremony
 	}
 	return &c, nil

@@ -31,7 +31,8 @@ const (
 	eventSignCount = "credential.sign_count_refused"
 )
 
-func auditEvent(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any, w *Web) error {
+// audit appends an event of the people's side to the audit log in tx.
+func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
 	e := &audit.Event{Time: w.now().UTC(), Type: typ, Actor: actor, Subject: subject}
 	if data != nil {
 		b, err := json.Marshal(data)
@@ -113,7 +114,7 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 		}
 		var s *store.Session
 		secret, s = w.newSession(u.ID, totp.AAL, totp.AMR)
-		return w.startSession(ctx, tx, u, s, old, cred)
+		return w.startSession(ctx, tx, u, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
 	})
 	if err != nil {
 		return fmt.Errorf("signing in with totp: %w", err)
@@ -128,8 +129,9 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // startSession creates a session in tx, ends the one the browser had (no
-// session fixation) and records the sign-in.
-func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, cred *store.Credential) error {
+// session fixation) and records the sign-in: data, with the session's aal
+// and amr.
+func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, data map[string]any) error {
 	if old != nil {
 		if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -138,7 +140,8 @@ func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *s
 	if err := tx.CreateSession(ctx, s); err != nil {
 		return err
 	}
-	return auditEvent(ctx, tx, eventSignedIn, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "aal": s.AAL, "amr": s.AMR}, w)
+	data["aal"], data["amr"] = s.AAL, s.AMR
+	return w.audit(ctx, tx, eventSignedIn, u.Name, "user:"+u.ID, data)
 }
 
 func normalizeCode(s string) string {
@@ -197,7 +200,7 @@ func (w *Web) verifyTOTP(ctx context.Context, tx store.Tx, u *store.User, code s
 		for k, v := range detail {
 			data[k] = v
 		}
-		if err := auditEvent(ctx, tx, eventTOTPFailure, u.Name, "user:"+u.ID, data, w); err != nil {
+		if err := w.audit(ctx, tx, eventTOTPFailure, u.Name, "user:"+u.ID, data); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -258,10 +261,16 @@ func waUser(u *store.User) webauthn.User {
 	return webauthn.User{ID: u.ID, Name: u.Name, DisplayName: u.Name}
 }
 
-// lockedPasskeys reads a person's passkeys for update, in id order: the
-// webauthn package updates the one used in place (sign count, flags) and
-// it is written back in the same transaction.
+// lockedPasskeys reads a person's passkeys for update: the webauthn
+// package updates the one used in place (sign count, flags) and it is
+// written back in the same transaction.
 func lockedPasskeys(ctx context.Context, tx store.Tx, userID string) ([]*store.Credential, error) {
+	return lockedCredentials(ctx, tx, userID, store.KindWebAuthn)
+}
+
+// lockedCredentials reads a person's factors of kind ("": all of them)
+// for update, in id order, skipping any removed meanwhile.
+func lockedCredentials(ctx context.Context, tx store.Tx, userID string, kind store.CredentialKind) ([]*store.Credential, error) {
 	all, err := tx.ListCredentials(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("listing factors of %s: %w", userID, err)
@@ -269,7 +278,7 @@ func lockedPasskeys(ctx context.Context, tx store.Tx, userID string) ([]*store.C
 	slices.SortFunc(all, func(a, b *store.Credential) int { return strings.Compare(a.ID, b.ID) })
 	var out []*store.Credential
 	for _, c := range all {
-		if c.Kind != store.KindWebAuthn {
+		if kind != "" && c.Kind != kind {
 			continue
 		}
 		c, err := tx.GetCredentialForUpdate(ctx, c.ID)
@@ -361,7 +370,7 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 				return err
 			}
 			if errors.Is(err, webauthn.ErrCloned) && owner != nil {
-				return auditEvent(ctx, tx, eventSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"}, w)
+				return w.audit(ctx, tx, eventSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"})
 			}
 			return nil
 		}
@@ -370,7 +379,7 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 		}
 		var s *store.Session
 		secret, s = w.newSession(owner.ID, aal, passkeyAMR(aal))
-		return w.startSession(ctx, tx, owner, s, old, cred)
+		return w.startSession(ctx, tx, owner, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
 	})
 	if err != nil {
 		return fmt.Errorf("signing in with a passkey: %w", err)
