@@ -228,16 +228,6 @@ func totpMessage(err error, signIn bool) string {
 	return "That code is not right. Check your authenticator app (and your phone's clock) and enter the current code."
 }
 
-// passkeyAMR is what a passkey proof is, in RFC 8176 words, as package
-// webauthn says of an assertion: a hardware-bound key ("hwk"), and "user"
-// when the authenticator verified the person (aal 3).
-func passkeyAMR(aal int) []string {
-	if aal >= webauthn.AALWithUV {
-		return []string{"hwk", "user"}
-	}
-	return []string{"hwk"}
-}
-
 // signInPasskeyBegin starts a usernameless sign-in: any discoverable
 // credential of this site may answer.
 func (w *Web) signInPasskeyBegin(rw http.ResponseWriter, r *http.Request) error {
@@ -378,7 +368,7 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 			return err
 		}
 		var s *store.Session
-		secret, s = w.newSession(owner.ID, aal, passkeyAMR(aal))
+		secret, s = w.newSession(owner.ID, aal, webauthn.AMR(aal))
 		return w.startSession(ctx, tx, owner, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
 	})
 	if err != nil {

@@ -259,6 +259,10 @@ func aal(uv bool) int {
 	return AALWithoutUV
 }
 
+// AMR names the methods of an assertion that reached level (AALWithUV
+// or AALWithoutUV), as amr does: what a session started by it records.
+func AMR(level int) []string { return amr(level >= AALWithUV) }
+
 // amr names the methods of an assertion (RFC 8176): a hardware-bound key
 // ("hwk") that the person was present for ("user", which every assertion
 // tests); with user verification (a PIN or biometric on the authenticator)

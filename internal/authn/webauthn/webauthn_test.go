@@ -735,3 +735,19 @@ func TestConcurrentCeremonies(t *testing.T) {
 		}
 	}
 }
+
+// A session started by a passkey records what the assertion proved, in
+// the words the approval evidence uses.
+func TestAMR(t *testing.T) {
+	for _, tt := range []struct {
+		level int
+		want  []string
+	}{
+		{AALWithUV, []string{"hwk", "user", "mfa"}},
+		{AALWithoutUV, []string{"hwk", "user"}},
+	} {
+		if got := AMR(tt.level); !slices.Equal(got, tt.want) {
+			t.Errorf("AMR(%d) = %v, want %v", tt.level, got, tt.want)
+		}
+	}
+}
