@@ -160,23 +160,15 @@ func normalizeCode(s string) string {
 // does, each failure is counted and audited. verr is the refusal
 // (totp.ErrInvalid, ErrReused, ErrLocked); err a failure of the store.
 func (w *Web) verifyTOTP(ctx context.Context, tx store.Tx, u *store.User, code string, detail map[string]any) (cred *store.Credential, verr, err error) {
-	all, err := tx.ListCredentials(ctx, u.ID)
+	// Locked in the order every other writer of factors locks them (by
+	// id), so that two requests for one person cannot deadlock.
+	totps, err := lockedCredentials(ctx, tx, u.ID, store.KindTOTP)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing factors of %s: %w", u.ID, err)
+		return nil, nil, err
 	}
 	var failed []*store.Credential
 	var errs []error
-	for _, c := range all {
-		if c.Kind != store.KindTOTP {
-			continue
-		}
-		c, err := tx.GetCredentialForUpdate(ctx, c.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, nil, err
-		}
+	for _, c := range totps {
 		verr := w.tp.Verify(c, code)
 		if verr == nil {
 			if err := tx.UpdateCredential(ctx, c); err != nil {
