@@ -43,14 +43,44 @@ func (b *termBuilder) build(data []byte) (*ast.Term, error) {
 }
 
 type jsonParser struct {
-	b     *termBuilder
-	data  []byte
-	pos   int
-	buf   []byte
-	share *sharing // set while parsing the top level of an after value
-	// keep, when set, says which members of the top-level object to
-	// build; the others are skipped.
+	b    *termBuilder
+	data []byte
+	pos  int
+	buf  []byte
+}
+
+// topLevel is what parsing does with the members of a top-level object
+// besides building them.
+type topLevel struct {
+	// keep, when set, says which members to build; the others are
+	// skipped.
 	keep func(key []byte) bool
+	// share, when set, is the before value an after value is parsed
+	// against (see buildPair).
+	share *sharing
+	// spans, when set, records where the value of each member lies in
+	// the data.
+	spans map[string][2]int
+}
+
+// parse builds the term of all of p.data: one JSON value and nothing after
+// it. top, when set, applies to the members of a top-level object.
+func (p *jsonParser) parse(top *topLevel) (*ast.Term, error) {
+	var t *ast.Term
+	var err error
+	if p.space(); top != nil && p.pos < len(p.data) && p.data[p.pos] == '{' {
+		t, err = p.object(top)
+	} else {
+		t, err = p.value()
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.pos != len(p.data) {
+		return nil, fmt.Errorf("unexpected data at offset %d of a value", p.pos)
+	}
+	return t, nil
 }
 
 func (p *jsonParser) space() {
@@ -75,7 +105,7 @@ func (p *jsonParser) value() (*ast.Term, error) {
 	}
 	switch c := p.data[p.pos]; {
 	case c == '{':
-		return p.object()
+		return p.object(nil)
 	case c == '[':
 		return p.array()
 	case c == '"':
@@ -224,12 +254,9 @@ func (p *jsonParser) array() (*ast.Term, error) {
 	}
 }
 
-func (p *jsonParser) object() (*ast.Term, error) {
+// object builds an object; top is set for a top-level one only.
+func (p *jsonParser) object(top *topLevel) (*ast.Term, error) {
 	p.pos++
-	share := p.share
-	p.share = nil // only the top level is shared
-	keep := p.keep
-	p.keep = nil // only the top level is selected
 	var items [][2]*ast.Term
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
@@ -245,7 +272,7 @@ func (p *jsonParser) object() (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		kept := keep == nil || keep(k)
+		kept := top == nil || top.keep == nil || top.keep(k)
 		var key *ast.Term
 		if kept {
 			key = p.b.str(k)
@@ -259,8 +286,14 @@ func (p *jsonParser) object() (*ast.Term, error) {
 		switch {
 		case !kept:
 			err = p.skip()
-		case share != nil:
-			v, err = p.shared(share, key)
+		case top != nil && top.share != nil:
+			v, err = p.shared(top.share, key)
+		case top != nil && top.spans != nil:
+			p.space()
+			start := p.pos
+			if v, err = p.value(); err == nil {
+				top.spans[string(key.Value.(ast.String))] = [2]int{start, p.pos}
+			}
 		default:
 			v, err = p.value()
 		}
@@ -296,44 +329,34 @@ func (b *termBuilder) buildSelected(data []byte, keep func(key []byte) bool) (*a
 	if len(data) == 0 {
 		return nullTerm, nil
 	}
-	p := jsonParser{b: b, data: data, keep: keep}
-	if p.space(); p.pos < len(data) && data[p.pos] != '{' {
-		p.keep = nil // not an object: nothing to select
-	}
-	t, err := p.value()
-	if err != nil {
-		return nil, err
-	}
-	p.space()
-	if p.pos != len(p.data) {
-		return nil, fmt.Errorf("unexpected data at offset %d of a value", p.pos)
-	}
-	return t, nil
+	p := jsonParser{b: b, data: data}
+	return p.parse(&topLevel{keep: keep})
 }
 
 // buildPair builds the before and after terms of a change. Where an
 // attribute of after is byte-for-byte the one of before (most attributes of
 // an update), after shares before's term instead of holding a copy.
 func (b *termBuilder) buildPair(before, after []byte) (bt, at *ast.Term, err error) {
-	if bt, err = b.build(before); err != nil {
-		return nil, nil, err
-	}
-	obj, ok := bt.Value.(ast.Object)
-	if !ok || len(after) == 0 {
+	if len(before) == 0 || len(after) == 0 {
+		if bt, err = b.build(before); err != nil {
+			return nil, nil, err
+		}
 		at, err = b.build(after)
 		return bt, at, err
 	}
-	spans, err := topLevelSpans(before)
-	if err != nil {
+	spans := map[string][2]int{}
+	p := jsonParser{b: b, data: before}
+	if bt, err = p.parse(&topLevel{spans: spans}); err != nil {
 		return nil, nil, err
 	}
-	p := jsonParser{b: b, data: after, share: &sharing{raw: before, spans: spans, obj: obj}}
-	if at, err = p.value(); err != nil {
-		return nil, nil, err
+	obj, ok := bt.Value.(ast.Object)
+	if !ok {
+		at, err = b.build(after)
+		return bt, at, err
 	}
-	p.space()
-	if p.pos != len(p.data) {
-		return nil, nil, fmt.Errorf("unexpected data at offset %d of a value", p.pos)
+	p = jsonParser{b: b, data: after}
+	if at, err = p.parse(&topLevel{share: &sharing{raw: before, spans: spans, obj: obj}}); err != nil {
+		return nil, nil, err
 	}
 	return bt, at, nil
 }
@@ -341,49 +364,8 @@ func (b *termBuilder) buildPair(before, after []byte) (bt, at *ast.Term, err err
 // sharing is what the parser of an after value may reuse from before.
 type sharing struct {
 	raw   []byte
-	spans map[string][2]int
+	spans map[string][2]int // where each top-level value of before lies in raw
 	obj   ast.Object
-}
-
-// topLevelSpans returns where the value of each top-level key of a JSON
-// object lies in data.
-func topLevelSpans(data []byte) (map[string][2]int, error) {
-	p := jsonParser{data: data}
-	p.space()
-	if p.pos >= len(data) || data[p.pos] != '{' {
-		return nil, nil
-	}
-	p.pos++
-	spans := map[string][2]int{}
-	for {
-		p.space()
-		if p.pos < len(data) && data[p.pos] == '}' {
-			return spans, nil
-		}
-		if p.pos >= len(data) || data[p.pos] != '"' {
-			return nil, p.fail("want an object key")
-		}
-		k, err := p.string()
-		if err != nil {
-			return nil, err
-		}
-		key := string(k)
-		p.space()
-		if p.pos >= len(data) || data[p.pos] != ':' {
-			return nil, p.fail("want :")
-		}
-		p.pos++
-		p.space()
-		start := p.pos
-		if err := p.skip(); err != nil {
-			return nil, err
-		}
-		spans[key] = [2]int{start, p.pos}
-		p.space()
-		if p.pos < len(data) && data[p.pos] == ',' {
-			p.pos++
-		}
-	}
 }
 
 // skip moves past one JSON value without building it.
