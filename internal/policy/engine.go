@@ -68,7 +68,6 @@ type Engine struct {
 	cfg      Config
 	query    rego.PreparedEvalQuery
 	disabled map[string]bool
-	types    *typeClassifier
 	// projected is set when only the built-in policy is loaded: its rules
 	// read a known set of attributes of before and after (see
 	// attributeSelector), so the input carries only those. Users' rules
@@ -159,17 +158,27 @@ func (c Config) Store() (storage.Store, error) {
 	return inmem.NewFromReader(bytes.NewReader(b)), nil
 }
 
+// load validates cfg and parses mods: what evaluating and testing the policy
+// both start from.
+func load(cfg Config, mods []Module) (map[string]*ast.Module, storage.Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	parsed, err := ParseModules(mods)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := cfg.Store()
+	if err != nil {
+		return nil, nil, err
+	}
+	return parsed, store, nil
+}
+
 // New prepares an engine with the built-in policy, the configuration and
 // users' modules.
 func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
-	}
-	parsed, err := ParseModules(append(BuiltinModules(false), user...))
-	if err != nil {
-		return nil, err
-	}
-	store, err := cfg.Store()
+	parsed, store, err := load(cfg, append(BuiltinModules(false), user...))
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +197,7 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}, types: types, projected: len(user) == 0}
+	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}, projected: len(user) == 0}
 	for id, r := range cfg.Rules {
 		if !r.Enabled {
 			e.disabled[id] = true
@@ -236,8 +245,8 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Assessment, error) {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
 	var reasons []string
-	if rs, ok := rs[0].Bindings["production"].([]any); ok {
-		for _, r := range rs {
+	if list, ok := rs[0].Bindings["production"].([]any); ok {
+		for _, r := range list {
 			if s, ok := r.(string); ok {
 				reasons = append(reasons, s)
 			}

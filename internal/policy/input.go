@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	stdstrings "strings"
@@ -110,8 +111,6 @@ func (in *Input) actions(a []string) *ast.Term {
 	in.actionLists[key] = t
 	return t
 }
-
-func stringsLower(s string) string { return stdstrings.ToLower(s) }
 
 func (in *Input) stringList(ss []string) *ast.Term {
 	if len(ss) == 0 {
@@ -286,7 +285,7 @@ func (in *Input) tags(states ...*ast.Term) *ast.Term {
 				if _, isStr := v.Value.(ast.String); !ok || !isStr {
 					return
 				}
-				lk := stringsLower(string(ks))
+				lk := stdstrings.ToLower(string(ks))
 				if _, seen := values[lk]; !seen {
 					keys = append(keys, lk)
 				}
@@ -453,4 +452,4 @@ func (in *Input) Stream() (visit func(*plan.Change) error, done func() error) {
 	return visit, done
 }
 
-var errBuilderFailed = fmt.Errorf("building the policy input failed")
+var errBuilderFailed = errors.New("building the policy input failed")

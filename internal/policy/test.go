@@ -17,14 +17,7 @@ type TestResult = tester.Result
 // data.stepgate.config, exactly as `stepgate eval` would see them. With
 // builtin set, the built-in policy's own tests run too.
 func RunTests(ctx context.Context, cfg Config, user []Module, builtin bool, filter string) ([]*TestResult, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
-	}
-	parsed, err := ParseModules(append(BuiltinModules(builtin), user...))
-	if err != nil {
-		return nil, err
-	}
-	store, err := cfg.Store()
+	parsed, store, err := load(cfg, append(BuiltinModules(builtin), user...))
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ type categoryGlob struct {
 	g        *glob.Pattern
 }
 
-// options returns the rego options that declare and implement the
+// option returns the rego option that declares and implements the
 // function.
 func (tc *typeClassifier) option() func(*rego.Rego) {
 	return rego.Function2(&rego.Function{
