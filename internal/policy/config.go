@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 
@@ -97,14 +98,7 @@ func DefaultConfig() Config {
 // Overrides is the `policy:` section of stepgate.yaml. Every field is
 // optional; what is set replaces or adjusts the default.
 type Overrides struct {
-	Production *struct {
-		Environments        []string            `yaml:"environments"`
-		Workspaces          []string            `yaml:"workspaces"`
-		TagAttributes       []string            `yaml:"tag_attributes"`
-		TagKeys             []string            `yaml:"tag_keys"`
-		NameAttributes      map[string][]string `yaml:"name_attributes"`
-		ReferenceAttributes []string            `yaml:"reference_attributes"`
-	} `yaml:"production"`
+	Production     *Production                    `yaml:"production"`
 	SensitiveTypes *TypeChanges                   `yaml:"sensitive_types"`
 	SensitiveWhen  map[string]map[string][]string `yaml:"sensitive_when"`
 	StatefulTypes  *TypeChanges                   `yaml:"stateful_types"`
@@ -196,18 +190,7 @@ func (o *Overrides) Apply(c Config) Config {
 		set(&c.Production.TagKeys, p.TagKeys)
 		set(&c.Production.ReferenceAttributes, p.ReferenceAttributes)
 		if p.NameAttributes != nil {
-			m := map[string][]string{}
-			for k, v := range c.Production.NameAttributes {
-				m[k] = v
-			}
-			for k, v := range p.NameAttributes {
-				if len(v) == 0 {
-					delete(m, k)
-				} else {
-					m[k] = v
-				}
-			}
-			c.Production.NameAttributes = m
+			c.Production.NameAttributes = merge(c.Production.NameAttributes, p.NameAttributes)
 		}
 	}
 	if t := o.SensitiveTypes; t != nil {
@@ -221,18 +204,7 @@ func (o *Overrides) Apply(c Config) Config {
 		c.SensitiveTypes = m
 	}
 	if o.SensitiveWhen != nil {
-		m := map[string]map[string][]string{}
-		for k, v := range c.SensitiveWhen {
-			m[k] = v
-		}
-		for k, v := range o.SensitiveWhen {
-			if len(v) == 0 {
-				delete(m, k)
-			} else {
-				m[k] = v
-			}
-		}
-		c.SensitiveWhen = m
+		c.SensitiveWhen = merge(c.SensitiveWhen, o.SensitiveWhen)
 	}
 	if t := o.StatefulTypes; t != nil {
 		c.StatefulTypes = append(remove(c.StatefulTypes, t.Remove), t.Add...)
@@ -294,6 +266,21 @@ func (o *ContextOverride) apply(c *RuleContext) *RuleContext {
 		n.Severity = *o.Severity
 	}
 	return &n
+}
+
+// merge returns a copy of base with the entries of over set, except that an
+// empty value in over removes its key.
+func merge[V []string | map[string][]string](base, over map[string]V) map[string]V {
+	m := make(map[string]V, len(base))
+	maps.Copy(m, base)
+	for k, v := range over {
+		if len(v) == 0 {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func remove(list, drop []string) []string {
