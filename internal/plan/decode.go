@@ -38,9 +38,9 @@ func Read(r io.Reader, opts Options) (*Plan, error) {
 // error from visit stops decoding and is returned as is.
 func Decode(r io.Reader, opts Options, visit func(*Change) error) (*Plan, error) {
 	cr := newCapReader(r, opts.MaxBytes)
-	text, _, err := newTextReader(cr)
+	text, err := newTextReader(cr)
 	if err != nil {
-		return nil, readErr(cr, err)
+		return nil, err
 	}
 	d := &decoder{
 		dec:   jsontext.NewDecoder(text),
@@ -48,7 +48,7 @@ func Decode(r io.Reader, opts Options, visit func(*Change) error) (*Plan, error)
 		plan:  &Plan{ByAction: map[Action]int{}, Applyable: true, Complete: true},
 	}
 	if err := d.document(); err != nil {
-		return nil, d.wrap(cr, err)
+		return nil, d.wrap(err)
 	}
 	d.plan.SHA256 = hex.EncodeToString(cr.h.Sum(nil))
 	d.plan.Size = cr.n
@@ -283,18 +283,16 @@ func (d *decoder) emit(c *Change) error {
 	return nil
 }
 
-// wrap turns what the JSON reader and the byte counter say into the errors of
-// this package, with the byte offset where the input went wrong.
-func (d *decoder) wrap(cr *capReader, err error) error {
+// wrap turns what the JSON reader says into the errors of this package, with
+// the byte offset where the input went wrong. The byte counter's error
+// (ErrTooLarge) is already one of them.
+func (d *decoder) wrap(err error) error {
 	var ve visitError
 	if errors.As(err, &ve) {
 		return ve.err
 	}
 	if IsBadInput(err) {
 		return err
-	}
-	if rerr := readErr(cr, err); rerr != err {
-		return rerr
 	}
 	var se *jsontext.SyntacticError
 	switch {
@@ -311,14 +309,6 @@ func (d *decoder) wrap(cr *capReader, err error) error {
 		return fmt.Errorf("%w: at byte offset %d: %s", ErrSyntax, se.ByteOffset, msg)
 	}
 	return fmt.Errorf("reading plan: %w", err)
-}
-
-// readErr finds an error of the byte counter inside err.
-func readErr(cr *capReader, err error) error {
-	if errors.Is(err, ErrTooLarge) {
-		return fmt.Errorf("%w: more than %d bytes (the limit)", ErrTooLarge, cr.max)
-	}
-	return err
 }
 
 func kindName(k jsontext.Kind) string {

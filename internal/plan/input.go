@@ -37,26 +37,26 @@ func (c *capReader) Read(p []byte) (int, error) {
 // newTextReader returns a reader of UTF-8 text from raw plan bytes: a UTF-8
 // byte-order mark is dropped, and UTF-16 (with a mark, as a PowerShell
 // redirect writes it, or without one) is converted.
-func newTextReader(raw io.Reader) (io.Reader, string, error) {
+func newTextReader(raw io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(raw, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
-		return nil, "", err
+		return nil, err
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
 		_, _ = br.Discard(3)
-		return br, "utf-8 with byte-order mark", nil
+		return br, nil
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
-		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), "utf-16le", nil
+		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), nil
 	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), "utf-16be", nil
+		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), nil
 	case len(head) >= 2 && head[0] != 0 && head[1] == 0:
-		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewDecoder()), "utf-16le", nil
+		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewDecoder()), nil
 	case len(head) >= 2 && head[0] == 0 && head[1] != 0:
-		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM).NewDecoder()), "utf-16be", nil
+		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM).NewDecoder()), nil
 	}
-	return br, "utf-8", nil
+	return br, nil
 }
 
 func newCapReader(r io.Reader, max int64) *capReader {
