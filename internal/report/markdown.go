@@ -57,15 +57,7 @@ func writeMarkdown(w io.Writer, a *policy.Assessment, opts Options) error {
 		}
 	}
 	s := a.Summary
-	counts := ActionCounts(s.ByAction, true)
-	if counts == "" {
-		counts = "none"
-	}
-	fmt.Fprintf(&b, "**Changes:** %d (%s)", s.Changes, counts)
-	if rest := s.Total - s.Changes; rest > 0 {
-		fmt.Fprintf(&b, ", %d unchanged or read", rest)
-	}
-	b.WriteString("  \n")
+	fmt.Fprintf(&b, "**Changes:** %s  \n", changesLine(s))
 	prod := "not production"
 	if s.Production {
 		prod = "production: " + mdText.Replace(Printable(strings.Join(s.ProductionReasons, "; ")))

@@ -109,6 +109,20 @@ func ActionCounts(by map[string]int, changesOnly bool) string {
 	return strings.Join(parts, ", ")
 }
 
+// changesLine counts the changes of a summary: "3 (2 create, 1 delete), 5
+// unchanged or read".
+func changesLine(s policy.Summary) string {
+	counts := ActionCounts(s.ByAction, true)
+	if counts == "" {
+		counts = "none"
+	}
+	line := fmt.Sprintf("%d (%s)", s.Changes, counts)
+	if rest := s.Total - s.Changes; rest > 0 {
+		line += fmt.Sprintf(", %d unchanged or read", rest)
+	}
+	return line
+}
+
 func planLine(p policy.PlanInfo) string {
 	if p.Format == "" {
 		return ""

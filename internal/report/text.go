@@ -50,15 +50,7 @@ func writeText(w io.Writer, a *policy.Assessment, opts Options) error {
 	}
 	b.WriteString("\n")
 	s := a.Summary
-	counts := ActionCounts(s.ByAction, true)
-	if counts == "" {
-		counts = "none"
-	}
-	fmt.Fprintf(&b, "Changes:    %d (%s)", s.Changes, counts)
-	if rest := s.Total - s.Changes; rest > 0 {
-		fmt.Fprintf(&b, ", %d unchanged or read", rest)
-	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "Changes:    %s\n", changesLine(s))
 	target := "workspace " + Printable(orNone(s.Workspace))
 	if s.Environment != "" {
 		target += ", environment " + Printable(s.Environment)
