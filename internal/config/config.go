@@ -185,7 +185,7 @@ func (s *Server) Validate() error {
 	if s.Database == "" {
 		errs = append(errs, errors.New("server.database: required (sqlite://PATH or postgres://...)"))
 	} else if !strings.HasPrefix(s.Database, "sqlite://") && !strings.HasPrefix(s.Database, "postgres://") && !strings.HasPrefix(s.Database, "postgresql://") {
-		errs = append(errs, fmt.Errorf("server.database: %q is neither sqlite://PATH nor postgres://...", redactDSN(s.Database)))
+		errs = append(errs, fmt.Errorf("server.database: %q is neither sqlite://PATH nor postgres://...", Redacted(s.Database)))
 	}
 	if s.PublicURL != "" {
 		u, err := url.Parse(s.PublicURL)
@@ -217,8 +217,9 @@ func (s *Server) Validate() error {
 	return errors.Join(errs...)
 }
 
-// redactDSN hides a password in a database URL.
-func redactDSN(dsn string) string {
+// Redacted is a database URL fit for logs and messages: its password, if
+// any, is hidden.
+func Redacted(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		return dsn
@@ -228,9 +229,6 @@ func redactDSN(dsn string) string {
 	}
 	return u.String()
 }
-
-// Redacted is a database URL fit for logs.
-func Redacted(dsn string) string { return redactDSN(dsn) }
 
 // PlanSettings tune plan reading.
 type PlanSettings struct {
