@@ -34,21 +34,7 @@ func BenchmarkAssess(b *testing.B) {
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		in := e.NewInput(Operation{Kind: "terraform.apply", Workspace: "billing-prod"})
-		visit, done := in.Stream()
-		p, err := plan.Decode(f, plan.Options{}, visit)
-		f.Close()
-		if derr := done(); err == nil {
-			err = derr
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		in.SetPlan(p)
+		in := streamInput(b, e, path)
 		if _, err := e.Evaluate(context.Background(), in); err != nil {
 			b.Fatal(err)
 		}
@@ -63,19 +49,27 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
 	for b.Loop() {
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		in := e.NewInput(Operation{Kind: "terraform.apply", Workspace: "billing-prod"})
-		visit, done := in.Stream()
-		_, err = plan.Decode(f, plan.Options{}, visit)
-		if derr := done(); err == nil {
-			err = derr
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
+		streamInput(b, e, path)
 	}
+}
+
+// streamInput reads the plan at path into an input as `stepgate eval` does:
+// decoding and building the input overlap (Input.Stream).
+func streamInput(b *testing.B, e *Engine, path string) *Input {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	in := e.NewInput(Operation{Kind: "terraform.apply", Workspace: "billing-prod"})
+	visit, done := in.Stream()
+	p, err := plan.Decode(f, plan.Options{}, visit)
+	if derr := done(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	in.SetPlan(p)
+	return in
 }
