@@ -88,7 +88,7 @@ func startWebServerOn(t *testing.T, dir, database, listen string, extra ...strin
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, dir: dir, database: database, cmd: cmd, exited: make(chan error, 1), logs: &bytes.Buffer{}}
+	s := &server{t: t, dir: dir, database: database, cmd: cmd, exited: make(chan error, 1)}
 	ws := &webServer{server: s, log: log}
 	type started struct{ url, link string }
 	ready := make(chan started, 1)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -104,24 +103,9 @@ func TestProductionIAMWaitsForApproval(t *testing.T) {
 	}
 
 	// The pipeline waits in the background.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "check", "--plan", plan, "--plan-file", tfplan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
-	found := make(chan string, 1)
-	out := &watchWriter{re: checkID, found: found}
-	errOut := &watchWriter{re: checkID, found: found}
-	cmd.Stdout, cmd.Stderr = out, errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	select {
-	case id = <-found:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("check printed no check id:\n%s%s", out.String(), errOut.String())
-	}
+	check := startCheck(t, dir, env, "--plan", plan, "--plan-file", tfplan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
+	defer check.stop()
+	id := check.id(t)
 	svc, _ := s.domain()
 	now := time.Now()
 	// The requester (the token's owner, billing-ci) cannot approve.
@@ -139,12 +123,12 @@ func TestProductionIAMWaitsForApproval(t *testing.T) {
 	if err != nil || v.State != "approved" {
 		t.Fatalf("alice's passkey approval: %v, %v; want approved", v, err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("waiting check: %v\n%s%s", err, out.String(), errOut.String())
+	if code := check.wait(t, 90*time.Second); code != 0 {
+		t.Fatalf("waiting check: exit %d\n%s", code, check.output())
 	}
 	t.Logf("the waiting check got its grant %v after the approval", time.Since(start))
-	if !strings.Contains(out.String()+errOut.String(), s.url+"/checks/"+id) {
-		t.Errorf("check did not print the review URL:\n%s%s", out.String(), errOut.String())
+	if !strings.Contains(check.output(), s.url+"/checks/"+id) {
+		t.Errorf("check did not print the review URL:\n%s", check.output())
 	}
 
 	// Another workspace: refused before anything runs.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -85,49 +84,15 @@ type server struct {
 	url      string
 	cmd      *exec.Cmd
 	exited   chan error
-	logs     *bytes.Buffer
 }
 
 var listening = regexp.MustCompile(`stepgate listening on (\S+) \(public URL (\S+),`)
 
-// startServer runs `stepgate serve --dev` on a free port.
+// startServer runs `stepgate serve --dev` on a free port (see
+// startWebServerOn).
 func startServer(t *testing.T, dir, database string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--dev", "--database", database, "--listen", "127.0.0.1:0", "--log-format", "text"}, extra...)
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &bytes.Buffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, dir: dir, database: database, cmd: cmd, exited: make(chan error, 1), logs: logs}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[2]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { s.exited <- cmd.Wait() }()
-	select {
-	case u := <-addr:
-		s.url = u
-	case err := <-s.exited:
-		t.Fatalf("stepgate serve exited: %v\n%s", err, logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("stepgate serve did not start\n%s", logs)
-	}
-	t.Cleanup(func() { s.stop() })
-	return s
+	return startWebServerOn(t, dir, database, "127.0.0.1:0", extra...).server
 }
 
 // stop ends the server gracefully (SIGTERM) and waits for it.

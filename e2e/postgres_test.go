@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,23 +80,9 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	tok := a.token("billing-ci")
 	plan := repo(t, "examples/prod-iam.plan.json")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "check", "--plan", plan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, pipelineEnv(a, tok)...)
-	found := make(chan string, 1)
-	out, errOut := &watchWriter{re: checkID, found: found}, &watchWriter{re: checkID, found: found}
-	cmd.Stdout, cmd.Stderr = out, errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	select {
-	case id = <-found:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no check id:\n%s%s", out.String(), errOut.String())
-	}
+	check := startCheck(t, dir, pipelineEnv(a, tok), "--plan", plan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
+	defer check.stop()
+	id := check.id(t)
 	time.Sleep(300 * time.Millisecond) // let the pipeline's long-poll reach server A
 
 	// The approval is made through its own connection to the database, as
@@ -108,8 +93,8 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	if _, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("waiting check: %v\n%s%s", err, out.String(), errOut.String())
+	if code := check.wait(t, 90*time.Second); code != 0 {
+		t.Fatalf("waiting check: exit %d\n%s", code, check.output())
 	}
 	woke := time.Since(start)
 	t.Logf("woken %v after the approval, across servers", woke)
