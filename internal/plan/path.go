@@ -14,21 +14,21 @@ func mask(v, sense any, path string, masked *[]string) any {
 	switch s := sense.(type) {
 	case bool:
 		if s && v != nil {
-			*masked = append(*masked, rootPath(path))
+			*masked = append(*masked, RootPath(path))
 			return Mask
 		}
 	case map[string]any:
 		if m, ok := v.(map[string]any); ok {
 			for k, sub := range s {
 				if cur, ok := m[k]; ok {
-					m[k] = mask(cur, sub, joinKey(path, k), masked)
+					m[k] = mask(cur, sub, JoinKey(path, k), masked)
 				}
 			}
 		}
 	case []any:
 		if a, ok := v.([]any); ok {
 			for i := range min(len(s), len(a)) {
-				a[i] = mask(a[i], s[i], joinIndex(path, i), masked)
+				a[i] = mask(a[i], s[i], JoinIndex(path, i), masked)
 			}
 		}
 	}
@@ -41,7 +41,7 @@ func truePaths(v any, path string, out *[]string) {
 	switch t := v.(type) {
 	case bool:
 		if t {
-			*out = append(*out, rootPath(path))
+			*out = append(*out, RootPath(path))
 		}
 	case map[string]any:
 		keys := make([]string, 0, len(t))
@@ -50,11 +50,11 @@ func truePaths(v any, path string, out *[]string) {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			truePaths(t[k], joinKey(path, k), out)
+			truePaths(t[k], JoinKey(path, k), out)
 		}
 	case []any:
 		for i, e := range t {
-			truePaths(e, joinIndex(path, i), out)
+			truePaths(e, JoinIndex(path, i), out)
 		}
 	}
 }
@@ -65,17 +65,21 @@ func formatPath(steps []any) string {
 	for _, s := range steps {
 		switch v := s.(type) {
 		case string:
-			path = joinKey(path, v)
+			path = JoinKey(path, v)
 		case float64:
-			path = joinIndex(path, int(v))
+			path = JoinIndex(path, int(v))
 		default:
-			path = joinKey(path, fmt.Sprint(v))
+			path = JoinKey(path, fmt.Sprint(v))
 		}
 	}
-	return rootPath(path)
+	return RootPath(path)
 }
 
-func joinKey(path, key string) string {
+// JoinKey is the path of attribute or map key key under path: dots for
+// attributes, ["key"] for a key that is empty or holds a dot, a bracket,
+// a quote or a space. Paths in a Change (AfterUnknown, SensitivePaths,
+// ReplacePaths) are built with JoinKey, JoinIndex and RootPath.
+func JoinKey(path, key string) string {
 	if strings.ContainsAny(key, ".[]\" ") || key == "" {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
@@ -85,10 +89,11 @@ func joinKey(path, key string) string {
 	return path + "." + key
 }
 
-func joinIndex(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+// JoinIndex is the path of element i of the list at path.
+func JoinIndex(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
-// rootPath names the whole value "(root)" rather than the empty string.
-func rootPath(p string) string {
+// RootPath names the whole value "(root)" rather than the empty string.
+func RootPath(p string) string {
 	if p == "" {
 		return "(root)"
 	}

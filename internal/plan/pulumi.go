@@ -193,15 +193,15 @@ func maskPulumiSecrets(v any, path string, masked *[]string) any {
 	switch t := v.(type) {
 	case map[string]any:
 		if t[pulumiSigKey] == pulumiSecretSig {
-			*masked = append(*masked, rootPath(path))
+			*masked = append(*masked, RootPath(path))
 			return Mask
 		}
 		for k, e := range t {
-			t[k] = maskPulumiSecrets(e, joinKey(path, k), masked)
+			t[k] = maskPulumiSecrets(e, JoinKey(path, k), masked)
 		}
 	case []any:
 		for i, e := range t {
-			t[i] = maskPulumiSecrets(e, joinIndex(path, i), masked)
+			t[i] = maskPulumiSecrets(e, JoinIndex(path, i), masked)
 		}
 	}
 	return v

@@ -104,42 +104,23 @@ func flatten(v any, path string, out map[string]any) {
 	switch t := v.(type) {
 	case map[string]any:
 		if len(t) == 0 {
-			out[rootPath(path)] = t
+			out[plan.RootPath(path)] = t
 			return
 		}
 		for k, x := range t {
-			flatten(x, joinKey(path, k), out)
+			flatten(x, plan.JoinKey(path, k), out)
 		}
 	case []any:
 		if len(t) == 0 {
-			out[rootPath(path)] = t
+			out[plan.RootPath(path)] = t
 			return
 		}
 		for i, x := range t {
-			flatten(x, path+"["+strconv.Itoa(i)+"]", out)
+			flatten(x, plan.JoinIndex(path, i), out)
 		}
 	default:
-		out[rootPath(path)] = v
+		out[plan.RootPath(path)] = v
 	}
-}
-
-// joinKey and rootPath mirror package plan's path syntax, so that the
-// paths of after_unknown and replace_paths match the flattened ones.
-func joinKey(path, key string) string {
-	if strings.ContainsAny(key, ".[]\" ") || key == "" {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func rootPath(p string) string {
-	if p == "" {
-		return "(root)"
-	}
-	return p
 }
 
 // underAny reports whether path is one of prefixes or inside one.
