@@ -43,6 +43,21 @@ test_dev_instance_passes if {
 	count(acme.findings) == 0 with input as {"operation": {"kind": "terraform.apply", "workspace": "web-dev", "environment": ""}, "changes": [{"address": "aws_instance.a", "type": "aws_instance", "action": "create", "before": null, "after": {}}]}
 }
 `, ExitOK, []string{"PASS: 2/2"}},
+		{"ok/stepgate-functions", `package stepgate.rules.acme_test
+
+changes := [
+	{"address": "a", "type": "aws_iam_role", "action": "delete", "tags": {"team": ["Payments"]}},
+	{"address": "b", "type": "aws_instance", "action": "create", "tags": {}},
+]
+
+test_functions if {
+	[c.address | some c in stepgate.where(changes, "action", {"delete"})] == ["a"]
+	stepgate.distinct(changes, "type") == {"aws_iam_role", "aws_instance"}
+	[c.address | some c in stepgate.tagged(changes, {"team"}, {"payments"})] == ["a"]
+	stepgate.tokens("rg-Billing-prod") == {"rg", "billing", "prod"}
+	stepgate.type_categories({"identity": ["aws_iam_*"]}, {"aws_iam_role"}) == {"aws_iam_role": {"identity"}}
+}
+`, ExitOK, []string{"PASS: 1/1"}},
 		{"fail/failing-test", `package stepgate.rules.acme_test
 
 import data.stepgate.rules.acme

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -182,14 +181,13 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	types := newTypeClassifier()
-	opts := []func(*rego.Rego){
-		types.option(),
+	opts := append(newBuiltins().options(),
 		rego.Query(findingsQuery),
 		rego.Store(store),
 		rego.StrictBuiltinErrors(true),
 		rego.SetRegoVersion(ast.RegoV1),
-	}
+		rego.GenerateJSON(keepTerms),
+	)
 	for _, m := range parsed {
 		opts = append(opts, rego.ParsedModule(m))
 	}
@@ -244,14 +242,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Assessment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
-	var reasons []string
-	if list, ok := rs[0].Bindings["production"].([]any); ok {
-		for _, r := range list {
-			if s, ok := r.(string); ok {
-				reasons = append(reasons, s)
-			}
-		}
-	}
+	reasons := stringSet(rs[0].Bindings["production"])
 	a := &Assessment{
 		Decision:     decision,
 		Requirements: req,
@@ -281,112 +272,4 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Assessment, error) {
 		}
 	}
 	return a, nil
-}
-
-// wireFinding is a finding as a rule writes it; pointers tell a missing field
-// from a zero one.
-type wireFinding struct {
-	Rule         *string  `json:"rule"`
-	Decision     *string  `json:"decision"`
-	Severity     string   `json:"severity"`
-	Addresses    []string `json:"addresses"`
-	Reason       *string  `json:"reason"`
-	Requirements *struct {
-		AAL       *int     `json:"aal"`
-		Approvals *int     `json:"approvals"`
-		MaxAge    *int     `json:"max_age"`
-		Methods   []string `json:"methods"`
-		Groups    []string `json:"groups"`
-	} `json:"requirements"`
-}
-
-// decodeFindings checks what the rules produced. A malformed finding is an
-// error, so a broken rule can never turn into an allow.
-func decodeFindings(v any) ([]Finding, error) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("findings are a %T, want a list", v)
-	}
-	out := make([]Finding, 0, len(list))
-	for i, raw := range list {
-		b, err := json.Marshal(raw)
-		if err != nil {
-			return nil, fmt.Errorf("finding %d: %w", i, err)
-		}
-		var w wireFinding
-		if err := json.Unmarshal(b, &w); err != nil {
-			return nil, fmt.Errorf("finding %d (%s): %w", i, b, err)
-		}
-		f, err := w.finding()
-		if err != nil {
-			name := fmt.Sprint(i)
-			if w.Rule != nil {
-				name = *w.Rule
-			}
-			return nil, fmt.Errorf("finding of rule %s: %w", name, err)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-func (w wireFinding) finding() (Finding, error) {
-	if w.Rule == nil || *w.Rule == "" {
-		return Finding{}, errors.New("it has no rule id")
-	}
-	if w.Decision == nil || !Decision(*w.Decision).Valid() {
-		return Finding{}, errors.New(`its decision is not "allow", "step_up" or "deny"`)
-	}
-	if w.Reason == nil || *w.Reason == "" {
-		return Finding{}, errors.New("it has no reason")
-	}
-	f := Finding{
-		Rule:      *w.Rule,
-		Decision:  Decision(*w.Decision),
-		Severity:  w.Severity,
-		Addresses: w.Addresses,
-		Reason:    *w.Reason,
-	}
-	if f.Addresses == nil {
-		f.Addresses = []string{}
-	}
-	switch {
-	case f.Severity == "" && f.Decision == Deny:
-		f.Severity = "critical"
-	case f.Severity == "" && f.Decision == StepUp:
-		f.Severity = "high"
-	case f.Severity == "":
-		f.Severity = "info"
-	case !slices.Contains(Severities, f.Severity):
-		return Finding{}, fmt.Errorf("severity %q is not one of %v", f.Severity, Severities)
-	}
-	if f.Decision != StepUp {
-		return f, nil
-	}
-	r := &Requirements{AAL: 2}
-	if w.Requirements != nil {
-		if p := w.Requirements.AAL; p != nil {
-			r.AAL = *p
-		}
-		if p := w.Requirements.Approvals; p != nil {
-			r.Approvals = *p
-		}
-		if p := w.Requirements.MaxAge; p != nil {
-			r.MaxAge = *p
-		}
-		r.Methods, r.Groups = w.Requirements.Methods, w.Requirements.Groups
-	}
-	switch {
-	case r.AAL < 1 || r.AAL > 3:
-		return Finding{}, fmt.Errorf("aal %d is not 1, 2 or 3", r.AAL)
-	case r.Approvals < 0:
-		return Finding{}, fmt.Errorf("approvals %d is negative", r.Approvals)
-	case r.MaxAge < 0:
-		return Finding{}, fmt.Errorf("max_age %d is negative", r.MaxAge)
-	}
-	if r.MaxAge == 0 {
-		r.MaxAge = DefaultMaxAge(r.AAL)
-	}
-	f.Requirements = r
-	return f, nil
 }

@@ -176,4 +176,49 @@ func TestBuiltinRulesReadOnlyProjectedFields(t *testing.T) {
 	if seen < 20 {
 		t.Fatalf("walked %d ref parts in the built-in modules, want the refs of every rule", seen)
 	}
+
+	// stepgate.where and stepgate.distinct read the member their second
+	// argument names; stepgate.tagged reads tags.
+	calls := 0
+	check := func(name string, op ast.Ref, args []*ast.Term) {
+		switch op.String() {
+		case whereName, distinctName:
+			calls++
+			key, ok := args[1].Value.(ast.String)
+			if !ok {
+				t.Errorf("%s: %s(%v) names its member with a %s: write the name out so this test can check it", name, op, args, ast.ValueName(args[1].Value))
+				return
+			}
+			if dropped[string(key)] {
+				t.Errorf("%s: %s(%v) reads %q, which the projected input leaves out", name, op, args, string(key))
+			}
+		case taggedName:
+			calls++
+			if dropped["tags"] {
+				t.Errorf("%s: %s reads tags, which the projected input leaves out", name, op)
+			}
+		}
+	}
+	for name, m := range mods {
+		ast.WalkTerms(m, func(term *ast.Term) bool {
+			if c, ok := term.Value.(ast.Call); ok {
+				if op, ok := c[0].Value.(ast.Ref); ok {
+					check(name, op, c[1:])
+				}
+			}
+			return false
+		})
+		ast.WalkExprs(m, func(e *ast.Expr) bool {
+			if e.IsCall() {
+				terms := e.Terms.([]*ast.Term)
+				if op, ok := terms[0].Value.(ast.Ref); ok {
+					check(name, op, terms[1:])
+				}
+			}
+			return false
+		})
+	}
+	if calls < 5 {
+		t.Fatalf("found %d calls of stepgate's selecting functions in the built-in modules, want every one", calls)
+	}
 }

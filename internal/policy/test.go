@@ -23,13 +23,11 @@ func RunTests(ctx context.Context, cfg Config, user []Module, builtin bool, filt
 	}
 	// The compiler must know stepgate's own built-in functions: the runner
 	// adds them to its own compiler only.
-	types := newTypeClassifier()
-	caps := ast.CapabilitiesForThisVersion()
-	caps.Builtins = append(caps.Builtins, types.testerBuiltin().Decl)
+	funcs, caps := newBuiltins().tester()
 	compiler := ast.NewCompiler().WithCapabilities(caps).WithEnablePrintStatements(true)
 	runner := tester.NewRunner().
 		SetCompiler(compiler).
-		AddCustomBuiltins([]*tester.Builtin{types.testerBuiltin()}).
+		AddCustomBuiltins(funcs).
 		SetStore(store).
 		SetTimeout(30 * time.Second).
 		RaiseBuiltinErrors(true).

@@ -9,7 +9,6 @@ import (
 	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/open-policy-agent/opa/v1/types"
 )
 
@@ -93,14 +92,6 @@ func (tc *typeClassifier) option() func(*rego.Rego) {
 	})
 }
 
-// testerBuiltin is the function for OPA's test runner.
-func (tc *typeClassifier) testerBuiltin() *tester.Builtin {
-	return &tester.Builtin{
-		Decl: &ast.Builtin{Name: typeCategoriesName, Decl: typeCategoriesDecl},
-		Func: tc.option(),
-	}
-}
-
 func (tc *typeClassifier) classify(patterns, typs ast.Value) (*ast.Term, error) {
 	set, err := tc.compiled(patterns)
 	if err != nil {
@@ -110,7 +101,7 @@ func (tc *typeClassifier) classify(patterns, typs ast.Value) (*ast.Term, error) 
 	add := func(t *ast.Term) error {
 		s, ok := t.Value.(ast.String)
 		if !ok {
-			return fmt.Errorf("%s: a type is a %s, want a string", typeCategoriesName, ast.ValueName(t.Value))
+			return fmt.Errorf("a type is %s, want a string", valueName(t.Value))
 		}
 		if cats := set.categories(string(s)); cats != nil {
 			out.Insert(t, cats)
@@ -123,7 +114,7 @@ func (tc *typeClassifier) classify(patterns, typs ast.Value) (*ast.Term, error) 
 	case *ast.Array:
 		err = v.Iter(add)
 	default:
-		err = fmt.Errorf("%s: types is a %s, want a set or an array of strings", typeCategoriesName, ast.ValueName(typs))
+		err = fmt.Errorf("types is %s, want a set or an array of strings", valueName(typs))
 	}
 	if err != nil {
 		return nil, err
@@ -161,22 +152,22 @@ func (tc *typeClassifier) compiled(patterns ast.Value) (*patternSet, error) {
 func compilePatterns(patterns ast.Value) (*patternSet, error) {
 	obj, ok := patterns.(ast.Object)
 	if !ok {
-		return nil, fmt.Errorf("%s: patterns is a %s, want an object of category to list of patterns", typeCategoriesName, ast.ValueName(patterns))
+		return nil, fmt.Errorf("patterns is %s, want an object of category to list of patterns", valueName(patterns))
 	}
 	s := &patternSet{key: patterns, exact: map[string][]string{}, known: map[string]*ast.Term{}}
 	err := obj.Iter(func(k, v *ast.Term) error {
 		cat, ok := k.Value.(ast.String)
 		if !ok {
-			return fmt.Errorf("%s: a category is a %s, want a string", typeCategoriesName, ast.ValueName(k.Value))
+			return fmt.Errorf("a category is %s, want a string", valueName(k.Value))
 		}
 		list, ok := v.Value.(*ast.Array)
 		if !ok {
-			return fmt.Errorf("%s: the patterns of %q are a %s, want an array of strings", typeCategoriesName, string(cat), ast.ValueName(v.Value))
+			return fmt.Errorf("the patterns of %q are %s, want an array of strings", string(cat), valueName(v.Value))
 		}
 		return list.Iter(func(t *ast.Term) error {
 			p, ok := t.Value.(ast.String)
 			if !ok {
-				return fmt.Errorf("%s: a pattern of %q is a %s, want a string", typeCategoriesName, string(cat), ast.ValueName(t.Value))
+				return fmt.Errorf("a pattern of %q is %s, want a string", string(cat), valueName(t.Value))
 			}
 			if !strings.Contains(string(p), "*") {
 				s.exact[string(p)] = append(s.exact[string(p)], string(cat))
@@ -184,7 +175,7 @@ func compilePatterns(patterns ast.Value) (*patternSet, error) {
 			}
 			g, err := glob.Compile(string(p))
 			if err != nil {
-				return fmt.Errorf("%s: pattern %q of %q: %w", typeCategoriesName, string(p), string(cat), err)
+				return fmt.Errorf("pattern %q of %q: %w", string(p), string(cat), err)
 			}
 			s.globs = append(s.globs, categoryGlob{category: string(cat), g: g})
 			return nil

@@ -55,7 +55,7 @@ func TestTypeCategories(t *testing.T) {
 func TestTypeCategoriesBadArguments(t *testing.T) {
 	tc := newTypeClassifier()
 	for _, tt := range []struct{ patterns, types, want string }{
-		{`["aws_*"]`, `{"a"}`, "patterns is a array"},
+		{`["aws_*"]`, `{"a"}`, "patterns is an array"},
 		{`{"identity": "aws_*"}`, `{"a"}`, `the patterns of "identity" are a string`},
 		{`{"identity": [1]}`, `{"a"}`, `a pattern of "identity" is a number`},
 		{`{"identity": ["aws_[*"]}`, `{"a"}`, `pattern "aws_[*"`},

@@ -34,7 +34,7 @@ findings contains f if {
 	# A type is sensitive by its categories, or by value (sensitive_when),
 	# which counts as keys and secrets.
 	type_cats := {t: cats |
-		some t in {c.type | some c in sensitive}
+		some t in stepgate.distinct(sensitive, "type")
 		cats := object.get(lib.sensitive_categories, t, {"secrets"})
 	}
 	cats := {cat | some cs in type_cats; some cat in cs}
@@ -49,14 +49,14 @@ findings contains f if {
 	f := lib.finding("sensitive.change", lib.addresses(sensitive), reason)
 }
 
-stateful_destroyed := [c | some c in lib.destructive; c.type in lib.stateful_types]
+stateful_destroyed := stepgate.where(lib.destructive, "type", lib.stateful_types)
 
 findings contains f if {
 	count(stateful_destroyed) > 0
 	n := count(stateful_destroyed)
 	reason := sprintf("%s would be deleted or replaced (%s); %s lost unless backed up.", [
 		lib.plural(n, "stateful resource", "stateful resources"),
-		concat(", ", {c.type | some c in stateful_destroyed}),
+		concat(", ", stepgate.distinct(stateful_destroyed, "type")),
 		its_data(n),
 	])
 	f := lib.finding("stateful.destroy", lib.addresses(stateful_destroyed), reason)

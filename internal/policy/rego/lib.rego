@@ -14,9 +14,13 @@ cfg := data.stepgate.config
 # are in input.reads.
 changes := input.changes
 
-destructive := [c | some c in changes; c.action in {"delete", "replace"}]
+# destructive: the deletes and replaces, in order. stepgate.where selects
+# the objects whose member has one of the values (see docs/policy.md,
+# Functions): one pass in Go instead of a comprehension over every change.
+destructive := stepgate.where(changes, "action", {"delete", "replace"})
 
-addresses(cs) := sort([c.address | some c in cs])
+# addresses: the addresses of changes cs, sorted, each once.
+addresses(cs) := sort(stepgate.distinct(cs, "address"))
 
 # change_addresses: the addresses of every change, sorted, computed once.
 change_addresses := addresses(changes)
@@ -25,15 +29,15 @@ env_names := {lower(e) | some e in cfg.production.environments}
 
 tag_keys := {lower(k) | some k in cfg.production.tag_keys}
 
-# tokens splits a name on - _ . / : and white space, in lower case.
-tokens(s) := {t | some t in regex.split(`[-_./:\s]+`, lower(s)); t != ""}
+# tokens splits a name on - _ . / : and white space, in lower case
+# (stepgate.tokens does it in Go).
+tokens(s) := stepgate.tokens(s)
 
 # names_production holds when a string has a production token in it:
 # "rg-billing-prod" does, "product-catalog" does not.
 names_production(s) if {
 	is_string(s)
-	some t in tokens(s)
-	t in env_names
+	count(tokens(s) & env_names) > 0
 }
 
 production_reasons contains sprintf("environment %q", [env]) if {
@@ -56,19 +60,17 @@ production_reasons contains sprintf("workspace %q matches %q", [ws, p]) if {
 
 # prod_tagged: changed resources tagged or labelled as production. Each
 # change carries `tags`: its tag maps (production.tag_attributes) before and
-# after, merged, keys in lower case.
+# after, merged, keys in lower case. stepgate.tagged selects the changes
+# with a tag whose key is in tag_keys and one of whose values is in
+# env_names, in any case.
 prod_tagged contains c.address if {
-	some c in changes
-	some k, vs in c.tags
-	k in tag_keys
-	some v in vs
-	lower(v) in env_names
+	some c in stepgate.tagged(changes, tag_keys, env_names)
 }
 
 # prod_named: changed containers (resource groups, projects...) whose own
 # name says production.
 prod_named contains c.address if {
-	some c in changes
+	some c in stepgate.where(changes, "type", cfg.production.name_attributes)
 	attrs := cfg.production.name_attributes[c.type]
 	some state in [c.before, c.after]
 	some a in attrs
@@ -78,16 +80,15 @@ prod_named contains c.address if {
 # prod_contained: changed resources that live in a production container.
 # Each change carries `containers`: the values of its
 # production.reference_attributes (resource_group_name, project, scope).
-# Names repeat across resources, so each is tested once.
+# Names repeat across resources, so each is tested once: stepgate.distinct
+# collects the distinct values of a member (the elements of a list).
 production_containers := {v |
-	some v in {v | some c in changes; some v in c.containers}
+	some v in stepgate.distinct(changes, "containers")
 	names_production(v)
 }
 
 prod_contained contains c.address if {
-	some c in changes
-	some v in c.containers
-	v in production_containers
+	some c in stepgate.where(changes, "containers", production_containers)
 }
 
 production_reasons contains describe(prod_tagged, "tagged as production")
@@ -112,7 +113,7 @@ else := "outside_production"
 # remembers the compiled patterns and each type's categories across
 # evaluations; it reads the patterns it is given, so overriding
 # data.stepgate.config (a test's `with`) works as expected.
-plan_types := {c.type | some c in changes}
+plan_types := stepgate.distinct(changes, "type")
 
 # sensitive_categories maps each sensitive type of this plan to its
 # categories (identity, secrets, network, custom...).
@@ -124,14 +125,13 @@ is_sensitive(c) if sensitive_categories[c.type]
 
 is_sensitive(c) if sensitive_by_value(c)
 
-# sensitive_changes: the changes to sensitive resources. Two passes with
-# lookups in documents computed once (a complete rule is evaluated once;
-# looking up a partial set by key would evaluate it again for every change).
+# sensitive_changes: the changes to sensitive resources: those of a
+# sensitive type, then those of a type that is sensitive by value
+# (sensitive_when) whose values say so.
 sensitive_changes := array.concat(
-	[c | some c in changes; sensitive_categories[c.type]],
+	stepgate.where(changes, "type", sensitive_categories),
 	[c |
-		some c in changes
-		cfg.sensitive_when[c.type]
+		some c in stepgate.where(changes, "type", cfg.sensitive_when)
 		not sensitive_categories[c.type]
 		sensitive_by_value(c)
 	],
