@@ -35,9 +35,13 @@ func Read(r io.Reader, opts Options) (*Plan, error) {
 // Decode streams a plan from r. It calls visit once for each resource change
 // whose action is not no-op, in document order, as soon as it is read, and
 // returns what the document says as a whole (with Changes left empty). An
-// error from visit stops decoding and is returned as is.
+// error from visit stops decoding and is returned as is. A large document
+// is read ahead from r by a goroutine of Decode's own, which has ended when
+// Decode returns: r is no longer read then.
 func Decode(r io.Reader, opts Options, visit func(*Change) error) (*Plan, error) {
-	cr := newCapReader(r, opts.MaxBytes)
+	cr := newRawReader(r, opts.MaxBytes)
+	cr.prime()
+	defer cr.stop()
 	text, err := newTextReader(cr)
 	if err != nil {
 		return nil, err
@@ -50,6 +54,7 @@ func Decode(r io.Reader, opts Options, visit func(*Change) error) (*Plan, error)
 	if err := d.document(); err != nil {
 		return nil, d.wrap(err)
 	}
+	cr.stop()
 	d.plan.SHA256 = hex.EncodeToString(cr.h.Sum(nil))
 	d.plan.Size = cr.n
 	return d.plan, nil
@@ -66,6 +71,11 @@ type decoder struct {
 	dec   *jsontext.Decoder
 	visit func(*Change) error
 	plan  *Plan
+	walk  walker // for the values of one change at a time
+
+	rc      tfResourceChange  // the change being read
+	scratch []byte            // an unescaped string, until the next read
+	strs    map[string]string // the strings internString keeps
 
 	// what the top-level keys say the document is
 	terraformKeys []string

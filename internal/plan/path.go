@@ -4,59 +4,80 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// mask returns v with every value that sense marks true replaced by Mask,
-// and appends the masked paths. sense mirrors the shape of v: true, or an
-// object or array of further markers.
-func mask(v, sense any, path string, masked *[]string) any {
-	switch s := sense.(type) {
-	case bool:
-		if s && v != nil {
-			*masked = append(*masked, RootPath(path))
-			return Mask
-		}
-	case map[string]any:
-		if m, ok := v.(map[string]any); ok {
-			for k, sub := range s {
-				if cur, ok := m[k]; ok {
-					m[k] = mask(cur, sub, JoinKey(path, k), masked)
-				}
-			}
-		}
-	case []any:
-		if a, ok := v.([]any); ok {
-			for i := range min(len(s), len(a)) {
-				a[i] = mask(a[i], s[i], JoinIndex(path, i), masked)
-			}
-		}
+// replacePaths reads replace_paths, a list of paths each written as a list
+// of steps, and formats each path with formatPath. A list of lists of
+// strings and numbers (as Terraform writes it) is read token by token; any
+// other is decoded to Go values as before, for the same paths and errors.
+func (w *walker) replacePaths(raw jsontext.Value) ([]string, error) {
+	if paths, ok := w.simpleReplacePaths(raw); ok {
+		return paths, nil
 	}
-	return v
+	var steps [][]any
+	if err := json.Unmarshal(raw, &steps); err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, p := range steps {
+		paths = append(paths, formatPath(p))
+	}
+	return paths, nil
 }
 
-// truePaths appends the path of every true leaf of a marker tree such as
-// after_unknown.
-func truePaths(v any, path string, out *[]string) {
-	switch t := v.(type) {
-	case bool:
-		if t {
-			*out = append(*out, RootPath(path))
-		}
-	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			truePaths(t[k], JoinKey(path, k), out)
-		}
-	case []any:
-		for i, e := range t {
-			truePaths(e, JoinIndex(path, i), out)
-		}
+// simpleReplacePaths formats replace_paths made of null and lists of
+// strings and of numbers that fit a float64 (that formatPath gets as
+// float64); it reports false for anything else.
+func (w *walker) simpleReplacePaths(raw jsontext.Value) ([]string, bool) {
+	w.reset(raw)
+	if tok, err := w.dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return nil, false
 	}
+	var paths []string
+	for w.dec.PeekKind() != ']' {
+		tok, err := w.dec.ReadToken()
+		if err != nil {
+			return nil, false
+		}
+		switch tok.Kind() {
+		case 'n':
+			paths = append(paths, RootPath(""))
+			continue
+		case '[':
+		default:
+			return nil, false
+		}
+		path := ""
+		for w.dec.PeekKind() != ']' {
+			tok, err := w.dec.ReadToken()
+			if err != nil {
+				return nil, false
+			}
+			switch tok.Kind() {
+			case '"':
+				path = JoinKey(path, tok.String())
+			case '0':
+				f, err := strconv.ParseFloat(tok.String(), 64)
+				if err != nil {
+					return nil, false
+				}
+				path = JoinIndex(path, int(f))
+			default:
+				return nil, false
+			}
+		}
+		if _, err := w.dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		paths = append(paths, RootPath(path))
+	}
+	if _, err := w.dec.ReadToken(); err != nil || w.end() != nil {
+		return nil, false
+	}
+	return paths, true
 }
 
 // formatPath writes a replace_paths step list as a path string.
@@ -80,13 +101,26 @@ func formatPath(steps []any) string {
 // a quote or a space. Paths in a Change (AfterUnknown, SensitivePaths,
 // ReplacePaths) are built with JoinKey, JoinIndex and RootPath.
 func JoinKey(path, key string) string {
-	if strings.ContainsAny(key, ".[]\" ") || key == "" {
+	if key == "" || needsBrackets(key) {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
+}
+
+// needsBrackets reports whether key holds a dot, a bracket, a quote or a
+// space (strings.ContainsAny(key, ".[]\" "), without its set built anew
+// for every key).
+func needsBrackets(key string) bool {
+	for i := 0; i < len(key); i++ {
+		switch key[i] {
+		case '.', '[', ']', '"', ' ':
+			return true
+		}
+	}
+	return false
 }
 
 // JoinIndex is the path of element i of the list at path.

@@ -74,7 +74,9 @@ type Change struct {
 	ActionReason    string   `json:"action_reason,omitempty"`
 	Importing       bool     `json:"importing,omitempty"`
 	// Before and After hold the attribute values as JSON, with every
-	// sensitive value replaced by Mask. Values decodes them.
+	// sensitive value replaced by Mask. Values decodes them. A value with
+	// sensitive parts is rewritten compact, its members in the plan's
+	// order; any other is the plan's text as it is.
 	Before json.RawMessage `json:"before"`
 	After  json.RawMessage `json:"after"`
 	// Paths use dots for attributes and [n] for list elements:

@@ -7,34 +7,39 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
 // tfResourceChange is one element of resource_changes as Terraform and
 // OpenTofu write it (format_version 0.1 to 1.x).
 type tfResourceChange struct {
-	Address         string         `json:"address"`
-	PreviousAddress string         `json:"previous_address"`
-	ModuleAddress   string         `json:"module_address"`
-	Mode            string         `json:"mode"`
-	Type            string         `json:"type"`
-	Name            string         `json:"name"`
-	Index           jsontext.Value `json:"index"`
-	ProviderName    string         `json:"provider_name"`
-	ActionReason    string         `json:"action_reason"`
-	Change          *tfChange      `json:"change"`
+	Address         string
+	PreviousAddress string
+	ModuleAddress   string
+	Mode            string
+	Type            string
+	Name            string
+	// Index is the count index or for_each key, decoded as it is read;
+	// IndexErr says why it could not be (reported only for a change that
+	// is not a no-op).
+	Index        any
+	IndexErr     error
+	ProviderName string
+	ActionReason string
+	HasChange    bool
+	Change       tfChange
 }
 
 type tfChange struct {
-	Actions         []string       `json:"actions"`
-	Before          jsontext.Value `json:"before"`
-	After           jsontext.Value `json:"after"`
-	AfterUnknown    jsontext.Value `json:"after_unknown"`
-	BeforeSensitive jsontext.Value `json:"before_sensitive"`
-	AfterSensitive  jsontext.Value `json:"after_sensitive"`
-	ReplacePaths    [][]any        `json:"replace_paths"`
-	Importing       jsontext.Value `json:"importing"`
+	Actions         []string
+	Before          jsontext.Value
+	After           jsontext.Value
+	AfterUnknown    []string // the paths of after_unknown's true leaves
+	UnknownErr      error    // why after_unknown could not be read
+	BeforeSensitive jsontext.Value
+	AfterSensitive  jsontext.Value
+	ReplacePaths    []string // formatted with formatPath
+	Importing       bool     // importing is there and not null
 }
 
 func (d *decoder) terraformChanges() error {
@@ -43,14 +48,15 @@ func (d *decoder) terraformChanges() error {
 		return err
 	}
 	for i := 0; d.dec.PeekKind() != ']'; i++ {
-		var rc tfResourceChange
-		if err := d.readResourceChange(&rc); err != nil {
+		rc := &d.rc
+		*rc = tfResourceChange{}
+		if err := d.readResourceChange(rc); err != nil {
 			if streamErr(err) {
 				return err
 			}
 			return fmt.Errorf("%w: resource_changes[%d]: %w", ErrInvalid, i, err)
 		}
-		c, err := normalizeTerraform(&rc)
+		c, err := normalizeTerraform(rc, &d.walk)
 		if err != nil {
 			return fmt.Errorf("%w: resource_changes[%d]: %w", ErrInvalid, i, err)
 		}
@@ -72,39 +78,53 @@ func streamErr(err error) bool {
 // readResourceChange reads one element of resource_changes token by token:
 // the stream is parsed once, and only the values kept are copied.
 func (d *decoder) readResourceChange(rc *tfResourceChange) error {
-	return d.eachMember("the change", func(k string) (err error) {
-		switch k {
+	if err := d.openObject("the change"); err != nil {
+		return err
+	}
+	for d.dec.PeekKind() != '}' {
+		k, err := d.readName()
+		if err != nil {
+			return err
+		}
+		switch string(k) {
 		case "address":
-			rc.Address, err = d.optString(k)
+			rc.Address, err = d.optString("address")
 		case "previous_address":
-			rc.PreviousAddress, err = d.optString(k)
+			rc.PreviousAddress, err = d.optString("previous_address")
 		case "module_address":
-			rc.ModuleAddress, err = d.optString(k)
+			rc.ModuleAddress, err = d.internString("module_address")
 		case "mode":
-			rc.Mode, err = d.optString(k)
+			rc.Mode, err = d.internString("mode")
 		case "type":
-			rc.Type, err = d.optString(k)
+			rc.Type, err = d.internString("type")
 		case "name":
-			rc.Name, err = d.optString(k)
+			rc.Name, err = d.optString("name")
 		case "provider_name":
-			rc.ProviderName, err = d.optString(k)
+			rc.ProviderName, err = d.internString("provider_name")
 		case "action_reason":
-			rc.ActionReason, err = d.optString(k)
+			rc.ActionReason, err = d.internString("action_reason")
 		case "index":
-			rc.Index, err = d.keepValue()
+			var raw jsontext.Value
+			if raw, err = d.dec.ReadValue(); err == nil {
+				rc.Index, rc.IndexErr = d.decodeIndex(raw)
+			}
 		case "change":
-			rc.Change = new(tfChange)
-			err = d.readChangeBody(rc.Change)
+			rc.HasChange = true
+			err = d.readChangeBody(&rc.Change)
 		default:
 			err = d.dec.SkipValue()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return err
 }
 
 // noOpSkips reports whether a member of a no-op change is not read.
-func noOpSkips(k string) bool {
-	switch k {
+func noOpSkips(k []byte) bool {
+	switch string(k) {
 	case "before", "after", "after_unknown", "before_sensitive", "after_sensitive":
 		return true
 	}
@@ -112,59 +132,118 @@ func noOpSkips(k string) bool {
 }
 
 func (d *decoder) readChangeBody(ch *tfChange) error {
-	return d.eachMember("change", func(k string) (err error) {
+	if err := d.openObject("change"); err != nil {
+		return err
+	}
+	for d.dec.PeekKind() != '}' {
+		k, err := d.readName()
+		if err != nil {
+			return err
+		}
 		// A no-op's values are never passed on (normalizeTerraform counts
 		// it and stops): when its actions came first, as Terraform writes
 		// them, its values are skipped rather than copied.
 		if len(ch.Actions) == 1 && ch.Actions[0] == "no-op" && noOpSkips(k) {
-			return d.dec.SkipValue()
+			if err := d.dec.SkipValue(); err != nil {
+				return err
+			}
+			continue
 		}
-		switch k {
+		switch string(k) {
 		case "actions":
-			ch.Actions, err = d.stringArray(k)
+			ch.Actions, err = d.stringArray("actions")
 		case "before":
 			ch.Before, err = d.keepValue()
 		case "after":
 			ch.After, err = d.keepValue()
 		case "after_unknown":
-			ch.AfterUnknown, err = d.keepIfTrue()
+			// Walked as it is read, rather than copied to be walked later.
+			var raw jsontext.Value
+			if raw, err = d.dec.ReadValue(); err == nil && marksSomething(raw) {
+				ch.AfterUnknown, ch.UnknownErr = d.walk.unknownPathList(raw)
+			}
 		case "before_sensitive":
 			ch.BeforeSensitive, err = d.keepIfTrue()
 		case "after_sensitive":
 			ch.AfterSensitive, err = d.keepIfTrue()
 		case "importing":
-			ch.Importing, err = d.keepValue()
+			var raw jsontext.Value
+			if raw, err = d.dec.ReadValue(); err == nil {
+				ch.Importing = raw.Kind() != 'n'
+			}
 		case "replace_paths":
 			var raw jsontext.Value
 			if raw, err = d.dec.ReadValue(); err == nil && raw.Kind() != 'n' {
-				if err = json.Unmarshal(raw, &ch.ReplacePaths); err != nil {
+				if ch.ReplacePaths, err = d.walk.replacePaths(raw); err != nil {
 					err = fmt.Errorf("replace_paths: %w", err)
 				}
 			}
 		default:
 			err = d.dec.SkipValue()
 		}
-		return err
-	})
-}
-
-// eachMember reads a JSON object, calling fn with each member's name; fn
-// must read (or skip) the member's value.
-func (d *decoder) eachMember(what string, fn func(name string) error) error {
-	if err := d.openObject(what); err != nil {
-		return err
-	}
-	for d.dec.PeekKind() != '}' {
-		name, err := d.dec.ReadToken()
 		if err != nil {
-			return err
-		}
-		if err := fn(name.String()); err != nil {
 			return err
 		}
 	}
 	_, err := d.dec.ReadToken()
 	return err
+}
+
+// readName reads an object member's name. The bytes are valid until the
+// next read: a name is compared, never kept.
+func (d *decoder) readName() ([]byte, error) {
+	if d.dec.PeekKind() != '"' {
+		// Not a name: ReadToken says what is wrong where, as it did.
+		tok, err := d.dec.ReadToken()
+		return []byte(tok.String()), err
+	}
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	return d.unquote(raw)
+}
+
+// unquote returns the text of a JSON string just read, valid until the
+// next read.
+func (d *decoder) unquote(raw jsontext.Value) ([]byte, error) {
+	if b := raw[1 : len(raw)-1]; bytes.IndexByte(b, '\\') < 0 {
+		return b, nil
+	}
+	var err error
+	d.scratch, err = jsontext.AppendUnquote(d.scratch[:0], raw)
+	return d.scratch, err
+}
+
+// maxInterned caps the strings that internString keeps.
+const maxInterned = 4096
+
+// internString is optString for the fields whose few values repeat from
+// one change to the next (types, providers, modes): each distinct value is
+// allocated once.
+func (d *decoder) internString(field string) (string, error) {
+	if d.dec.PeekKind() != '"' {
+		return d.optString(field)
+	}
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return "", err
+	}
+	b, err := d.unquote(raw)
+	if err != nil {
+		return "", err
+	}
+	if s, ok := d.strs[string(b)]; ok {
+		return s, nil
+	}
+	s := string(b)
+	if len(d.strs) < maxInterned {
+		if d.strs == nil {
+			d.strs = map[string]string{}
+		}
+		d.strs[s] = s
+	}
+	return s, nil
 }
 
 func (d *decoder) openObject(what string) error {
@@ -180,6 +259,15 @@ func (d *decoder) openObject(what string) error {
 
 // optString reads a string; null reads as "".
 func (d *decoder) optString(field string) (string, error) {
+	if d.dec.PeekKind() == '"' {
+		// Unescaped once, into scratch, rather than by Token.String.
+		raw, err := d.dec.ReadValue()
+		if err != nil {
+			return "", err
+		}
+		b, err := d.unquote(raw)
+		return string(b), err
+	}
 	tok, err := d.dec.ReadToken()
 	if err != nil {
 		return "", err
@@ -200,7 +288,7 @@ func (d *decoder) stringArray(field string) ([]string, error) {
 	}
 	out := []string{}
 	for d.dec.PeekKind() != ']' {
-		s, err := d.optString(field)
+		s, err := d.internString(field)
 		if err != nil {
 			return nil, err
 		}
@@ -220,21 +308,24 @@ func (d *decoder) keepValue() (jsontext.Value, error) {
 	return bytes.Clone(raw), nil
 }
 
-// keepIfTrue keeps a marker tree (after_unknown, *_sensitive) only when it
-// marks something: most are {} or false.
+// keepIfTrue keeps a marker tree (*_sensitive) only when it marks
+// something: most are {} or false.
 func (d *decoder) keepIfTrue() (jsontext.Value, error) {
 	raw, err := d.dec.ReadValue()
-	if err != nil || !bytes.Contains(raw, []byte("true")) {
+	if err != nil || !marksSomething(raw) {
 		return nil, err
 	}
 	return bytes.Clone(raw), nil
 }
 
-func normalizeTerraform(rc *tfResourceChange) (*Change, error) {
+// marksSomething reports whether a marker tree may have a true leaf.
+func marksSomething(raw jsontext.Value) bool { return bytes.Contains(raw, []byte("true")) }
+
+func normalizeTerraform(rc *tfResourceChange, w *walker) (*Change, error) {
 	if rc.Address == "" {
 		return nil, fmt.Errorf("has no address")
 	}
-	if rc.Change == nil {
+	if !rc.HasChange {
 		return nil, fmt.Errorf("%s has no change", rc.Address)
 	}
 	mode := Mode(rc.Mode)
@@ -245,8 +336,8 @@ func normalizeTerraform(rc *tfResourceChange) (*Change, error) {
 	default:
 		return nil, fmt.Errorf("%s has unknown mode %q", rc.Address, rc.Mode)
 	}
-	ch := rc.Change
-	importing := len(ch.Importing) > 0 && ch.Importing.Kind() != 'n'
+	ch := &rc.Change
+	importing := ch.Importing
 	action, err := terraformAction(ch.Actions, importing)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rc.Address, err)
@@ -270,29 +361,26 @@ func normalizeTerraform(rc *tfResourceChange) (*Change, error) {
 	if action == ActionNoOp {
 		return c, nil // counted, never passed on: skip decoding the values
 	}
-	if c.Index, err = decodeIndex(rc.Index); err != nil {
-		return nil, fmt.Errorf("%s: index: %w", rc.Address, err)
+	if rc.IndexErr != nil {
+		return nil, fmt.Errorf("%s: index: %w", rc.Address, rc.IndexErr)
 	}
+	c.Index = rc.Index
 	var sensPaths []string
-	for _, v := range []struct {
-		dst        *stdjson.RawMessage
-		val, sense jsontext.Value
-	}{{&c.Before, ch.Before, ch.BeforeSensitive}, {&c.After, ch.After, ch.AfterSensitive}} {
-		if *v.dst, err = maskJSON(v.val, v.sense, &sensPaths); err != nil {
-			return nil, fmt.Errorf("%s: %w", rc.Address, err)
-		}
+	before, err := w.maskJSON(ch.Before, ch.BeforeSensitive, &sensPaths)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rc.Address, err)
 	}
+	after, err := w.maskJSON(ch.After, ch.AfterSensitive, &sensPaths)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rc.Address, err)
+	}
+	c.Before, c.After = stdjson.RawMessage(before), stdjson.RawMessage(after)
 	c.SensitivePaths = dedupe(sensPaths)
-	if len(ch.AfterUnknown) > 0 {
-		var unknown any
-		if err := json.Unmarshal(ch.AfterUnknown, &unknown); err != nil {
-			return nil, fmt.Errorf("%s: after_unknown: %w", rc.Address, err)
-		}
-		truePaths(unknown, "", &c.AfterUnknown)
+	if ch.UnknownErr != nil {
+		return nil, fmt.Errorf("%s: after_unknown: %w", rc.Address, ch.UnknownErr)
 	}
-	for _, p := range ch.ReplacePaths {
-		c.ReplacePaths = append(c.ReplacePaths, formatPath(p))
-	}
+	c.AfterUnknown = ch.AfterUnknown
+	c.ReplacePaths = ch.ReplacePaths
 	return c, nil
 }
 
@@ -322,41 +410,17 @@ func terraformAction(actions []string, importing bool) (Action, error) {
 	return "", fmt.Errorf("unknown actions %q", actions)
 }
 
-// decodeIndex reads a count index (a number) or a for_each key (a string).
-func decodeIndex(raw jsontext.Value) (any, error) {
+// decodeIndex decodes a count index (a number) or a for_each key (a
+// string) just read.
+func (d *decoder) decodeIndex(raw jsontext.Value) (any, error) {
 	switch raw.Kind() {
 	case 0, 'n':
 		return nil, nil
 	case '"':
-		s, err := jsontext.AppendUnquote(nil, raw)
+		s, err := d.unquote(raw)
 		return string(s), err
 	case '0':
 		return stdjson.Number(raw), nil
 	}
 	return nil, fmt.Errorf("is a JSON %s, want a number or a string", kindName(raw.Kind()))
-}
-
-// maskJSON returns val with the values that sense marks replaced by Mask.
-// Most values have no sensitive marker: they are passed on as they are,
-// without being decoded.
-func maskJSON(val, sense jsontext.Value, masked *[]string) (stdjson.RawMessage, error) {
-	if len(val) == 0 || val.Kind() == 'n' {
-		return nil, nil
-	}
-	if len(sense) == 0 {
-		return stdjson.RawMessage(val), nil
-	}
-	s, err := decodeAny(sense)
-	if err != nil {
-		return nil, fmt.Errorf("sensitive markers: %w", err)
-	}
-	v, err := decodeAny(val)
-	if err != nil {
-		return nil, fmt.Errorf("values: %w", err)
-	}
-	out, err := stdjson.Marshal(mask(v, s, "", masked))
-	if err != nil {
-		return nil, fmt.Errorf("encoding masked values: %w", err)
-	}
-	return out, nil
 }
