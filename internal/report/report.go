@@ -1,12 +1,14 @@
 package report
 
 import (
-	"encoding/json"
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -140,18 +142,18 @@ func planLine(p policy.PlanInfo) string {
 	return s
 }
 
-// writeJSON writes a as indented JSON. encoding/json's own indenting is
-// slow on a large assessment (15 ms for forty thousand addresses, about
-// ten times the encoding): jsontext indents the same text the same way.
+// writeJSON writes a as indented JSON, exactly as encoding/json's
+// MarshalIndent would, but streamed: on an assessment listing forty
+// thousand addresses, encoding/json's indenting pass took ten times as
+// long as the encoding, and materializing the 2 MB twice cost more still
+// in a fresh process.
 func writeJSON(w io.Writer, a *policy.Assessment) error {
-	b, err := json.Marshal(a)
-	if err != nil {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := json.MarshalWrite(bw, a, jsonv1.DefaultOptionsV1(), jsontext.WithIndent("  ")); err != nil {
 		return err
 	}
-	v := jsontext.Value(b)
-	if err := v.Indent(jsontext.WithIndent("  ")); err != nil {
+	if err := bw.WriteByte('\n'); err != nil {
 		return err
 	}
-	_, err = w.Write(append(v, '\n'))
-	return err
+	return bw.Flush()
 }
