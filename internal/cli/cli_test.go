@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,6 +149,22 @@ func TestEvalBadInput(t *testing.T) {
 	config := writeFile(t, dir, "config/c.rego", "package stepgate.config.rules\nx := 1\n")
 	badConfig := writeFile(t, dir, "stepgate.yaml", "policy:\n  blast_radius: {max_changes: -1}\n")
 	state := writeFile(t, dir, "state.json", `{"format_version":"1.0","terraform_version":"1.9.0","values":{"root_module":{}}}`)
+	// The bad number in the 300th of 600 changes: the input is built on a
+	// goroutine by then, while decoding goes on.
+	var late strings.Builder
+	late.WriteString(`{"format_version":"1.2","resource_changes":[`)
+	for i := range 600 {
+		cost := "1"
+		if i == 299 {
+			cost = "1e100000"
+		}
+		if i > 0 {
+			late.WriteString(",")
+		}
+		fmt.Fprintf(&late, `{"address":"aws_instance.a[%d]","mode":"managed","type":"aws_instance","name":"a","index":%d,"provider_name":"aws",
+			"change":{"actions":["update"],"before":{"tags":{"cost":1}},"after":{"tags":{"cost":%s}},"after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}`, i, i, cost)
+	}
+	late.WriteString("]}")
 	for _, tt := range []struct {
 		name  string
 		args  []string
@@ -174,6 +191,7 @@ func TestEvalBadInput(t *testing.T) {
 		{"fail/number-out-of-range", []string{"--plan", "-"}, `{"format_version":"1.2","resource_changes":[{"address":"aws_instance.a","mode":"managed","type":"aws_instance","name":"a","provider_name":"aws",
 			"change":{"actions":["update"],"before":{"tags":{"cost":1}},"after":{"tags":{"cost":1e100000}},"after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}]}`,
 			[]string{"aws_instance.a", "number 1e100000", "number too big"}},
+		{"fail/number-out-of-range-late", []string{"--plan", "-"}, late.String(), []string{"aws_instance.a[299]", "number 1e100000", "number too big"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := run(t, tt.stdin, append([]string{"eval"}, tt.args...)...)

@@ -156,7 +156,9 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 	if o.plan != "" {
 		visit, done := in.Stream()
 		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, visit)
-		if derr := done(); err == nil && derr != nil {
+		// A change whose terms could not be built stopped decoding: that
+		// is the cause, whatever decoding returned.
+		if derr := done(); derr != nil {
 			code := ExitInternal
 			if errors.Is(derr, policy.ErrInput) {
 				code = ExitUsage

@@ -226,18 +226,20 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 			return visit(c)
 		}
 		p, err = plan.Decode(r.Plan, plan.Options{MaxBytes: s.cfg.MaxPlanBytes}, keep)
+		// A change whose terms could not be built stopped decoding: that
+		// is the cause, whatever decoding returned.
 		derr := done()
 		switch {
+		case derr != nil && errors.Is(derr, policy.ErrInput):
+			return nil, false, fmt.Errorf("%w: plan: %w", ErrBadRequest, derr)
+		case derr != nil:
+			return nil, false, fmt.Errorf("building policy input: %w", derr)
 		case errors.Is(err, plan.ErrEmpty) && r.Kind == "secret.read":
 			p, err = nil, nil
 		case err != nil && plan.IsBadInput(err):
 			return nil, false, fmt.Errorf("%w: plan: %w", ErrBadRequest, err)
 		case err != nil:
 			return nil, false, fmt.Errorf("reading plan: %w", err)
-		case derr != nil && errors.Is(derr, policy.ErrInput):
-			return nil, false, fmt.Errorf("%w: plan: %w", ErrBadRequest, derr)
-		case derr != nil:
-			return nil, false, fmt.Errorf("building policy input: %w", derr)
 		}
 	}
 	if p == nil && r.Kind != "secret.read" {

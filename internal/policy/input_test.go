@@ -3,7 +3,9 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -32,22 +34,35 @@ func TestInputTagsAndContainers(t *testing.T) {
 	}
 }
 
+// A change whose terms cannot be built stops the stream with that error,
+// whether it is built inline (the first changes) or on the builder's
+// goroutine: visit returns it, so plan.Decode stops and returns the cause,
+// and done returns it too.
 func TestStreamStopsOnBuildError(t *testing.T) {
-	e := newEngine(t)
-	in := e.NewInput(Operation{Kind: "terraform.apply"})
-	visit, done := in.Stream()
-	bad := &plan.Change{Address: "a.b", Type: "a", Action: plan.ActionCreate, After: json.RawMessage(`{"x": `)}
-	var visitErr error
-	for range 2000 {
-		if visitErr = visit(bad); visitErr != nil {
-			break
+	for _, goodBefore := range []int{0, streamInline - 1, streamInline, 10 * streamInline} {
+		e := newEngine(t)
+		in := e.NewInput(Operation{Kind: "terraform.apply"})
+		visit, done := in.Stream()
+		for i := range goodBefore {
+			c := &plan.Change{Address: fmt.Sprintf("a.ok[%d]", i), Type: "a", Action: plan.ActionCreate, After: json.RawMessage(`{"x": 1}`)}
+			if err := visit(c); err != nil {
+				t.Fatalf("after %d good changes: visit: %v", i, err)
+			}
 		}
-	}
-	if err := done(); err == nil {
-		t.Fatal("done() = nil after a change that cannot be built")
-	}
-	if !errors.Is(visitErr, errBuilderFailed) {
-		t.Errorf("visit kept accepting changes after the builder failed: %v", visitErr)
+		bad := &plan.Change{Address: "a.bad", Type: "a", Action: plan.ActionCreate, After: json.RawMessage(`{"tags": {"env": 1e100000}}`)}
+		var visitErr error
+		for range 2000 {
+			if visitErr = visit(bad); visitErr != nil {
+				break
+			}
+		}
+		doneErr := done()
+		if !errors.Is(doneErr, ErrInput) || !strings.Contains(doneErr.Error(), "a.bad") {
+			t.Errorf("%d good changes first: done() = %v, want the ErrInput naming a.bad", goodBefore, doneErr)
+		}
+		if visitErr != doneErr {
+			t.Errorf("%d good changes first: visit returned %v, want done's error %v", goodBefore, visitErr, doneErr)
+		}
 	}
 }
 
@@ -65,13 +80,19 @@ func TestStreamMatchesAdd(t *testing.T) {
 	direct := e.NewInput(Operation{Kind: "terraform.apply"})
 	streamed := e.NewInput(Operation{Kind: "terraform.apply"})
 	visit, done := streamed.Stream()
-	for i := range p.Changes {
-		if err := direct.Add(&p.Changes[i]); err != nil {
-			t.Fatal(err)
-		}
-		c := p.Changes[i]
-		if err := visit(&c); err != nil {
-			t.Fatal(err)
+	// Enough changes that some are built inline and most on the
+	// builder's goroutine.
+	for round := 0; round*len(p.Changes) < 4*streamInline; round++ {
+		for i := range p.Changes {
+			c := p.Changes[i]
+			c.Address = fmt.Sprintf("%s#%d", c.Address, round)
+			if err := direct.Add(&c); err != nil {
+				t.Fatal(err)
+			}
+			sc := c
+			if err := visit(&sc); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := done(); err != nil {
