@@ -17,6 +17,12 @@ func (w *walker) replacePaths(raw jsontext.Value) ([]string, error) {
 	if paths, ok := w.simpleReplacePaths(raw); ok {
 		return paths, nil
 	}
+	return decodeReplacePaths(raw)
+}
+
+// decodeReplacePaths reads replace_paths of any shape by decoding them to
+// Go values.
+func decodeReplacePaths(raw jsontext.Value) ([]string, error) {
 	var steps [][]any
 	if err := json.Unmarshal(raw, &steps); err != nil {
 		return nil, err

@@ -3,24 +3,14 @@ package plan
 import (
 	"testing"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 )
 
-// refReplacePaths is how replace_paths were read before: decoded to Go
-// values and formatted.
-func refReplacePaths(raw jsontext.Value) ([]string, error) {
-	var steps [][]any
-	if err := json.Unmarshal(raw, &steps); err != nil {
-		return nil, err
-	}
-	var paths []string
-	for _, p := range steps {
-		paths = append(paths, formatPath(p))
-	}
-	return paths, nil
-}
+// refReplacePaths is how replace_paths were read before, and are still
+// read when they are not lists of strings and numbers: decoded to Go values
+// and formatted.
+var refReplacePaths = decodeReplacePaths
 
 func TestReplacePaths(t *testing.T) {
 	for _, tt := range []struct {

@@ -254,23 +254,22 @@ func tagged(items, keys, values ast.Value) (*ast.Term, error) {
 	}
 	// Lower-casing allocates: remember the answer for each distinct key
 	// and value (a plan repeats the same few tags on every resource).
-	known := map[string]bool{}
-	lowerIn := func(prefix byte, in func(*ast.Term) bool) func(*ast.Term) bool {
+	lowerIn := func(in func(*ast.Term) bool) func(*ast.Term) bool {
+		known := map[ast.String]bool{}
 		return func(t *ast.Term) bool {
 			s, ok := t.Value.(ast.String)
 			if !ok {
 				return false
 			}
-			id := string(prefix) + string(s)
-			ans, seen := known[id]
+			ans, seen := known[s]
 			if !seen {
 				ans = in(ast.StringTerm(strings.ToLower(string(s))))
-				known[id] = ans
+				known[s] = ans
 			}
 			return ans
 		}
 	}
-	keyOK, valueOK := lowerIn('k', inKeys), lowerIn('v', inValues)
+	keyOK, valueOK := lowerIn(inKeys), lowerIn(inValues)
 	var out []*ast.Term
 	err = eachItem(taggedName, items, func(t *ast.Term, obj ast.Object) error {
 		tv := obj.Get(tagsKey)
