@@ -113,7 +113,10 @@ for db in $BACKENDS; do first=${first:-$db}; done
 J() { jq -r "$@"; }
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 DIRTY=""
-[[ -n $(git status --porcelain 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
+# The report itself does not count: it is rewritten by every run.
+EXCLUDE=()
+[[ $BENCH_OUT != /* ]] && EXCLUDE=(":(exclude)$BENCH_OUT")
+[[ -n $(git status --porcelain -- . "${EXCLUDE[@]}" 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 name_of() { case $1 in sqlite) echo SQLite ;; postgres) echo PostgreSQL ;; *) echo "$1" ;; esac; }
 # Latencies with one decimal: p50, p90, p99, max.

@@ -236,7 +236,10 @@ GOV=$(go version)
 JQV=$("$JQ" --version 2>/dev/null || echo "jq")
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 DIRTY=""
-[[ -n $(git status --porcelain 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
+# The report itself does not count: it is rewritten by every run.
+EXCLUDE=()
+[[ $BENCH_OUT != /* ]] && EXCLUDE=(":(exclude)$BENCH_OUT")
+[[ -n $(git status --porcelain -- . "${EXCLUDE[@]}" 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 row() { # tool
