@@ -121,6 +121,17 @@ func (p *person) ensure(ctx context.Context) error {
 // challenge's acr_values and max_age for insufficient_user_authentication,
 // plainly for an invalid (expired, revoked) token. A second challenge is
 // an error.
+// ask calls the server through p.do and returns what the call gives.
+func ask[T any](ctx context.Context, p *person, doing string, call func(c *client.Client) (T, error)) (T, error) {
+	var out T
+	err := p.do(ctx, doing, func(c *client.Client) error {
+		var err error
+		out, err = call(c)
+		return err
+	})
+	return out, err
+}
+
 func (p *person) do(ctx context.Context, doing string, call func(c *client.Client) error) error {
 	if err := p.ensure(ctx); err != nil {
 		return err
@@ -228,12 +239,8 @@ you may read (mode 0600). It is never printed. 'stepgate logout' removes it.
 			if err != nil {
 				return err
 			}
-			var me *api.Me
-			if err := p.do(cmd.Context(), "reading your account", func(c *client.Client) error {
-				var err error
-				me, err = c.Me(cmd.Context())
-				return err
-			}); err != nil {
+			me, err := ask(cmd.Context(), p, "reading your account", func(c *client.Client) (*api.Me, error) { return c.Me(cmd.Context()) })
+			if err != nil {
 				return err
 			}
 			if output == "json" {
@@ -306,12 +313,8 @@ only when nobody else's approval is required.
 			if err != nil {
 				return err
 			}
-			var list *api.ReviewList
-			if err := p.do(cmd.Context(), "listing checks", func(c *client.Client) error {
-				var err error
-				list, err = c.ReviewList(cmd.Context())
-				return err
-			}); err != nil {
+			list, err := ask(cmd.Context(), p, "listing checks", func(c *client.Client) (*api.ReviewList, error) { return c.ReviewList(cmd.Context()) })
+			if err != nil {
 				return err
 			}
 			if output == "json" {
@@ -347,12 +350,7 @@ only when nobody else's approval is required.
 
 // fetchCheck reads one check as a reviewer.
 func (p *person) fetchCheck(ctx context.Context, id string) (*api.Check, error) {
-	var ch *api.Check
-	err := p.do(ctx, "reading check "+id, func(c *client.Client) error {
-		var err error
-		ch, err = c.ReviewCheck(ctx, id)
-		return err
-	})
+	ch, err := ask(ctx, p, "reading check "+id, func(c *client.Client) (*api.Check, error) { return c.ReviewCheck(ctx, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -537,12 +535,8 @@ for) and sends the approval again, once.
 					return exit(ExitInternal, errors.New("not approved: you did not answer yes"))
 				}
 			}
-			var out *api.Check
-			if err := p.do(ctx, "approving check "+ch.ID, func(c *client.Client) error {
-				var err error
-				out, err = c.Approve(ctx, ch.ID, ch.PlanSHA256)
-				return err
-			}); err != nil {
+			out, err := ask(ctx, p, "approving check "+ch.ID, func(c *client.Client) (*api.Check, error) { return c.Approve(ctx, ch.ID, ch.PlanSHA256) })
+			if err != nil {
 				return err
 			}
 			if f.output == "json" {
@@ -596,12 +590,8 @@ your reason. Saying no needs no step-up: your current sign-in is enough.
 			if err := f.samePlan(ch); err != nil {
 				return err
 			}
-			var out *api.Check
-			if err := p.do(ctx, "rejecting check "+ch.ID, func(c *client.Client) error {
-				var err error
-				out, err = c.Reject(ctx, ch.ID, ch.PlanSHA256, reason)
-				return err
-			}); err != nil {
+			out, err := ask(ctx, p, "rejecting check "+ch.ID, func(c *client.Client) (*api.Check, error) { return c.Reject(ctx, ch.ID, ch.PlanSHA256, reason) })
+			if err != nil {
 				return err
 			}
 			if f.output == "json" {
