@@ -93,13 +93,8 @@ func newTokensListCmd(env Env) *cobra.Command {
 		Use:   "list",
 		Short: "List tokens (never their secrets)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ts, err := st.ListTokens(cmd.Context())
+		RunE: f.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, _ []string) error {
+			ts, err := st.ListTokens(ctx)
 			if err != nil {
 				return exit(ExitInternal, err)
 			}
@@ -136,7 +131,7 @@ func newTokensListCmd(env Env) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, ws, t.CreatedAt.Format(time.RFC3339), status)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -149,13 +144,8 @@ func newTokensRevokeCmd(env Env) *cobra.Command {
 		Use:   "revoke ID",
 		Short: "Revoke a token: it is refused from now on",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			err = gate.RevokeToken(cmd.Context(), st, args[0], adminActor(env), time.Now())
+		RunE: f.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, args []string) error {
+			err := gate.RevokeToken(ctx, st, args[0], adminActor(env), time.Now())
 			if errors.Is(err, gate.ErrNotFound) {
 				return exit(ExitUsage, err)
 			}
@@ -164,7 +154,7 @@ func newTokensRevokeCmd(env Env) *cobra.Command {
 			}
 			fmt.Fprintf(env.Stderr, "revoked token %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 	f.add(cmd)
 	return cmd
@@ -187,24 +177,19 @@ the JWKS until every grant it signed has expired.`,
 		Use:   "rotate",
 		Short: "Make a new signing key the current one",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: f.withStore(env, func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) error {
 			master, _, err := app.LoadMaster(cfg.Server.MasterKeyFile, false)
 			if err != nil {
 				return exit(ExitUsage, err)
 			}
 			ring := keys.NewRing(master, time.Now, keys.WithAlgorithm(cfg.Server.GrantAlgorithm))
-			k, err := ring.Rotate(cmd.Context(), st, time.Duration(cfg.Server.GrantTTL))
+			k, err := ring.Rotate(ctx, st, time.Duration(cfg.Server.GrantTTL))
 			if err != nil {
 				return exit(ExitInternal, err)
 			}
 			data, _ := json.Marshal(map[string]string{"kid": k.ID})
-			err = st.InTx(cmd.Context(), func(tx store.Tx) error {
-				return tx.AppendAudit(cmd.Context(), &audit.Event{Time: time.Now(), Type: audit.KeyRotated, Actor: adminActor(env), Subject: "key:" + k.ID, Data: data})
+			err = st.InTx(ctx, func(tx store.Tx) error {
+				return tx.AppendAudit(ctx, &audit.Event{Time: time.Now(), Type: audit.KeyRotated, Actor: adminActor(env), Subject: "key:" + k.ID, Data: data})
 			})
 			if err != nil {
 				return exit(ExitInternal, err)
@@ -212,20 +197,15 @@ the JWKS until every grant it signed has expired.`,
 			fmt.Fprintln(env.Stdout, k.ID)
 			fmt.Fprintf(env.Stderr, "key %s (%s) signs grants from now on; older keys stay published until their grants expire\n", k.ID, k.Algorithm)
 			return nil
-		},
+		}),
 	}
 	f.add(rotate)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List signing keys and whether they sign or are only published",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, err := fl.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ks, err := st.ListSigningKeys(cmd.Context())
+		RunE: fl.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, _ []string) error {
+			ks, err := st.ListSigningKeys(ctx)
 			if err != nil {
 				return exit(ExitInternal, err)
 			}
@@ -265,7 +245,7 @@ the JWKS until every grant it signed has expired.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), status)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	fl.add(list)
 	list.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -336,17 +316,12 @@ Exit codes:
   6  the chain is broken: the message names the first sequence number
   1  the log could not be read`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, st, err := fv.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: fv.withStore(env, func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) error {
 			var v audit.Verifier
 			var last *audit.Event
 			var approved []string // in the order of the log, each once
 			seen := map[string]bool{}
-			err = forEachEvent(cmd.Context(), st, func(e *audit.Event) error {
+			err := forEachEvent(ctx, st, func(e *audit.Event) error {
 				last = e
 				if e.Type == audit.CheckApproval && !strings.Contains(string(e.Data), `"refused"`) && !seen[e.Subject] {
 					seen[e.Subject] = true
@@ -386,7 +361,7 @@ Exit codes:
 				}
 				return wa, nil
 			}
-			n, err := gate.VerifyEvidence(cmd.Context(), st, verifier, approved)
+			n, err := gate.VerifyEvidence(ctx, st, verifier, approved)
 			var ee *gate.EvidenceError
 			var xe *exitError
 			switch {
@@ -399,7 +374,7 @@ Exit codes:
 			}
 			fmt.Fprintf(env.Stdout, "passkey approvals verified: %d\n", n)
 			return nil
-		},
+		}),
 	}
 	fv.add(verify)
 	verify.Flags().StringVar(&publicURL, "public-url", "", "the server's public URL, which passkeys are bound to (default $"+config.EnvPublicURL+", server.public_url)")

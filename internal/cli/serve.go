@@ -66,6 +66,19 @@ func (f *dbFlags) openStore(ctx context.Context, env Env) (*config.Config, store
 	return cfg, st, nil
 }
 
+// withStore makes the RunE of an admin command: it opens the store the
+// flags name, calls fn, and closes the store.
+func (f *dbFlags) withStore(env Env, fn func(ctx context.Context, cfg *config.Config, st store.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, st, err := f.openStore(cmd.Context(), env)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(cmd.Context(), cfg, st, args)
+	}
+}
+
 func newServeCmd(env Env) *cobra.Command {
 	var (
 		f          dbFlags

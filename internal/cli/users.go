@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/store"
 )
 
 func newUsersCmd(env Env) *cobra.Command {
@@ -61,20 +63,15 @@ STEPGATE_PUBLIC_URL or server.public_url) so that the link points at it.`,
 		Example: `  stepgate users add alice --email alice@example.com --group approvers
   stepgate users add root --admin`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			u, secret, err := account.New(st, time.Now).Create(cmd.Context(), args[0], email, groups, admin, adminActor(env))
+		RunE: f.withStore(env, func(ctx context.Context, cfg *config.Config, st store.Store, args []string) error {
+			u, secret, err := account.New(st, time.Now).Create(ctx, args[0], email, groups, admin, adminActor(env))
 			if err != nil {
 				return accountErr(err)
 			}
 			fmt.Fprintln(env.Stdout, enrollURL(cfg, secret))
 			fmt.Fprintf(env.Stderr, "created user %s; the enrollment link above works once, until %s\n", u.Name, time.Now().Add(account.EnrollmentTTL).Format(time.RFC3339))
 			return nil
-		},
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&email, "email", "", "the person's email address")
@@ -89,19 +86,14 @@ func newUsersEnrollCmd(env Env) *cobra.Command {
 		Use:   "enroll NAME",
 		Short: "Print a new one-time enrollment link for an existing account",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			secret, err := account.New(st, time.Now).Enroll(cmd.Context(), args[0], adminActor(env))
+		RunE: f.withStore(env, func(ctx context.Context, cfg *config.Config, st store.Store, args []string) error {
+			secret, err := account.New(st, time.Now).Enroll(ctx, args[0], adminActor(env))
 			if err != nil {
 				return accountErr(err)
 			}
 			fmt.Fprintln(env.Stdout, enrollURL(cfg, secret))
 			return nil
-		},
+		}),
 	}
 	f.add(cmd)
 	return cmd
@@ -116,13 +108,8 @@ func newUsersListCmd(env Env) *cobra.Command {
 		Use:   "list",
 		Short: "List accounts with their groups and factors",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			us, err := st.ListUsers(cmd.Context())
+		RunE: f.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, _ []string) error {
+			us, err := st.ListUsers(ctx)
 			if err != nil {
 				return exit(ExitInternal, err)
 			}
@@ -138,7 +125,7 @@ func newUsersListCmd(env Env) *cobra.Command {
 			}
 			rows := []row{}
 			for _, u := range us {
-				creds, err := st.ListCredentials(cmd.Context(), u.ID)
+				creds, err := st.ListCredentials(ctx, u.ID)
 				if err != nil {
 					return exit(ExitInternal, err)
 				}
@@ -161,7 +148,7 @@ func newUsersListCmd(env Env) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Name, orDash(strings.Join(r.Groups, ",")), r.Admin, orDash(strings.Join(r.Factors, ",")), orDash(strings.Join(r.Links, ",")), status)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -185,14 +172,9 @@ func newUsersDisableCmd(env Env, disable bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			return accountErr(account.New(st, time.Now).SetDisabled(cmd.Context(), args[0], disable, adminActor(env)))
-		},
+		RunE: f.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, args []string) error {
+			return accountErr(account.New(st, time.Now).SetDisabled(ctx, args[0], disable, adminActor(env)))
+		}),
 	}
 	f.add(cmd)
 	return cmd
@@ -209,19 +191,14 @@ func newUsersGroupsCmd(env Env) *cobra.Command {
 		Short:   "Set an account's groups and admin flag (replacing them)",
 		Example: `  stepgate users groups alice --group approvers --group security`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			u, err := account.New(st, time.Now).SetGroups(cmd.Context(), args[0], groups, admin, adminActor(env))
+		RunE: f.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, args []string) error {
+			u, err := account.New(st, time.Now).SetGroups(ctx, args[0], groups, admin, adminActor(env))
 			if err != nil {
 				return accountErr(err)
 			}
 			fmt.Fprintf(env.Stderr, "%s: groups %s, admin %v\n", u.Name, orDash(strings.Join(u.Groups, ",")), u.Admin)
 			return nil
-		},
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().StringArrayVar(&groups, "group", nil, "a group (repeatable); none clears them")
@@ -244,15 +221,10 @@ requester can never approve their own check where others must approve.`,
   stepgate users link alice gitlab:alice.smith
   stepgate users link alice github:alice --remove`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, err := f.openStore(cmd.Context(), env)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			_, err = account.New(st, time.Now).Link(cmd.Context(), args[0], args[1], remove, adminActor(env))
+		RunE: f.withStore(env, func(ctx context.Context, _ *config.Config, st store.Store, args []string) error {
+			_, err := account.New(st, time.Now).Link(ctx, args[0], args[1], remove, adminActor(env))
 			return accountErr(err)
-		},
+		}),
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&remove, "remove", false, "remove the link instead")
