@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +19,13 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+
+	"github.com/stepgate/stepgate/internal/logtest"
 )
 
 // The browser tests drive a real headless Chromium with chromedp. Each
 // person has a browser context of their own (their own cookies) and a
 // DevTools virtual authenticator in their tab (their own passkeys).
-
-// syncBuffer is a buffer that a process writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tail is the end of s, at most n lines.
 func tail(s string, n int) string {
@@ -59,7 +41,7 @@ func tail(s string, n int) string {
 type webServer struct {
 	*server
 	enrollLink string
-	log        *syncBuffer
+	log        *logtest.Buffer
 }
 
 var enrollLine = regexp.MustCompile(`https?://\S+/enroll/\S+`)
@@ -83,7 +65,7 @@ func startWebServerOn(t *testing.T, dir, database, listen string, extra ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &logtest.Buffer{}
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -226,8 +208,8 @@ func findChromium(t *testing.T) string {
 type browser struct {
 	t         *testing.T // the top-level test, which owns the browser and its people
 	ctx       context.Context
-	output    *syncBuffer // what the browser process printed
-	artifacts string      // screenshots and page dumps
+	output    *logtest.Buffer // what the browser process printed
+	artifacts string          // screenshots and page dumps
 	started   time.Time
 }
 
@@ -238,7 +220,7 @@ func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := findChromium(t)
 	profile := t.TempDir() // registered first: removed after the browser is gone
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -283,7 +265,7 @@ type person struct {
 	b       *browser
 	ctx     context.Context
 	auth    webauthn.AuthenticatorID
-	console *syncBuffer
+	console *logtest.Buffer
 	server  *webServer // for its log on failure
 	shots   int
 }
@@ -296,7 +278,7 @@ func (b *browser) newPerson(name string, s *webServer) *person {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	p := &person{name: name, b: b, ctx: ctx, console: &syncBuffer{}, server: s}
+	p := &person{name: name, b: b, ctx: ctx, console: &logtest.Buffer{}, server: s}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(screenW, screenH)); err != nil {
 		t.Fatalf("%s: opening a tab: %v\n%s", name, err, tail(b.output.String(), 40))
 	}

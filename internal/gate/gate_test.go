@@ -14,6 +14,7 @@ import (
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/clocktest"
 	"github.com/stepgate/stepgate/internal/grant"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -21,23 +22,10 @@ import (
 	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
 
-// clock is a settable time for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	svc    *Service
 	st     store.Store
-	clock  *clock
+	clock  *clocktest.Clock
 	caller *Caller
 }
 
@@ -57,8 +45,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
-	ring := keys.NewRing(master, clk.now)
+	clk := clocktest.New(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
+	ring := keys.NewRing(master, clk.Now)
 	if _, err := ring.Ensure(ctx, st); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +54,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(st, engine, ring, Config{PublicURL: "https://stepgate.example.com"}, slog.New(slog.NewTextHandler(io.Discard, nil)), clk.now)
-	secret, _, err := CreateToken(ctx, st, "billing-ci", []string{"billing-*"}, "test", clk.now())
+	svc := New(st, engine, ring, Config{PublicURL: "https://stepgate.example.com"}, slog.New(slog.NewTextHandler(io.Discard, nil)), clk.Now)
+	secret, _, err := CreateToken(ctx, st, "billing-ci", []string{"billing-*"}, "test", clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +128,7 @@ func TestResume(t *testing.T) {
 		t.Fatalf("asking again: id %s created %v resumed %v err %v; want the same pending check %s", v.ID, created, v.Resumed, err, id)
 	}
 	// Once it expired, asking again makes a new check.
-	f.clock.add(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	file2, _ := os.Open("../../examples/prod-iam.plan.json")
 	defer file2.Close()
 	v, created, err = f.svc.CreateCheck(context.Background(), f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod", Plan: file2})
@@ -157,7 +145,7 @@ func TestApprovalRules(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod") // aal 3, 1 approval, max_age 300
-	now := f.clock.now()
+	now := f.clock.Now()
 	for _, tt := range []struct {
 		name  string
 		proof Proof
@@ -203,7 +191,7 @@ func TestApprovalRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	ks, _ := f.svc.Keys(ctx)
-	c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Workspace: "billing-prod", Now: f.clock.now(), Leeway: time.Second})
+	c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Workspace: "billing-prod", Now: f.clock.Now(), Leeway: time.Second})
 	if err != nil {
 		t.Fatalf("the grant does not verify: %v", err)
 	}
@@ -220,11 +208,11 @@ func TestApprovalRules(t *testing.T) {
 func TestRejectionEndsTheCheck(t *testing.T) {
 	f := newFixture(t)
 	id, _ := f.create(t, "billing-rg-prod.plan.json", "billing-eu")
-	v, err := f.svc.Record(context.Background(), id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: false, Reason: "not during the freeze", AAL: 2, AuthTime: f.clock.now()})
+	v, err := f.svc.Record(context.Background(), id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: false, Reason: "not during the freeze", AAL: 2, AuthTime: f.clock.Now()})
 	if err != nil || v.State != "rejected" {
 		t.Fatalf("rejection: %v %v", v, err)
 	}
-	if _, err := f.svc.Record(context.Background(), id, &Proof{Subject: "bob", Groups: []string{"approvers"}, Approved: true, AAL: 3, AuthTime: f.clock.now()}); !errors.Is(err, ErrNotPending) {
+	if _, err := f.svc.Record(context.Background(), id, &Proof{Subject: "bob", Groups: []string{"approvers"}, Approved: true, AAL: 3, AuthTime: f.clock.Now()}); !errors.Is(err, ErrNotPending) {
 		t.Errorf("approving a rejected check: %v, want ErrNotPending", err)
 	}
 }
@@ -251,11 +239,11 @@ func TestConsumeOnce(t *testing.T) {
 	}
 	// An expired grant is refused.
 	id2, _ := f.create(t, "billing-rg-prod.plan.json", "billing-dev") // pending
-	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: f.clock.now()}); err != nil {
+	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 2, AMR: []string{"otp"}, AuthTime: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	v2, _ := f.svc.GetCheck(ctx, f.caller, id2)
-	f.clock.add(20 * time.Minute)
+	f.clock.Add(20 * time.Minute)
 	if _, err := f.svc.Consume(ctx, f.caller, v2.Grant); !errors.Is(err, ErrInvalidGrant) || !errors.Is(err, grant.ErrExpired) {
 		t.Errorf("expired grant: %v, want ErrInvalidGrant wrapping grant.ErrExpired", err)
 	}
@@ -296,15 +284,15 @@ func TestAnnouncements(t *testing.T) {
 	f.svc.SetNotifier(r)
 	f.create(t, "dev-tag-change.plan.json", "billing-dev") // allowed: nobody to tell
 	id1, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
-	if _, err := f.svc.Record(ctx, id1, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.now()}); err != nil {
+	if _, err := f.svc.Record(ctx, id1, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	id2, _ := f.create(t, "billing-rg-prod.plan.json", "billing-eu")
-	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: false, AAL: 2, AuthTime: f.clock.now()}); err != nil {
+	if _, err := f.svc.Record(ctx, id2, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: false, AAL: 2, AuthTime: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	f.create(t, "billing-rg-prod.plan.json", "billing-us")
-	f.clock.add(2 * time.Hour)
+	f.clock.Add(2 * time.Hour)
 	if n, err := f.svc.ExpireDue(ctx); err != nil || n != 1 {
 		t.Fatalf("ExpireDue = %d, %v; want 1", n, err)
 	}
@@ -334,7 +322,7 @@ func TestReviewKeepsChanges(t *testing.T) {
 func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	u := &store.User{ID: "usr_alice", Name: "alice", Groups: []string{"approvers"}, Links: []string{"github:alice"}, CreatedAt: f.clock.now()}
+	u := &store.User{ID: "usr_alice", Name: "alice", Groups: []string{"approvers"}, Links: []string{"github:alice"}, CreatedAt: f.clock.Now()}
 	if err := f.st.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +336,7 @@ func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
 	if v.Requester != "alice" {
 		t.Fatalf("requester = %q, want alice (linked to github:alice)", v.Requester)
 	}
-	_, err = f.svc.Record(ctx, v.ID, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.now()})
+	_, err = f.svc.Record(ctx, v.ID, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.Now()})
 	if !errors.Is(err, ErrSelfApproval) {
 		t.Errorf("alice approving the change her own pipeline run asked for: %v, want ErrSelfApproval", err)
 	}
@@ -359,7 +347,7 @@ func TestSubjectTemplate(t *testing.T) {
 	f := newFixture(t)
 	f.svc.cfg.SubjectTemplate = "workspace:{workspace}:env:{environment}:aal:{aal}"
 	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
-	if _, err := f.svc.Record(ctx, id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.now()}); err != nil {
+	if _, err := f.svc.Record(ctx, id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := f.svc.GetCheck(ctx, f.caller, id)
@@ -367,7 +355,7 @@ func TestSubjectTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ks, _ := f.svc.Keys(ctx)
-	c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.now(), Leeway: time.Second})
+	c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.Now(), Leeway: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +369,7 @@ func TestSubjectTemplate(t *testing.T) {
 	// one does not accept it.
 	devID, _ := f.create(t, "dev-tag-change.plan.json", "billing-dev")
 	dv, _ := f.svc.GetCheck(ctx, f.caller, devID)
-	dc, err := grant.Verify(ctx, dv.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.now(), Leeway: time.Second})
+	dc, err := grant.Verify(ctx, dv.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.Now(), Leeway: time.Second})
 	if err != nil || dc.Subject != "workspace:billing-dev:env::aal:0" {
 		t.Errorf("dev grant sub = %q, %v", dc.Subject, err)
 	}

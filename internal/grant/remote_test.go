@@ -14,6 +14,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/stepgate/stepgate/internal/clocktest"
 )
 
 // jwksServer serves a JWKS that tests can change, and counts requests.
@@ -58,24 +60,7 @@ func (s *jwksServer) set(status int, body []byte) {
 	s.status, s.body = status, body
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func newRemote(url string, c *clock) *RemoteKeys {
+func newRemote(url string, c *clocktest.Clock) *RemoteKeys {
 	r := NewRemoteKeys(url, nil)
 	r.now = c.Now
 	return r
@@ -92,7 +77,7 @@ func kids(keys []jose.JSONWebKey) []string {
 func TestRemoteKeysCacheAndRefetch(t *testing.T) {
 	k1, k2 := newTestKey(t, 1), newTestKey(t, 2)
 	srv := newJWKSServer(t, k1.jwk())
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	r := newRemote(srv.URL, c)
 	ctx := context.Background()
 
@@ -137,7 +122,7 @@ func TestRemoteKeysCacheAndRefetch(t *testing.T) {
 func TestRemoteKeysVerify(t *testing.T) {
 	k := newTestKey(t, 1)
 	srv := newJWKSServer(t, k.jwk())
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	r := newRemote(srv.URL, c)
 	tok := mustSign(t, k, fullClaims())
 	for i := range 3 {
@@ -192,7 +177,7 @@ func TestRemoteKeysResponses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newJWKSServer(t)
 			srv.set(tt.status, tt.body)
-			r := newRemote(srv.URL, &clock{t: t0})
+			r := newRemote(srv.URL, clocktest.New(t0))
 			got, err := r.Keys(context.Background(), k.kid)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -219,7 +204,7 @@ func TestRemoteKeysErrorRateLimited(t *testing.T) {
 	k := newTestKey(t, 1)
 	srv := newJWKSServer(t)
 	srv.set(500, nil)
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	r := newRemote(srv.URL, c)
 	ctx := context.Background()
 	steps := []struct {
@@ -253,7 +238,7 @@ func TestRemoteKeysErrorRateLimited(t *testing.T) {
 func TestRemoteKeysFailsClosedWhenStale(t *testing.T) {
 	k := newTestKey(t, 1)
 	srv := newJWKSServer(t, k.jwk())
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	r := newRemote(srv.URL, c)
 	ctx := context.Background()
 	if _, err := r.Keys(ctx, k.kid); err != nil {
@@ -273,7 +258,7 @@ func TestRemoteKeysFailsClosedWhenStale(t *testing.T) {
 func TestRemoteKeysConcurrent(t *testing.T) {
 	k := newTestKey(t, 1)
 	srv := newJWKSServer(t, k.jwk())
-	r := newRemote(srv.URL, &clock{t: t0})
+	r := newRemote(srv.URL, clocktest.New(t0))
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -306,7 +291,7 @@ func TestRemoteKeysCancelDoesNotPoison(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	r := newRemote(srv.URL, &clock{t: t0})
+	r := newRemote(srv.URL, clocktest.New(t0))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -326,7 +311,7 @@ func TestRemoteKeysRedactsURL(t *testing.T) {
 	srv := newJWKSServer(t)
 	srv.set(500, nil)
 	u := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1)
-	_, err := newRemote(u, &clock{t: t0}).Keys(context.Background(), "k")
+	_, err := newRemote(u, clocktest.New(t0)).Keys(context.Background(), "k")
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Keys() = %v; want an error without the password", err)
 	}

@@ -1,13 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,39 +13,23 @@ import (
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/ciauth/ciauthtest"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/logtest"
 	"github.com/stepgate/stepgate/internal/store"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type ciEnv struct {
 	*env
 	st     store.Store
 	svc    *gate.Service
 	issuer *ciauthtest.Issuer
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 }
 
 // newCIEnv is the real server stack (SQLite store, keys, default policy)
 // trusting a test CI issuer.
 func newCIEnv(t *testing.T) *ciEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	s := newStack(t, stackOpts{log: slog.New(slog.NewTextHandler(logs, nil))})
 	is := ciauthtest.New(t)
 	v, err := ciauth.New([]ciauth.Issuer{{URL: is.URL, Audience: "stepgate", System: "github-actions", Rules: []ciauth.Rule{

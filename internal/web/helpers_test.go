@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,54 +21,25 @@ import (
 
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/clocktest"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/logtest"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
 
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects log lines from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	st     store.Store
 	svc    *gate.Service
 	web    *Web
 	srv    *httptest.Server
-	clock  *clock
+	clock  *clocktest.Clock
 	master *keys.Master
 	tp     *totp.TOTP
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	// secrets of the users' TOTP factors, by user name
 	secrets map[string]string
 }
@@ -90,8 +60,8 @@ func newFixture(t *testing.T, configure ...func(w *Web, public string)) *fixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
-	ring := keys.NewRing(master, clk.now)
+	clk := clocktest.New(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
+	ring := keys.NewRing(master, clk.Now)
 	if _, err := ring.Ensure(ctx, st); err != nil {
 		t.Fatal(err)
 	}
@@ -101,16 +71,16 @@ func newFixture(t *testing.T, configure ...func(w *Web, public string)) *fixture
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	public := "http://" + srv.Listener.Addr().String()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: public}, log, clk.now)
+	svc := gate.New(st, engine, ring, gate.Config{PublicURL: public}, log, clk.Now)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	wa, err := webauthn.New("localhost", fmt.Sprintf("http://localhost:%d", port), "stepgate", clk.now)
+	wa, err := webauthn.New("localhost", fmt.Sprintf("http://localhost:%d", port), "stepgate", clk.Now)
 	if err != nil {
 		t.Fatalf("webauthn.New: %v", err)
 	}
-	tp := totp.New(master, "stepgate", clk.now)
-	w := New(Config{PublicURL: public, Dev: true}, svc, st, master, wa, tp, log, clk.now)
+	tp := totp.New(master, "stepgate", clk.Now)
+	w := New(Config{PublicURL: public, Dev: true}, svc, st, master, wa, tp, log, clk.Now)
 	for _, c := range configure {
 		c(w, public)
 	}
@@ -123,7 +93,7 @@ func newFixture(t *testing.T, configure ...func(w *Web, public string)) *fixture
 // addUser creates a person with one TOTP factor.
 func (f *fixture) addUser(t *testing.T, name string, groups ...string) *store.User {
 	t.Helper()
-	u := &store.User{ID: "usr_" + name, Name: name, Groups: groups, CreatedAt: f.clock.now()}
+	u := &store.User{ID: "usr_" + name, Name: name, Groups: groups, CreatedAt: f.clock.Now()}
 	cred := f.newTOTP(t, u, "phone")
 	err := f.st.InTx(context.Background(), func(tx store.Tx) error {
 		if err := tx.CreateUser(context.Background(), u); err != nil {
@@ -134,7 +104,7 @@ func (f *fixture) addUser(t *testing.T, name string, groups ...string) *store.Us
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(totp.Period) // the confirming code is spent
+	f.clock.Add(totp.Period) // the confirming code is spent
 	return u
 }
 
@@ -157,7 +127,7 @@ func (f *fixture) newTOTP(t *testing.T, u *store.User, name string) *store.Crede
 
 func (f *fixture) codeFor(t *testing.T, secret string) string {
 	t.Helper()
-	code, err := pqtotp.GenerateCode(secret, f.clock.now())
+	code, err := pqtotp.GenerateCode(secret, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +222,7 @@ func (b *browser) signIn(t *testing.T, name string) {
 	if res.status != http.StatusSeeOther || b.cookie(sessionCookie) == nil {
 		t.Fatalf("signing in %s: %d, want 303 and a session cookie\n%s", name, res.status, res.body)
 	}
-	b.f.clock.add(totp.Period)
+	b.f.clock.Add(totp.Period)
 }
 
 // checkSpec describes a pending check put straight into the store.
@@ -269,7 +239,7 @@ type checkSpec struct {
 // its changes, as the gate would.
 func (f *fixture) putCheck(t *testing.T, id string, s checkSpec) {
 	t.Helper()
-	now := f.clock.now()
+	now := f.clock.Now()
 	req := s.req
 	a := policy.Assessment{
 		Decision: policy.StepUp, Requirements: &req, Findings: s.findings,

@@ -37,9 +37,7 @@ func newOIDCFixture(t *testing.T) (*fixture, *oidctest.Provider) {
 		}
 		w.SetOIDC(rp, "")
 	})
-	f.clock.mu.Lock()
-	f.clock.t = time.Now().UTC()
-	f.clock.mu.Unlock()
+	f.clock.Set(time.Now().UTC())
 	return f, p
 }
 
@@ -111,7 +109,7 @@ func TestOIDCSignInCreatesAccount(t *testing.T) {
 		t.Fatalf("second sign-in: %+v", u2)
 	}
 	// A disabled account is refused.
-	u2.DisabledAt = f.clock.now()
+	u2.DisabledAt = f.clock.Now()
 	if err := f.st.UpdateUser(context.Background(), u2); err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 		{"ok/http-without-dev", "http://127.0.0.1:8080", false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := New(Config{PublicURL: tt.public, Dev: tt.dev}, f.svc, f.st, f.master, f.web.wa, f.tp, slog.New(slog.NewTextHandler(io.Discard, nil)), f.clock.now)
+			w := New(Config{PublicURL: tt.public, Dev: tt.dev}, f.svc, f.st, f.master, f.web.wa, f.tp, slog.New(slog.NewTextHandler(io.Discard, nil)), f.clock.Now)
 			pu, _ := url.Parse(tt.public)
 			form := url.Values{"username": {"bob"}, "code": {f.code(t, "bob")}}
 			req := httptest.NewRequest(http.MethodPost, tt.public+"/signin/totp", strings.NewReader(form.Encode()))
@@ -78,7 +78,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 			req.Header.Set("Origin", tt.public)
 			rec := httptest.NewRecorder()
 			w.Routes().ServeHTTP(rec, req)
-			f.clock.add(totp.Period)
+			f.clock.Add(totp.Period)
 			if rec.Code != http.StatusSeeOther {
 				t.Fatalf("sign-in: %d, want 303\n%s", rec.Code, rec.Body)
 			}
@@ -157,16 +157,16 @@ func TestSessionLimits(t *testing.T) {
 	t.Run("fail/idle", func(t *testing.T) {
 		b := f.browser(t)
 		b.signIn(t, "bob")
-		f.clock.add(29 * time.Minute)
+		f.clock.Add(29 * time.Minute)
 		if res := b.get(t, "/checks"); res.status != http.StatusOK {
 			t.Fatalf("after 29 min: %d, want 200", res.status)
 		}
-		f.clock.add(29 * time.Minute) // 29 min since the last request: still in
+		f.clock.Add(29 * time.Minute) // 29 min since the last request: still in
 		if res := b.get(t, "/checks"); res.status != http.StatusOK {
 			t.Fatalf("29 min after the last request: %d, want 200", res.status)
 		}
 		hash := hashSecret(b.cookie(sessionCookie).Value)
-		f.clock.add(30 * time.Minute)
+		f.clock.Add(30 * time.Minute)
 		res := b.get(t, "/checks")
 		if res.status != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), "/signin") {
 			t.Fatalf("30 min idle: %d %s, want 303 to /signin", res.status, res.header.Get("Location"))
@@ -179,14 +179,14 @@ func TestSessionLimits(t *testing.T) {
 	t.Run("fail/12h", func(t *testing.T) {
 		b := f.browser(t)
 		b.signIn(t, "bob")
-		start := f.clock.now()
-		for f.clock.now().Sub(start) < SessionMaxAge-25*time.Minute {
-			f.clock.add(20 * time.Minute)
+		start := f.clock.Now()
+		for f.clock.Now().Sub(start) < SessionMaxAge-25*time.Minute {
+			f.clock.Add(20 * time.Minute)
 			if res := b.get(t, "/account"); res.status != http.StatusOK {
-				t.Fatalf("at %s: %d, want 200", f.clock.now().Sub(start), res.status)
+				t.Fatalf("at %s: %d, want 200", f.clock.Now().Sub(start), res.status)
 			}
 		}
-		f.clock.add(start.Add(SessionMaxAge).Sub(f.clock.now()))
+		f.clock.Add(start.Add(SessionMaxAge).Sub(f.clock.Now()))
 		if res := b.get(t, "/account"); res.status != http.StatusSeeOther {
 			t.Errorf("12 h after sign-in, though active: %d, want 303 to /signin", res.status)
 		}
@@ -197,13 +197,13 @@ func TestSessionLimits(t *testing.T) {
 		b.signIn(t, "bob")
 		hash := hashSecret(b.cookie(sessionCookie).Value)
 		s0, _ := f.st.GetSession(context.Background(), hash)
-		f.clock.add(s0.LastSeenAt.Add(50 * time.Second).Sub(f.clock.now()))
+		f.clock.Add(s0.LastSeenAt.Add(50 * time.Second).Sub(f.clock.Now()))
 		b.get(t, "/checks")
 		s1, _ := f.st.GetSession(context.Background(), hash)
 		if !s1.LastSeenAt.Equal(s0.LastSeenAt) {
 			t.Errorf("LastSeenAt written after 50 s")
 		}
-		f.clock.add(11 * time.Second)
+		f.clock.Add(11 * time.Second)
 		b.get(t, "/checks")
 		s2, _ := f.st.GetSession(context.Background(), hash)
 		if !s2.LastSeenAt.After(s0.LastSeenAt) {
@@ -258,14 +258,14 @@ func TestTOTPSignIn(t *testing.T) {
 	}
 
 	// An open redirect is not followed.
-	f.clock.add(totp.Period)
+	f.clock.Add(totp.Period)
 	res = other.post(t, "/signin/totp", url.Values{"username": {"bob"}, "code": {f.code(t, "bob")}, "next": {"//evil.example/x"}})
 	if res.header.Get("Location") != "/checks" {
 		t.Errorf("next=//evil.example: Location %q, want /checks", res.header.Get("Location"))
 	}
 
 	// Five wrong codes lock the factor.
-	f.clock.add(totp.Period)
+	f.clock.Add(totp.Period)
 	for range 5 {
 		b.post(t, "/signin/totp", url.Values{"username": {"bob"}, "code": {"000000"}})
 	}
@@ -325,7 +325,7 @@ func TestReviewPage(t *testing.T) {
 	})
 	// A passkey record (the page only needs to know there is one).
 	err := f.st.InTx(context.Background(), func(tx store.Tx) error {
-		return tx.AddCredential(context.Background(), &store.Credential{ID: "cred-pk", UserID: "usr_bob", Kind: store.KindWebAuthn, Name: "key", Data: json.RawMessage(`{}`), CreatedAt: f.clock.now()})
+		return tx.AddCredential(context.Background(), &store.Credential{ID: "cred-pk", UserID: "usr_bob", Kind: store.KindWebAuthn, Name: "key", Data: json.RawMessage(`{}`), CreatedAt: f.clock.Now()})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -432,7 +432,7 @@ func TestApproveWithTOTP(t *testing.T) {
 		t.Errorf("state after approval = %s, want approved", s)
 	}
 	aps, _ := f.st.ListApprovals(context.Background(), "chk_ok")
-	if len(aps) != 1 || aps[0].AAL != 2 || aps[0].AMR[0] != "otp" || !aps[0].AuthTime.Equal(f.clock.now()) {
+	if len(aps) != 1 || aps[0].AAL != 2 || aps[0].AMR[0] != "otp" || !aps[0].AuthTime.Equal(f.clock.Now()) {
 		t.Fatalf("approvals = %+v", aps)
 	}
 	var ev map[string]string
@@ -445,7 +445,7 @@ func TestApproveWithTOTP(t *testing.T) {
 		t.Errorf("the page after approval still offers to approve")
 	}
 	// The check is no longer pending.
-	f.clock.add(totp.Period)
+	f.clock.Add(totp.Period)
 	res = b.post(t, "/checks/chk_ok/approve/totp", url.Values{"code": {f.code(t, "bob")}})
 	if res.status != http.StatusConflict || !strings.Contains(res.body, "no longer waiting") {
 		t.Errorf("approving an approved check: %d, want 409", res.status)
@@ -474,7 +474,7 @@ func TestApproveRefusals(t *testing.T) {
 		if s := f.state(t, "chk_bot"); s != store.StatePending {
 			t.Errorf("state = %s, want pending", s)
 		}
-		f.clock.add(totp.Period)
+		f.clock.Add(totp.Period)
 	})
 
 	t.Run("fail/wrong-code-counted", func(t *testing.T) {
@@ -615,7 +615,7 @@ func TestPasskeySignInErrors(t *testing.T) {
 	}
 	// Expired after five minutes.
 	b.postJSON(t, "/signin/passkey/begin", map[string]any{})
-	f.clock.add(6 * time.Minute)
+	f.clock.Add(6 * time.Minute)
 	res = b.postJSON(t, "/signin/passkey/finish", map[string]any{})
 	if res.status != http.StatusBadRequest {
 		t.Errorf("finish after 6 min: %d, want 400", res.status)
@@ -676,7 +676,7 @@ func TestFactors(t *testing.T) {
 	}
 
 	// Adding a factor needs a recent sign-in.
-	f.clock.add(11 * time.Minute)
+	f.clock.Add(11 * time.Minute)
 	if res := b.get(t, "/account/add"); res.status != http.StatusForbidden {
 		t.Errorf("add page 11 min after sign-in: %d, want 403", res.status)
 	}
@@ -688,7 +688,7 @@ func TestFactors(t *testing.T) {
 func TestEnrollment(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	accounts := account.New(f.st, f.clock.now)
+	accounts := account.New(f.st, f.clock.Now)
 	_, token, err := accounts.Create(ctx, "newbie", "", []string{"approvers"}, false, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -727,7 +727,7 @@ func TestEnrollment(t *testing.T) {
 	if m == nil {
 		t.Fatalf("second enrollment page: %d", page.status)
 	}
-	f.clock.add(totp.Period)
+	f.clock.Add(totp.Period)
 	res = b2.post(t, "/enroll/"+token2+"/totp", url.Values{"code": {f.codeFor(t, strings.ReplaceAll(m[1], " ", ""))}})
 	if res.status != http.StatusSeeOther {
 		t.Fatalf("second enrollment: %d\n%s", res.status, res.body)
@@ -739,7 +739,7 @@ func TestEnrollment(t *testing.T) {
 
 	// An expired link.
 	token3, _ := accounts.Enroll(ctx, "newbie", "test")
-	f.clock.add(account.EnrollmentTTL)
+	f.clock.Add(account.EnrollmentTTL)
 	if res := f.browser(t).get(t, "/enroll/"+token3); res.status != http.StatusGone {
 		t.Errorf("expired link: %d, want 410", res.status)
 	}
