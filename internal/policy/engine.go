@@ -67,12 +67,16 @@ type Engine struct {
 	cfg      Config
 	query    rego.PreparedEvalQuery
 	disabled map[string]bool
-	// projected is set when only the built-in policy is loaded: its rules
+	// attrs is set when only the built-in policy is loaded: its rules
 	// read a known set of attributes of before and after (see
 	// attributeSelector), so the input carries only those. Users' rules
-	// may read anything: with any module of theirs, the input carries
-	// every attribute.
-	projected bool
+	// may read anything: with any module of theirs, attrs is nil and the
+	// input carries every attribute.
+	attrs *attributeSelector
+	// tagAttrs and refAttrs are production.tag_attributes and
+	// production.reference_attributes, as terms (see Input.tags and
+	// Input.containers).
+	tagAttrs, refAttrs []*ast.Term
 }
 
 // BuiltinModules returns the embedded Rego modules, tests excluded unless
@@ -195,7 +199,16 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}, projected: len(user) == 0}
+	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}}
+	if len(user) == 0 {
+		e.attrs = newAttributeSelector(cfg)
+	}
+	for _, a := range cfg.Production.TagAttributes {
+		e.tagAttrs = append(e.tagAttrs, ast.StringTerm(a))
+	}
+	for _, a := range cfg.Production.ReferenceAttributes {
+		e.refAttrs = append(e.refAttrs, ast.StringTerm(a))
+	}
 	for id, r := range cfg.Rules {
 		if !r.Enabled {
 			e.disabled[id] = true

@@ -42,24 +42,17 @@ type Input struct {
 	refAttrs []*ast.Term // production.reference_attributes
 
 	// attrs, when set, selects the attributes of before and after that
-	// the input carries, by resource type (see Engine.projected).
+	// the input carries, by resource type (see Engine.attrs).
 	attrs       *attributeSelector
 	actionLists map[string]*ast.Term
 }
 
 // NewInput starts the input of an operation for this engine's policy.
 func (e *Engine) NewInput(op Operation) *Input {
-	in := &Input{op: op, terms: newTermBuilder(), actionLists: map[string]*ast.Term{}}
-	if e.projected {
-		in.attrs = newAttributeSelector(e.cfg)
+	return &Input{
+		op: op, terms: newTermBuilder(), actionLists: map[string]*ast.Term{},
+		attrs: e.attrs, tagAttrs: e.tagAttrs, refAttrs: e.refAttrs,
 	}
-	for _, a := range e.cfg.Production.TagAttributes {
-		in.tagAttrs = append(in.tagAttrs, ast.StringTerm(a))
-	}
-	for _, a := range e.cfg.Production.ReferenceAttributes {
-		in.refAttrs = append(in.refAttrs, ast.StringTerm(a))
-	}
-	return in
 }
 
 // Add appends a change. It is meant as the visit function of plan.Decode.
@@ -193,11 +186,10 @@ var projectedFields = []string{"address", "type", "action", "before", "after", "
 type attributeSelector struct {
 	common map[string]bool
 	byType map[string]map[string]bool // types with attributes of their own
-	keep   map[string]func([]byte) bool
 }
 
 func newAttributeSelector(cfg Config) *attributeSelector {
-	s := &attributeSelector{common: map[string]bool{}, byType: map[string]map[string]bool{}, keep: map[string]func([]byte) bool{}}
+	s := &attributeSelector{common: map[string]bool{}, byType: map[string]map[string]bool{}}
 	for _, a := range cfg.Production.TagAttributes {
 		s.common[a] = true
 	}
@@ -225,13 +217,8 @@ func newAttributeSelector(cfg Config) *attributeSelector {
 
 // forType returns whether to keep an attribute of a resource of type t.
 func (s *attributeSelector) forType(t string) func([]byte) bool {
-	if f, ok := s.keep[t]; ok {
-		return f
-	}
 	own := s.byType[t]
-	f := func(k []byte) bool { return s.common[string(k)] || own[string(k)] }
-	s.keep[t] = f
-	return f
+	return func(k []byte) bool { return s.common[string(k)] || own[string(k)] }
 }
 
 // own returns state with only the attributes of type t's own

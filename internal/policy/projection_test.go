@@ -21,11 +21,11 @@ import (
 // same with the projected input as with every attribute.
 func TestProjectedInputAssessesTheSame(t *testing.T) {
 	projected := newEngine(t)
-	if !projected.projected {
+	if projected.attrs == nil {
 		t.Fatal("an engine with only the built-in policy does not project its input")
 	}
 	full := newEngine(t)
-	full.projected = false
+	full.attrs = nil
 
 	var files []string
 	for _, dir := range []string{"../../testdata/plans", "../../examples"} {
@@ -125,7 +125,7 @@ findings contains f if {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.projected {
+	if e.attrs != nil {
 		t.Fatal("an engine with a user's module projects its input")
 	}
 	path := filepath.Join(t.TempDir(), "plan.json")
