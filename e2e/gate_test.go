@@ -54,6 +54,12 @@ func TestDevPlanIsGrantedAndApplied(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(dir, "g.jws")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("grant file: %v, mode %v; want mode 0600", err, st)
 	}
+	// An apply grant with no plan given runs nothing, and is not used up
+	// (issue: apply without a binding ran the command with a warning).
+	r = run(t, dir, env, "apply", "--grant", "g.jws", "--workspace", "billing-dev", "--", "sh", "-c", "echo applied > marker")
+	if r.code != 5 || fileExists(filepath.Join(dir, "marker")) || !strings.Contains(r.stderr, "plan not given") {
+		t.Fatalf("apply with no plan: exit %d, ran %v; want 5 and no run\n%s", r.code, fileExists(filepath.Join(dir, "marker")), r.stderr)
+	}
 	r = run(t, dir, env, "apply", "--grant", "g.jws", "--plan", plan, "--workspace", "billing-dev", "--", "sh", "-c", "echo applied > marker; exit 7")
 	if r.code != 7 {
 		t.Fatalf("apply: exit %d, want the command's 7\n%s%s", r.code, r.stdout, r.stderr)

@@ -51,7 +51,10 @@ Before anything runs, apply verifies the grant written by stepgate check: its
 signature (with the keys the server publishes at /.well-known/jwks.json), its
 issuer, audience and time, the workspace (with --workspace), and the sha256 of
 every plan file given against the digests the grant was issued for. A grant
-issued with --plan-file needs the same --plan-file here. Then it uses the grant
+issued with --plan-file needs the same --plan-file here, and a grant for an
+apply (terraform.apply, tofu.apply, pulumi.up) runs nothing unless the plan it
+is bound to is given (--plan-file or --plan) and matches; only command and
+secret.read grants run without a plan. Then it uses the grant
 up on the server (a grant works once), runs COMMAND with standard input, output
 and error passed through, forwards SIGINT and SIGTERM to it, reports how it
 ended (exit code, duration) to the server, and exits with its code.
@@ -67,8 +70,8 @@ unless --issuer says otherwise. The API token is $STEPGATE_TOKEN, or read from
 Exit codes:
   N  the exit code of COMMAND once it ran (128+S when a signal S ended it)
   5  the grant was refused: invalid signature, expired, already used, for
-     another workspace, issuer or audience, or a plan file differs from the
-     one approved; COMMAND did not run
+     another workspace, issuer or audience, a plan file differs from the
+     one approved, or an apply grant was given no plan; COMMAND did not run
   2  bad input or usage: no --grant, COMMAND, server or token, an unreadable
      file, COMMAND not found; COMMAND did not run and the grant was not used
   1  the server could not be reached (for its keys or to use the grant), or
@@ -241,10 +244,19 @@ func matchPlans(env Env, o applyOptions, c *grant.Claims, command string) error 
 			return refuse("plan changed", "%s %s has sha256 %s, the grant was issued for %s", p.flag, p.file, got, p.want)
 		}
 	}
-	if o.planFile == "" && o.plan == "" && c.PlanSHA256 != "" {
-		fmt.Fprintf(env.Stderr, "stepgate: warning: no --plan-file or --plan given: nothing ties the command to the plan that was approved (sha256 %s)\n", printable(c.PlanSHA256))
+	if o.planFile == "" && o.plan == "" && (c.PlanSHA256 != "" || !runsWithoutPlan(c.Kind)) {
+		return refuse("plan not given", "a %s grant is bound to a plan (sha256 %s): give the saved plan the command applies with --plan-file, or the plan JSON with --plan",
+			printable(c.Kind), printable(c.PlanSHA256))
 	}
 	return nil
+}
+
+// runsWithoutPlan reports whether a grant of this kind may run a command
+// with no plan given: only a declared command and a secret read have none.
+// Every other kind (terraform.apply, tofu.apply, pulumi.up, and any kind
+// this version does not know) applies a plan, and runs only with it.
+func runsWithoutPlan(kind string) bool {
+	return kind == "command" || kind == "secret.read"
 }
 
 // lookCommand finds COMMAND: a path (relative to the working directory) or

@@ -355,15 +355,34 @@ func TestApplyBadInput(t *testing.T) {
 	wantContains(t, "stderr", r.stderr, "stepgate: grant grt_1 of check chk_1")
 }
 
-func TestApplyWarnsWithoutPlan(t *testing.T) {
-	s := newStandIn(t)
-	newSigner(t, s)
-	w := newWorkdir(t)
-	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-dev")
-	wantCode(t, r, ExitOK)
-	r = w.call(s, nil).run(t, "apply", "--grant", "stepgate.grant", "--", "true")
-	wantCode(t, r, ExitOK)
-	wantContains(t, "stderr", r.stderr, "warning: no --plan-file or --plan given: nothing ties the command to the plan that was approved")
+// An apply grant is bound to the plan that was approved: without that plan
+// on the command line, nothing ties the command to it, so nothing runs.
+func TestApplyRefusesUnboundPlanGrant(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		code  int
+		want  string
+	}{
+		{"fail/no-plan-given", nil, ExitGrant, "grant refused (plan not given), true not run: a terraform.apply grant is bound to a plan (sha256 "},
+		{"fail/only-workspace", []string{"--workspace", "billing-dev"}, ExitGrant, "grant refused (plan not given)"},
+		{"ok/plan-json-given", []string{"--plan", "plan.json"}, ExitOK, "verified and used; running true"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStandIn(t)
+			newSigner(t, s)
+			w := newWorkdir(t)
+			r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-dev")
+			wantCode(t, r, ExitOK)
+			args := append(append([]string{"apply", "--grant", "stepgate.grant"}, tt.flags...), "--", "true")
+			r = w.call(s, nil).run(t, args...)
+			wantCode(t, r, tt.code)
+			wantContains(t, "stderr", r.stderr, tt.want)
+			if consumed := s.consumed["chk_1"]; consumed != (tt.code == ExitOK) {
+				t.Errorf("grant consumed = %v, want %v", consumed, tt.code == ExitOK)
+			}
+		})
+	}
 }
 
 func TestChildEnv(t *testing.T) {
