@@ -275,7 +275,7 @@ func run(ctx context.Context, o *options, progress io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer a.close()
-	token, _, err := gate.CreateToken(ctx, stA, "ci-bench", nil, "bench", time.Now())
+	token, _, err := gate.CreateToken(ctx, stA, gate.TokenSpec{Name: "ci-bench"}, "bench", time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -77,7 +78,7 @@ func checkGroups(groups []string) error {
 
 // Create adds a user and returns the secret of their enrollment link.
 func (m *Manager) Create(ctx context.Context, name, email string, groups []string, admin bool, actor string) (*store.User, string, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
+	name = ident.Key(name) // "Bob" and "ｂｏｂ" are bob
 	if !namePattern.MatchString(name) {
 		return nil, "", fmt.Errorf("%w: name %q: 1-63 lower-case letters, digits, . _ -", ErrInvalid, name)
 	}
@@ -96,13 +97,22 @@ func (m *Manager) Create(ctx context.Context, name, email string, groups []strin
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		// A pipeline token with this name would pass for the new person.
+		tokens, err := tx.ListTokens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range tokens {
+			if ident.Same(t.Name, name) && t.OwnerID == "" {
+				return fmt.Errorf("%w: %q is the name of the pipeline token %s; choose another name for the person", ErrTaken, name, t.ID)
+			}
+		}
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
 		if err := tx.AppendAudit(ctx, event(now, EventUserCreated, actor, "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "admin": admin})); err != nil {
 			return err
 		}
-		var err error
 		secret, err = m.enroll(ctx, tx, u, actor, now)
 		return err
 	})
@@ -151,7 +161,7 @@ func EnrollmentHash(secret string) []byte {
 }
 
 func (m *Manager) get(ctx context.Context, tx store.Tx, name string) (*store.User, error) {
-	u, err := tx.GetUserByName(ctx, strings.ToLower(strings.TrimSpace(name)))
+	u, err := tx.GetUserByName(ctx, ident.Key(name))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
@@ -213,9 +223,15 @@ func (m *Manager) Link(ctx context.Context, name, link string, remove bool, acto
 	if !linkPattern.MatchString(link) {
 		return nil, fmt.Errorf("%w: identity %q: want github:LOGIN, gitlab:LOGIN or oidc:SUBJECT", ErrInvalid, link)
 	}
+	// GitHub and GitLab logins ignore case: github:Bob is github:bob.
+	canonical, err := ident.Link(link)
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity %q: %w", ErrInvalid, link, err)
+	}
+	link = canonical
 	now := m.now().UTC()
 	var u *store.User
-	err := m.st.InTx(ctx, func(tx store.Tx) error {
+	err = m.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		if u, err = m.get(ctx, tx, name); err != nil {
 			return err

@@ -112,6 +112,47 @@ func TestLinks(t *testing.T) {
 	}
 }
 
+// GitHub and GitLab logins ignore case, so links to them do too: github:Bob
+// is alice's github:bob, and cannot be given to someone else.
+func TestLinksFollowTheProvidersRule(t *testing.T) {
+	ctx := context.Background()
+	m, st, _ := newManager(t)
+	m.Create(ctx, "alice", "", nil, false, "t")
+	m.Create(ctx, "mallory", "", nil, false, "t")
+	if _, err := m.Link(ctx, "alice", "github:Bob", false, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := st.FindUserByLink(ctx, "github:bob"); err != nil || u.Name != "alice" {
+		t.Errorf("FindUserByLink(github:bob) after linking github:Bob = %v, %v; want alice", u, err)
+	}
+	if _, err := m.Link(ctx, "mallory", "github:BOB", false, "t"); !errors.Is(err, ErrTaken) {
+		t.Errorf("linking github:BOB to mallory: %v, want ErrTaken (it is alice's github:bob)", err)
+	}
+	// An OpenID Connect subject is compared exactly.
+	if _, err := m.Link(ctx, "mallory", "oidc:AbC", false, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FindUserByLink(ctx, "oidc:abc"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("oidc:abc found the link oidc:AbC: %v", err)
+	}
+}
+
+// A person cannot be named like a pipeline token: the token's checks would
+// pass for theirs.
+func TestCreateRefusesATokensName(t *testing.T) {
+	ctx := context.Background()
+	m, st, _ := newManager(t)
+	if err := st.CreateToken(ctx, &store.Token{ID: "t1", Name: "deploy-bot", Hash: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Create(ctx, "Deploy-Bot", "", nil, false, "t"); !errors.Is(err, ErrTaken) {
+		t.Errorf("Create(Deploy-Bot) with a token deploy-bot = %v, want ErrTaken", err)
+	}
+	if u, _, err := m.Create(ctx, "ｂｏｂ", "", nil, false, "t"); err != nil || u.Name != "bob" {
+		t.Errorf("Create(full-width bob) = %v, %v; want bob", u, err)
+	}
+}
+
 func TestEverythingIsAudited(t *testing.T) {
 	ctx := context.Background()
 	m, st, _ := newManager(t)

@@ -33,16 +33,24 @@ const (
 
 // Check is a check as the API shows it.
 type Check struct {
-	ID             string             `json:"id"`
-	State          string             `json:"state"`
-	Kind           string             `json:"kind"`
-	Workspace      string             `json:"workspace"`
-	Environment    string             `json:"environment,omitempty"`
-	PlanSHA256     string             `json:"plan_sha256"`
-	PlanFileSHA256 string             `json:"plan_file_sha256,omitempty"`
-	Requester      string             `json:"requester"`
-	Pipeline       map[string]string  `json:"pipeline,omitempty"`
-	Assessment     *policy.Assessment `json:"assessment"`
+	ID             string `json:"id"`
+	State          string `json:"state"`
+	Kind           string `json:"kind"`
+	Workspace      string `json:"workspace"`
+	Environment    string `json:"environment,omitempty"`
+	PlanSHA256     string `json:"plan_sha256"`
+	PlanFileSHA256 string `json:"plan_file_sha256,omitempty"`
+	// Requester is who asked, from what was authenticated: the person
+	// owning the API token, else its name; the person a CI token's verified
+	// claims are linked to, else its rule's name.
+	Requester string `json:"requester"`
+	// Pipeline is the pipeline's identity from a CI token's verified
+	// claims; absent for an API token.
+	Pipeline map[string]string `json:"pipeline,omitempty"`
+	// PipelineUnverified is what the request said of its pipeline (the
+	// pipeline.* parameters): a claim nobody checked, never an identity.
+	PipelineUnverified map[string]string  `json:"pipeline_unverified,omitempty"`
+	Assessment         *policy.Assessment `json:"assessment"`
 	// ReviewURL is where people approve a pending check.
 	ReviewURL string     `json:"review_url,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`

@@ -48,15 +48,24 @@ func newTokensCreateCmd(env Env) *cobra.Command {
 	var (
 		f          dbFlags
 		name       string
+		owner      string
 		workspaces []string
 	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME [--workspace GLOB]...",
+		Use:   "create --name NAME [--workspace GLOB]... [--owner PERSON]",
 		Short: "Create a token and print it once",
 		Long: `Create an API token and print it on standard output, alone on one line, so
-that it can be piped into a secret store. It is shown only this once.`,
-		Example: `  stepgate tokens create --name billing-ci --workspace 'billing-*' | gh secret set STEPGATE_TOKEN`,
-		Args:    cobra.NoArgs,
+that it can be piped into a secret store. It is shown only this once.
+
+A token without --owner is a pipeline's own identity: its checks have the
+token's name as requester, and any eligible person may approve them. A token
+with --owner PERSON acts for that person: its checks have PERSON as
+requester, who can never approve them, and it stops working when PERSON is
+disabled. Names are compared without regard to case or Unicode form, and a
+token named like a person is refused unless that person owns it.`,
+		Example: `  stepgate tokens create --name billing-ci --workspace 'billing-*' | gh secret set STEPGATE_TOKEN
+  stepgate tokens create --name alice-laptop --owner alice --workspace 'billing-*'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" {
 				return exit(ExitUsage, errors.New("--name is required"))
@@ -66,8 +75,8 @@ that it can be piped into a secret store. It is shown only this once.`,
 				return err
 			}
 			defer st.Close()
-			secret, t, err := gate.CreateToken(cmd.Context(), st, name, workspaces, adminActor(env), time.Now())
-			if errors.Is(err, gate.ErrBadRequest) {
+			secret, t, err := gate.CreateToken(cmd.Context(), st, gate.TokenSpec{Name: name, Workspaces: workspaces, Owner: owner}, adminActor(env), time.Now())
+			if errors.Is(err, gate.ErrBadRequest) || errors.Is(err, gate.ErrConflict) {
 				return exit(ExitUsage, err)
 			}
 			if err != nil {
@@ -81,6 +90,7 @@ that it can be piped into a secret store. It is shown only this once.`,
 	f.add(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "a name for the token, such as the pipeline it is for")
 	cmd.Flags().StringArrayVar(&workspaces, "workspace", nil, "workspace glob the token may ask for (repeatable; none: any workspace)")
+	cmd.Flags().StringVar(&owner, "owner", "", "the person the token acts for: the requester of its checks, who can never approve them (default: none, a pipeline's token)")
 	return cmd
 }
 

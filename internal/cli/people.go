@@ -382,7 +382,14 @@ func describeCheck(w io.Writer, env Env, ch *api.Check, color bool) error {
 		for _, k := range slices.Sorted(maps.Keys(ch.Pipeline)) {
 			kv = append(kv, printable(k)+"="+printable(ch.Pipeline[k]))
 		}
-		fmt.Fprintf(w, "Pipeline:   %s\n", strings.Join(kv, " "))
+		fmt.Fprintf(w, "Pipeline:   %s (verified)\n", strings.Join(kv, " "))
+	}
+	if len(ch.PipelineUnverified) > 0 {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(ch.PipelineUnverified)) {
+			kv = append(kv, printable(k)+"="+printable(ch.PipelineUnverified[k]))
+		}
+		fmt.Fprintf(w, "Claims:     %s (unverified: what the pipeline says of itself)\n", strings.Join(kv, " "))
 	}
 	if len(ch.Approvals) == 0 {
 		fmt.Fprintln(w, "Answers:    none yet")

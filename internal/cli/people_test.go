@@ -72,7 +72,7 @@ func newPeopleServer(t *testing.T) *peopleServer {
 	a := httpapi.New(svc, gate.NewHub(), st, log, 1<<20)
 	a.SetPeople(rp, oidctest.CLIClientID, time.Now)
 	mux.Handle("/", a.Routes())
-	tok, _, err := gate.CreateToken(ctx, st, "billing-ci", nil, "test", time.Now())
+	tok, _, err := gate.CreateToken(ctx, st, gate.TokenSpec{Name: "billing-ci"}, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -69,7 +70,7 @@ func AwaitsPeople(c *api.Check) bool {
 // req, or nil: ErrSelfApproval or ErrNotEligible.
 func refusal(req *policy.Requirements, requester string, p *Proof) error {
 	switch {
-	case p.Approved && req.Approvals > 0 && p.Subject == requester:
+	case p.Approved && req.Approvals > 0 && ident.Same(p.Subject, requester):
 		return ErrSelfApproval
 	case !Eligible(req, requester, p):
 		return ErrNotEligible

@@ -12,6 +12,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/grant"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -163,7 +164,7 @@ func Qualifies(req *policy.Requirements, requester string, a *store.Approval, no
 		return false
 	case len(req.Methods) > 0 && !slices.ContainsFunc(a.AMR, func(m string) bool { return slices.Contains(req.Methods, m) }):
 		return false
-	case req.Approvals > 0 && a.Subject == requester:
+	case req.Approvals > 0 && ident.Same(a.Subject, requester):
 		return false
 	}
 	return true
@@ -181,7 +182,7 @@ func Eligible(req *policy.Requirements, requester string, p *Proof) bool {
 	if len(req.Groups) > 0 {
 		return containsAll(p.Groups, req.Groups)
 	}
-	if req.Approvals == 0 && p.Subject == requester {
+	if req.Approvals == 0 && ident.Same(p.Subject, requester) {
 		return true
 	}
 	return p.Admin || slices.Contains(p.Groups, DefaultApproverGroup)

@@ -55,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	svc := New(st, engine, ring, Config{PublicURL: "https://stepgate.example.com"}, slog.New(slog.NewTextHandler(io.Discard, nil)), clk.Now)
-	secret, _, err := CreateToken(ctx, st, "billing-ci", []string{"billing-*"}, "test", clk.Now())
+	secret, _, err := CreateToken(ctx, st, TokenSpec{Name: "billing-ci", Workspaces: []string{"billing-*"}}, "test", clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +319,9 @@ func TestReviewKeepsChanges(t *testing.T) {
 	}
 }
 
+// The person a CI token's verified claims are linked to is the requester,
+// with the provider's rule for names (GitHub logins ignore case). The same
+// claims sent as pipeline.* parameters with an API token are only claims.
 func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -326,19 +329,32 @@ func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
 	if err := f.st.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	file, _ := os.Open("../../examples/prod-iam.plan.json")
-	defer file.Close()
-	v, _, err := f.svc.CreateCheck(ctx, f.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod", Plan: file,
-		Pipeline: map[string]string{"system": "github-actions", "actor": "alice", "repository": "acme/infra"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Requester != "alice" {
-		t.Fatalf("requester = %q, want alice (linked to github:alice)", v.Requester)
-	}
-	_, err = f.svc.Record(ctx, v.ID, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.Now()})
-	if !errors.Is(err, ErrSelfApproval) {
-		t.Errorf("alice approving the change her own pipeline run asked for: %v, want ErrSelfApproval", err)
+	claims := map[string]string{"system": "github-actions", "actor": "Alice", "repository": "acme/infra"}
+	ci := &Caller{TokenID: "oidc:run-1", Name: "github:Alice", Pipeline: claims}
+	for _, tt := range []struct {
+		name     string
+		caller   *Caller
+		pipeline map[string]string
+		want     string
+	}{
+		{"ok/verified-ci-claims", ci, nil, "alice"},
+		{"fail/api-token-says-it-is-alice", f.caller, claims, "billing-ci"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _ := os.Open("../../examples/prod-iam.plan.json")
+			defer file.Close()
+			v, _, err := f.svc.CreateCheck(ctx, tt.caller, &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod-" + tt.want, Plan: file, Pipeline: tt.pipeline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Requester != tt.want {
+				t.Fatalf("requester = %q, want %q", v.Requester, tt.want)
+			}
+			_, err = f.svc.Record(ctx, v.ID, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.Now()})
+			if self := errors.Is(err, ErrSelfApproval); self != (tt.want == "alice") {
+				t.Errorf("alice approving: %v; want ErrSelfApproval only when she is the requester", err)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -117,20 +118,24 @@ func (s *Service) Pending(ctx context.Context, limit int) ([]*api.Check, error) 
 	return out, nil
 }
 
-// requester is who asked: the person a pipeline identity is linked to
-// (`stepgate users link alice github:alice`), or the token's name.
-func (s *Service) requester(ctx context.Context, caller *Caller, pipeline map[string]string) string {
-	system, actor := pipeline["system"], pipeline["actor"]
+// requester is who asked, from what was authenticated only: the person
+// who owns the API token; for a CI token, the person its verified claims
+// (system and actor) are linked to (`stepgate users link alice
+// github:alice`); else the token's (or CI rule's) name. What a request
+// says of its pipeline never counts here.
+func (s *Service) requester(ctx context.Context, caller *Caller) string {
+	if caller.Owner != "" {
+		return caller.Owner
+	}
+	system, actor := ident.CISystem(caller.Pipeline["system"]), caller.Pipeline["actor"]
 	if system == "" || actor == "" {
 		return caller.Name
 	}
-	switch system {
-	case "github-actions":
-		system = "github"
-	case "gitlab-ci":
-		system = "gitlab"
+	link, err := ident.Link(system + ":" + actor)
+	if err != nil {
+		return caller.Name
 	}
-	u, err := s.st.FindUserByLink(ctx, system+":"+actor)
+	u, err := s.st.FindUserByLink(ctx, link)
 	if err != nil || !u.DisabledAt.IsZero() {
 		return caller.Name
 	}

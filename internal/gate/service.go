@@ -151,7 +151,10 @@ type CreateRequest struct {
 	Workspace      string
 	Environment    string
 	PlanFileSHA256 string
-	Pipeline       map[string]string
+	// Pipeline is what the request says of its pipeline (the pipeline.*
+	// parameters): recorded as unverified claims, never used for identity.
+	// A CI caller's verified claims come from Caller.Pipeline.
+	Pipeline map[string]string
 	// Plan is the plan document; nil or empty for an operation without a
 	// plan (secret.read).
 	Plan io.Reader
@@ -274,27 +277,33 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return nil, false, fmt.Errorf("encoding assessment: %w", err)
 	}
 	c := &store.Check{
-		ID:             newID("chk_"),
-		Kind:           r.Kind,
-		Workspace:      r.Workspace,
-		Environment:    r.Environment,
-		PlanSHA256:     planSHA,
-		PlanFileSHA256: r.PlanFileSHA256,
-		Requester:      s.requester(ctx, caller, r.Pipeline),
-		TokenID:        caller.TokenID,
-		Pipeline:       r.Pipeline,
-		Assessment:     assessment,
-		ResumeKey:      key,
-		CreatedAt:      now,
-		UpdatedAt:      now,
-		ExpiresAt:      now.Add(s.cfg.CheckTTL),
+		ID:                 newID("chk_"),
+		Kind:               r.Kind,
+		Workspace:          r.Workspace,
+		Environment:        r.Environment,
+		PlanSHA256:         planSHA,
+		PlanFileSHA256:     r.PlanFileSHA256,
+		Requester:          s.requester(ctx, caller),
+		TokenID:            caller.TokenID,
+		Pipeline:           caller.Pipeline,
+		PipelineUnverified: r.Pipeline,
+		Assessment:         assessment,
+		ResumeKey:          key,
+		CreatedAt:          now,
+		UpdatedAt:          now,
+		ExpiresAt:          now.Add(s.cfg.CheckTTL),
 	}
-	events := []*audit.Event{s.event(now, audit.CheckCreated, c.Requester, c.ID, map[string]any{
+	createdData := map[string]any{
 		"token": caller.Name,
 		"kind":  c.Kind, "workspace": c.Workspace, "environment": c.Environment,
 		"plan_sha256": c.PlanSHA256, "plan_file_sha256": c.PlanFileSHA256,
-		"decision": a.Decision, "rules": ruleIDs(a), "requirements": a.Requirements, "pipeline": c.Pipeline,
-	})}
+		"decision": a.Decision, "rules": ruleIDs(a), "requirements": a.Requirements,
+		"pipeline": c.Pipeline, "pipeline_unverified": c.PipelineUnverified,
+	}
+	if caller.Owner != "" {
+		createdData["token_owner"] = caller.Owner
+	}
+	events := []*audit.Event{s.event(now, audit.CheckCreated, c.Requester, c.ID, createdData)}
 	switch a.Decision {
 	case policy.Allow:
 		c.State = store.StateAllowed
@@ -437,7 +446,7 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 	v := &api.Check{
 		ID: c.ID, State: string(c.State), Kind: c.Kind, Workspace: c.Workspace, Environment: c.Environment,
 		PlanSHA256: c.PlanSHA256, PlanFileSHA256: c.PlanFileSHA256, Requester: c.Requester,
-		Pipeline: c.Pipeline, Assessment: a, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
+		Pipeline: c.Pipeline, PipelineUnverified: c.PipelineUnverified, Assessment: a, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
 		Approvals: []api.Approval{},
 	}
 	if c.State == store.StatePending {

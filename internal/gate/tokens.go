@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -27,6 +28,9 @@ type Caller struct {
 	TokenID    string
 	Name       string
 	Workspaces []string
+	// Owner is the name of the person an API token acts for, if any: the
+	// requester of its checks.
+	Owner string
 	// Subject is the sub of a verified CI token (empty for API tokens).
 	Subject string
 	// Claims are the verified claims of a CI token.
@@ -49,14 +53,29 @@ func (c *Caller) MayUse(workspace string) bool {
 	return false
 }
 
+// TokenSpec is what an API token is made of.
+type TokenSpec struct {
+	// Name names the pipeline (or the person's use) the token is for; it is
+	// kept in its canonical form (package ident).
+	Name string
+	// Workspaces are the glob patterns the token may ask for; none: any.
+	Workspaces []string
+	// Owner, when set, is the name of the person the token acts for: the
+	// requester of its checks, who can never approve them. A token without
+	// an owner is a pipeline's own identity.
+	Owner string
+}
+
 // CreateToken makes an API token and returns its secret form, the only time
-// it exists: the store keeps a SHA-256 of the secret part.
-func CreateToken(ctx context.Context, st store.Store, name string, workspaces []string, actor string, now time.Time) (string, *store.Token, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", nil, fmt.Errorf("%w: a token needs a name", ErrBadRequest)
+// it exists: the store keeps a SHA-256 of the secret part. A name that is
+// a person's is refused unless that person owns the token: it would pass
+// for them.
+func CreateToken(ctx context.Context, st store.Store, spec TokenSpec, actor string, now time.Time) (string, *store.Token, error) {
+	name, err := ident.Name(spec.Name)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: token name: %w", ErrBadRequest, err)
 	}
-	for _, w := range workspaces {
+	for _, w := range spec.Workspaces {
 		if _, err := path.Match(w, ""); err != nil || w == "" {
 			return "", nil, fmt.Errorf("%w: workspace pattern %q is not a valid glob", ErrBadRequest, w)
 		}
@@ -72,18 +91,66 @@ func CreateToken(ctx context.Context, st store.Store, name string, workspaces []
 	id := hex.EncodeToString(idBytes)
 	enc := base64.RawURLEncoding.EncodeToString(secret)
 	sum := sha256.Sum256([]byte(enc))
-	t := &store.Token{ID: id, Name: name, Hash: sum[:], Workspaces: workspaces, CreatedAt: now}
-	err := st.InTx(ctx, func(tx store.Tx) error {
+	t := &store.Token{ID: id, Name: name, Hash: sum[:], Workspaces: spec.Workspaces, CreatedAt: now}
+	err = st.InTx(ctx, func(tx store.Tx) error {
+		var owner *store.User
+		if spec.Owner != "" {
+			o, err := tx.GetUserByName(ctx, ident.Key(spec.Owner))
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: owner %q: no such person", ErrBadRequest, spec.Owner)
+			}
+			if err != nil {
+				return err
+			}
+			if !o.DisabledAt.IsZero() {
+				return fmt.Errorf("%w: owner %q is disabled", ErrBadRequest, o.Name)
+			}
+			owner, t.OwnerID = o, o.ID
+		}
+		if err := nameFree(ctx, tx, name, owner); err != nil {
+			return err
+		}
 		if err := tx.CreateToken(ctx, t); err != nil {
 			return err
 		}
-		data, _ := json.Marshal(map[string]any{"name": name, "workspaces": workspaces})
+		d := map[string]any{"name": name, "workspaces": spec.Workspaces}
+		if owner != nil {
+			d["owner"] = owner.Name
+		}
+		data, _ := json.Marshal(d)
 		return tx.AppendAudit(ctx, &audit.Event{Time: now, Type: audit.TokenCreated, Actor: actor, Subject: "token:" + id, Data: data})
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("creating token %q: %w", name, err)
 	}
 	return tokenPrefix + id + "_" + enc, t, nil
+}
+
+// nameFree refuses a token name that is another identity's in canonical
+// form: a person's (unless that person owns the token), or a token's
+// spelt otherwise (one from before names were made canonical). The same
+// name again, for a new token of the same pipeline, is fine.
+func nameFree(ctx context.Context, tx store.Tx, name string, owner *store.User) error {
+	users, err := tx.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if ident.Same(u.Name, name) && (owner == nil || owner.ID != u.ID) {
+			return fmt.Errorf("%w: token name %q is the name of the person %q; a token acting for them needs --owner %s, a pipeline's token another name",
+				ErrConflict, name, u.Name, u.Name)
+		}
+	}
+	tokens, err := tx.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range tokens {
+		if o.Name != name && ident.Same(o.Name, name) {
+			return fmt.Errorf("%w: token name %q is token %s's %q written otherwise", ErrConflict, name, o.ID, o.Name)
+		}
+	}
+	return nil
 }
 
 // RevokeToken makes a token unusable from now on.
@@ -132,5 +199,20 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*Caller, err
 	if !t.RevokedAt.IsZero() {
 		return nil, fmt.Errorf("%w: token %s was revoked", ErrUnauthorized, t.ID)
 	}
-	return &Caller{TokenID: t.ID, Name: t.Name, Workspaces: t.Workspaces}, nil
+	c := &Caller{TokenID: t.ID, Name: t.Name, Workspaces: t.Workspaces}
+	if t.OwnerID != "" {
+		// A token acting for a person works only while that person may.
+		u, err := s.st.GetUser(ctx, t.OwnerID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: the owner of token %s is gone", ErrUnauthorized, t.ID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("looking up the owner of token %s: %w", t.ID, err)
+		}
+		if !u.DisabledAt.IsZero() {
+			return nil, fmt.Errorf("%w: the owner of token %s, %s, is disabled", ErrUnauthorized, t.ID, u.Name)
+		}
+		c.Owner = u.Name
+	}
+	return c, nil
 }

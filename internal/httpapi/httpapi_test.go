@@ -81,7 +81,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 // token makes an API token for the workspaces billing-*.
 func (s *stack) token(t *testing.T) string {
 	t.Helper()
-	tok, _, err := gate.CreateToken(context.Background(), s.st, "ci", []string{"billing-*"}, "test", time.Now())
+	tok, _, err := gate.CreateToken(context.Background(), s.st, gate.TokenSpec{Name: "ci", Workspaces: []string{"billing-*"}}, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +186,10 @@ func TestCreatedCheckCarriesGrantOnlyForItsToken(t *testing.T) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.State != "allowed" || c.Grant == "" || c.Pipeline["run_id"] != "42" {
-		t.Fatalf("check = %+v, want allowed with a grant and the pipeline", c)
+	// An API token's pipeline fields are what the pipeline says: kept as
+	// unverified claims, never as its pipeline identity.
+	if c.State != "allowed" || c.Grant == "" || c.PipelineUnverified["run_id"] != "42" || c.Pipeline != nil {
+		t.Fatalf("check = %+v, want allowed with a grant and the pipeline's claims unverified", c)
 	}
 	resp, b = e.do(t, "GET", "/.well-known/jwks.json", "", nil)
 	var set struct {

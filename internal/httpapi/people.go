@@ -12,6 +12,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -241,7 +242,7 @@ func (a *API) peopleChecks(w http.ResponseWriter, r *http.Request, p *peopleSide
 		out.Checks = append(out.Checks, api.ReviewItem{
 			ID: c.ID, Kind: c.Kind, Workspace: c.Workspace, Environment: c.Environment, Requester: c.Requester,
 			Decision: c.Assessment.Decision, Requirements: c.Assessment.Requirements, Findings: len(c.Assessment.Findings),
-			PlanSHA256: c.PlanSHA256, Approved: approved, Mine: c.Requester == u.Name, ReviewURL: c.ReviewURL,
+			PlanSHA256: c.PlanSHA256, Approved: approved, Mine: ident.Same(c.Requester, u.Name), ReviewURL: c.ReviewURL,
 			CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt,
 		})
 	}

@@ -44,12 +44,17 @@ type Check struct {
 	// saved binary plan, when the pipeline sent one.
 	PlanSHA256     string
 	PlanFileSHA256 string
-	// Requester is who asked: the API token's owner (its name) for now.
+	// Requester is who asked, from what was authenticated only: the person
+	// who owns the API token, else the token's name; for a CI token, the
+	// person its verified claims are linked to, else its rule's name.
 	Requester string
 	TokenID   string
-	// Pipeline is what the pipeline says of itself (repository, ref, run id,
-	// run URL...), as strings.
+	// Pipeline is the pipeline's identity from a CI token's verified claims
+	// (repository, ref, run id, run URL...); nil for an API token.
 	Pipeline map[string]string
+	// PipelineUnverified is what the request said of the pipeline
+	// (pipeline.* parameters): a claim, shown as such, never identity.
+	PipelineUnverified map[string]string
 	// Assessment is the policy's answer as JSON (policy.Assessment).
 	Assessment json.RawMessage
 	// ResumeKey identifies the inputs, so that asking again with the same
@@ -95,6 +100,9 @@ type Token struct {
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while the token is valid
 	LastUsedAt time.Time
+	// OwnerID is the ID of the person the token acts for: the requester of
+	// its checks, who may never approve them. Empty for a pipeline's token.
+	OwnerID string
 }
 
 // SigningKey is one grant-signing key. The private key is sealed under the

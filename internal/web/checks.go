@@ -17,6 +17,7 @@ import (
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
@@ -64,7 +65,7 @@ func (w *Web) checksList(rw http.ResponseWriter, r *http.Request, s *signedIn) e
 	for _, c := range list {
 		row := checkRow{
 			ID: c.ID, Workspace: c.Workspace, Environment: c.Environment, Kind: c.Kind, Requester: c.Requester,
-			TimeLeft: timeLeft(c.ExpiresAt.Sub(now)), Mine: c.Requester == s.user.Name,
+			TimeLeft: timeLeft(c.ExpiresAt.Sub(now)), Mine: ident.Same(c.Requester, s.user.Name),
 		}
 		if a := c.Assessment; a != nil {
 			row.Decision = decisionText(a.Decision)
@@ -223,13 +224,17 @@ type checkView struct {
 	NotListed    int
 
 	Requester      string
-	Pipeline       []kv
-	RunURL         string // an https link
-	RunText        string // a run URL that is not https: text only
-	PlanSHA256     string
-	PlanFileSHA256 string
-	Production     bool
-	ProdReasons    []string
+	RequesterIsYou bool
+	Pipeline       []kv // from a CI token's verified claims
+	// PipelineUnverified is what the pipeline said of itself: shown as
+	// such, never as a link.
+	PipelineUnverified []kv
+	RunURL             string // an https link, from verified claims
+	RunText            string // a run URL that is not https: text only
+	PlanSHA256         string
+	PlanFileSHA256     string
+	Production         bool
+	ProdReasons        []string
 
 	// What the viewer may do.
 	Viewer          string
@@ -381,6 +386,11 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 		v.Pipeline = append(v.Pipeline, kv{k, val})
 	}
 	slices.SortFunc(v.Pipeline, func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
+	for k, val := range c.PipelineUnverified {
+		v.PipelineUnverified = append(v.PipelineUnverified, kv{k, val})
+	}
+	slices.SortFunc(v.PipelineUnverified, func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
+	v.RequesterIsYou = ident.Same(c.Requester, u.Name)
 
 	// What the viewer may do.
 	if !v.Pending || req == nil {
@@ -388,7 +398,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	}
 	p := &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}
 	switch {
-	case req.Approvals > 0 && c.Requester == u.Name:
+	case req.Approvals > 0 && ident.Same(c.Requester, u.Name):
 		v.Self = true
 	case !gate.Eligible(req, c.Requester, p):
 		v.NotEligible = true

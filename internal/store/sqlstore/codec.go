@@ -18,7 +18,8 @@ import (
 //     empty or all-space one as NULL, so it comes back nil;
 //   - byte slices are stored as blobs, and an empty one as NULL (back nil);
 //   - a uint32 is stored as a 64-bit integer, which holds all of it;
-//   - strings are stored as they are, never NULL.
+//   - strings are stored as they are, never NULL, but for optional
+//     references (optArg, optDest: "" is NULL, and NULL comes back "").
 
 // NormalTime is t as it is stored and read back: in UTC, truncated to the
 // microsecond. It is the zero time for t's that truncate to it.
@@ -172,6 +173,32 @@ func (d bytesDest) Scan(src any) error {
 		*d.p = bytes.Clone(v)
 	default:
 		return fmt.Errorf("scanning bytes from %T: unsupported type", src)
+	}
+	return nil
+}
+
+// optArg binds an optional string, such as a reference to another row:
+// "" is NULL.
+func optArg(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// optDest scans an optional string column; NULL gives "".
+type optDest struct{ p *string }
+
+func (d optDest) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.p = ""
+	case string:
+		*d.p = v
+	case []byte:
+		*d.p = string(v)
+	default:
+		return fmt.Errorf("scanning string from %T: unsupported type", src)
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func positive(limit int) error {
 const checkColumns = `id, state, kind, workspace, environment, plan_sha256, plan_file_sha256,
 	requester, token_id, pipeline, assessment, resume_key, created_at, updated_at, expires_at,
 	grant_id, grant_issued_at, grant_expires_at, consumed_at,
-	outcome_exit_code, outcome_duration_ms, outcome_at`
+	outcome_exit_code, outcome_duration_ms, outcome_at, pipeline_unverified`
 
 // checkArgs are c's columns in checkColumns order.
 func (x *Tx) checkArgs(c *store.Check) ([]any, error) {
@@ -120,12 +120,16 @@ func (x *Tx) checkArgs(c *store.Check) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding pipeline: %w", err)
 	}
+	unverified, err := jsonArg(c.PipelineUnverified)
+	if err != nil {
+		return nil, fmt.Errorf("encoding unverified pipeline: %w", err)
+	}
 	t := x.d.timeArg
 	return []any{
 		c.ID, string(c.State), c.Kind, c.Workspace, c.Environment, c.PlanSHA256, c.PlanFileSHA256,
 		c.Requester, c.TokenID, pipeline, rawArg(c.Assessment), c.ResumeKey, t(c.CreatedAt), t(c.UpdatedAt), t(c.ExpiresAt),
 		c.GrantID, t(c.GrantIssuedAt), t(c.GrantExpiresAt), t(c.ConsumedAt),
-		intPtrArg(c.OutcomeExitCode), c.OutcomeDurationMS, t(c.OutcomeAt),
+		intPtrArg(c.OutcomeExitCode), c.OutcomeDurationMS, t(c.OutcomeAt), unverified,
 	}, nil
 }
 
@@ -137,7 +141,7 @@ func scanCheck(r Rows) (*store.Check, error) {
 		&c.Requester, &c.TokenID, jsonDest{&c.Pipeline}, rawDest{&c.Assessment}, &c.ResumeKey,
 		timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, timeDest{&c.ExpiresAt},
 		&c.GrantID, timeDest{&c.GrantIssuedAt}, timeDest{&c.GrantExpiresAt}, timeDest{&c.ConsumedAt},
-		intPtrDest{&c.OutcomeExitCode}, &c.OutcomeDurationMS, timeDest{&c.OutcomeAt},
+		intPtrDest{&c.OutcomeExitCode}, &c.OutcomeDurationMS, timeDest{&c.OutcomeAt}, jsonDest{&c.PipelineUnverified},
 	)
 	c.State = store.CheckState(state)
 	return &c, err
@@ -147,7 +151,7 @@ func (x *Tx) CreateCheck(ctx context.Context, c *store.Check) error {
 	args, err := x.checkArgs(c)
 	if err == nil {
 		_, err = x.q.Exec(ctx, `INSERT INTO checks (`+checkColumns+`) VALUES
-			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			args...)
 	}
 	if err != nil {
@@ -188,7 +192,7 @@ func (x *Tx) UpdateCheck(ctx context.Context, c *store.Check) error {
 			requester = $8, token_id = $9, pipeline = $10, assessment = $11, resume_key = $12,
 			created_at = $13, updated_at = $14, expires_at = $15,
 			grant_id = $16, grant_issued_at = $17, grant_expires_at = $18, consumed_at = $19,
-			outcome_exit_code = $20, outcome_duration_ms = $21, outcome_at = $22
+			outcome_exit_code = $20, outcome_duration_ms = $21, outcome_at = $22, pipeline_unverified = $23
 			WHERE id = $1`, args...)
 	}
 	if err := x.updateErr(n, err); err != nil {
@@ -332,12 +336,12 @@ func (x *Tx) ListApprovals(ctx context.Context, checkID string) ([]*store.Approv
 
 // Tokens.
 
-const tokenColumns = `id, name, hash, workspaces, created_at, revoked_at, last_used_at`
+const tokenColumns = `id, name, hash, workspaces, created_at, revoked_at, last_used_at, owner_id`
 
 func scanToken(r Rows) (*store.Token, error) {
 	var t store.Token
 	err := r.Scan(&t.ID, &t.Name, bytesDest{&t.Hash}, jsonDest{&t.Workspaces},
-		timeDest{&t.CreatedAt}, timeDest{&t.RevokedAt}, timeDest{&t.LastUsedAt})
+		timeDest{&t.CreatedAt}, timeDest{&t.RevokedAt}, timeDest{&t.LastUsedAt}, optDest{&t.OwnerID})
 	return &t, err
 }
 
@@ -347,14 +351,14 @@ func (x *Tx) tokenArgs(t *store.Token) ([]any, error) {
 		return nil, fmt.Errorf("encoding workspaces: %w", err)
 	}
 	return []any{t.ID, t.Name, bytesArg(t.Hash), ws,
-		x.d.timeArg(t.CreatedAt), x.d.timeArg(t.RevokedAt), x.d.timeArg(t.LastUsedAt)}, nil
+		x.d.timeArg(t.CreatedAt), x.d.timeArg(t.RevokedAt), x.d.timeArg(t.LastUsedAt), optArg(t.OwnerID)}, nil
 }
 
 // CreateToken stores t; store.ErrConflict if its ID or its hash is taken.
 func (x *Tx) CreateToken(ctx context.Context, t *store.Token) error {
 	args, err := x.tokenArgs(t)
 	if err == nil {
-		_, err = x.q.Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`, args...)
+		_, err = x.q.Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("creating token %q: %w", t.ID, x.insertErr(err))
@@ -390,7 +394,7 @@ func (x *Tx) UpdateToken(ctx context.Context, t *store.Token) error {
 	var n int64
 	if err == nil {
 		n, err = x.q.Exec(ctx, `UPDATE tokens SET name = $2, hash = $3, workspaces = $4,
-			created_at = $5, revoked_at = $6, last_used_at = $7 WHERE id = $1`, args...)
+			created_at = $5, revoked_at = $6, last_used_at = $7, owner_id = $8 WHERE id = $1`, args...)
 	}
 	if err := x.updateErr(n, err); err != nil {
 		return fmt.Errorf("updating token %q: %w", t.ID, err)
