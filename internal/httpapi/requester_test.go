@@ -135,3 +135,16 @@ func TestNamesAreComparedCanonically(t *testing.T) {
 		t.Error("CreateToken(ALICE) with a person alice = nil, want a collision error")
 	}
 }
+
+// A plan that changes one address twice could show a reviewer the harmless
+// change and apply the other: it is bad input.
+func TestDuplicateAddressIsRefused(t *testing.T) {
+	e := newEnv(t, 1<<20)
+	plan := `{"format_version": "1.2", "resource_changes": [
+		{"address": "aws_iam_role_policy.p", "type": "aws_iam_role_policy", "change": {"actions": ["update"], "before": {"policy": "a"}, "after": {"policy": "b"}}},
+		{"address": "aws_iam_role_policy.p", "type": "aws_iam_role_policy", "change": {"actions": ["delete"], "before": {"policy": "a"}, "after": null}}]}`
+	resp, b := e.do(t, "POST", "/v1/checks?workspace=billing-dev", e.token, strings.NewReader(plan))
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "aws_iam_role_policy.p is changed twice") {
+		t.Errorf("status %d: %s; want 400 naming the address", resp.StatusCode, b)
+	}
+}

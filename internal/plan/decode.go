@@ -77,6 +77,11 @@ type decoder struct {
 	scratch []byte            // an unescaped string, until the next read
 	strs    map[string]string // the strings internString keeps
 
+	// seen is where each object (address, and deposed key) was changed
+	// first: a plan that changes one object twice could show a reviewer
+	// one change and apply the other, so it is refused.
+	seen map[string]int
+
 	// what the top-level keys say the document is
 	terraformKeys []string
 	pulumiKeys    []string
@@ -280,6 +285,20 @@ func (d *decoder) countArray(field string) (int, error) {
 	}
 	_, err = d.dec.ReadToken()
 	return n, err
+}
+
+// once refuses the second change of one object: key names the object, i is
+// the position of this change in its section.
+func (d *decoder) once(section, key, what string, i int) error {
+	if d.seen == nil {
+		d.seen = map[string]int{}
+	}
+	if first, dup := d.seen[key]; dup {
+		return fmt.Errorf("%w: %s[%d]: %s is changed twice (first at %s[%d]); a plan changes each object once",
+			ErrInvalid, section, i, what, section, first)
+	}
+	d.seen[key] = i
+	return nil
 }
 
 func (d *decoder) emit(c *Change) error {

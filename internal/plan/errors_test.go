@@ -46,6 +46,20 @@ func TestBadInput(t *testing.T) {
 		{"fail/pulumi-bad-op", `{"steps": [{"op": "explode", "urn": "urn:pulumi:s::p::t:m:T::n"}]}`, ErrInvalid, []string{`unknown op "explode"`}},
 		{"fail/both-formats", `{"steps": [], "resource_changes": []}`, ErrNotPlan, []string{"both Terraform"}},
 		{"fail/invalid-utf8", "{\"format_version\": \"1.2\", \"x\": \"\xff\"}", ErrSyntax, nil},
+		// Two changes at one address: the review page would show one and
+		// hide the other.
+		{"fail/duplicate-address", `{"format_version": "1.2", "resource_changes": [
+			{"address": "aws_iam_role_policy.p", "type": "aws_iam_role_policy", "change": {"actions": ["no-op"], "before": {}, "after": {}}},
+			{"address": "aws_iam_role_policy.p", "type": "aws_iam_role_policy", "change": {"actions": ["update"], "before": {"policy": "a"}, "after": {"policy": "*"}}}]}`,
+			ErrInvalid, []string{"resource_changes[1]", "aws_iam_role_policy.p is changed twice", "resource_changes[0]"}},
+		{"fail/duplicate-deposed", `{"format_version": "1.2", "resource_changes": [
+			{"address": "a.b", "type": "a", "deposed": "00000001", "change": {"actions": ["delete"]}},
+			{"address": "a.b", "type": "a", "deposed": "00000001", "change": {"actions": ["delete"]}}]}`,
+			ErrInvalid, []string{"a.b (deposed object 00000001) is changed twice"}},
+		{"fail/pulumi-duplicate-urn", `{"steps": [
+			{"op": "same", "urn": "urn:pulumi:s::p::t:m:T::n"},
+			{"op": "delete", "urn": "urn:pulumi:s::p::t:m:T::n"}]}`,
+			ErrInvalid, []string{"steps[1]", "changed twice"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := Read(strings.NewReader(tt.in), Options{})
@@ -61,6 +75,18 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A deposed object (create_before_destroy) has the address of the current
+// one: that is one change each, not a duplicate.
+func TestDeposedIsNotADuplicate(t *testing.T) {
+	in := `{"format_version": "1.2", "resource_changes": [
+		{"address": "a.b", "type": "a", "change": {"actions": ["create"]}},
+		{"address": "a.b", "type": "a", "deposed": "00000001", "change": {"actions": ["delete"]}}]}`
+	p, err := Read(strings.NewReader(in), Options{})
+	if err != nil || len(p.Changes) != 2 {
+		t.Fatalf("Read = %+v, %v; want two changes", p, err)
 	}
 }
 

@@ -58,6 +58,9 @@ func (d *decoder) pulumiSteps() error {
 			}
 			replaced[c.Address] = true
 		}
+		if err := d.once("steps", c.Address, c.Address, i); err != nil {
+			return err
+		}
 		if err := d.emit(c); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ type tfResourceChange struct {
 	Address         string
 	PreviousAddress string
 	ModuleAddress   string
+	Deposed         string // the deposed object's key, for one of those
 	Mode            string
 	Type            string
 	Name            string
@@ -60,6 +61,13 @@ func (d *decoder) terraformChanges() error {
 		if err != nil {
 			return fmt.Errorf("%w: resource_changes[%d]: %w", ErrInvalid, i, err)
 		}
+		key, what := rc.Address, rc.Address
+		if rc.Deposed != "" {
+			key, what = rc.Address+"\x00"+rc.Deposed, rc.Address+" (deposed object "+rc.Deposed+")"
+		}
+		if err := d.once("resource_changes", key, what, i); err != nil {
+			return err
+		}
 		if err := d.emit(c); err != nil {
 			return err
 		}
@@ -91,6 +99,8 @@ func (d *decoder) readResourceChange(rc *tfResourceChange) error {
 			rc.Address, err = d.optString("address")
 		case "previous_address":
 			rc.PreviousAddress, err = d.optString("previous_address")
+		case "deposed":
+			rc.Deposed, err = d.optString("deposed")
 		case "module_address":
 			rc.ModuleAddress, err = d.internString("module_address")
 		case "mode":

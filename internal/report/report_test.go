@@ -123,3 +123,22 @@ func TestControlCharactersAreEscaped(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"aws_iam_role.admin", "aws_iam_role.admin"},
+		{"élodie 日本", "élodie 日本"},
+		{"a\x1b[2Jb", `a\x1b[2Jb`},
+		{"line\nbreak\ttab", `line\x0abreak\x09tab`},
+		{"role.\u202enimda", `role.\u202enimda`},
+		{"ad\u200bmin", `ad\u200bmin`},
+		{"x\u2066y\u2069z\u200f\u061c", `x\u2066y\u2069z\u200f\u061c`},
+		{"a\u2028b", `a\u2028b`},
+		{"\ufeffbom", `\ufeffbom`},
+		{"c1\u0085", `c1\x85`},
+	} {
+		if got := Printable(tt.in); got != tt.want {
+			t.Errorf("Printable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

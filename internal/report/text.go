@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/stepgate/stepgate/internal/policy"
 )
@@ -75,22 +76,54 @@ func orNone(s string) string {
 	return s
 }
 
-// Printable makes text from plans, rules and servers safe to print on a
-// terminal: control characters (an escape sequence could rewrite what a
-// reviewer reads) are shown as \x.. escapes instead of being sent.
+// Printable makes text from plans, rules and servers safe to show a
+// reviewer: control characters (an escape sequence could rewrite what a
+// terminal shows) are shown as \x.. escapes, and the characters that change
+// how text reads without being seen (bidi overrides and isolates, marks,
+// zero-width characters, line and paragraph separators) as \u.... escapes.
 func Printable(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
+	if !strings.ContainsFunc(s, func(r rune) bool { return Hidden(r) || r == '\n' || r == '\t' || r == '\r' }) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if isControl(r) {
+		if r == '\n' || r == '\t' || r == '\r' {
 			fmt.Fprintf(&b, "\\x%02x", r)
 			continue
 		}
-		b.WriteRune(r)
+		b.WriteString(Escape(r))
 	}
 	return b.String()
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// Escape is r as it is shown: itself, or when Hidden, a visible escape
+// (\x07 for a control character, \u202e for a format character).
+func Escape(r rune) string {
+	switch {
+	case !Hidden(r):
+		return string(r)
+	case r < 0x100:
+		return fmt.Sprintf("\\x%02x", r)
+	}
+	return fmt.Sprintf("\\u%04x", r)
+}
+
+// Hidden reports whether r is a character a reviewer would not see as
+// itself: a control character other than tab, newline and carriage return
+// (those are escaped by Printable, and kept by a page's layout), or a
+// format character that reorders or hides text: the bidi embeddings,
+// overrides, isolates and marks (U+061C, U+200E, U+200F, U+202A-U+202E,
+// U+2066-U+2069), zero-width characters (U+200B-U+200D, U+2060, U+FEFF),
+// the line and paragraph separators (U+2028, U+2029), and any other
+// character of category Cf.
+func Hidden(r rune) bool {
+	switch {
+	case r == '\n' || r == '\t' || r == '\r':
+		return false
+	case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		return true
+	case r == 0x2028 || r == 0x2029:
+		return true
+	}
+	return r > 0xa0 && unicode.Is(unicode.Cf, r)
+}

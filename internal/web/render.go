@@ -12,6 +12,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/stepgate/stepgate/internal/report"
 )
 
 //go:embed templates/*.html
@@ -116,7 +118,25 @@ func (w *Web) renderAs(rw http.ResponseWriter, r *http.Request, status int, name
 	}
 	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
 	rw.WriteHeader(status)
-	_, _ = rw.Write(buf.Bytes())
+	_, _ = rw.Write(visible(buf.Bytes()))
+}
+
+// visible shows every character of a page that a reviewer would not see as
+// itself (a bidi override, a zero-width space, a control character: see
+// report.Hidden) as a visible escape such as \u202e, so that what a plan
+// says cannot read differently from what it does. The templates' own
+// markup has none of them, so the whole page is rewritten, whichever field
+// the text came from; an escape is plain ASCII, safe in text and in
+// attribute values alike.
+func visible(page []byte) []byte {
+	if !bytes.ContainsFunc(page, report.Hidden) {
+		return page
+	}
+	out := make([]byte, 0, len(page)+64)
+	for _, r := range string(page) {
+		out = append(out, report.Escape(r)...)
+	}
+	return out
 }
 
 // serveStatic serves the embedded CSS and script.

@@ -414,6 +414,44 @@ func TestReviewEscapes(t *testing.T) {
 	}
 }
 
+// Bidi overrides, zero-width and control characters could make what a
+// reviewer reads differ from what is applied ("admin" shown for
+// "nimda"): every one is shown as a visible escape.
+func TestReviewShowsHiddenCharacters(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "bob", "approvers")
+	ch := tagChange()
+	ch.Address = "aws_iam_role.\u202eadmin\u200b"
+	ch.After = json.RawMessage(`{"tags":{"Owner":"ops\u2066x\u0007"}}`)
+	f.putCheck(t, "chk_bidi", checkSpec{
+		requester: "mallory\u202e",
+		req:       policy.Requirements{AAL: 2, Approvals: 1},
+		findings: []policy.Finding{{Rule: "sensitive.change", Decision: policy.StepUp, Severity: "high",
+			Addresses: []string{ch.Address}, Reason: "role \u202egnp.exe changes\u0085"}},
+		changes:  []plan.Change{ch},
+		pipeline: map[string]string{"repository": "acme/\u200finfra"},
+	})
+	b := f.browser(t)
+	b.signIn(t, "bob")
+	for _, path := range []string{"/checks/chk_bidi", "/checks"} {
+		res := b.get(t, path)
+		if res.status != http.StatusOK {
+			t.Fatalf("%s: %d", path, res.status)
+		}
+		for _, r := range []rune{'\u202e', '\u200b', '\u2066', '\u200f', '\u0007', '\u0085'} {
+			if strings.ContainsRune(res.body, r) {
+				t.Errorf("%s: the page carries U+%04X as it is", path, r)
+			}
+		}
+	}
+	res := b.get(t, "/checks/chk_bidi")
+	for _, want := range []string{`aws_iam_role.\u202eadmin\u200b`, `role \u202egnp.exe changes\x85`, `mallory\u202e`, `acme/\u200finfra`, `ops\u2066x\x07`} {
+		if !strings.Contains(res.body, want) {
+			t.Errorf("the page does not show %q", want)
+		}
+	}
+}
+
 func TestApproveWithTOTP(t *testing.T) {
 	f := newFixture(t)
 	f.addUser(t, "bob", "approvers")
