@@ -18,10 +18,16 @@ const (
 	GrantIssued    = "grant.issued"
 	GrantConsumed  = "grant.consumed"
 	GrantRefused   = "grant.refused"
-	ApplyOutcome   = "apply.outcome"
-	TokenCreated   = "token.created"
-	TokenRevoked   = "token.revoked"
-	KeyRotated     = "key.rotated"
+	// Refusals of what people try: an approval or rejection, a sign-in, an
+	// enrollment link's use, a change to their factors.
+	ApprovalRefused   = "approval.refused"
+	SignInRefused     = "signin.refused"
+	EnrollmentRefused = "enrollment.refused"
+	FactorRefused     = "factor.refused"
+	ApplyOutcome      = "apply.outcome"
+	TokenCreated      = "token.created"
+	TokenRevoked      = "token.revoked"
+	KeyRotated        = "key.rotated"
 )
 
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set

@@ -62,7 +62,8 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 			return err
 		}
 		if c.State != store.StatePending || !c.ExpiresAt.After(now) {
-			return fmt.Errorf("%w: %s is %s", ErrNotPending, checkID, stateAt(c, now))
+			refused = fmt.Errorf("%w: %s is %s", ErrNotPending, checkID, stateAt(c, now))
+			return tx.AppendAudit(ctx, s.event(now, audit.ApprovalRefused, p.Subject, c.ID, map[string]any{"reason": refused.Error(), "approved": p.Approved, "amr": p.AMR, "aal": p.AAL}))
 		}
 		var a policy.Assessment
 		if err := json.Unmarshal(c.Assessment, &a); err != nil {
@@ -73,7 +74,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 			return fmt.Errorf("check %s is pending without requirements", checkID)
 		}
 		if refused = refusal(req, c.Requester, p); refused != nil {
-			return tx.AppendAudit(ctx, s.event(now, audit.CheckApproval, p.Subject, c.ID, map[string]any{"refused": refused.Error()}))
+			return tx.AppendAudit(ctx, s.event(now, audit.ApprovalRefused, p.Subject, c.ID, map[string]any{"reason": refused.Error(), "approved": p.Approved, "amr": p.AMR, "aal": p.AAL}))
 		}
 		ap := &store.Approval{
 			ID: newID("apr_"), CheckID: c.ID, Subject: p.Subject, Approved: p.Approved, Reason: p.Reason,
@@ -117,7 +118,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		return nil, err
 	}
 	if refused != nil {
-		return nil, refused
+		return nil, audited{refused}
 	}
 	s.wake(ctx, c.ID)
 	s.log.InfoContext(ctx, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
@@ -271,11 +272,11 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 	claims, err := grant.Verify(ctx, token, ks, grant.Expect{Issuer: s.cfg.PublicURL, Audience: s.cfg.Audience, Now: now, Leeway: 30 * time.Second})
 	if err != nil {
 		s.refused(ctx, caller, "", err)
-		return nil, fmt.Errorf("%w: %w", ErrInvalidGrant, err)
+		return nil, audited{fmt.Errorf("%w: %w", ErrInvalidGrant, err)}
 	}
 	if !caller.MayUse(claims.Workspace) {
 		s.refused(ctx, caller, claims.Check(), ErrForbidden)
-		return nil, fmt.Errorf("%w: token %q may not use grants of workspace %q", ErrForbidden, caller.Name, claims.Workspace)
+		return nil, audited{fmt.Errorf("%w: token %q may not use grants of workspace %q", ErrForbidden, caller.Name, claims.Workspace)}
 	}
 	var out *api.ConsumeResponse
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
@@ -304,6 +305,7 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 	if err != nil {
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidGrant) {
 			s.refused(ctx, caller, claims.Check(), err)
+			return nil, audited{err}
 		}
 		return nil, err
 	}

@@ -179,12 +179,12 @@ func TestApprovalRules(t *testing.T) {
 	}
 	refusals := 0
 	for _, e := range events {
-		if e.Type == audit.CheckApproval && strings.Contains(string(e.Data), `"refused"`) {
+		if e.Type == audit.ApprovalRefused && strings.Contains(string(e.Data), `"reason"`) {
 			refusals++
 		}
 	}
-	if refusals != 2 {
-		t.Errorf("audited %d refused approvals, want 2 (the requester's and the non-approver's)", refusals)
+	if refusals != 3 {
+		t.Errorf("audited %d refused approvals, want 3 (the requester's, the non-approver's, and the answer after approval)", refusals)
 	}
 	v, err := f.svc.GetCheck(ctx, f.caller, id)
 	if err != nil {

@@ -36,6 +36,7 @@ func RequestID(ctx context.Context) string {
 func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r = withAttempt(r)
 		err := h(w, r)
 		if err == nil {
 			return
@@ -45,6 +46,7 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 		if errors.As(err, &ch) {
 			status, code, msg = ch.status, ch.code, ch.msg
 		}
+		a.auditRefusal(r, status, msg, err)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
@@ -119,10 +121,17 @@ func (a *API) caller(r *http.Request) (*gate.Caller, error) {
 		return nil, fmt.Errorf("%w: no bearer token", gate.ErrUnauthorized)
 	}
 	tok = strings.TrimSpace(tok)
+	var c *gate.Caller
+	var err error
 	if a.ci != nil && !strings.HasPrefix(tok, "sgt_") && ciauth.LooksLikeJWT(tok) {
-		return a.ciCaller(r, tok)
+		c, err = a.ciCaller(r, tok)
+	} else {
+		c, err = a.svc.Authenticate(r.Context(), tok)
 	}
-	return a.svc.Authenticate(r.Context(), tok)
+	if err == nil {
+		setActor(r, c.Name)
+	}
+	return c, err
 }
 
 func requestID(next http.Handler) http.Handler {

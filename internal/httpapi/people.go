@@ -174,6 +174,7 @@ func (a *API) person(r *http.Request, p *peopleSide) (*store.User, *oidc.Identit
 		return nil, nil, &challenge{status: http.StatusUnauthorized, code: api.CodeInvalidToken, msg: msg, params: [][2]string{meta}, cause: err}
 	}
 	link := "oidc:" + id.Subject
+	setActor(r, link) // until the account is known
 	u, err := a.st.FindUserByLink(r.Context(), link)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -189,6 +190,7 @@ func (a *API) person(r *http.Request, p *peopleSide) (*store.User, *oidc.Identit
 		// this token, never older ones kept in the account.
 		u.Groups = id.Groups
 	}
+	setActor(r, u.Name)
 	return u, id, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/authn/oidc/oidctest"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -147,4 +148,62 @@ func TestDuplicateAddressIsRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "aws_iam_role_policy.p is changed twice") {
 		t.Errorf("status %d: %s; want 400 naming the address", resp.StatusCode, b)
 	}
+}
+
+// Refusals through the people API are audited: a wrong plan digest, a
+// step-up too weak, the requester approving, a person not linked; and a
+// grant used without a valid token.
+func TestPeopleRefusalsAreAudited(t *testing.T) {
+	e := newPeopleEnv(t, true)
+	aal3 := policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300}
+	count := func(typ, subject string) int {
+		events, err := e.st.ListAudit(context.Background(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range events {
+			if ev.Type == typ && ev.Subject == subject {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name      string
+		requester string
+		login     oidctest.Login
+		sha       func(c *store.Check) string
+		status    int
+	}{
+		{"fail/other-plan-digest", "bob", strong, func(*store.Check) string { return strings.Repeat("0", 64) }, http.StatusConflict},
+		{"fail/step-up-too-weak", "bob", weak2, nil, http.StatusUnauthorized},
+		{"fail/requester", "alice", strong, nil, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := e.putCheck(t, tt.requester, aal3)
+			sha := c.PlanSHA256
+			if tt.sha != nil {
+				sha = tt.sha(c)
+			}
+			before := count("approval.refused", c.ID)
+			res := e.call(t, "POST", "/v1/people/checks/"+c.ID+"/approve", e.idToken(t, oidctest.CLIClientID, tt.login), api.AnswerRequest{PlanSHA256: sha})
+			if res.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", res.status, tt.status, res.body)
+			}
+			if got := count("approval.refused", c.ID); got != before+1 {
+				t.Errorf("%d approval.refused events about %s, want %d", got, c.ID, before+1)
+			}
+		})
+	}
+	t.Run("fail/consume-without-token", func(t *testing.T) {
+		before := count("grant.refused", "")
+		res := e.call(t, "POST", "/v1/grants/consume", "", map[string]string{"grant": "x.y.z"})
+		if res.status != http.StatusUnauthorized {
+			t.Fatalf("status %d: %s", res.status, res.body)
+		}
+		if got := count("grant.refused", ""); got != before+1 {
+			t.Errorf("%d grant.refused events, want %d", got, before+1)
+		}
+	})
 }

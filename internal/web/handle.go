@@ -67,13 +67,16 @@ func classify(err error) (int, string) {
 }
 
 // logFailure logs a failed request: the route pattern, never the path (an
-// enrollment link carries its secret in the path) nor any form value.
+// enrollment link carries its secret in the path) nor any form value; and
+// writes it to the audit log when it refused an attempt (auditRefusal).
 func (w *Web) logFailure(r *http.Request, status int, err error) {
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
 	w.log.Log(r.Context(), level, "web request failed", "method", r.Method, "route", r.Pattern, "status", status, "err", err)
+	_, msg := classify(err)
+	w.auditRefusal(r, status, msg, err)
 }
 
 type pageFunc func(rw http.ResponseWriter, r *http.Request) error
@@ -82,11 +85,13 @@ type pageFunc func(rw http.ResponseWriter, r *http.Request) error
 func (w *Web) page(limit int64, h pageFunc) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(rw, r.Body, limit)
+		r, _ = withAttempt(r)
 		err := h(rw, r)
 		if err == nil {
 			return
 		}
 		if errors.Is(err, errSignIn) {
+			w.auditRefusal(r, http.StatusUnauthorized, "not signed in", err)
 			w.redirectToSignIn(rw, r)
 			return
 		}
@@ -100,6 +105,7 @@ func (w *Web) page(limit int64, h pageFunc) http.Handler {
 func (w *Web) api(h pageFunc) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(rw, r.Body, jsonLimit)
+		r, _ = withAttempt(r)
 		err := h(rw, r)
 		if err == nil {
 			return
@@ -238,6 +244,7 @@ func (w *Web) sameOrigin(r *http.Request) bool {
 
 func (w *Web) refuse(rw http.ResponseWriter, r *http.Request, status int, why string) {
 	w.log.InfoContext(r.Context(), "web request refused", "method", r.Method, "route", r.Pattern, "status", status, "why", why)
+	w.auditRefusal(r, status, why, nil)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		writeJSON(rw, status, map[string]string{"error": "This request was refused: it did not come from a stepgate page."})
 		return

@@ -132,6 +132,7 @@ func (w *Web) signedInOnly(h authedFunc) pageFunc {
 		if err != nil {
 			return err
 		}
+		attemptOf(r).actor = s.user.Name
 		return h(rw, r, s)
 	}
 }

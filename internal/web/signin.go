@@ -13,6 +13,8 @@ import (
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -95,10 +97,15 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	old := cookieHash(r)
 	var secret string
 	var refused error
+	nobody := "" // why a sign-in as nobody who may sign in was refused
 	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		u, err := tx.GetUserByName(ctx, name)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !u.DisabledAt.IsZero()) {
-			refused = totp.ErrInvalid
+		u, err := tx.GetUserByName(ctx, ident.Key(name))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refused, nobody = totp.ErrInvalid, "no such person"
+			return nil
+		case err == nil && !u.DisabledAt.IsZero():
+			refused, nobody = totp.ErrInvalid, "the person is disabled"
 			return nil
 		}
 		if err != nil {
@@ -120,6 +127,12 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("signing in with totp: %w", err)
 	}
 	if refused != nil {
+		// A wrong code of a person is audited with their factor
+		// (verifyTOTP); a name that is nobody's, here. The page says the
+		// same in both cases.
+		if nobody != "" {
+			w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Actor: printableName(name), Subject: "user:" + printableName(name), Method: "totp", Reason: nobody, Status: http.StatusUnauthorized})
+		}
 		w.render(rw, r, http.StatusUnauthorized, "signin", &signInView{Next: next, Name: name, Message: totpMessage(refused, true)})
 		return nil
 	}
@@ -382,4 +395,13 @@ func (w *Web) signOut(rw http.ResponseWriter, r *http.Request) error {
 	}
 	redirect(rw, r, "/signin?done=signedout")
 	return nil
+}
+
+// printableName is a name someone typed, as the audit log keeps it: at most
+// 64 characters.
+func printableName(s string) string {
+	if rs := []rune(s); len(rs) > 64 {
+		return string(rs[:64])
+	}
+	return s
 }
