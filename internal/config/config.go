@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stepgate/stepgate/internal/plan"
@@ -249,13 +250,29 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// ParseSize reads a size such as "512MiB" or "100000000".
+// sizeUnits are the units ParseSize knows, in lower case: SI (powers of
+// 1000) and IEC (powers of 1024), as humanize and Kubernetes write them.
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+	"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40,
+}
+
+// ParseSize reads a size such as "512MiB", "1.5 GB" or "100000000".
 func ParseSize(s string) (int64, error) {
-	v, err := humanize.ParseBytes(s)
-	if err != nil {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	}
+	mult, known := sizeUnits[unit]
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || !known || num == "" || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("size %q: want a number of bytes or a size such as 512MiB", s)
 	}
-	if v == 0 || v > 1<<40 {
+	v := f * mult
+	if v < 1 || v > 1<<40 {
 		return 0, fmt.Errorf("size %q: must be between 1 byte and 1 TiB", s)
 	}
 	return int64(v), nil

@@ -178,3 +178,33 @@ func TestOIDCCLIClient(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{in: "100000000", want: 100000000},
+		{in: "512MiB", want: 512 << 20},
+		{in: "512 MiB", want: 512 << 20},
+		{in: "64mib", want: 64 << 20},
+		{in: "1GB", want: 1e9},
+		{in: "1.5 GB", want: 1.5e9},
+		{in: "2Gi", want: 2 << 30},
+		{in: "10k", want: 10000},
+		{in: "1TiB", want: 1 << 40},
+		{in: "2TiB", err: true},
+		{in: "0", err: true},
+		{in: "", err: true},
+		{in: "MiB", err: true},
+		{in: "12 parsecs", err: true},
+		{in: "-5MiB", err: true},
+		{in: "1e3", err: true},
+	} {
+		got, err := ParseSize(tt.in)
+		if (err != nil) != tt.err || (!tt.err && got != tt.want) {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
