@@ -227,10 +227,10 @@ $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.
 
 Exit codes:
   0  allowed or approved: the grant was written to --grant-out
-  3  still pending when --wait ran out (run the same check again to resume)
-  4  denied by policy, rejected by a person, or expired before approval
+  1  the server could not be reached, failed, or refused the token (never a grant)
   2  bad input or usage: missing flag, unreadable file, a plan the server refused
-  1  the server could not be reached, failed, or refused the token (never a grant)`,
+  3  still pending when --wait ran out (run the same check again to resume)
+  4  denied by policy, rejected by a person, or expired before approval`,
 		Example: `  terraform plan -out tfplan && terraform show -json tfplan > plan.json
   stepgate check --plan plan.json --plan-file tfplan --workspace billing-prod
   stepgate apply --grant stepgate.grant --plan-file tfplan -- terraform apply tfplan

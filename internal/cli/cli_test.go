@@ -331,3 +331,33 @@ func TestEvalSavedPlanRealTerraform(t *testing.T) {
 		t.Errorf("eval of a real saved plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Help shows each flag as it is typed, and the version reads the same both
+// ways.
+func TestHelpAndVersion(t *testing.T) {
+	for _, cmd := range [][]string{{"--help"}, {"check", "--help"}, {"apply", "--help"}, {"users", "--help"}, {"eval", "--help"}} {
+		r := run(t, "", cmd...)
+		if r.code != 0 || !strings.Contains(r.stdout, "--help ") {
+			t.Fatalf("%v: exit %d\n%s%s", cmd, r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout, "[=true|false]") {
+			t.Errorf("%v shows a boolean flag as --flag[=true|false]:\n%s", cmd, r.stdout)
+		}
+	}
+	a, b := run(t, "", "--version"), run(t, "", "version")
+	if a.code != 0 || b.code != 0 || a.stdout != b.stdout || !strings.HasPrefix(a.stdout, "stepgate ") {
+		t.Errorf("--version printed %q, version printed %q; want the same", a.stdout, b.stdout)
+	}
+	// The exit codes of check --help are listed in order.
+	r := run(t, "", "check", "--help")
+	last := -1
+	for _, line := range strings.Split(r.stdout, "\n") {
+		var code int
+		if n, _ := fmt.Sscanf(line, "  %d  ", &code); n == 1 {
+			if code <= last {
+				t.Errorf("check --help lists exit code %d after %d", code, last)
+			}
+			last = code
+		}
+	}
+}

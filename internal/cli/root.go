@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -142,6 +144,19 @@ before the pipeline may apply them.`,
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	// "stepgate --version" says what "stepgate version" says.
+	root.SetVersionTemplate("stepgate {{.Version}}\n")
+	// pflag writes a boolean flag as --help[=true|false]; a flag is
+	// written as it is used, --help.
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		var buf bytes.Buffer
+		out := c.OutOrStdout()
+		c.SetOut(&buf)
+		help(c, args)
+		c.SetOut(out)
+		_, _ = io.WriteString(out, strings.ReplaceAll(buf.String(), "[=true|false]", "             "))
+	})
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exit(ExitUsage, fmt.Errorf("%w (see 'stepgate %s --help')", err, c.Name()))
 	})

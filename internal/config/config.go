@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -317,7 +318,7 @@ func (c *Config) decode(b []byte) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
-		return err
+		return explain(b, reflect.TypeOf(c), err)
 	}
 	if _, err := c.PolicyConfig(); err != nil {
 		return err

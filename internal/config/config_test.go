@@ -208,3 +208,36 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// An unknown key is named by its path in the file, with the closest known
+// key suggested; Go types never reach the message.
+func TestUnknownKeysAreNamed(t *testing.T) {
+	for _, tt := range []struct {
+		name, doc string
+		want      []string
+	}{
+		{"fail/typo-in-plan", "plan:\n  max_sise: 5MiB\n", []string{"line 2: unknown key plan.max_sise (did you mean plan.max_size?)"}},
+		{"fail/typo-in-anonymous-struct", "policy:\n  blast_radius:\n    max_change: 4\n", []string{"unknown key policy.blast_radius.max_change (did you mean policy.blast_radius.max_changes?)"}},
+		{"fail/two-typos", "server:\n  listn: x\n  audiense: y\n", []string{"line 2: unknown key server.listn (did you mean server.listen?)", "line 3: unknown key server.audiense (did you mean server.audience?)"}},
+		{"fail/nothing-close", "server:\n  frobnicate: 1\n", []string{"line 2: unknown key server.frobnicate"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			err := c.decode([]byte(tt.doc))
+			if err == nil {
+				t.Fatal("decode = nil, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "type ") || strings.Contains(err.Error(), "struct") {
+				t.Errorf("error %q names a Go type", err)
+			}
+			if strings.Contains(tt.name, "nothing-close") && strings.Contains(err.Error(), "did you mean") {
+				t.Errorf("error %q suggests a key that is not close", err)
+			}
+		})
+	}
+}

@@ -70,17 +70,21 @@ func classify(err error) (status int, code, msg string) {
 	switch {
 	case errors.As(err, &maxErr) || errors.Is(err, plan.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the request body is too large"
-	case errors.Is(err, gate.ErrBadRequest), errors.Is(err, gate.ErrSelfApproval):
-		return http.StatusBadRequest, api.CodeBadRequest, err.Error()
+	case errors.Is(err, gate.ErrBadRequest):
+		return http.StatusBadRequest, api.CodeBadRequest, words(err, gate.ErrBadRequest)
+	case errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrNotEligible):
+		return http.StatusForbidden, api.CodeForbidden, err.Error()
 	case errors.Is(err, gate.ErrUnauthorized):
 		return http.StatusUnauthorized, api.CodeUnauthorized, "a valid stepgate token is required (Authorization: Bearer sgt_...)"
 	case errors.Is(err, gate.ErrForbidden):
-		return http.StatusForbidden, api.CodeForbidden, err.Error()
+		return http.StatusForbidden, api.CodeForbidden, words(err, gate.ErrForbidden)
 	case errors.Is(err, gate.ErrNotFound):
-		return http.StatusNotFound, api.CodeNotFound, err.Error()
+		return http.StatusNotFound, api.CodeNotFound, words(err, gate.ErrNotFound)
 	case errors.Is(err, gate.ErrInvalidGrant):
-		return http.StatusUnauthorized, api.CodeInvalidGrant, err.Error()
-	case errors.Is(err, gate.ErrConflict), errors.Is(err, gate.ErrNotPending):
+		return http.StatusUnauthorized, api.CodeInvalidGrant, words(err, gate.ErrInvalidGrant)
+	case errors.Is(err, gate.ErrConflict):
+		return http.StatusConflict, api.CodeConflict, words(err, gate.ErrConflict)
+	case errors.Is(err, gate.ErrNotPending):
 		return http.StatusConflict, api.CodeConflict, err.Error()
 	case errors.Is(err, errUnavailable):
 		return http.StatusServiceUnavailable, api.CodeUnavailable, "the store cannot be reached"
@@ -91,6 +95,17 @@ func classify(err error) (status int, code, msg string) {
 }
 
 var errUnavailable = errors.New("store unavailable")
+
+// words is the message of a client error without the leading words of the
+// sentinel that classified it, which the status and code already say:
+// "token x may not ask for workspace y", not "forbidden: token x ...".
+func words(err, sentinel error) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, sentinel.Error()+": "); ok && rest != "" {
+		return rest
+	}
+	return msg
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
