@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -330,7 +331,7 @@ func (d *decoder) wrap(err error) error {
 	case errors.As(err, &se):
 		msg := se.Err.Error()
 		if se.ByteOffset < 16 {
-			msg += " (is something printing text before the plan, such as hashicorp/setup-terraform's wrapper? set terraform_wrapper: false)"
+			msg += startHint(msg)
 		}
 		if ptr := string(se.JSONPointer); ptr != "" {
 			return fmt.Errorf("%w: at byte offset %d (at %s): %s", ErrSyntax, se.ByteOffset, ptr, msg)
@@ -356,4 +357,18 @@ func kindName(k jsontext.Kind) string {
 		return "null"
 	}
 	return "value"
+}
+
+// badStart is the character a document that is not JSON starts with, as the
+// JSON reader quotes it.
+var badStart = regexp.MustCompile(`invalid character '(\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|[^'])`)
+
+// startHint says what a document that is not JSON from its first bytes
+// may be: text printed before the plan (a CI wrapper), or a binary file.
+func startHint(msg string) string {
+	m := badStart.FindStringSubmatch(msg)
+	if m != nil && (strings.HasPrefix(m[1], `\x`) || strings.HasPrefix(m[1], `\u`)) {
+		return " (this is a binary file, not a plan's JSON: a saved plan goes to --plan-file, and its JSON, from `terraform show -json`, to --plan)"
+	}
+	return " (is something printing text before the plan, such as hashicorp/setup-terraform's wrapper? set terraform_wrapper: false)"
 }

@@ -25,6 +25,7 @@ func TestBadInput(t *testing.T) {
 		{"fail/truncated", string(basic[:len(basic)/2]), ErrSyntax, []string{"ends at byte offset", "truncated"}},
 		{"fail/invalid-json", `{"format_version": "1.2", "resource_changes": [}`, ErrSyntax, []string{"byte offset 47"}},
 		{"fail/wrapper-text", "[command]/usr/bin/terraform show -json\n{}", ErrSyntax, []string{"byte offset 1", "terraform_wrapper"}},
+		{"fail/binary-file", "\x7fELF\x02\x01\x01\x00", ErrSyntax, []string{"binary file", "--plan-file"}},
 		{"fail/array", `[{"resource_changes": []}]`, ErrNotPlan, []string{"JSON array"}},
 		{"fail/string", `"plan"`, ErrNotPlan, []string{"JSON string"}},
 		{"fail/other-object", `{"name": "not a plan", "items": [1, 2]}`, ErrNotPlan, []string{"none of the sections"}},
