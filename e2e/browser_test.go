@@ -187,23 +187,27 @@ func TestBrowserApprovals(t *testing.T) {
 	})
 
 	step("requester_approval_refused", func(t *testing.T) {
-		r := run(t, dir, nil, "users", "link", "admin", "github:admin", "--database", s.database)
+		// admin's own token: admin is the requester of what it asks,
+		// whatever the pipeline's environment says of itself (shown as
+		// unverified claims).
+		r := run(t, dir, nil, "tokens", "create", "--name", "admin-laptop", "--owner", "admin", "--database", s.database)
 		if r.code != 0 {
-			t.Fatalf("users link admin github:admin: exit %d\n%s", r.code, r.stderr)
+			t.Fatalf("tokens create --owner admin: exit %d\n%s", r.code, r.stderr)
 		}
-		gh := append(slices.Clone(env), "GITHUB_ACTIONS=true", "GITHUB_ACTOR=admin", "GITHUB_REPOSITORY=acme/infra", "GITHUB_RUN_ID=1", "GITHUB_SERVER_URL=https://github.com")
+		gh := []string{"STEPGATE_SERVER=" + s.url, "STEPGATE_TOKEN=" + strings.TrimSpace(r.stdout),
+			"GITHUB_ACTIONS=true", "GITHUB_ACTOR=someone-else", "GITHUB_REPOSITORY=acme/infra", "GITHUB_RUN_ID=1", "GITHUB_SERVER_URL=https://github.com"}
 		r = run(t, dir, gh, "check", "--plan", prodIAM, "--workspace", "billing-prod-eu", "--wait", "0s", "--grant-out", "own.grant")
 		id := checkID.FindString(r.stdout + r.stderr)
 		if r.code != 3 || id == "" {
-			t.Fatalf("check run by github:admin: exit %d, want 3 (pending) with a check id\n%s%s", r.code, r.stdout, r.stderr)
+			t.Fatalf("check with admin's own token: exit %d, want 3 (pending) with a check id\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		admin.open(t, s.url+"/checks/"+id, "#answer")
 		v := readReview(t, admin)
 		if !strings.Contains(v.Needs, "1 from people other than the requester") {
 			admin.fail(t, "the decision box says %q; want one approval by someone other than the requester (a production IAM change)", v.Needs)
 		}
-		if !strings.Contains(v.Who, "admin (you)") || !strings.Contains(v.Who, "acme/infra") {
-			admin.fail(t, "who asked: %q; want admin (you), through the pipeline of acme/infra", v.Who)
+		if !strings.Contains(v.Who, "admin (you)") || !strings.Contains(v.Who, "(unverified)") || !strings.Contains(v.Who, "someone-else") {
+			admin.fail(t, "who asked: %q; want admin (you), and the pipeline's own claims marked unverified", v.Who)
 		}
 		const self = "You asked for this change; someone else must approve it."
 		if !strings.Contains(v.Answer, self) || v.ApproveButton || v.TOTPForm {

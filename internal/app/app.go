@@ -94,6 +94,11 @@ type ServeOptions struct {
 // Serve runs the server until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, o ServeOptions) error {
 	srv := o.Server
+	// A public URL passkeys cannot work with is refused before anything is
+	// created (a master key, a signing key, the first admin).
+	if err := CheckPublicURL(PublicURL(srv)); err != nil {
+		return err
+	}
 	st, err := OpenStore(ctx, srv.Database)
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
@@ -132,6 +137,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	defer ln.Close() // on an early return; Shutdown has closed it otherwise
 	if srv.PublicURL == "" {
 		srv.PublicURL = defaultPublicURL(ln.Addr().(*net.TCPAddr))
+	}
+	// Admin commands print enrollment links on the URL the server is
+	// reached at.
+	if err := st.SetSetting(ctx, store.SettingPublicURL, strings.TrimRight(srv.PublicURL, "/")); err != nil {
+		return fmt.Errorf("recording the public URL: %w", err)
 	}
 	if o.Dev {
 		if err := firstAdmin(ctx, st, srv, o); err != nil {
@@ -211,6 +221,22 @@ func defaultPublicURL(a *net.TCPAddr) string {
 	return "http://" + a.String()
 }
 
+// CheckPublicURL refuses a public URL people could not use: one that is
+// not an absolute http(s) URL, or whose host is an IP address (passkeys are
+// bound to a domain name).
+func CheckPublicURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("public URL %q: %w", s, err)
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("public URL %q: want an absolute http or https URL, such as https://stepgate.example.com", s)
+	case net.ParseIP(u.Hostname()) != nil:
+		return fmt.Errorf("public URL %s: passkeys need a domain name, not an IP address (use --public-url https://stepgate.example.com, or http://localhost:PORT on this machine)", s)
+	}
+	return nil
+}
+
 // PublicURL is the public URL of a server configured with srv: its
 // public_url, or the default for its listen address (as serve picks it).
 func PublicURL(srv config.Server) string {
@@ -231,14 +257,11 @@ func PublicURL(srv config.Server) string {
 // approval, with WebAuthn bound to the public URL's host. It returns the
 // relying party of server.oidc too (nil when unset), for the people API.
 func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, *oidc.RP, error) {
-	u, err := url.Parse(srv.PublicURL)
-	if err != nil || u.Host == "" {
-		return nil, nil, fmt.Errorf("public URL %q: %w", srv.PublicURL, err)
+	if err := CheckPublicURL(srv.PublicURL); err != nil {
+		return nil, nil, err
 	}
+	u, _ := url.Parse(srv.PublicURL)
 	origin := u.Scheme + "://" + u.Host
-	if net.ParseIP(u.Hostname()) != nil {
-		return nil, nil, fmt.Errorf("public URL %s: passkeys need a domain name, not an IP address (use --public-url https://stepgate.example.com, or http://localhost:PORT on this machine)", srv.PublicURL)
-	}
 	wa, err := webauthn.New(u.Hostname(), origin, "stepgate", o.Now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
@@ -310,6 +333,20 @@ func firstAdmin(ctx context.Context, st store.Store, srv config.Server, o ServeO
 		return fmt.Errorf("listing users: %w", err)
 	}
 	if len(users) > 0 {
+		// The first admin's link may have been missed: say how to get
+		// another while nobody has enrolled a factor.
+		for _, u := range users {
+			if u.Name != "admin" || !u.DisabledAt.IsZero() {
+				continue
+			}
+			creds, err := st.ListCredentials(ctx, u.ID)
+			if err != nil {
+				return fmt.Errorf("listing the first admin's factors: %w", err)
+			}
+			if len(creds) == 0 {
+				fmt.Fprintf(o.Out, "dev: the first admin, \"admin\", has not enrolled yet; get a new enrollment link with:\n  stepgate users enroll admin --database %s\n", srv.Database)
+			}
+		}
 		return nil
 	}
 	_, secret, err := account.New(st, o.Now).Create(ctx, "admin", "", []string{gate.DefaultApproverGroup}, true, "serve --dev")

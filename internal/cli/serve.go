@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,13 +28,22 @@ type dbFlags struct {
 	config        string
 	database      string
 	masterKeyFile string
+	init          bool // an admin command may start a new database
 }
 
-func (f *dbFlags) add(cmd *cobra.Command) {
+// addDatabase adds the flags that name the configuration and database.
+func (f *dbFlags) addDatabase(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "stepgate.yaml to read (default $"+config.EnvFile+")")
 	fl.StringVar(&f.database, "database", "", "database: sqlite://PATH or postgres://... (default $"+config.EnvDatabase+", server.database, sqlite://./stepgate.db)")
 	fl.StringVar(&f.masterKeyFile, "master-key-file", "", "file of the key that encrypts secrets at rest (default $"+config.EnvMasterKeyFile+", server.master_key_file)")
+}
+
+// add adds the flags of an admin command, which acts on the database of a
+// server: addDatabase's, and --init.
+func (f *dbFlags) add(cmd *cobra.Command) {
+	f.addDatabase(cmd)
+	cmd.Flags().BoolVar(&f.init, "init", false, "start a new database if the one named has never been used by stepgate serve (default: refuse, so that a mistyped --database does not create an empty one)")
 }
 
 // load reads the configuration: file, then environment, then flags.
@@ -59,9 +71,29 @@ func (f *dbFlags) openStore(ctx context.Context, env Env) (*config.Config, store
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := app.OpenStore(ctx, cfg.Server.Database)
+	dsn := cfg.Server.Database
+	// A SQLite file that is not there is not created by a mistyped path.
+	path, isFile := strings.CutPrefix(dsn, "sqlite://")
+	if isFile && path != "" && !f.init {
+		if _, err := os.Stat(resolve(env, path)); errors.Is(err, os.ErrNotExist) {
+			return nil, nil, exit(ExitUsage, fmt.Errorf("database %s does not exist: check --database (or $%s, server.database), run stepgate serve on it first, or pass --init to start a new one", config.Redacted(dsn), config.EnvDatabase))
+		}
+	}
+	st, err := app.OpenStore(ctx, dsn)
 	if err != nil {
-		return nil, nil, exit(ExitInternal, fmt.Errorf("opening %s: %w", config.Redacted(cfg.Server.Database), err))
+		return nil, nil, exit(ExitInternal, fmt.Errorf("opening %s: %w", config.Redacted(dsn), err))
+	}
+	if !f.init {
+		// A database stepgate serve never ran on has no signing key.
+		ks, err := st.ListSigningKeys(ctx)
+		if err != nil {
+			st.Close()
+			return nil, nil, exit(ExitInternal, fmt.Errorf("reading %s: %w", config.Redacted(dsn), err))
+		}
+		if len(ks) == 0 {
+			st.Close()
+			return nil, nil, exit(ExitUsage, fmt.Errorf("database %s has never been used by stepgate serve (it has no signing key): check --database (or $%s, server.database), run stepgate serve on it first, or pass --init to use it as it is", config.Redacted(dsn), config.EnvDatabase))
+		}
 	}
 	return cfg, st, nil
 }
@@ -149,7 +181,7 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 			return nil
 		},
 	}
-	f.add(cmd)
+	f.addDatabase(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "", "address to listen on (default $"+config.EnvListen+", server.listen, 127.0.0.1:8080)")
 	fl.StringVar(&publicURL, "public-url", "", "URL people and pipelines reach the server at: the grants' issuer and the base of review links (default $"+config.EnvPublicURL+", server.public_url, http://LISTEN)")

@@ -31,9 +31,18 @@ a policy can require other groups.`,
 	return cmd
 }
 
-// enrollURL is where a person uses an enrollment secret.
-func enrollURL(cfg *config.Config, secret string) string {
-	return app.PublicURL(cfg.Server) + "/enroll/" + secret
+// enrollURL is where a person uses an enrollment secret: on the public URL
+// configured (--public-url of serve is not known here: server.public_url,
+// $STEPGATE_PUBLIC_URL), else the one the server recorded when it last
+// started, else the default for the configured listen address.
+func enrollURL(ctx context.Context, cfg *config.Config, st store.Store, secret string) string {
+	base := app.PublicURL(cfg.Server)
+	if cfg.Server.PublicURL == "" {
+		if u, err := st.Setting(ctx, store.SettingPublicURL); err == nil && u != "" {
+			base = u
+		}
+	}
+	return strings.TrimRight(base, "/") + "/enroll/" + secret
 }
 
 func accountErr(err error) error {
@@ -68,7 +77,7 @@ STEPGATE_PUBLIC_URL or server.public_url) so that the link points at it.`,
 			if err != nil {
 				return accountErr(err)
 			}
-			fmt.Fprintln(env.Stdout, enrollURL(cfg, secret))
+			fmt.Fprintln(env.Stdout, enrollURL(ctx, cfg, st, secret))
 			fmt.Fprintf(env.Stderr, "created user %s; the enrollment link above works once, until %s\n", u.Name, time.Now().Add(account.EnrollmentTTL).Format(time.RFC3339))
 			return nil
 		}),
@@ -91,7 +100,7 @@ func newUsersEnrollCmd(env Env) *cobra.Command {
 			if err != nil {
 				return accountErr(err)
 			}
-			fmt.Fprintln(env.Stdout, enrollURL(cfg, secret))
+			fmt.Fprintln(env.Stdout, enrollURL(ctx, cfg, st, secret))
 			return nil
 		}),
 	}

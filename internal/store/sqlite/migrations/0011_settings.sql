@@ -1,0 +1,6 @@
+-- A few named values about the installation, such as the public URL the
+-- server was last reached at, which admin commands print links on.
+CREATE TABLE settings (
+	key   TEXT NOT NULL PRIMARY KEY,
+	value TEXT NOT NULL
+) STRICT;
