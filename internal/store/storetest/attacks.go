@@ -341,4 +341,3 @@ func (m *memCheckpointKeys) AddCheckpointKey(_ context.Context, k *store.Checkpo
 func (m *memCheckpointKeys) ListCheckpointKeys(context.Context) ([]*store.CheckpointKey, error) {
 	return m.keys, nil
 }
-
