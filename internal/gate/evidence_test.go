@@ -32,7 +32,9 @@ func TestEvidenceIsCheckedAgainstTheCheck(t *testing.T) {
 	if err := f.st.AddApproval(ctx, &store.Approval{ID: "apr_1", CheckID: id, Subject: "alice", Approved: true, AAL: 3, AuthTime: f.clock.Now(), Evidence: ev, CreatedAt: f.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	noRP := func() (*webauthn.WebAuthn, error) { return nil, errors.New("the relying party is not needed to see the digest differs") }
+	noRP := func() (*webauthn.WebAuthn, error) {
+		return nil, errors.New("the relying party is not needed to see the digest differs")
+	}
 	_, err = VerifyEvidence(ctx, f.st, noRP, []string{id})
 	var ee *EvidenceError
 	if !errors.As(err, &ee) || ee.ApprovalID != "apr_1" || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), c.PlanSHA256) {
