@@ -28,7 +28,7 @@ type fixture struct {
 	file  string
 }
 
-func newFixture(t *testing.T, sinks ...checkpoint.Sink) *fixture {
+func newFixture(t testing.TB, sinks ...checkpoint.Sink) *fixture {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "stepgate.db"))
 	if err != nil {
