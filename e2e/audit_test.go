@@ -240,3 +240,38 @@ func resealWithout(t *testing.T, db *sql.DB, typ string) {
 		t.Fatalf("the re-sealed chain does not verify on its own (%v): the attack is not the one meant", err)
 	}
 }
+
+// editedPlanDigestIsFound: in a copy of s's database holding a passkey
+// approval, the approved check's plan digest is changed (as someone
+// holding the database would, to pass another plan off as the approved
+// one): `audit verify` reports the approval's evidence, which signed the
+// digest the check had.
+func editedPlanDigestIsFound(t *testing.T, dir string, s *server) {
+	t.Helper()
+	path := strings.TrimPrefix(s.database, "sqlite://")
+	src, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	cp := filepath.Join(t.TempDir(), "edited.db")
+	if _, err := src.Exec(`VACUUM INTO ?`, cp); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(`UPDATE checks SET plan_sha256 = ? WHERE id IN (SELECT check_id FROM approvals WHERE evidence LIKE '%"webauthn"%')`, strings.Repeat("0", 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatal("no check with a passkey approval to edit")
+	}
+	r := run(t, dir, []string{"STEPGATE_PUBLIC_URL=" + s.url}, "audit", "verify", "--database", "sqlite://"+cp, "--master-key-file", app.DevMasterKeyPath(s.database))
+	if r.code != 6 || !strings.Contains(r.stdout, "TAMPERED evidence") || !strings.Contains(r.stdout, "plan digest") {
+		t.Errorf("audit verify after editing the approved check's plan digest: exit %d, want 6 reporting the evidence\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
