@@ -1,6 +1,6 @@
 // Package sqlstore owns what the SQL backends of store share: the queries on
 // checks (and their changes), approvals, tokens, signing keys, the audit
-// log, users, credentials, enrollments and sessions, written once in SQL
+// log and its checkpoints, users, credentials, enrollments and sessions, written once in SQL
 // that SQLite and PostgreSQL both accept (numbered $n parameters, no
 // dialect-specific syntax) over a small Querier interface each backend
 // adapts its driver to; the Dialect hooks for what does differ (row locks,
