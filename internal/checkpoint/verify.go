@@ -116,6 +116,9 @@ type Options struct {
 	FileProblems []error
 	// HaveFile says a file was given (it may be empty).
 	HaveFile bool
+	// Visit, when set, is called with every event, oldest first, as the
+	// log is read (so that a caller needing the events reads the log once).
+	Visit func(*audit.Event)
 }
 
 // page is how many rows Verify reads at a time.
@@ -201,6 +204,9 @@ func Verify(ctx context.Context, src Source, k Keys, o Options) (*Report, error)
 		for _, e := range events {
 			r.Events++
 			head = e
+			if o.Visit != nil {
+				o.Visit(e)
+			}
 			if !broken {
 				if err := v.Next(e); err != nil {
 					broken = true

@@ -356,21 +356,17 @@ Exit codes:
 					return exit(ExitUsage, fmt.Errorf("--checkpoints: %w", err))
 				}
 			}
-			rep, err := checkpoint.Verify(ctx, st, ks, opts)
-			if err != nil {
-				return exit(ExitInternal, err)
-			}
 			var approved []string // in the order of the log, each once
 			seen := map[string]bool{}
-			err = forEachEvent(ctx, st, func(e *audit.Event) error {
+			opts.Visit = func(e *audit.Event) {
 				if e.Type == audit.CheckApproval && !strings.Contains(string(e.Data), `"refused"`) && !seen[e.Subject] {
 					seen[e.Subject] = true
 					approved = append(approved, e.Subject)
 				}
-				return nil
-			})
+			}
+			rep, err := checkpoint.Verify(ctx, st, ks, opts)
 			if err != nil {
-				return err
+				return exit(ExitInternal, err)
 			}
 			if publicURL == "" {
 				publicURL = app.PublicURL(cfg.Server) // as serve picks it
