@@ -338,6 +338,7 @@ func TestBrowserApprovals(t *testing.T) {
 		}
 		t.Logf("audit verify:\n%s%s", r.stdout, r.stderr)
 	})
+	step("audit_finds_approval_of_another_plan", func(t *testing.T) { editedPlanDigestIsFound(t, dir, s.server) })
 }
 
 // enrollPasskey opens an enrollment link and registers a passkey; the

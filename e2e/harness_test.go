@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/checkpoint"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -150,7 +151,10 @@ func (s *server) domainWithKey(keyFile string) (*gate.Service, store.Store) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	svc := gate.New(st, engine, keys.NewRing(master, time.Now), gate.Config{PublicURL: s.url}, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := gate.New(st, engine, keys.NewRing(master, time.Now), gate.Config{PublicURL: s.url}, log, time.Now)
+	// Grants issued here are checkpointed, as the server's are.
+	svc.SetSealer(checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, time.Now), log, time.Now))
 	return svc, st
 }
 

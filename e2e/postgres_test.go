@@ -114,7 +114,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	if r.code != 5 || fileExists(marker) {
 		t.Errorf("replay through server A: exit %d\n%s", r.code, r.stderr)
 	}
-	r = run(t, dir, nil, "audit", "verify", "--database", dsn)
+	r = run(t, dir, nil, "audit", "verify", "--database", dsn, "--master-key-file", keyFile)
 	if r.code != 0 || !strings.Contains(r.stdout, "intact") {
 		t.Errorf("audit verify after two servers: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

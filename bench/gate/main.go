@@ -82,6 +82,7 @@ type options struct {
 	mutexProf   string
 	breakdown   bool
 	lookups     string
+	checkpoints bool
 }
 
 func main() {
@@ -102,6 +103,7 @@ func main() {
 	flag.StringVar(&o.iamPlan, "iam-plan", "examples/prod-iam.plan.json", "the plan of the pending checks of the wake-up measurement")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the check-creation phase to this file")
 	flag.StringVar(&o.mutexProf, "mutexprofile", "", "write a mutex contention profile of the check-creation phase to this file")
+	flag.BoolVar(&o.checkpoints, "checkpoints", true, "checkpoint the audit log at every grant, as the server does")
 	flag.BoolVar(&o.breakdown, "breakdown", true, "time the parts of one check one at a time")
 	flag.StringVar(&o.lookups, "lookup-scale", "10000,50000", "time the resume lookup with this many allowed checks in the store (comma-separated; empty: skip)")
 	flag.Parse()
@@ -270,7 +272,7 @@ func run(ctx context.Context, o *options, progress io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := newStack(ctx, "server A", &timedStore{Store: stA}, master, "")
+	a, err := newStack(ctx, "server A", &timedStore{Store: stA}, master, "", o.checkpoints)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +325,7 @@ func run(ctx context.Context, o *options, progress io.Writer) (*Result, error) {
 		}
 		defer stB.Close()
 		// Servers behind one name share the public URL (the issuer).
-		b, err := newStack(ctx, "server B", stB, master, a.url)
+		b, err := newStack(ctx, "server B", stB, master, a.url, o.checkpoints)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/checkpoint"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/httpapi"
 	"github.com/stepgate/stepgate/internal/keys"
@@ -44,7 +45,7 @@ type stack struct {
 // newStack starts a server over st. publicURL is the issuer of grants; ""
 // means the server's own address (several servers behind one name share
 // it).
-func newStack(ctx context.Context, name string, st store.Store, master *keys.Master, publicURL string) (*stack, error) {
+func newStack(ctx context.Context, name string, st store.Store, master *keys.Master, publicURL string, checkpoints bool) (*stack, error) {
 	ring := keys.NewRing(master, time.Now)
 	if _, err := ring.Ensure(ctx, st); err != nil {
 		return nil, fmt.Errorf("%s: preparing signing key: %w", name, err)
@@ -66,6 +67,13 @@ func newStack(ctx context.Context, name string, st store.Store, master *keys.Mas
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	maxPlan := int64(plan.DefaultMaxBytes)
 	svc := gate.New(st, engine, ring, gate.Config{PublicURL: publicURL, MaxPlanBytes: maxPlan}, log, time.Now)
+	if checkpoints {
+		w := checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, time.Now), log, time.Now)
+		if _, err := w.Ensure(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		svc.SetSealer(w)
+	}
 	hub := gate.NewHub()
 	s := &stack{name: name, st: st, ring: ring, engine: engine, svc: svc, hub: hub, url: url,
 		waits: make(chan string, 16), hubDone: make(chan error, 1)}

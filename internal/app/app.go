@@ -14,10 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/checkpoint"
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
@@ -158,11 +162,18 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	hub := gate.NewHub()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var n *notify.Notifier
 	if len(o.Webhooks) > 0 {
-		n := notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
+		n = notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
 		svc.SetNotifier(n)
 		go n.Run(ctx)
 	}
+	checkpoints, closeSinks, err := startCheckpoints(ctx, st, master, srv.Audit, n, o)
+	if err != nil {
+		return err
+	}
+	defer closeSinks()
+	svc.SetSealer(checkpoints)
 	go func() {
 		if err := hub.Run(ctx, st); err != nil && ctx.Err() == nil {
 			o.Log.ErrorContext(ctx, "following check notifications stopped", "err", err)
@@ -170,6 +181,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}()
 	go expireLoop(ctx, svc, o.Log)
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
+	registerCheckpointMetrics(api.Registry(), checkpoints)
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}
@@ -207,7 +219,82 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
+	// Seal what the last minute added before going.
+	if _, err := checkpoints.Checkpoint(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
 	return nil
+}
+
+// startCheckpoints prepares the signed checkpoints of the audit log: the
+// checkpoint key (created, sealed under the master key, on the first
+// start), the sinks outside the database (the checkpoint file, the
+// webhooks that list audit.checkpoint), a first checkpoint of what is
+// there (the server refuses to start on a log changed under its newest
+// checkpoint), and the loop that checkpoints new events every interval.
+// The caller closes the sinks.
+func startCheckpoints(ctx context.Context, st store.Store, master *keys.Master, cfg config.Audit, n *notify.Notifier, o ServeOptions) (*checkpoint.Writer, func(), error) {
+	var sinks []checkpoint.Sink
+	closeSinks := func() {}
+	if cfg.CheckpointFile != "" {
+		f, err := checkpoint.OpenFile(cfg.CheckpointFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("server.audit.checkpoint_file: %w", err)
+		}
+		sinks = append(sinks, f)
+		closeSinks = func() {
+			if err := f.Close(); err != nil {
+				o.Log.Error("closing the audit checkpoint file failed", "err", err)
+			}
+		}
+	}
+	if n != nil {
+		sinks = append(sinks, n)
+	}
+	w := checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, o.Now), o.Log, o.Now, sinks...)
+	kid, err := w.Ensure(ctx)
+	if err != nil {
+		closeSinks()
+		return nil, nil, err
+	}
+	if kid != "" {
+		fmt.Fprintf(o.Out, "created the audit checkpoint key %s (Ed25519, sealed under the master key)\n", kid)
+	}
+	if _, err := w.Checkpoint(ctx); err != nil {
+		closeSinks()
+		return nil, nil, fmt.Errorf("%w (run `stepgate audit verify`)", err)
+	}
+	interval := time.Duration(cfg.CheckpointInterval)
+	if interval <= 0 || interval > config.MaxCheckpointInterval {
+		interval = config.MaxCheckpointInterval
+	}
+	t := time.NewTicker(interval)
+	go func() {
+		defer t.Stop()
+		w.Run(ctx, t.C)
+	}()
+	return w, closeSinks, nil
+}
+
+// registerCheckpointMetrics exports the newest checkpoint this server
+// wrote or saw: its sequence number and time (its age is time() - that).
+func registerCheckpointMetrics(reg prometheus.Registerer, w *checkpoint.Writer) {
+	last := func(f func(*audit.Checkpoint) float64) func() float64 {
+		return func() float64 {
+			if cp := w.Last(); cp != nil {
+				return f(cp)
+			}
+			return 0
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "stepgate_audit_checkpoint_seq", Help: "Sequence number of the newest signed audit checkpoint this server wrote or saw (0: none yet).",
+		}, last(func(cp *audit.Checkpoint) float64 { return float64(cp.Seq) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "stepgate_audit_checkpoint_timestamp_seconds", Help: "Time of the newest signed audit checkpoint this server wrote or saw, in Unix seconds (its age: time() - this).",
+		}, last(func(cp *audit.Checkpoint) float64 { return float64(cp.Time.UnixMicro()) / 1e6 })),
+	)
 }
 
 // defaultPublicURL is where a server without --public-url is reached:

@@ -91,3 +91,28 @@ func TestSeal(t *testing.T) {
 		t.Error("Seal accepted invalid data")
 	}
 }
+
+// TestResume: a verifier started at a vouched-for event checks the events
+// after it, and refuses to start at an event whose content was edited.
+func TestResume(t *testing.T) {
+	es := chain(t, 5)
+	var v Verifier
+	if err := v.Resume(es[2]); err != nil {
+		t.Fatalf("Resume(event 3) = %v, want nil", err)
+	}
+	for _, e := range es[3:] {
+		if err := v.Next(e); err != nil {
+			t.Fatalf("Next(%d) after Resume = %v, want nil", e.Seq, err)
+		}
+	}
+	if v.Count() != 5 {
+		t.Errorf("Count() = %d, want 5", v.Count())
+	}
+	edited := clone(es)
+	edited[2].Actor = "mallory"
+	var w Verifier
+	var be *BreakError
+	if err := w.Resume(edited[2]); !errors.As(err, &be) || be.Seq != 3 {
+		t.Errorf("Resume(edited event 3) = %v, want a BreakError at 3", err)
+	}
+}

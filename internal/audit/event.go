@@ -28,6 +28,9 @@ const (
 	TokenCreated      = "token.created"
 	TokenRevoked      = "token.revoked"
 	KeyRotated        = "key.rotated"
+	// CheckpointKeyCreated records the creation of the key that signs
+	// audit checkpoints.
+	CheckpointKeyCreated = "audit.checkpoint_key_created"
 )
 
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/checkpoint"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
@@ -273,10 +275,12 @@ keys rotated) is appended to a hash-chained log: each event carries the
 SHA-256 of the one before it.`,
 	}
 	var (
-		fe        dbFlags
-		fv        dbFlags
-		since     string
-		publicURL string
+		fe              dbFlags
+		fv              dbFlags
+		since           string
+		publicURL       string
+		checkpointsFile string
+		output          string
 	)
 	export := &cobra.Command{
 		Use:   "export [--since TIME]",
@@ -312,47 +316,67 @@ SHA-256 of the one before it.`,
 	fe.add(export)
 	export.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339) or this long ago (24h)")
 	verify := &cobra.Command{
-		Use:   "verify",
-		Short: "Check the hash chain and every stored passkey approval",
+		Use:   "verify [--checkpoints FILE]",
+		Short: "Check the hash chain, its signed checkpoints and every stored passkey approval",
 		Long: `Read the whole audit log and check every event's hash and its link to the
-event before it; then verify again every passkey assertion stored with an
-approval, against the credential's public key and the challenge recomputed
-from the check, the plan digest and the nonce (so an approval edited or
-invented in the database is found). Passkeys are bound to the server's
-public URL: give the same one (--public-url, server.public_url).
+event before it; check every signed checkpoint (its Ed25519 signature, by a
+checkpoint key that opens under the master key, and that the event at its
+sequence still has the hash it signed); and that no checkpoint written at a
+grant's issuance is gone. With --checkpoints, the checkpoint file the server
+appends to (server.audit.checkpoint_file) is checked the same way and
+against the database, so that a database whose newest events and
+checkpoints were both removed is found out. Events after the newest valid
+checkpoint are reported as unsealed: nothing signed vouches for them yet.
+
+Then every passkey assertion stored with an approval is verified again,
+against the credential's public key and the challenge recomputed from the
+check, the plan digest stored with the check and the nonce (so an approval
+edited or invented in the database, or made for another plan, is found).
+Passkeys are bound to the server's public URL: give the same one
+(--public-url, server.public_url).
+
+The checkpoint keys are sealed under the master key: give it as for serve
+(--master-key-file, server.master_key_file); the one serve --dev created
+next to a SQLite database is found on its own.
+
+What is found is listed with a kind: chain_broken, truncated, rechained,
+event_missing, bad_signature, unknown_key, checkpoint_missing,
+no_checkpoint, sink_unreadable, evidence.
 
 Exit codes:
-  0  the chain is intact
-  6  the chain is broken: the message names the first sequence number
+  0  the log is intact (unsealed events, if any, are listed)
+  6  something was found: tampered with (each finding is listed)
+  2  bad usage: no master key, a wrong one, no checkpoint file there
   1  the log could not be read`,
+		Example: `  stepgate audit verify --master-key-file /etc/stepgate/master.key
+  stepgate audit verify --checkpoints /var/log/stepgate/checkpoints.jsonl --output json`,
 		Args: cobra.NoArgs,
 		RunE: fv.withStore(env, func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) error {
-			var v audit.Verifier
-			var last *audit.Event
+			if output != "text" && output != "json" {
+				return exit(ExitUsage, fmt.Errorf("--output %q: want text or json", output))
+			}
+			ks, err := checkpointKeys(ctx, cfg, st)
+			if err != nil {
+				return err
+			}
+			var opts checkpoint.Options
+			if checkpointsFile != "" {
+				opts.HaveFile = true
+				if opts.File, opts.FileProblems, err = checkpoint.ReadFile(checkpointsFile); err != nil {
+					return exit(ExitUsage, fmt.Errorf("--checkpoints: %w", err))
+				}
+			}
 			var approved []string // in the order of the log, each once
 			seen := map[string]bool{}
-			err := forEachEvent(ctx, st, func(e *audit.Event) error {
-				last = e
+			opts.Visit = func(e *audit.Event) {
 				if e.Type == audit.CheckApproval && !strings.Contains(string(e.Data), `"refused"`) && !seen[e.Subject] {
 					seen[e.Subject] = true
 					approved = append(approved, e.Subject)
 				}
-				return v.Next(e)
-			})
-			var be *audit.BreakError
-			if errors.As(err, &be) {
-				return exit(ExitTampered, err)
 			}
+			rep, err := checkpoint.Verify(ctx, st, ks, opts)
 			if err != nil {
-				return err
-			}
-			if last == nil {
-				fmt.Fprintln(env.Stdout, "audit log is empty")
-				return nil
-			}
-			fmt.Fprintf(env.Stdout, "audit log intact: %d events, last sequence %d, head hash %s\n", v.Count(), last.Seq, last.Hash)
-			if len(approved) == 0 {
-				return nil
+				return exit(ExitInternal, err)
 			}
 			if publicURL == "" {
 				publicURL = app.PublicURL(cfg.Server) // as serve picks it
@@ -371,25 +395,128 @@ Exit codes:
 				}
 				return wa, nil
 			}
-			n, err := gate.VerifyEvidence(ctx, st, verifier, approved)
+			passkeys, err := gate.VerifyEvidence(ctx, st, verifier, approved)
 			var ee *gate.EvidenceError
 			var xe *exitError
 			switch {
 			case errors.As(err, &ee):
-				return exit(ExitTampered, err)
+				rep.Findings = append(rep.Findings, checkpoint.Finding{Kind: "evidence", Message: err.Error()})
 			case errors.As(err, &xe):
 				return err
 			case err != nil:
 				return exit(ExitInternal, err)
 			}
-			fmt.Fprintf(env.Stdout, "passkey approvals verified: %d\n", n)
+			if output == "json" {
+				err = json.NewEncoder(env.Stdout).Encode(struct {
+					Intact bool `json:"intact"`
+					*checkpoint.Report
+					CheckpointFile string `json:"checkpoint_file,omitempty"`
+					Passkeys       int    `json:"passkey_approvals_verified"`
+				}{rep.OK(), rep, checkpointsFile, passkeys})
+				if err != nil {
+					return exit(ExitInternal, err)
+				}
+			} else {
+				printVerifyReport(env, rep, checkpointsFile, passkeys)
+			}
+			if !rep.OK() {
+				f := rep.Findings[0]
+				return exit(ExitTampered, fmt.Errorf("audit log tampered with: %d finding(s), the first: %s: %s", len(rep.Findings)+rep.Omitted, f.Kind, f.Message))
+			}
 			return nil
 		}),
 	}
 	fv.add(verify)
+	verify.Flags().StringVar(&checkpointsFile, "checkpoints", "", "the checkpoint file the server appends to (server.audit.checkpoint_file), to compare the database with")
+	verify.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	verify.Flags().StringVar(&publicURL, "public-url", "", "the server's public URL, which passkeys are bound to (default $"+config.EnvPublicURL+", server.public_url)")
 	cmd.AddCommand(export, verify)
 	return cmd
+}
+
+// checkpointKeys returns the checkpoint keys to trust: those that open
+// under the master key. A database without checkpoint keys needs no master
+// key (its checkpoints, if any, are then unknown). A master key that opens
+// neither a checkpoint key nor a grant-signing key is taken for the wrong
+// one (a usage error), rather than every checkpoint for a forgery.
+func checkpointKeys(ctx context.Context, cfg *config.Config, st store.Store) (checkpoint.Keys, error) {
+	all, err := st.ListCheckpointKeys(ctx)
+	if err != nil {
+		return checkpoint.Keys{}, exit(ExitInternal, err)
+	}
+	if len(all) == 0 {
+		return checkpoint.Keys{}, nil
+	}
+	path := cfg.Server.MasterKeyFile
+	if path == "" {
+		if dev := app.DevMasterKeyPath(cfg.Server.Database); strings.HasPrefix(cfg.Server.Database, "sqlite://") && fileExists(dev) {
+			path = dev
+		}
+	}
+	if path == "" {
+		return checkpoint.Keys{}, exit(ExitUsage, fmt.Errorf("the audit checkpoints are signed with a key sealed under the master key: give it (--master-key-file, %s or server.master_key_file)", config.EnvMasterKeyFile))
+	}
+	master, err := keys.LoadMaster(path)
+	if err != nil {
+		return checkpoint.Keys{}, exit(ExitUsage, err)
+	}
+	trusted, untrusted, err := keys.NewCheckpointKeys(master, time.Now).Trusted(ctx, st)
+	if err != nil {
+		return checkpoint.Keys{}, exit(ExitInternal, err)
+	}
+	if len(trusted) == 0 {
+		if _, err := keys.NewRing(master, time.Now).SigningKey(ctx, st); errors.Is(err, keys.ErrDecrypt) {
+			return checkpoint.Keys{}, exit(ExitUsage, fmt.Errorf("the master key %s opens none of the database's keys: is it the server's?", path))
+		}
+	}
+	return checkpoint.Keys{Trusted: trusted, Untrusted: untrusted}, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// printVerifyReport writes what audit verify found, for people.
+func printVerifyReport(env Env, r *checkpoint.Report, file string, passkeys int) {
+	w := env.Stdout
+	if r.Events == 0 {
+		fmt.Fprintln(w, "audit log: empty")
+	} else {
+		fmt.Fprintf(w, "audit log: %d events, last sequence %d, head hash %s\n", r.Events, r.HeadSeq, r.HeadHash)
+	}
+	where := fmt.Sprintf("%d in the database", r.Checkpoints)
+	if file != "" {
+		where += fmt.Sprintf(", %d in %s", r.FileCheckpoints, file)
+	}
+	if cp := r.LastCheckpoint; cp != nil {
+		fmt.Fprintf(w, "checkpoints: %s; the newest valid one signs sequence %d (%s, key %s)\n", where, cp.Seq, cp.Time.Format(time.RFC3339), cp.KeyID)
+	} else {
+		fmt.Fprintf(w, "checkpoints: %s; none valid that matches the log\n", where)
+	}
+	if u := r.Unsealed; u.Count > 0 {
+		oldest := ""
+		if u.Oldest != nil {
+			oldest = ", the oldest from " + u.Oldest.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "unsealed: %d event(s) after the newest checkpoint (sequences %d to %d%s): nothing signed vouches for them yet\n", u.Count, u.From, u.To, oldest)
+	} else if r.Events > 0 {
+		fmt.Fprintln(w, "unsealed: none")
+	}
+	fmt.Fprintf(w, "passkey approvals verified: %d\n", passkeys)
+	for _, f := range r.Findings {
+		where := ""
+		if f.Source != "" {
+			where = " (" + f.Source + ")"
+		}
+		fmt.Fprintf(w, "TAMPERED %s%s: %s\n", f.Kind, where, f.Message)
+	}
+	if r.Omitted > 0 {
+		fmt.Fprintf(w, "TAMPERED and %d more finding(s)\n", r.Omitted)
+	}
+	if r.OK() {
+		fmt.Fprintln(w, "audit log intact")
+	}
 }
 
 // auditReader is what reading the audit log needs.

@@ -135,6 +135,11 @@ database) and /metrics (Prometheus). Logs are JSON lines on standard error.
 file (mode 0600) next to the database and the first signing key, and says
 so. Without --dev the master key must exist (STEPGATE_MASTER_KEY_FILE).
 
+It signs checkpoints of the audit log (at start, at every grant, every
+minute while there are new events, at shutdown) with a key sealed under the
+master key, and refuses to start on a log changed under its newest
+checkpoint: see 'stepgate audit verify'.
+
 Settings come from stepgate.yaml (server: section), then STEPGATE_*
 variables, then flags. Several servers may share one PostgreSQL database.`,
 		Example: `  stepgate serve --dev

@@ -71,7 +71,25 @@ type Server struct {
 	// OIDC is the organisation's OpenID Connect provider for people
 	// (sign-in and re-authentication to approve; see docs/people.md).
 	OIDC *OIDC `yaml:"oidc"`
+	// Audit tunes the audit log's signed checkpoints.
+	Audit Audit `yaml:"audit"`
 }
+
+// Audit tunes the signed checkpoints of the audit log.
+type Audit struct {
+	// CheckpointFile, when set, receives a copy of every signed checkpoint
+	// as one JSON line (opened O_APPEND, mode 0600, fsynced after each
+	// line), outside the database: `stepgate audit verify --checkpoints
+	// FILE` compares the log against it (STEPGATE_AUDIT_CHECKPOINT_FILE).
+	CheckpointFile string `yaml:"checkpoint_file"`
+	// CheckpointInterval is how often the server checkpoints new events
+	// (default and longest: 1m).
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+}
+
+// MaxCheckpointInterval is the longest interval between checkpoints of
+// new audit events.
+const MaxCheckpointInterval = time.Minute
 
 // OIDC configures sign-in and step-up through an OpenID Connect provider.
 type OIDC struct {
@@ -150,10 +168,11 @@ type Webhook struct {
 
 // Environment variables of the server settings.
 const (
-	EnvListen        = "STEPGATE_LISTEN"
-	EnvDatabase      = "STEPGATE_DATABASE_URL"
-	EnvPublicURL     = "STEPGATE_PUBLIC_URL"
-	EnvMasterKeyFile = "STEPGATE_MASTER_KEY_FILE"
+	EnvListen         = "STEPGATE_LISTEN"
+	EnvDatabase       = "STEPGATE_DATABASE_URL"
+	EnvPublicURL      = "STEPGATE_PUBLIC_URL"
+	EnvMasterKeyFile  = "STEPGATE_MASTER_KEY_FILE"
+	EnvCheckpointFile = "STEPGATE_AUDIT_CHECKPOINT_FILE"
 )
 
 // Duration is a time.Duration written as "15m" or "1h".
@@ -174,7 +193,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	for _, f := range []struct {
 		env string
 		dst *string
-	}{{EnvListen, &c.Server.Listen}, {EnvDatabase, &c.Server.Database}, {EnvPublicURL, &c.Server.PublicURL}, {EnvMasterKeyFile, &c.Server.MasterKeyFile}} {
+	}{{EnvListen, &c.Server.Listen}, {EnvDatabase, &c.Server.Database}, {EnvPublicURL, &c.Server.PublicURL}, {EnvMasterKeyFile, &c.Server.MasterKeyFile}, {EnvCheckpointFile, &c.Server.Audit.CheckpointFile}} {
 		if v := getenv(f.env); v != "" {
 			*f.dst = v
 		}
@@ -210,6 +229,9 @@ func (s *Server) Validate() error {
 				errs = append(errs, fmt.Errorf("server.oidc.acr: level %d is not 1, 2 or 3", l))
 			}
 		}
+	}
+	if s.Audit.CheckpointInterval > Duration(MaxCheckpointInterval) {
+		errs = append(errs, fmt.Errorf("server.audit.checkpoint_interval: %v is longer than %v (unsealed events are what a database attacker can remove undetected)", time.Duration(s.Audit.CheckpointInterval), MaxCheckpointInterval))
 	}
 	switch s.GrantAlgorithm {
 	case "", "EdDSA", "RS256":
@@ -290,6 +312,7 @@ func Default() *Config {
 			Audience: "stepgate",
 
 			GrantAlgorithm: "EdDSA",
+			Audit:          Audit{CheckpointInterval: Duration(MaxCheckpointInterval)},
 		},
 		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes},
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -239,5 +240,31 @@ func TestUnknownKeysAreNamed(t *testing.T) {
 				t.Errorf("error %q suggests a key that is not close", err)
 			}
 		})
+	}
+}
+
+func TestAuditSettings(t *testing.T) {
+	c := Default()
+	if time.Duration(c.Server.Audit.CheckpointInterval) != time.Minute || c.Server.Audit.CheckpointFile != "" {
+		t.Errorf("default audit settings = %+v, want a 1m interval and no file", c.Server.Audit)
+	}
+	if err := c.decode([]byte("server:\n  audit:\n    checkpoint_file: /var/log/stepgate/checkpoints.jsonl\n    checkpoint_interval: 30s\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Audit.CheckpointFile != "/var/log/stepgate/checkpoints.jsonl" || time.Duration(c.Server.Audit.CheckpointInterval) != 30*time.Second {
+		t.Errorf("audit settings = %+v", c.Server.Audit)
+	}
+	c.ApplyEnv(func(k string) string {
+		if k == EnvCheckpointFile {
+			return "/elsewhere.jsonl"
+		}
+		return ""
+	})
+	if c.Server.Audit.CheckpointFile != "/elsewhere.jsonl" {
+		t.Errorf("%s did not set the checkpoint file: %q", EnvCheckpointFile, c.Server.Audit.CheckpointFile)
+	}
+	c.Server.Audit.CheckpointInterval = Duration(2 * time.Minute)
+	if err := c.Server.Validate(); err == nil || !strings.Contains(err.Error(), "server.audit.checkpoint_interval") {
+		t.Errorf("Validate(2m interval) = %v, want an error naming server.audit.checkpoint_interval", err)
 	}
 }

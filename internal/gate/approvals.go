@@ -52,6 +52,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	now := s.now().UTC()
 	var c *store.Check
 	var refused error // committed to the audit log, then returned
+	var cp *audit.Checkpoint
 	err := s.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		c, err = tx.GetCheckForUpdate(ctx, checkID)
@@ -109,14 +110,18 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if err := tx.UpdateCheck(ctx, c); err != nil {
 			return err
 		}
-		return appendAll(ctx, tx, []*audit.Event{
+		if err := appendAll(ctx, tx, []*audit.Event{
 			s.event(now, audit.CheckApproved, p.Subject, c.ID, nil),
 			s.event(now, audit.GrantIssued, p.Subject, c.ID, map[string]any{"grant_id": c.GrantID, "expires_at": c.GrantExpiresAt}),
-		})
+		}); err != nil {
+			return err
+		}
+		return s.sealIn(ctx, tx, &cp)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.publish(ctx, cp)
 	if refused != nil {
 		return nil, audited{refused}
 	}

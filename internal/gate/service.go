@@ -92,6 +92,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	notify Notifier
+	sealer Sealer
 }
 
 // Notifier tells people about checks (package notify); it must not block,
@@ -318,6 +319,7 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		c.State = store.StateDenied
 		events = append(events, s.event(now, audit.CheckDenied, "policy", c.ID, nil))
 	}
+	var cp *audit.Checkpoint
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateCheck(ctx, c); err != nil {
 			return err
@@ -327,11 +329,18 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 				return err
 			}
 		}
-		return appendAll(ctx, tx, events)
+		if err := appendAll(ctx, tx, events); err != nil {
+			return err
+		}
+		if c.GrantID == "" {
+			return nil
+		}
+		return s.sealIn(ctx, tx, &cp)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("recording check: %w", err)
 	}
+	s.publish(ctx, cp)
 	s.wake(ctx, c.ID)
 	s.log.InfoContext(ctx, "check created", "check", c.ID, "state", c.State, "workspace", c.Workspace, "kind", c.Kind, "requester", c.Requester)
 	// A new check has no approvals yet, and its assessment is a: nothing to

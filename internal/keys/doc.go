@@ -13,4 +13,10 @@
 // time it takes to sign. A key's id (kid) is its RFC 7638 JWK thumbprint.
 // Rotation never removes a key abruptly: the retired key stays in the JWKS
 // until every grant it signed has expired.
+//
+// CheckpointKeys keeps the Ed25519 keys that sign audit checkpoints the same
+// way (sealed under the master key, with an associated data of their own so
+// that no grant key opens as one), in a table of their own, never
+// published: a key row that someone added to the database without the
+// master key does not open, and is not trusted.
 package keys

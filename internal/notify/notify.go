@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/report"
 )
 
@@ -26,9 +27,14 @@ const (
 	Approved = "check.approved"
 	Rejected = "check.rejected"
 	Expired  = "check.expired"
+	// Checkpoint is a signed checkpoint of the audit log, sent only to
+	// webhooks that list it (a copy of each checkpoint outside the
+	// database; format json only).
+	Checkpoint = "audit.checkpoint"
 )
 
-// AllEvents lists them.
+// AllEvents lists the events of checks, which a webhook with no events
+// listed receives.
 var AllEvents = []string{Pending, Approved, Rejected, Expired}
 
 // Webhook is one receiver.
@@ -54,8 +60,14 @@ func (w *Webhook) Validate() error {
 		return fmt.Errorf("webhook %s: format %q is not json or slack", redact(w.URL), w.Format)
 	}
 	for _, e := range w.Events {
+		if e == Checkpoint {
+			if w.Format == "slack" {
+				return fmt.Errorf("webhook %s: event %s is sent in the json format only", redact(w.URL), Checkpoint)
+			}
+			continue
+		}
 		if !slices.Contains(AllEvents, e) {
-			return fmt.Errorf("webhook %s: event %q is not one of %v", redact(w.URL), e, AllEvents)
+			return fmt.Errorf("webhook %s: event %q is not one of %v or %s", redact(w.URL), e, AllEvents, Checkpoint)
 		}
 	}
 	return nil
@@ -120,7 +132,7 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 	view := *c
 	view.Grant = "" // a grant never leaves in a notification
 	for _, h := range n.hooks {
-		if len(h.Events) > 0 && !slices.Contains(h.Events, event) {
+		if !h.wants(event) {
 			continue
 		}
 		var body []byte
@@ -140,6 +152,47 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 			n.log.ErrorContext(ctx, "notification queue full, dropping event", "event", event, "check", c.ID, "webhook", redact(h.URL))
 		}
 	}
+}
+
+// wants reports whether the webhook receives event: one it lists, or,
+// when it lists none, an event of checks.
+func (w *Webhook) wants(event string) bool {
+	if len(w.Events) == 0 {
+		return slices.Contains(AllEvents, event)
+	}
+	return slices.Contains(w.Events, event)
+}
+
+// CheckpointEvent is the JSON body of an audit.checkpoint webhook.
+type CheckpointEvent struct {
+	Type       string            `json:"type"`
+	Time       time.Time         `json:"time"`
+	Checkpoint *audit.Checkpoint `json:"checkpoint"`
+}
+
+// Write queues a signed audit checkpoint for every webhook that lists
+// audit.checkpoint (it makes the notifier a checkpoint sink). It never
+// blocks: when the queue is full the checkpoint is dropped and logged.
+func (n *Notifier) Write(ctx context.Context, cp *audit.Checkpoint) error {
+	if n == nil {
+		return nil
+	}
+	body, err := json.Marshal(CheckpointEvent{Type: Checkpoint, Time: n.now().UTC(), Checkpoint: cp})
+	if err != nil {
+		return fmt.Errorf("encoding audit checkpoint %d: %w", cp.Seq, err)
+	}
+	subject := fmt.Sprintf("seq %d", cp.Seq)
+	for _, h := range n.hooks {
+		if !h.wants(Checkpoint) {
+			continue
+		}
+		select {
+		case n.queue <- &delivery{hook: h, body: body, event: Checkpoint, check: subject}:
+		default:
+			n.log.ErrorContext(ctx, "notification queue full, dropping event", "event", Checkpoint, "seq", cp.Seq, "webhook", redact(h.URL))
+		}
+	}
+	return nil
 }
 
 // Run delivers queued events until ctx ends, retrying failures with

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/policy"
 )
 
@@ -163,6 +164,7 @@ func TestValidate(t *testing.T) {
 		{Webhook{URL: "ftp://x"}, "not an http"},
 		{Webhook{URL: "https://hooks.slack.com/services/T0/B0/SECRET", Format: "xml"}, "format"},
 		{Webhook{URL: "https://x.example.com", Events: []string{"check.exploded"}}, "check.exploded"},
+		{Webhook{URL: "https://x.example.com", Format: "slack", Events: []string{Checkpoint}}, "json format only"},
 	} {
 		err := tt.w.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "SECRET") {
@@ -171,5 +173,42 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (&Webhook{URL: "https://x.example.com/h", Format: "slack", Events: []string{Expired}}).Validate(); err != nil {
 		t.Errorf("a good webhook: %v", err)
+	}
+}
+
+// TestCheckpointsGoOnlyWhereListed: a signed audit checkpoint is posted to
+// the webhooks that list audit.checkpoint, signed like any body, and not
+// to those that list nothing (which get the events of checks).
+func TestCheckpointsGoOnlyWhereListed(t *testing.T) {
+	all, allSrv := newReceiver(0)
+	defer allSrv.Close()
+	listed, listedSrv := newReceiver(0)
+	defer listedSrv.Close()
+	secret := []byte("s3cret")
+	n := newNotifier(&Webhook{URL: allSrv.URL}, &Webhook{URL: listedSrv.URL, Events: []string{Checkpoint}, Secret: secret})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	cp := &audit.Checkpoint{Seq: 42, Hash: strings.Repeat("a", 64), Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), KeyID: "k1", Signature: []byte{1, 2, 3}}
+	if err := n.Write(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, listed)
+	var ev CheckpointEvent
+	if err := json.Unmarshal(listed.bodies[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != Checkpoint || ev.Checkpoint == nil || !ev.Checkpoint.Equal(cp) {
+		t.Errorf("checkpoint event = %+v, want %+v", ev, cp)
+	}
+	if got := listed.heads[0].Get("Stepgate-Signature"); got != Sign(secret, listed.bodies[0]) || listed.heads[0].Get("Stepgate-Event") != Checkpoint {
+		t.Errorf("headers = %v, want the body signed and the event named", listed.heads[0])
+	}
+	// The webhook that lists no events gets the next check event, and the
+	// checkpoint never.
+	n.Notify(ctx, Pending, check())
+	wait(t, all)
+	if strings.Contains(string(all.bodies[0]), Checkpoint) {
+		t.Errorf("a webhook listing no events got the checkpoint: %s", all.bodies[0])
 	}
 }

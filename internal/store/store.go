@@ -148,9 +148,13 @@ type Tx interface {
 	// stores it. Appends are serialized across every process sharing the
 	// database.
 	AppendAudit(ctx context.Context, e *audit.Event) error
+	// ListAudit returns events with Seq > afterSeq, oldest first, at most
+	// limit of them.
+	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*audit.Event, error)
 	PeopleTx
 	NonceTx
 	SettingsTx
+	CheckpointTx
 }
 
 // Store is a database.
@@ -158,9 +162,6 @@ type Store interface {
 	Tx
 	// InTx runs fn in a transaction, committed when fn returns nil.
 	InTx(ctx context.Context, fn func(tx Tx) error) error
-	// ListAudit returns events with Seq > afterSeq, oldest first, at most
-	// limit of them.
-	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]*audit.Event, error)
 	// NotifyCheck tells every waiter, in this process and in other processes
 	// sharing the database, that a check changed.
 	NotifyCheck(ctx context.Context, id string) error

@@ -391,3 +391,24 @@ func TestOpenFails(t *testing.T) {
 		})
 	}
 }
+
+// TestAttacks attacks the audit log through a connection of its own to
+// the schema, as someone holding the database would.
+func TestAttacks(t *testing.T) {
+	dsn := testDSN(t)
+	storetest.RunAttacks(t, func(t *testing.T) (store.Store, storetest.Attacker) {
+		schema := newSchema(t, dsn)
+		st := open(t, schema)
+		return st, func(t *testing.T, query string, args ...any) {
+			t.Helper()
+			conn, err := pgx.Connect(t.Context(), schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(t.Context(), query, args...); err != nil {
+				t.Fatalf("attacking with %q: %v", query, err)
+			}
+		}
+	})
+}

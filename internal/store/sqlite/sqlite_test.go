@@ -119,3 +119,22 @@ func TestWritersQueue(t *testing.T) {
 		t.Fatalf("waiting InTx: %v (ran %v), want it to run after the first", err, ran)
 	}
 }
+
+// TestAttacks attacks the audit log through the SQLite file itself.
+func TestAttacks(t *testing.T) {
+	storetest.RunAttacks(t, func(t *testing.T) (store.Store, storetest.Attacker) {
+		path := filepath.Join(t.TempDir(), "stepgate.db")
+		st := open(t, path)
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return st, func(t *testing.T, query string, args ...any) {
+			t.Helper()
+			if _, err := db.ExecContext(context.Background(), query, args...); err != nil {
+				t.Fatalf("attacking with %q: %v", query, err)
+			}
+		}
+	})
+}
