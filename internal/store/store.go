@@ -142,6 +142,7 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	PeopleTx
 	NonceTx
+	CeremonyTx
 }
 
 // Store is a database.
