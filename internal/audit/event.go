@@ -22,6 +22,14 @@ const (
 	TokenCreated   = "token.created"
 	TokenRevoked   = "token.revoked"
 	KeyRotated     = "key.rotated"
+	// CeremonyRefused is a refused finish of a ceremony on the web (a
+	// passkey registration, sign-in or approval, a TOTP set-up, a sign-in
+	// at the identity provider): replayed, expired, or begun for another
+	// session, person or check.
+	CeremonyRefused = "ceremony.refused"
+	// CredentialRefused is a refused change of a person's factors (adding
+	// or removing one without a fresh step-up).
+	CredentialRefused = "credential.refused"
 )
 
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set

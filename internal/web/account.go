@@ -187,7 +187,7 @@ func (w *Web) addFactorPage(rw http.ResponseWriter, r *http.Request, s *signedIn
 	if !w.fresh(s) {
 		return errNotFresh
 	}
-	p, err := w.beginTOTP(rw, s.user, s.hash, "/account/totp")
+	p, err := w.beginTOTP(r.Context(), rw, s.user, s.hash, "/account/totp")
 	if err != nil {
 		return err
 	}

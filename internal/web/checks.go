@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -632,7 +631,7 @@ func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *si
 			return err
 		}
 	}
-	err = w.putCeremony(rw, &ceremony{Purpose: purposeApprove, Bind: hex.EncodeToString(s.hash), Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
+	err = w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeApprove, Bind: s.hash, Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
 	if err != nil {
 		return err
 	}
@@ -702,9 +701,9 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 		return err
 	}
 	id := r.PathValue("id")
-	cer, err := w.takeCeremony(rw, r, purposeApprove, s.hash, id)
+	cer, err := w.takeCeremony(rw, r, purposeApprove, s.hash, id, s.user.Name)
 	if err != nil {
-		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+		return ceremonyFailure(err, msgCeremonyGone)
 	}
 	c, err := w.review(r)
 	if err != nil {

@@ -227,7 +227,7 @@ func (w *Web) signInPasskeyBegin(rw http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return fmt.Errorf("beginning passkey sign-in: %w", err)
 	}
-	if err := w.putCeremony(rw, &ceremony{Purpose: purposeLogin, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
+	if err := w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeLogin, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
 		return err
 	}
 	writeJSON(rw, http.StatusOK, opts)
@@ -309,9 +309,9 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	c, err := w.takeCeremony(rw, r, purposeLogin, nil, "")
+	c, err := w.takeCeremony(rw, r, purposeLogin, nil, "", w.assertionOwner(ctx, body))
 	if err != nil {
-		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+		return ceremonyFailure(err, msgCeremonyGone)
 	}
 	old := cookieHash(r)
 	var secret string
@@ -373,6 +373,28 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	next := orDefault(localPath(r.URL.Query().Get("next")), "/checks")
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": next})
 	return nil
+}
+
+// assertionOwner names, for the audit log, the person whose passkey an
+// assertion says it comes from (its credential id), or "" when it names
+// none of ours: a sign-in ceremony is bound to nobody until it is
+// verified.
+func (w *Web) assertionOwner(ctx context.Context, body []byte) string {
+	var a struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(body, &a) != nil || a.ID == "" || len(a.ID) > 1024 {
+		return ""
+	}
+	cred, err := w.st.GetCredential(ctx, a.ID)
+	if err != nil {
+		return ""
+	}
+	u, err := w.st.GetUser(ctx, cred.UserID)
+	if err != nil {
+		return ""
+	}
+	return u.Name
 }
 
 // signOut ends the session.
