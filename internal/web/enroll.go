@@ -16,6 +16,7 @@ import (
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -232,6 +233,7 @@ func (w *Web) enrollTOTP(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	w.factorChanged(r.Context(), notify.FactorAdded, en.user, cred, "enrollment")
 	w.setSessionCookie(rw, secret)
 	redirect(rw, r, "/account?done=enrolled")
 	return nil
@@ -368,6 +370,7 @@ func (w *Web) enrollPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	w.factorChanged(r.Context(), notify.FactorAdded, en.user, cred, "enrollment")
 	w.setSessionCookie(rw, secret)
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/account?done=enrolled"})
 	return nil

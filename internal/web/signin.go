@@ -60,16 +60,23 @@ func (v *signInView) title() string { return "Sign in" }
 var notices = map[string]string{
 	"signedout": "You are signed out.",
 	"expired":   "Your session ended. Please sign in again.",
+	"reauth":    "Prove who you are again: adding or removing a factor needs a proof from the last 5 minutes.",
 }
 
 // signInPage shows the two ways in: a passkey, or a username and a code.
 func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request) error {
-	next := localPath(r.URL.Query().Get("next"))
-	if _, err := w.session(rw, r); err == nil {
+	q := r.URL.Query()
+	next := localPath(q.Get("next"))
+	notice := notices[q.Get("done")]
+	if q.Get("reauth") == "1" {
+		// A fresh step-up (to change factors): the form, even when signed
+		// in; signing in again replaces the session.
+		notice = notices["reauth"]
+	} else if _, err := w.session(rw, r); err == nil {
 		redirect(rw, r, orDefault(next, "/checks"))
 		return nil
 	}
-	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notices[r.URL.Query().Get("done")], OIDC: w.oidcName()})
+	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notice, OIDC: w.oidcName()})
 	return nil
 }
 
