@@ -443,10 +443,17 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 	if c.State == store.StatePending {
 		v.ReviewURL = s.cfg.PublicURL + "/checks/" + c.ID
 	}
+	var withdrawn map[string]string
+	if c.State == store.StatePending && a.Requirements != nil && len(approvals) > 0 {
+		var err error
+		if withdrawn, err = Withdrawn(ctx, s.st, a.Requirements, c.Requester, approvals); err != nil {
+			return nil, fmt.Errorf("reading the approvers of %s: %w", c.ID, err)
+		}
+	}
 	for _, ap := range approvals {
 		v.Approvals = append(v.Approvals, api.Approval{
 			Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AMR: ap.AMR, AAL: ap.AAL,
-			AuthTime: ap.AuthTime, CreatedAt: ap.CreatedAt,
+			AuthTime: ap.AuthTime, CreatedAt: ap.CreatedAt, Withdrawn: withdrawn[ap.Subject],
 		})
 	}
 	if c.GrantID != "" {

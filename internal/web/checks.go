@@ -122,9 +122,10 @@ func counted(req *policy.Requirements, c *api.Check, now time.Time) int {
 	return len(ok)
 }
 
-// counts reports whether an answer to c counts now towards req.
+// counts reports whether an answer to c counts now towards req: its
+// person's standing (a.Withdrawn) and its proof.
 func counts(req *policy.Requirements, c *api.Check, a api.Approval, now time.Time) bool {
-	return gate.Qualifies(req, c.Requester, &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}, now)
+	return a.Withdrawn == "" && gate.Qualifies(req, c.Requester, &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}, now)
 }
 
 // timeLeft says how long until d runs out, for a person.
@@ -163,6 +164,9 @@ type answerView struct {
 	AMR      string
 	At       time.Time
 	Counts   bool
+	// Withdrawn says why the person's approval no longer counts
+	// ("disabled", "not eligible"...).
+	Withdrawn string
 }
 
 type findingView struct {
@@ -284,7 +288,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	}
 	for _, ap := range c.Approvals {
 		ok := req != nil && counts(req, c, ap, now)
-		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: ok})
+		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: ok, Withdrawn: ap.Withdrawn})
 		if ap.Subject == u.Name && ap.Approved && ok {
 			v.AlreadyApproved = true
 		}
