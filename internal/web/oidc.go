@@ -118,6 +118,12 @@ const msgOIDCGone = "This sign-in with your identity provider expired or was sta
 // signInOIDC sends the browser to the provider.
 func (w *Web) signInOIDC(rw http.ResponseWriter, r *http.Request) error {
 	u, f := w.oidc.rp.BeginSignIn()
+	if r.PostFormValue("reauth") == "1" {
+		// A fresh proof, to change factors: the provider must sign the
+		// person in again (prompt=login, max_age). The session's proof is
+		// the token's auth_time, which the factor pages check.
+		u, f = w.oidc.rp.BeginStepUp(1, FreshAuth, "")
+	}
 	if err := w.putOIDCFlow(r.Context(), rw, nil, "", &oidcFlow{Flow: f, Next: localPath(r.PostFormValue("next"))}); err != nil {
 		return err
 	}

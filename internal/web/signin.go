@@ -53,6 +53,9 @@ type signInView struct {
 	Message string // an error to show
 	Notice  string // a neutral notice (signed out...)
 	OIDC    string // the identity provider's name, when configured
+	// Reauth: a fresh proof is asked for (to change factors); the
+	// provider is then asked to sign the person in again (prompt=login).
+	Reauth bool
 }
 
 func (v *signInView) title() string { return "Sign in" }
@@ -68,7 +71,8 @@ func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	next := localPath(q.Get("next"))
 	notice := notices[q.Get("done")]
-	if q.Get("reauth") == "1" {
+	reauth := q.Get("reauth") == "1"
+	if reauth {
 		// A fresh step-up (to change factors): the form, even when signed
 		// in; signing in again replaces the session.
 		notice = notices["reauth"]
@@ -76,7 +80,7 @@ func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request) error {
 		redirect(rw, r, orDefault(next, "/checks"))
 		return nil
 	}
-	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notice, OIDC: w.oidcName()})
+	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notice, OIDC: w.oidcName(), Reauth: reauth})
 	return nil
 }
 
