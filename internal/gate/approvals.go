@@ -117,6 +117,17 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if err := tx.UpdateCheck(ctx, c); err != nil {
 			return err
 		}
+		// The grant carries the approvals that counted now, whatever
+		// happens to their people afterwards.
+		var counted []string
+		for _, a := range Standing(all, out) {
+			if Qualifies(req, c.Requester, a, now) {
+				counted = append(counted, a.ID)
+			}
+		}
+		if err := tx.SetGrantApprovals(ctx, c.ID, counted); err != nil {
+			return err
+		}
 		return appendAll(ctx, tx, []*audit.Event{
 			s.event(now, audit.CheckApproved, p.Subject, c.ID, nil),
 			s.event(now, audit.GrantIssued, p.Subject, c.ID, map[string]any{"grant_id": c.GrantID, "expires_at": c.GrantExpiresAt}),

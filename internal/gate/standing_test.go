@@ -3,11 +3,13 @@ package gate
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/grant"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -17,7 +19,7 @@ func (f *fixture) putCheck(t *testing.T, id string, req policy.Requirements) {
 	t.Helper()
 	a, _ := json.Marshal(policy.Assessment{Decision: policy.StepUp, Requirements: &req, Findings: []policy.Finding{}})
 	now := f.clock.Now()
-	c := &store.Check{ID: id, State: store.StatePending, Kind: "terraform.apply", Workspace: "billing-prod", Requester: "ci-bot",
+	c := &store.Check{ID: id, State: store.StatePending, Kind: "terraform.apply", Workspace: "billing-prod", Requester: "ci-bot", TokenID: f.caller.TokenID,
 		Assessment: a, ResumeKey: "rk-" + id, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := f.st.CreateCheck(context.Background(), c); err != nil {
 		t.Fatal(err)
@@ -110,9 +112,36 @@ func TestApprovalsOfDisabledOrIneligiblePeopleDoNotCount(t *testing.T) {
 			if !found {
 				t.Errorf("no %s event", audit.CheckApprovalsWithdrawn)
 			}
-			// A third eligible person completes it.
+			// A third eligible person completes it; the grant names those
+			// who counted, and still does once bob is back.
 			if s := f.approve(t, "chk_two", "carol", groups...); s != "approved" {
-				t.Errorf("after carol: %s, want approved", s)
+				t.Fatalf("after carol: %s, want approved", s)
+			}
+			approvers := func() []string {
+				v, err := f.svc.GetCheck(ctx, f.caller, "chk_two")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ks, _ := f.svc.Keys(ctx)
+				c, err := grant.Verify(ctx, v.Grant, ks, grant.Expect{Issuer: "https://stepgate.example.com", Audience: "stepgate", Now: f.clock.Now(), Leeway: time.Second})
+				if err != nil {
+					t.Fatalf("the grant does not verify: %v", err)
+				}
+				var names []string
+				for _, a := range c.Approvals {
+					names = append(names, a.Subject)
+				}
+				slices.Sort(names)
+				return names
+			}
+			if got := approvers(); !slices.Equal(got, []string{"alice", "carol"}) {
+				t.Errorf("the grant names %v, want [alice carol]", got)
+			}
+			mustDo(t, account.New(f.st, f.clock.Now).SetDisabled(ctx, "bob", false, "admin"))
+			_, err = account.New(f.st, f.clock.Now).SetGroups(ctx, "bob", groups, false, "admin")
+			mustDo(t, err)
+			if got := approvers(); !slices.Equal(got, []string{"alice", "carol"}) {
+				t.Errorf("once bob is back the grant names %v, want [alice carol]", got)
 			}
 		})
 	}

@@ -143,6 +143,7 @@ type Tx interface {
 	PeopleTx
 	NonceTx
 	CeremonyTx
+	GrantTx
 }
 
 // Store is a database.

@@ -375,3 +375,9 @@ func (s *Store) UseEnrollment(ctx context.Context, hash []byte, now time.Time) (
 	}
 	return e, refused
 }
+
+// SetGrantApprovals records the approvals of a grant in a transaction of
+// its own.
+func (s *Store) SetGrantApprovals(ctx context.Context, checkID string, approvalIDs []string) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.SetGrantApprovals(ctx, checkID, approvalIDs) })
+}

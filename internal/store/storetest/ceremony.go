@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -272,4 +273,69 @@ func mustCreateUsers(t *testing.T, st store.Store, ids ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func testGrantApprovals(t *testing.T, open Opener) {
+	// Every case starts with check c1 and its approvals a1, a2, a3, and
+	// check c2 with its approval b1.
+	setup := func(t *testing.T) store.Store {
+		st, ctx := open(t), t.Context()
+		for _, c := range []struct {
+			check string
+			aps   []string
+		}{{"c1", []string{"a1", "a2", "a3"}}, {"c2", []string{"b1"}}} {
+			if err := st.CreateCheck(ctx, &store.Check{ID: c.check, State: store.StatePending}); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range c.aps {
+				if err := st.AddApproval(ctx, &store.Approval{ID: id, CheckID: c.check, Subject: id, Approved: true, AAL: 3}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return st
+	}
+	for _, tt := range []struct {
+		name    string
+		set     []string
+		wantErr error
+		want    []string
+	}{
+		{name: "ok/some", set: []string{"a3", "a1"}, want: []string{"a1", "a3"}},
+		{name: "ok/none", set: nil, want: nil},
+		{name: "fail/an-approval-of-another-check", set: []string{"a1", "b1"}, wantErr: store.ErrNotFound},
+		{name: "fail/no-such-approval", set: []string{"a1", "zz"}, wantErr: store.ErrNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st, ctx := setup(t), t.Context()
+			err := st.SetGrantApprovals(ctx, "c1", tt.set)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("SetGrantApprovals(%v) = %v, want %v", tt.set, err, tt.wantErr)
+			}
+			got, err := st.GrantApprovals(ctx, "c1")
+			if err != nil {
+				t.Fatalf("GrantApprovals() = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("GrantApprovals() mismatch (-want +got):\n%s", diff)
+			}
+			if other, _ := st.GrantApprovals(ctx, "c2"); len(other) != 0 {
+				t.Errorf("GrantApprovals(c2) = %v, want none", other)
+			}
+		})
+	}
+	t.Run("fail/twice", func(t *testing.T) {
+		t.Parallel()
+		st, ctx := setup(t), t.Context()
+		if err := st.SetGrantApprovals(ctx, "c1", []string{"a1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetGrantApprovals(ctx, "c1", []string{"a1", "a2"}); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("SetGrantApprovals() again = %v, want store.ErrConflict", err)
+		}
+		if got, _ := st.GrantApprovals(ctx, "c1"); !cmp.Equal(got, []string{"a1"}) {
+			t.Errorf("GrantApprovals() = %v, want [a1] (the failed call changed nothing)", got)
+		}
+	})
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("list-checks", func(t *testing.T) { testListChecks(t, open) })
 	t.Run("nonces", func(t *testing.T) { testNonces(t, open) })
 	t.Run("ceremonies", func(t *testing.T) { testCeremonies(t, open) })
+	t.Run("grant-approvals", func(t *testing.T) { testGrantApprovals(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:

@@ -19,3 +19,13 @@ CREATE TABLE ceremonies (
 
 -- CreateCeremony's pruning: the expired records, oldest first.
 CREATE INDEX ceremonies_expires_at ON ceremonies (expires_at);
+
+-- The approvals a check's grant carries: those that counted when it was
+-- issued (people enabled and eligible then, proofs good enough then), so
+-- that the grant, signed again each time it is read, names the same
+-- people whatever happens to their accounts afterwards.
+CREATE TABLE grant_approvals (
+	check_id    TEXT NOT NULL REFERENCES checks (id) ON DELETE CASCADE,
+	approval_id TEXT NOT NULL REFERENCES approvals (id) ON DELETE CASCADE,
+	PRIMARY KEY (check_id, approval_id)
+) STRICT;
