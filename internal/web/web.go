@@ -38,9 +38,9 @@ const (
 	// ceremonyTTL bounds a WebAuthn ceremony or a TOTP set-up in progress.
 	ceremonyTTL = 5 * time.Minute
 	// FreshAuth is how recent the session's proof must be to add or remove
-	// a factor (max_age 300 s): a stolen session must not be able to
-	// enroll the thief's passkey or remove the owner's.
-	FreshAuth = 5 * time.Minute
+	// a factor (max_age 300 s, a step-up's default age): a stolen session
+	// must not be able to enroll the thief's passkey or remove the owner's.
+	FreshAuth = gate.DefaultStepUpAge
 )
 
 // FactorNotifier tells people that their factors changed (package
