@@ -40,7 +40,8 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	if r.code != 3 || id == "" {
 		t.Fatalf("pending check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	svc, _ := s.domain()
+	svc, st := s.domain()
+	approvers(t, st, "alice")
 	if _, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

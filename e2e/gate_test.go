@@ -112,7 +112,8 @@ func TestProductionIAMWaitsForApproval(t *testing.T) {
 	check := startCheck(t, dir, env, "--plan", plan, "--plan-file", tfplan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
 	defer check.stop()
 	id := check.id(t)
-	svc, _ := s.domain()
+	svc, st := s.domain()
+	approvers(t, st, "alice", "bob")
 	now := time.Now()
 	// The requester (the token's owner, billing-ci) cannot approve.
 	_, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "billing-ci", Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: now})

@@ -158,6 +158,22 @@ func (s *server) domainWithKey(keyFile string) (*gate.Service, store.Store) {
 	return svc, st
 }
 
+// approvers creates, if missing, the accounts of people of the group
+// "approvers" whose approvals a test records straight through the
+// service: only the approvals of enabled, eligible accounts count.
+func approvers(t *testing.T, st store.Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := st.GetUserByName(context.Background(), n); err == nil {
+			continue
+		}
+		u := &store.User{ID: "usr_" + n, Name: n, Groups: []string{gate.DefaultApproverGroup}, CreatedAt: time.Now()}
+		if err := st.CreateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func pipelineEnv(s *server, token string) []string {
 	return []string{"STEPGATE_SERVER=" + s.url, "STEPGATE_TOKEN=" + token}
 }

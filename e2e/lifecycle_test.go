@@ -42,7 +42,8 @@ func TestRestartWhilePendingLosesNothing(t *testing.T) {
 	if got := checkID.FindString(r.stdout + r.stderr); r.code != 3 || got != first {
 		t.Fatalf("after a restart: exit %d, check %q; want 3 and the same check %s\n%s%s", r.code, got, first, r.stdout, r.stderr)
 	}
-	svc, _ := s.domain()
+	svc, st := s.domain()
+	approvers(t, st, "carol")
 	if _, err := svc.Record(context.Background(), first, &gate.Proof{Subject: "carol", Groups: []string{"approvers"}, Approved: true, AMR: []string{"otp"}, AAL: 2, AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

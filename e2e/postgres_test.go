@@ -88,7 +88,8 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	// The approval is made through its own connection to the database, as
 	// a third replica would: server A learns of it by LISTEN/NOTIFY.
 	b.dir = dir
-	svc, _ := b.domainWithKey(keyFile)
+	svc, st := b.domainWithKey(keyFile)
+	approvers(t, st, "alice")
 	start := time.Now()
 	if _, err := svc.Record(context.Background(), id, &gate.Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)

@@ -74,6 +74,11 @@ type Approval struct {
 	AAL       int       `json:"aal"`
 	AuthTime  time.Time `json:"auth_time"`
 	CreatedAt time.Time `json:"created_at"`
+	// Withdrawn, on a pending check, says why this approval no longer
+	// counts whatever its proof: its person is now "disabled", "not
+	// eligible" (no longer in the groups the check needs) or has "no
+	// account".
+	Withdrawn string `json:"withdrawn,omitempty"`
 }
 
 // GET /v1/checks/{id} answers the Check.

@@ -185,7 +185,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}
-	people, rp, err := webUI(ctx, srv, o, svc, st, master)
+	people, rp, err := webUI(ctx, srv, o, svc, st, master, n)
 	if err != nil {
 		return err
 	}
@@ -343,7 +343,7 @@ func PublicURL(srv config.Server) string {
 // webUI builds the pages for people: sign-in, enrollment, review and
 // approval, with WebAuthn bound to the public URL's host. It returns the
 // relying party of server.oidc too (nil when unset), for the people API.
-func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master) (http.Handler, *oidc.RP, error) {
+func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master, n *notify.Notifier) (http.Handler, *oidc.RP, error) {
 	if err := CheckPublicURL(srv.PublicURL); err != nil {
 		return nil, nil, err
 	}
@@ -355,6 +355,9 @@ func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Ser
 	}
 	tp := totp.New(master, "stepgate", o.Now)
 	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now)
+	if n != nil {
+		w.SetNotifier(n) // factor.added, factor.removed
+	}
 	if srv.OIDC != nil {
 		rp, path, err := oidcRelyingParty(ctx, srv, st, o.Now)
 		if err != nil {

@@ -33,6 +33,22 @@ const (
 	CheckpointKeyCreated = "audit.checkpoint_key_created"
 )
 
+// Event types of refusals and withdrawals on the people's side.
+const (
+	// CheckApprovalsWithdrawn: when a check's approvals were counted, some
+	// did not count because their people were disabled or no longer
+	// eligible (data: not_counted, by person).
+	CheckApprovalsWithdrawn = "check.approvals_withdrawn"
+	// CeremonyRefused is a refused finish of a ceremony on the web (a
+	// passkey registration, sign-in or approval, a TOTP set-up, a sign-in
+	// at the identity provider, an enrollment link): replayed, expired, or
+	// begun for another session, person or check.
+	CeremonyRefused = "ceremony.refused"
+	// CredentialRefused is a refused change of a person's factors (adding
+	// or removing one without a fresh step-up).
+	CredentialRefused = "credential.refused"
+)
+
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set
 // by the store when it appends the event (with Seal), under a lock that
 // serializes appends across every server sharing the database.

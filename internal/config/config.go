@@ -158,8 +158,8 @@ type Webhook struct {
 	URL string `yaml:"url"`
 	// Format is json (default) or slack.
 	Format string `yaml:"format"`
-	// Events: check.pending, check.approved, check.rejected, check.expired
-	// (default: all).
+	// Events: check.pending, check.approved, check.rejected, check.expired,
+	// factor.added, factor.removed (default: all).
 	Events []string `yaml:"events"`
 	// SecretFile holds a key that signs each body (header
 	// Stepgate-Signature: sha256=HMAC).

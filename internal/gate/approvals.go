@@ -101,13 +101,34 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if err != nil {
 			return err
 		}
-		if !Satisfied(req, c.Requester, all, now) {
+		// Only the approvals of people enabled and eligible now count.
+		out, err := Withdrawn(ctx, tx, req, c.Requester, all)
+		if err != nil {
+			return err
+		}
+		if !Satisfied(req, c.Requester, Standing(all, out), now) {
 			c.UpdatedAt = now
+			if len(out) > 0 {
+				if err := tx.AppendAudit(ctx, s.event(now, audit.CheckApprovalsWithdrawn, p.Subject, c.ID, map[string]any{"not_counted": out})); err != nil {
+					return err
+				}
+			}
 			return tx.UpdateCheck(ctx, c)
 		}
 		c.State, c.UpdatedAt = store.StateApproved, now
 		s.issue(c, now)
 		if err := tx.UpdateCheck(ctx, c); err != nil {
+			return err
+		}
+		// The grant carries the approvals that counted now, whatever
+		// happens to their people afterwards.
+		var counted []string
+		for _, a := range Standing(all, out) {
+			if Qualifies(req, c.Requester, a, now) {
+				counted = append(counted, a.ID)
+			}
+		}
+		if err := tx.SetGrantApprovals(ctx, c.ID, counted); err != nil {
 			return err
 		}
 		if err := appendAll(ctx, tx, []*audit.Event{
@@ -140,11 +161,66 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	return v, nil
 }
 
+// Why an approval no longer counts, whatever its proof: its person's
+// standing changed after they gave it.
+const (
+	WithdrawnDisabled    = "disabled"     // the account is disabled
+	WithdrawnNotEligible = "not eligible" // no longer in the groups the check needs
+	WithdrawnNoAccount   = "no account"   // no account has this name (deleted or renamed)
+)
+
+// userReader reads accounts: a store.Tx or a store.Store.
+type userReader interface {
+	GetUserByName(ctx context.Context, name string) (*store.User, error)
+}
+
+// Withdrawn says, by subject, why the approvals of some people no longer
+// count: their account is disabled or gone, or they are no longer eligible
+// (Eligible, with the account's groups and admin flag now). Rejections are
+// left out: a rejection ends a check when it is given.
+func Withdrawn(ctx context.Context, users userReader, req *policy.Requirements, requester string, approvals []*store.Approval) (map[string]string, error) {
+	out := map[string]string{}
+	seen := map[string]bool{}
+	for _, a := range approvals {
+		if !a.Approved || seen[a.Subject] {
+			continue
+		}
+		seen[a.Subject] = true
+		u, err := users.GetUserByName(ctx, a.Subject)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out[a.Subject] = WithdrawnNoAccount
+		case err != nil:
+			return nil, fmt.Errorf("reading the account of approver %q: %w", a.Subject, err)
+		case !u.DisabledAt.IsZero():
+			out[a.Subject] = WithdrawnDisabled
+		case !Eligible(req, requester, &Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}):
+			out[a.Subject] = WithdrawnNotEligible
+		}
+	}
+	return out, nil
+}
+
+// Standing returns the approvals whose subject is not in withdrawn.
+func Standing(approvals []*store.Approval, withdrawn map[string]string) []*store.Approval {
+	if len(withdrawn) == 0 {
+		return approvals
+	}
+	var out []*store.Approval
+	for _, a := range approvals {
+		if _, gone := withdrawn[a.Subject]; !gone {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // Satisfied reports whether approvals meet the requirements at time now:
 // enough distinct people, none of them the requester when others must
 // approve, each proof at or above the level, fresh enough, and by an
-// accepted method. (Whether each person may approve at all was checked,
-// by Eligible, before their approval was recorded.)
+// accepted method. (Whether each person may approve at all is checked,
+// by Eligible, before their approval is recorded, and again, with their
+// account as it is when the requirements are evaluated, by Withdrawn.)
 func Satisfied(req *policy.Requirements, requester string, approvals []*store.Approval, now time.Time) bool {
 	ok := map[string]bool{}
 	for _, a := range approvals {

@@ -66,6 +66,18 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{svc: svc, st: st, clock: clk, caller: caller}
 }
 
+// approvers creates the accounts of people of the group "approvers":
+// only the approvals of people with an enabled, eligible account count.
+func (f *fixture) approvers(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		u := &store.User{ID: "usr_" + n, Name: n, Groups: []string{DefaultApproverGroup}, CreatedAt: f.clock.Now()}
+		if err := f.st.CreateUser(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (f *fixture) create(t *testing.T, example, workspace string) (string, string) {
 	t.Helper()
 	file, err := os.Open(filepath.Join("..", "..", "examples", example))
@@ -144,6 +156,7 @@ func TestResume(t *testing.T) {
 func TestApprovalRules(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	f.approvers(t, "alice", "bob", "dave", "frank")
 	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod") // aal 3, 1 approval, max_age 300
 	now := f.clock.Now()
 	for _, tt := range []struct {
@@ -220,6 +233,7 @@ func TestRejectionEndsTheCheck(t *testing.T) {
 func TestConsumeOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	f.approvers(t, "alice")
 	id, _ := f.create(t, "dev-tag-change.plan.json", "billing-dev")
 	v, _ := f.svc.GetCheck(ctx, f.caller, id)
 	if _, err := f.svc.Consume(ctx, f.caller, v.Grant); err != nil {
@@ -280,6 +294,7 @@ func (r *recorder) Notify(_ context.Context, event string, c *api.Check) {
 func TestAnnouncements(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	f.approvers(t, "alice")
 	r := &recorder{}
 	f.svc.SetNotifier(r)
 	f.create(t, "dev-tag-change.plan.json", "billing-dev") // allowed: nobody to tell
@@ -361,6 +376,7 @@ func TestLinkedPipelineActorIsTheRequester(t *testing.T) {
 func TestSubjectTemplate(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	f.approvers(t, "alice")
 	f.svc.cfg.SubjectTemplate = "workspace:{workspace}:env:{environment}:aal:{aal}"
 	id, _ := f.create(t, "prod-iam.plan.json", "billing-prod")
 	if _, err := f.svc.Record(ctx, id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk"}, AuthTime: f.clock.Now()}); err != nil {

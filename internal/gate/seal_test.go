@@ -61,6 +61,7 @@ func TestGrantsAreCheckpointedInTheirTransaction(t *testing.T) {
 		if state != string(store.StatePending) || len(sealer.heads) != 0 {
 			t.Fatalf("state %s, sealer saw %v; want pending and no checkpoint yet", state, sealer.heads)
 		}
+		f.approvers(t, "alice")
 		v, err := f.svc.Record(ctx, id, &Proof{Subject: "alice", Groups: []string{"approvers"}, Approved: true, AAL: 3, AMR: []string{"hwk", "user"}, AuthTime: f.clock.Now()})
 		if err != nil || v.State != string(store.StateApproved) {
 			t.Fatalf("Record() = %v, %v; want approved", v, err)

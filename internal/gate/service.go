@@ -461,10 +461,17 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 	if c.State == store.StatePending {
 		v.ReviewURL = s.cfg.PublicURL + "/checks/" + c.ID
 	}
+	var withdrawn map[string]string
+	if c.State == store.StatePending && a.Requirements != nil && len(approvals) > 0 {
+		var err error
+		if withdrawn, err = Withdrawn(ctx, s.st, a.Requirements, c.Requester, approvals); err != nil {
+			return nil, fmt.Errorf("reading the approvers of %s: %w", c.ID, err)
+		}
+	}
 	for _, ap := range approvals {
 		v.Approvals = append(v.Approvals, api.Approval{
 			Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AMR: ap.AMR, AAL: ap.AAL,
-			AuthTime: ap.AuthTime, CreatedAt: ap.CreatedAt,
+			AuthTime: ap.AuthTime, CreatedAt: ap.CreatedAt, Withdrawn: withdrawn[ap.Subject],
 		})
 	}
 	if c.GrantID != "" {
@@ -504,11 +511,19 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 		Decision:       string(a.Decision),
 		Rules:          ruleIDs(a),
 	}
+	// Only the approvals that counted when the grant was issued: the
+	// grant's aal is a promise to whoever trusts it. Record kept which
+	// (their people enabled and eligible then); a grant issued before it
+	// kept them has those whose proof qualified then.
+	kept, err := s.st.GrantApprovals(ctx, c.ID)
+	if err != nil {
+		return "", fmt.Errorf("reading the approvals of the grant of %s: %w", c.ID, err)
+	}
 	for _, ap := range approvals {
-		// Only the approvals that counted when the grant was issued: the
-		// grant's aal is a promise to whoever trusts it. (Groups were checked
-		// when each approval was recorded.)
-		if a.Requirements == nil || !Qualifies(a.Requirements, c.Requester, ap, c.GrantIssuedAt) {
+		switch {
+		case len(kept) > 0 && !slices.Contains(kept, ap.ID):
+			continue
+		case len(kept) == 0 && (a.Requirements == nil || !Qualifies(a.Requirements, c.Requester, ap, c.GrantIssuedAt)):
 			continue
 		}
 		claims.Approvals = append(claims.Approvals, grant.Approval{Subject: ap.Subject, AAL: ap.AAL, AMR: ap.AMR, Time: ap.AuthTime.Unix()})

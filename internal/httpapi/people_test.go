@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,7 @@ type peopleEnv struct {
 
 const otherClientID = "some-other-app"
 
-func newPeopleEnv(t *testing.T, withPeople bool) *peopleEnv {
+func newPeopleEnv(t *testing.T, withPeople bool, configure ...func(*oidc.Config)) *peopleEnv {
 	t.Helper()
 	clock := &testClock{}
 	s := newStack(t, stackOpts{now: clock.now})
@@ -67,10 +68,14 @@ func newPeopleEnv(t *testing.T, withPeople bool) *peopleEnv {
 	storage.RegisterClients(storage.NativeClient(otherClientID, oidctest.CLIRedirectURI))
 	p := oidctest.StartWithCLI(t, s.srv.URL+"/oidc/callback")
 	if withPeople {
-		rp, err := oidc.New(context.Background(), oidc.Config{
+		cfg := oidc.Config{
 			Name: "Example SSO", Issuer: p.URL, ClientID: oidctest.ClientID, ClientSecret: oidctest.ClientSecret,
 			RedirectURL: s.srv.URL + "/oidc/callback", ACR: map[int]string{2: "urn:stepgate:mfa", 3: "phr"},
-		}, clock.now)
+		}
+		for _, c := range configure {
+			c(&cfg)
+		}
+		rp, err := oidc.New(context.Background(), cfg, clock.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,5 +471,31 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		if res.status != 404 || errCode(t, res.body) != api.CodeNotFound {
 			t.Errorf("without server.oidc, GET %s = %d %s, want 404", path, res.status, res.body)
 		}
+	}
+}
+
+// TestPeopleSyncedGroupsAreKept: with a groups claim, the groups of the
+// ID token are kept in the account, as a web sign-in keeps them, so that
+// an approval given with them still counts when the check's approvals are
+// counted later.
+func TestPeopleSyncedGroupsAreKept(t *testing.T) {
+	e := newPeopleEnv(t, true, func(c *oidc.Config) {
+		c.GroupsClaim = "groups"
+		c.GroupMap = map[string][]string{"idp-sre": {"sre"}}
+	})
+	c := e.putCheck(t, "bob", policy.Requirements{AAL: 3, Approvals: 1, MaxAge: 300, Groups: []string{"sre"}})
+	login := strong
+	login.Groups = []string{"idp-sre"}
+	res := e.call(t, "POST", "/v1/people/checks/"+c.ID+"/approve", e.idToken(t, oidctest.CLIClientID, login), api.AnswerRequest{PlanSHA256: c.PlanSHA256})
+	if res.status != 200 {
+		t.Fatalf("approve: %d %s", res.status, res.body)
+	}
+	u, err := e.st.GetUserByName(context.Background(), "alice")
+	if err != nil || !slices.Equal(u.Groups, []string{"sre"}) {
+		t.Errorf("alice's groups = %v, %v; want [sre] from the ID token", u.Groups, err)
+	}
+	got, _ := e.st.GetCheck(context.Background(), c.ID)
+	if got.State != store.StateApproved {
+		t.Errorf("state %s, want approved", got.State)
 	}
 }

@@ -31,11 +31,16 @@ const (
 	// webhooks that list it (a copy of each checkpoint outside the
 	// database; format json only).
 	Checkpoint = "audit.checkpoint"
+	// FactorAdded and FactorRemoved tell that a person's factors changed
+	// (a passkey or an authenticator app added or removed), so that a
+	// person whose session was stolen hears of it.
+	FactorAdded   = "factor.added"
+	FactorRemoved = "factor.removed"
 )
 
-// AllEvents lists the events of checks, which a webhook with no events
-// listed receives.
-var AllEvents = []string{Pending, Approved, Rejected, Expired}
+// AllEvents lists the events of checks and factors, which a webhook with no
+// events listed receives (audit checkpoints only go where listed).
+var AllEvents = []string{Pending, Approved, Rejected, Expired, FactorAdded, FactorRemoved}
 
 // Webhook is one receiver.
 type Webhook struct {
@@ -83,12 +88,28 @@ func redact(raw string) string {
 	return u.Scheme + "://" + u.Host + "/…"
 }
 
-// Event is the JSON body of a "json" webhook.
+// Event is the JSON body of a "json" webhook: a check's event carries the
+// check and its review URL, a factor's event the change and the account
+// page's URL.
 type Event struct {
-	Type      string     `json:"type"`
-	Time      time.Time  `json:"time"`
-	Check     *api.Check `json:"check"`
-	ReviewURL string     `json:"review_url"`
+	Type       string        `json:"type"`
+	Time       time.Time     `json:"time"`
+	Check      *api.Check    `json:"check,omitempty"`
+	ReviewURL  string        `json:"review_url,omitempty"`
+	Factor     *FactorChange `json:"factor,omitempty"`
+	AccountURL string        `json:"account_url,omitempty"`
+}
+
+// FactorChange is a factor added to or removed from a person's account.
+type FactorChange struct {
+	User  string `json:"user"` // the person's name
+	Email string `json:"email,omitempty"`
+	Kind  string `json:"kind"` // webauthn or totp
+	Name  string `json:"name"` // what the person calls it
+	ID    string `json:"id"`
+	// Via says how: "account" (the account page, after a fresh step-up)
+	// or "enrollment" (a one-time enrollment link).
+	Via string `json:"via"`
 }
 
 type delivery struct {
@@ -146,11 +167,41 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 			n.log.ErrorContext(ctx, "encoding notification failed", "event", event, "check", c.ID, "err", err)
 			continue
 		}
-		select {
-		case n.queue <- &delivery{hook: h, body: body, event: event, check: c.ID}:
-		default:
-			n.log.ErrorContext(ctx, "notification queue full, dropping event", "event", event, "check", c.ID, "webhook", redact(h.URL))
+		n.enqueue(ctx, &delivery{hook: h, body: body, event: event, check: c.ID})
+	}
+}
+
+// NotifyFactor queues a factor's event (FactorAdded, FactorRemoved) for
+// every webhook that wants it. It never blocks.
+func (n *Notifier) NotifyFactor(ctx context.Context, event string, fc FactorChange) {
+	if n == nil || len(n.hooks) == 0 {
+		return
+	}
+	account := n.publicURL + "/account"
+	for _, h := range n.hooks {
+		if !h.wants(event) {
+			continue
 		}
+		var body []byte
+		var err error
+		if h.Format == "slack" {
+			body, err = json.Marshal(slackFactorMessage(event, &fc, account))
+		} else {
+			body, err = json.Marshal(Event{Type: event, Time: n.now().UTC(), Factor: &fc, AccountURL: account})
+		}
+		if err != nil {
+			n.log.ErrorContext(ctx, "encoding notification failed", "event", event, "user", fc.User, "err", err)
+			continue
+		}
+		n.enqueue(ctx, &delivery{hook: h, body: body, event: event, check: "user:" + fc.User})
+	}
+}
+
+func (n *Notifier) enqueue(ctx context.Context, d *delivery) {
+	select {
+	case n.queue <- d:
+	default:
+		n.log.ErrorContext(ctx, "notification queue full, dropping event", "event", d.event, "about", d.check, "webhook", redact(d.hook.URL))
 	}
 }
 
@@ -193,6 +244,21 @@ func (n *Notifier) Write(ctx context.Context, cp *audit.Checkpoint) error {
 		}
 	}
 	return nil
+}
+
+// slackFactorMessage is a factor's event for Slack-compatible webhooks.
+func slackFactorMessage(event string, fc *FactorChange, account string) map[string]any {
+	what := "was added to"
+	if event == FactorRemoved {
+		what = "was removed from"
+	}
+	kind := map[string]string{"webauthn": "A passkey", "totp": "An authenticator app"}[fc.Kind]
+	if kind == "" {
+		kind = "A factor"
+	}
+	text := fmt.Sprintf("%s (%s) %s the stepgate account of %s (via %s). If this was not you, tell an admin at once.\n<%s|Review your factors>",
+		kind, escapeSlack(fc.Name), what, escapeSlack(fc.User), escapeSlack(fc.Via), account)
+	return map[string]any{"text": text}
 }
 
 // Run delivers queued events until ctx ends, retrying failures with

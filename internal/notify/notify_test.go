@@ -212,3 +212,58 @@ func TestCheckpointsGoOnlyWhereListed(t *testing.T) {
 		t.Errorf("a webhook listing no events got the checkpoint: %s", all.bodies[0])
 	}
 }
+
+func TestFactorEvents(t *testing.T) {
+	r, srv := newReceiver(0)
+	defer srv.Close()
+	secret := []byte("s3cret")
+	n := newNotifier(
+		&Webhook{URL: srv.URL + "/json", Format: "json", Secret: secret, Events: []string{FactorAdded, FactorRemoved}},
+		&Webhook{URL: srv.URL + "/slack", Format: "slack", Events: []string{FactorAdded}},
+		&Webhook{URL: srv.URL + "/checks-only", Format: "json", Events: []string{Pending}},
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	fc := FactorChange{User: "bob", Kind: "totp", Name: "<tablet>", ID: "cred_1", Via: "account"}
+	n.NotifyFactor(ctx, FactorAdded, fc)
+	wait(t, r)
+	wait(t, r)
+	n.NotifyFactor(ctx, FactorRemoved, fc)
+	wait(t, r)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var events []Event
+	var slack []string
+	for i, b := range r.bodies {
+		if r.heads[i].Get("Stepgate-Signature") != "" {
+			if got := Sign(secret, b); got != r.heads[i].Get("Stepgate-Signature") {
+				t.Errorf("signature %q, want %q", r.heads[i].Get("Stepgate-Signature"), got)
+			}
+			var ev Event
+			if err := json.Unmarshal(b, &ev); err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, ev)
+			continue
+		}
+		var m map[string]string
+		_ = json.Unmarshal(b, &m)
+		slack = append(slack, m["text"])
+	}
+	if len(events) != 2 || len(slack) != 1 {
+		t.Fatalf("got %d json and %d slack deliveries, want 2 and 1", len(events), len(slack))
+	}
+	for _, ev := range events {
+		if ev.Factor == nil || *ev.Factor != fc || ev.Check != nil || ev.AccountURL != "https://gate.example.com/account" {
+			t.Errorf("event %+v, want the factor change and the account URL", ev)
+		}
+	}
+	if !strings.Contains(slack[0], "was added to the stepgate account of bob") || !strings.Contains(slack[0], "&lt;tablet&gt;") {
+		t.Errorf("slack text %q", slack[0])
+	}
+	if err := (&Webhook{URL: "https://x.example/h", Events: []string{FactorRemoved}}).Validate(); err != nil {
+		t.Errorf("Validate() of a webhook for factor.removed = %v", err)
+	}
+}

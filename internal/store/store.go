@@ -155,6 +155,8 @@ type Tx interface {
 	NonceTx
 	SettingsTx
 	CheckpointTx
+	CeremonyTx
+	GrantTx
 }
 
 // Store is a database.

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/notify"
 
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/store"
@@ -90,11 +94,42 @@ func (w *Web) accountMessage(rw http.ResponseWriter, r *http.Request, s *signedI
 	return nil
 }
 
-// fresh reports whether the session's sign-in is recent enough to add a
-// factor: a stolen session must not be enough to enroll the thief's own.
-func (w *Web) fresh(s *signedIn) bool { return w.now().Sub(s.sess.AuthTime) <= freshAuth }
+// fresh reports whether the session's proof is recent enough to add or
+// remove a factor (FreshAuth): a stolen session must not be enough to
+// enroll the thief's factor or remove the owner's.
+func (w *Web) fresh(s *signedIn) bool {
+	age := w.now().Sub(s.sess.AuthTime)
+	return age >= -time.Minute && age <= FreshAuth
+}
 
-var errNotFresh = fail(http.StatusForbidden, "Adding a factor needs a recent sign-in (within 10 minutes). Sign out, sign in again, then add it.")
+// reauthPath is where a person proves again who they are, then comes back
+// to next.
+func reauthPath(next string) string { return "/signin?reauth=1&next=" + url.QueryEscape(next) }
+
+var msgNotFresh = fmt.Sprintf("Adding or removing a factor needs a fresh proof of who you are (within %d minutes). Sign in again, then try once more.", int(FreshAuth/time.Minute))
+
+// requireFresh refuses to add or remove a factor with a session whose
+// proof is older than FreshAuth, and audits the refusal
+// (audit.CredentialRefused).
+func (w *Web) requireFresh(r *http.Request, s *signedIn, action string) error {
+	if w.fresh(s) {
+		return nil
+	}
+	ctx := r.Context()
+	err := w.st.InTx(ctx, func(tx store.Tx) error {
+		return w.audit(ctx, tx, audit.CredentialRefused, s.user.Name, "user:"+s.user.ID, map[string]any{
+			"action": action, "reason": "the session's proof is older than the fresh step-up allows",
+			"auth_time": s.sess.AuthTime, "max_age": int(FreshAuth / time.Second), "route": r.Pattern,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("auditing refused factor change: %w", err)
+	}
+	return &userError{status: http.StatusForbidden, msg: msgNotFresh, err: errNotFresh}
+}
+
+// errNotFresh is the cause of a refusal for want of a fresh step-up.
+var errNotFresh = errors.New("no fresh step-up")
 
 // ownCredential reads one of the person's factors, locked.
 func ownCredential(r *http.Request, tx store.Tx, s *signedIn) (*store.Credential, error) {
@@ -139,6 +174,10 @@ var errLastFactor = fail(http.StatusConflict, "This is your only factor: removin
 func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
+	if err := w.requireFresh(r, s, "remove"); err != nil {
+		return w.notFresh(rw, r, s, err)
+	}
+	var found *store.Credential
 	err := w.st.InTx(ctx, func(tx store.Tx) error {
 		all, err := lockedCredentials(ctx, tx, s.user.ID, "")
 		if err != nil {
@@ -151,7 +190,7 @@ func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 		case len(all) <= 1:
 			return errLastFactor
 		}
-		found := all[i]
+		found = all[i]
 		if err := tx.DeleteCredential(ctx, id); err != nil {
 			return err
 		}
@@ -164,7 +203,25 @@ func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 	if err != nil {
 		return err
 	}
+	w.factorChanged(ctx, notify.FactorRemoved, s.user, found, "account")
 	redirect(rw, r, "/account?done=removed")
+	return nil
+}
+
+// notFresh answers a refusal of requireFresh on a page: the account page
+// with the message and a way to sign in again (a JSON ceremony gets the
+// message). Another error is returned as it is.
+func (w *Web) notFresh(rw http.ResponseWriter, r *http.Request, s *signedIn, err error) error {
+	if !errors.Is(err, errNotFresh) {
+		return err
+	}
+	w.logFailure(r, http.StatusForbidden, err)
+	v, verr := w.accountView(r, s)
+	if verr != nil {
+		return verr
+	}
+	v.Message, v.Notice = msgNotFresh, ""
+	w.renderAs(rw, r, http.StatusForbidden, "account", s.user.Name, v)
 	return nil
 }
 
@@ -185,9 +242,11 @@ func addView(s *signedIn, p *totp.Pending, msg string) *enrollView {
 // authenticator app.
 func (w *Web) addFactorPage(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
 	if !w.fresh(s) {
-		return errNotFresh
+		// Not a change yet: ask for the proof, then come back here.
+		redirect(rw, r, reauthPath("/account/add"))
+		return nil
 	}
-	p, err := w.beginTOTP(rw, s.user, s.hash, "/account/totp")
+	p, err := w.beginTOTP(r.Context(), rw, s.user, s.hash, "/account/totp")
 	if err != nil {
 		return err
 	}
@@ -197,8 +256,8 @@ func (w *Web) addFactorPage(rw http.ResponseWriter, r *http.Request, s *signedIn
 
 // addTOTP saves another authenticator app.
 func (w *Web) addTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	if !w.fresh(s) {
-		return errNotFresh
+	if err := w.requireFresh(r, s, "add"); err != nil {
+		return w.notFresh(rw, r, s, err)
 	}
 	cred, p, msg, err := w.confirmTOTP(rw, r, s.user, s.hash)
 	if err != nil {
@@ -211,20 +270,21 @@ func (w *Web) addTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) erro
 	if err := w.st.InTx(r.Context(), func(tx store.Tx) error { return w.addCredential(r.Context(), tx, s.user, cred) }); err != nil {
 		return err
 	}
+	w.factorChanged(r.Context(), notify.FactorAdded, s.user, cred, "account")
 	redirect(rw, r, "/account?done=added")
 	return nil
 }
 
 func (w *Web) addPasskeyBegin(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	if !w.fresh(s) {
-		return errNotFresh
+	if err := w.requireFresh(r, s, "add"); err != nil {
+		return err
 	}
 	return w.beginRegistration(rw, r, s.user, s.hash)
 }
 
 func (w *Web) addPasskeyFinish(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	if !w.fresh(s) {
-		return errNotFresh
+	if err := w.requireFresh(r, s, "add"); err != nil {
+		return err
 	}
 	cred, err := w.finishRegistration(rw, r, s.user, s.hash)
 	if err != nil {
@@ -233,6 +293,7 @@ func (w *Web) addPasskeyFinish(rw http.ResponseWriter, r *http.Request, s *signe
 	if err := w.st.InTx(r.Context(), func(tx store.Tx) error { return w.addCredential(r.Context(), tx, s.user, cred) }); err != nil {
 		return err
 	}
+	w.factorChanged(r.Context(), notify.FactorAdded, s.user, cred, "account")
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/account?done=added"})
 	return nil
 }

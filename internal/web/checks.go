@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,9 +123,10 @@ func counted(req *policy.Requirements, c *api.Check, now time.Time) int {
 	return len(ok)
 }
 
-// counts reports whether an answer to c counts now towards req.
+// counts reports whether an answer to c counts now towards req: its
+// person's standing (a.Withdrawn) and its proof.
 func counts(req *policy.Requirements, c *api.Check, a api.Approval, now time.Time) bool {
-	return gate.Qualifies(req, c.Requester, &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}, now)
+	return a.Withdrawn == "" && gate.Qualifies(req, c.Requester, &store.Approval{Subject: a.Subject, Approved: a.Approved, AAL: a.AAL, AMR: a.AMR, AuthTime: a.AuthTime}, now)
 }
 
 // timeLeft says how long until d runs out, for a person.
@@ -165,6 +165,9 @@ type answerView struct {
 	AMR      string
 	At       time.Time
 	Counts   bool
+	// Withdrawn says why the person's approval no longer counts
+	// ("disabled", "not eligible"...).
+	Withdrawn string
 }
 
 type findingView struct {
@@ -290,7 +293,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	}
 	for _, ap := range c.Approvals {
 		ok := req != nil && counts(req, c, ap, now)
-		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: ok})
+		v.Answers = append(v.Answers, answerView{Subject: ap.Subject, Approved: ap.Approved, Reason: ap.Reason, AAL: ap.AAL, AMR: strings.Join(ap.AMR, ", "), At: ap.CreatedAt, Counts: ok, Withdrawn: ap.Withdrawn})
 		if ap.Subject == u.Name && ap.Approved && ok {
 			v.AlreadyApproved = true
 		}
@@ -642,7 +645,7 @@ func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *si
 			return err
 		}
 	}
-	err = w.putCeremony(rw, &ceremony{Purpose: purposeApprove, Bind: hex.EncodeToString(s.hash), Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
+	err = w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeApprove, Bind: s.hash, Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
 	if err != nil {
 		return err
 	}
@@ -712,9 +715,9 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 		return err
 	}
 	id := r.PathValue("id")
-	cer, err := w.takeCeremony(rw, r, purposeApprove, s.hash, id)
+	cer, err := w.takeCeremony(rw, r, purposeApprove, s.hash, id, s.user.Name)
 	if err != nil {
-		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+		return ceremonyFailure(err, msgCeremonyGone)
 	}
 	c, err := w.review(r)
 	if err != nil {

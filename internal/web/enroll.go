@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +13,10 @@ import (
 	"unicode"
 
 	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -113,8 +114,9 @@ func secretText(p *totp.Pending) string {
 }
 
 // beginTOTP starts a TOTP set-up: a new seed, sealed (totp.SealPending)
-// inside a ceremony cookie bound to bind, sent back only to confirmPath.
-func (w *Web) beginTOTP(rw http.ResponseWriter, u *store.User, bind []byte, confirmPath string) (*totp.Pending, error) {
+// in a ceremony bound to bind, whose cookie is sent back only to
+// confirmPath.
+func (w *Web) beginTOTP(ctx context.Context, rw http.ResponseWriter, u *store.User, bind []byte, confirmPath string) (*totp.Pending, error) {
 	p, err := w.tp.Begin(u.Name)
 	if err != nil {
 		return nil, err
@@ -123,21 +125,27 @@ func (w *Web) beginTOTP(rw http.ResponseWriter, u *store.User, bind []byte, conf
 	if err != nil {
 		return nil, err
 	}
-	err = w.putCeremony(rw, &ceremony{Purpose: purposeTOTP, Bind: hex.EncodeToString(bind), Subject: u.ID, Data: sealed}, totp.PendingTTL, confirmPath)
+	err = w.putCeremony(ctx, rw, &ceremony{Purpose: purposeTOTP, Bind: bind, Subject: u.ID, Data: sealed}, totp.PendingTTL, confirmPath)
 	return p, err
 }
 
 // confirmTOTP checks the first code of a set-up in progress. It returns
-// the credential to save, or the Pending to show again with a message.
+// the credential to save, or the Pending to show again with a message. A
+// right code uses the set-up's ceremony: a confirmation sent again is a
+// replay, refused and audited.
 func (w *Web) confirmTOTP(rw http.ResponseWriter, r *http.Request, u *store.User, bind []byte) (*store.Credential, *totp.Pending, string, error) {
-	c, err := w.peekCeremony(r, purposeTOTP, bind, u.ID)
+	c, err := w.peekCeremony(r, purposeTOTP, bind, u.ID, u.Name)
+	var cr *ceremonyRefused
+	if errors.As(err, &cr) {
+		return nil, nil, "", ceremonyFailure(err, msgTOTPGone)
+	}
 	var p *totp.Pending
 	if err == nil {
 		p, err = w.tp.OpenPending(c.Data, u.ID)
 	}
 	if err != nil {
 		// Gone or expired: start over with a new seed.
-		p, err := w.beginTOTP(rw, u, bind, r.URL.EscapedPath())
+		p, err := w.beginTOTP(r.Context(), rw, u, bind, r.URL.EscapedPath())
 		return nil, p, "This set-up expired. Add this new code to your authenticator app, then enter the code it shows.", err
 	}
 	name := cleanName(r.PostFormValue("name"), "Authenticator app")
@@ -146,14 +154,19 @@ func (w *Web) confirmTOTP(rw http.ResponseWriter, r *http.Request, u *store.User
 	case errors.Is(err, totp.ErrInvalid):
 		return nil, p, "That code is not right. Enter the 6-digit code your authenticator app shows now for stepgate.", nil
 	case errors.Is(err, totp.ErrExpired):
-		p, err := w.beginTOTP(rw, u, bind, r.URL.EscapedPath())
+		p, err := w.beginTOTP(r.Context(), rw, u, bind, r.URL.EscapedPath())
 		return nil, p, "This set-up expired. Add this new code to your authenticator app, then enter the code it shows.", err
 	case err != nil:
 		return nil, nil, "", fmt.Errorf("confirming totp: %w", err)
 	}
 	w.clearCookie(rw, ceremonyCookie(purposeTOTP), r.URL.EscapedPath(), http.SameSiteStrictMode)
+	if _, err := w.useCeremony(r, purposeTOTP, bind, u.ID, u.Name); err != nil {
+		return nil, nil, "", ceremonyFailure(err, msgTOTPGone)
+	}
 	return cred, nil, "", nil
 }
+
+const msgTOTPGone = "This set-up expired or was started in another tab. Start again from the beginning."
 
 // cleanName makes a factor's name: printable, trimmed, at most 64
 // characters; def when empty.
@@ -181,7 +194,7 @@ func (w *Web) enrollPage(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := w.beginTOTP(rw, en.user, en.hash, "/enroll/"+en.token+"/totp")
+	p, err := w.beginTOTP(r.Context(), rw, en.user, en.hash, "/enroll/"+en.token+"/totp")
 	if err != nil {
 		return err
 	}
@@ -220,6 +233,7 @@ func (w *Web) enrollTOTP(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	w.factorChanged(r.Context(), notify.FactorAdded, en.user, cred, "enrollment")
 	w.setSessionCookie(rw, secret)
 	redirect(rw, r, "/account?done=enrolled")
 	return nil
@@ -231,17 +245,19 @@ func (w *Web) finishEnrollment(r *http.Request, en *enrollment, cred *store.Cred
 	ctx := r.Context()
 	now := w.now().UTC()
 	var secret string
+	var refused error
 	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		e, err := tx.GetEnrollment(ctx, en.hash)
+		// Used once, atomically: of two finishes with one link (a passkey
+		// and a code, or the same one twice), one wins.
+		e, err := tx.UseEnrollment(ctx, en.hash, now)
+		if errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrExpired) {
+			refused = w.usable(e)
+			return w.audit(ctx, tx, audit.CeremonyRefused, en.user.Name, "user:"+en.user.ID, map[string]any{
+				"purpose": "enrollment", "reason": refusedReason(err), "credential": cred.ID, "kind": cred.Kind,
+			})
+		}
 		if err != nil {
-			return fmt.Errorf("reading enrollment: %w", err)
-		}
-		if err := w.usable(e); err != nil {
-			return err
-		}
-		e.UsedAt = now
-		if err := tx.UpdateEnrollment(ctx, e); err != nil {
-			return err
+			return fmt.Errorf("using enrollment: %w", err)
 		}
 		if err := w.addCredential(ctx, tx, en.user, cred); err != nil {
 			return err
@@ -255,7 +271,18 @@ func (w *Web) finishEnrollment(r *http.Request, en *enrollment, cred *store.Cred
 		secret, s = w.newSession(en.user.ID, 1, []string{})
 		return w.startSession(ctx, tx, en.user, s, cookieHash(r), map[string]any{"credential": cred.ID, "kind": cred.Kind})
 	})
+	if err == nil && refused != nil {
+		return "", refused
+	}
 	return secret, err
+}
+
+// refusedReason says why a single-use record was refused.
+func refusedReason(err error) string {
+	if errors.Is(err, store.ErrUsed) {
+		return reasonReplayed
+	}
+	return reasonExpired
 }
 
 // addCredential saves a new factor and audits it.
@@ -285,7 +312,7 @@ func (w *Web) beginRegistration(rw http.ResponseWriter, r *http.Request, u *stor
 	if err != nil {
 		return fmt.Errorf("beginning passkey registration: %w", err)
 	}
-	if err := w.putCeremony(rw, &ceremony{Purpose: purposeRegister, Bind: hex.EncodeToString(bind), Subject: u.ID, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
+	if err := w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeRegister, Bind: bind, Subject: u.ID, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
 		return err
 	}
 	writeJSON(rw, http.StatusOK, opts)
@@ -298,9 +325,9 @@ func (w *Web) finishRegistration(rw http.ResponseWriter, r *http.Request, u *sto
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	c, err := w.takeCeremony(rw, r, purposeRegister, bind, u.ID)
+	c, err := w.takeCeremony(rw, r, purposeRegister, bind, u.ID, u.Name)
 	if err != nil {
-		return nil, failWith(http.StatusBadRequest, msgCeremonyGone, err)
+		return nil, ceremonyFailure(err, msgCeremonyGone)
 	}
 	cred, err := w.wa.FinishRegistration(waUser(u), c.Data, req.Credential, cleanName(req.Name, "Passkey"))
 	if errors.Is(err, webauthn.ErrSession) || errors.Is(err, webauthn.ErrExpired) {
@@ -343,6 +370,7 @@ func (w *Web) enrollPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	w.factorChanged(r.Context(), notify.FactorAdded, en.user, cred, "enrollment")
 	w.setSessionCookie(rw, secret)
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/account?done=enrolled"})
 	return nil

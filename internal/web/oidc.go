@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -68,28 +69,48 @@ type oidcFlow struct {
 	Next string     `json:"n,omitempty"`
 }
 
-func (w *Web) putOIDCFlow(rw http.ResponseWriter, bind []byte, subject string, f *oidcFlow) error {
+func (w *Web) putOIDCFlow(ctx context.Context, rw http.ResponseWriter, bind []byte, subject string, f *oidcFlow) error {
 	data, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	c := &ceremony{Purpose: purposeOIDC, Bind: hex.EncodeToString(bind), Subject: subject, Data: data}
-	return w.setCeremonyCookie(rw, c, ceremonyTTL, w.oidc.callback, http.SameSiteLaxMode)
+	c := &ceremony{Purpose: purposeOIDC, Bind: bind, Subject: subject, Data: data}
+	return w.beginCeremony(ctx, rw, c, ceremonyTTL, w.oidc.callback, http.SameSiteLaxMode)
 }
 
-// takeOIDCFlow opens and clears the flow cookie: one flow, one callback.
-// The callback checks what the flow is bound to.
-func (w *Web) takeOIDCFlow(rw http.ResponseWriter, r *http.Request) (*ceremony, *oidcFlow, error) {
+// takeOIDCFlow clears the flow cookie and uses its ceremony: one flow, one
+// callback. A flow begun for an approval (its subject is the check) must
+// come back to the session that began it.
+func (w *Web) takeOIDCFlow(rw http.ResponseWriter, r *http.Request) (*ceremony, *oidcFlow, *signedIn, error) {
 	w.clearCookie(rw, ceremonyCookie(purposeOIDC), w.oidc.callback, http.SameSiteLaxMode)
-	c, err := w.openCeremony(r, purposeOIDC)
+	// The person, when signed in, is who the audit of a refusal names.
+	var s *signedIn
+	actor := ""
+	if ceremonyID(r, purposeOIDC) != nil && cookieHash(r) != nil {
+		if got, err := w.session(rw, r); err == nil {
+			s, actor = got, got.user.Name
+		}
+	}
+	rec, err := w.useRecord(r, purposeOIDC, actor)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	var bind []byte
+	if rec.Subject != "" { // an approval
+		if s == nil {
+			return nil, nil, nil, errSignIn
+		}
+		bind = s.hash
+	}
+	c, err := w.openCeremony(r.Context(), rec, purposeOIDC, bind, rec.Subject, actor)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	var f oidcFlow
-	if err := json.Unmarshal(c.Data, &f); err != nil || f.Flow == nil {
-		return nil, nil, errNoCeremony
+	if err := json.Unmarshal(c.Data, &f); err != nil || f.Flow == nil || f.Flow.Check != c.Subject {
+		return nil, nil, nil, errNoCeremony
 	}
-	return c, &f, nil
+	return c, &f, s, nil
 }
 
 const msgOIDCGone = "This sign-in with your identity provider expired or was started in another tab. Please try again."
@@ -97,7 +118,13 @@ const msgOIDCGone = "This sign-in with your identity provider expired or was sta
 // signInOIDC sends the browser to the provider.
 func (w *Web) signInOIDC(rw http.ResponseWriter, r *http.Request) error {
 	u, f := w.oidc.rp.BeginSignIn()
-	if err := w.putOIDCFlow(rw, nil, "", &oidcFlow{Flow: f, Next: localPath(r.PostFormValue("next"))}); err != nil {
+	if r.PostFormValue("reauth") == "1" {
+		// A fresh proof, to change factors: the provider must sign the
+		// person in again (prompt=login, max_age). The session's proof is
+		// the token's auth_time, which the factor pages check.
+		u, f = w.oidc.rp.BeginStepUp(1, FreshAuth, "")
+	}
+	if err := w.putOIDCFlow(r.Context(), rw, nil, "", &oidcFlow{Flow: f, Next: localPath(r.PostFormValue("next"))}); err != nil {
 		return err
 	}
 	http.Redirect(rw, r, u, http.StatusSeeOther)
@@ -120,7 +147,7 @@ func (w *Web) approveOIDC(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	}
 	req := c.Assessment.Requirements
 	u, f := w.oidc.rp.BeginStepUp(gate.ClampAAL(req.AAL), gate.StepUpAge(req), c.ID)
-	if err := w.putOIDCFlow(rw, s.hash, c.ID, &oidcFlow{Flow: f}); err != nil {
+	if err := w.putOIDCFlow(r.Context(), rw, s.hash, c.ID, &oidcFlow{Flow: f}); err != nil {
 		return err
 	}
 	http.Redirect(rw, r, u, http.StatusSeeOther)
@@ -135,9 +162,12 @@ func hasOIDCLink(u *store.User) bool {
 
 // oidcCallback finishes a sign-in or an approval.
 func (w *Web) oidcCallback(rw http.ResponseWriter, r *http.Request) error {
-	cer, fl, err := w.takeOIDCFlow(rw, r)
+	_, fl, s, err := w.takeOIDCFlow(rw, r)
+	if errors.Is(err, errSignIn) {
+		return err
+	}
 	if err != nil {
-		return failWith(http.StatusBadRequest, msgOIDCGone, err)
+		return ceremonyFailure(err, msgOIDCGone)
 	}
 	q := r.URL.Query()
 	id, err := w.oidc.rp.Finish(r.Context(), fl.Flow, q.Get("state"), q.Get("code"), q.Get("error"), q.Get("error_description"))
@@ -153,13 +183,6 @@ func (w *Web) oidcCallback(rw http.ResponseWriter, r *http.Request) error {
 	}
 	if fl.Flow.Check == "" {
 		return w.oidcSignIn(rw, r, id, fl.Next)
-	}
-	s, err := w.session(rw, r)
-	if err != nil {
-		return err
-	}
-	if cer.Bind != hex.EncodeToString(s.hash) || cer.Subject != fl.Flow.Check {
-		return fail(http.StatusBadRequest, msgOIDCGone)
 	}
 	return w.oidcApprove(rw, r, s, fl.Flow, id)
 }

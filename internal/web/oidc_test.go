@@ -196,3 +196,48 @@ func TestOIDCApproval(t *testing.T) {
 		t.Fatalf("self approval: %d", status)
 	}
 }
+
+// TestOIDCCallbackReplayRefused: the provider's callback, sent again with
+// the captured flow cookie, is refused as a replay and audited; a sign-in
+// asked for a fresh proof makes the provider sign in again.
+func TestOIDCCallbackReplayRefused(t *testing.T) {
+	f, p := newOIDCFixture(t)
+	p.SetNext(oidctest.Login{AMR: []string{"pwd"}})
+	begin := f.browser(t)
+	res := begin.post(t, "/signin/oidc", url.Values{"reauth": {"1"}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("POST /signin/oidc: %d", res.status)
+	}
+	if q := mustURL(t, res.header.Get("Location")).Query(); q.Get("prompt") != "login" || q.Get("max_age") != "300" {
+		t.Errorf("a sign-in for a fresh proof asks the provider %v, want prompt=login and max_age=300", q)
+	}
+	flow := setCookie(t, res, ceremonyCookie(purposeOIDC))
+	s := newSSO(f)
+	s.client.Jar.SetCookies(mustURL(t, f.srv.URL+DefaultOIDCCallback), []*http.Cookie{flow})
+	req, _ := http.NewRequest(http.MethodGet, res.header.Get("Location"), nil)
+	if status, at, body := s.do(t, req); status != http.StatusOK || !strings.HasPrefix(at, "/checks") {
+		t.Fatalf("sign-in ended at %s with %d\n%s", at, status, body)
+	}
+	replay, _ := http.NewRequest(http.MethodGet, s.callback.String(), nil)
+	replay.AddCookie(&http.Cookie{Name: flow.Name, Value: flow.Value})
+	got := (&browser{f: f, client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}).do(t, replay)
+	if got.status != http.StatusConflict || !strings.Contains(got.body, "already used") {
+		t.Errorf("replayed callback: %d, want 409\n%s", got.status, got.body)
+	}
+	found := false
+	for _, r := range f.refusals(t) {
+		found = found || (r["purpose"] == purposeOIDC && r["reason"] == reasonReplayed)
+	}
+	if !found {
+		t.Errorf("the replayed callback was not audited: %v", f.refusals(t))
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/gate"
 )
 
@@ -23,6 +24,25 @@ type attempt struct {
 	action  string // a gate.Action*, when a handler knows better than the route
 	subject string // a check id, "user:NAME"
 	method  string // totp, webauthn, oidc
+	// audited is set when a handler wrote the refusal itself (a replayed
+	// ceremony, a factor change without a fresh step-up, a wrong code):
+	// it is not written twice.
+	audited bool
+}
+
+// refusalTypes are the audit events by which handlers write a refusal of
+// their own.
+var refusalTypes = map[string]bool{
+	audit.CeremonyRefused: true, audit.CredentialRefused: true,
+	eventTOTPFailure: true, eventSignCount: true,
+}
+
+// markAudited notes in the request's attempt that an event of type typ was
+// written, if it is a refusal.
+func markAudited(ctx context.Context, typ string) {
+	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok && refusalTypes[typ] {
+		a.audited = true
+	}
 }
 
 // withAttempt gives a request an attempt to fill in.
@@ -78,6 +98,9 @@ func (w *Web) auditRefusal(r *http.Request, status int, reason string, err error
 	}
 	action, method := refusalAction(r)
 	a := attemptOf(r)
+	if a.audited {
+		return
+	}
 	if a.action != "" {
 		action = a.action
 	}

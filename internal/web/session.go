@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -139,25 +141,38 @@ func (w *Web) signedInOnly(h authedFunc) pageFunc {
 
 // A ceremony in progress: what the server must remember between the two
 // requests of a WebAuthn ceremony (its session data: the challenge, the
-// user and credentials expected) or of a TOTP set-up (the new seed).
+// user and credentials expected), of a TOTP set-up (the new seed) or of a
+// sign-in at the OpenID Connect provider (state, nonce, PKCE verifier).
 //
-// It lives in a cookie sealed with the master key (AES-256-GCM; the
-// purpose is the associated data), not in process memory: any server
-// behind a load balancer can finish a ceremony another began. It is bound
-// to what it was begun for (the browser's session, or the enrollment
-// link, and the check), expires after five minutes (a TOTP set-up after
-// totp.PendingTTL), and a WebAuthn ceremony is cleared when it is used:
-// one begin, one finish.
+// It is a record in the store (store.Ceremony), its state sealed with the
+// master key (AES-256-GCM; the purpose and the record's hash are the
+// associated data): any server behind a load balancer can finish a
+// ceremony another began. The browser holds only a random id in a cookie,
+// SameSite=Strict (Lax for the provider's redirect), sent back only to the
+// ceremony's own path. The record is bound to what it was begun for (the
+// browser's session, or the enrollment link, and the check or person),
+// expires after five minutes (a TOTP set-up after totp.PendingTTL), and is
+// used once, atomically (store.UseCeremony): of two finishes with the same
+// cookie, even at once on two servers, one wins and the other is refused
+// and audited as a replay.
 type ceremony struct {
-	Purpose string `json:"p"`
-	// Bind is the hex SHA-256 of the session cookie or of the enrollment
-	// link that began it ("" for a sign-in).
-	Bind string `json:"b"`
+	Purpose string
+	// Bind is the SHA-256 of the session cookie or of the enrollment link
+	// that began it (nil for a sign-in).
+	Bind []byte
 	// Subject is the check being approved, or the user registering.
-	Subject string    `json:"s,omitempty"`
-	Data    []byte    `json:"d"`
-	Nonce   string    `json:"n,omitempty"`
-	Expires time.Time `json:"e"`
+	Subject string
+	Data    []byte
+	Nonce   string
+	// hash identifies the record (the SHA-256 of the cookie's id).
+	hash    []byte
+	begunAt time.Time
+}
+
+// ceremonyState is what is sealed in the record.
+type ceremonyState struct {
+	Data  []byte `json:"d"`
+	Nonce string `json:"n,omitempty"`
 }
 
 // Ceremony purposes.
@@ -170,86 +185,218 @@ const (
 
 func ceremonyCookie(purpose string) string { return "stepgate_ceremony_" + purpose }
 
-func ceremonyAAD(purpose string) []byte { return []byte("stepgate/web/ceremony/v1/" + purpose) }
-
-// putCeremony sets the ceremony cookie, SameSite=Strict, sent back only to
-// cookiePath (the directory of a WebAuthn ceremony's begin and finish, or
-// the TOTP confirmation): ceremonies of two checks in two tabs do not
-// collide.
-func (w *Web) putCeremony(rw http.ResponseWriter, c *ceremony, ttl time.Duration, cookiePath string) error {
-	return w.setCeremonyCookie(rw, c, ttl, cookiePath, http.SameSiteStrictMode)
+func ceremonyAAD(purpose string, hash []byte) []byte {
+	return []byte("stepgate/web/ceremony/v2/" + purpose + "/" + hex.EncodeToString(hash))
 }
 
-// setCeremonyCookie seals c, expiring after ttl, into the cookie of its
-// purpose.
-func (w *Web) setCeremonyCookie(rw http.ResponseWriter, c *ceremony, ttl time.Duration, cookiePath string, sameSite http.SameSite) error {
-	c.Expires = w.now().Add(ttl).UTC()
-	plain, err := json.Marshal(c)
+// putCeremony begins a ceremony: its record in the store, and the cookie
+// with its id, SameSite=Strict, sent back only to cookiePath (the
+// directory of a WebAuthn ceremony's begin and finish, or the TOTP
+// confirmation): ceremonies of two checks in two tabs do not collide.
+func (w *Web) putCeremony(ctx context.Context, rw http.ResponseWriter, c *ceremony, ttl time.Duration, cookiePath string) error {
+	return w.beginCeremony(ctx, rw, c, ttl, cookiePath, http.SameSiteStrictMode)
+}
+
+// beginCeremony stores c, expiring after ttl, and sets the cookie of its
+// purpose with its id.
+func (w *Web) beginCeremony(ctx context.Context, rw http.ResponseWriter, c *ceremony, ttl time.Duration, cookiePath string, sameSite http.SameSite) error {
+	id, hash := newSecret()
+	plain, err := json.Marshal(ceremonyState{Data: c.Data, Nonce: c.Nonce})
 	if err != nil {
 		return fmt.Errorf("encoding ceremony: %w", err)
 	}
-	sealed, err := w.master.Seal(plain, ceremonyAAD(c.Purpose))
+	sealed, err := w.master.Seal(plain, ceremonyAAD(c.Purpose, hash))
 	clear(plain)
 	if err != nil {
 		return fmt.Errorf("sealing ceremony: %w", err)
 	}
+	now := w.now().UTC()
+	rec := &store.Ceremony{Hash: hash, Purpose: c.Purpose, Bind: c.Bind, Subject: c.Subject, Data: sealed, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := w.st.CreateCeremony(ctx, rec); err != nil {
+		return fmt.Errorf("storing ceremony: %w", err)
+	}
+	c.hash, c.begunAt = hash, now
 	http.SetCookie(rw, &http.Cookie{
-		Name: ceremonyCookie(c.Purpose), Value: base64.RawURLEncoding.EncodeToString(sealed), Path: cookiePath,
+		Name: ceremonyCookie(c.Purpose), Value: id, Path: cookiePath,
 		MaxAge: int(ttl / time.Second), HttpOnly: true, Secure: w.secure, SameSite: sameSite,
 	})
 	return nil
 }
 
-// errNoCeremony: the ceremony cookie is missing, altered, expired or was
-// begun for something else.
+// errNoCeremony: the ceremony cookie is missing or names no record (never
+// begun here, or long expired). Nothing server-side was touched: it is
+// logged, not audited.
 var errNoCeremony = errors.New("no ceremony in progress")
 
-// takeCeremony opens the ceremony cookie of a WebAuthn ceremony, checks
-// that it was begun for bind and subject and is not expired, and clears it.
-func (w *Web) takeCeremony(rw http.ResponseWriter, r *http.Request, purpose string, bind []byte, subject string) (*ceremony, error) {
-	c, err := w.peekCeremony(r, purpose, bind, subject)
+// Why a ceremony's finish is refused once its record is found.
+const (
+	reasonReplayed = "replayed: this ceremony was already used"
+	reasonExpired  = "expired"
+	reasonElsewise = "begun for another session, person or check"
+)
+
+// ceremonyRefused is a refused finish of a ceremony whose record exists:
+// audited (audit.CeremonyRefused).
+type ceremonyRefused struct {
+	purpose, reason string
+}
+
+func (e *ceremonyRefused) Error() string {
+	return fmt.Sprintf("%s ceremony refused: %s", e.purpose, e.reason)
+}
+
+// replayed reports whether err is a refused replay of a ceremony.
+func replayed(err error) bool {
+	var cr *ceremonyRefused
+	return errors.As(err, &cr) && cr.reason == reasonReplayed
+}
+
+// ceremonyID returns the SHA-256 of the ceremony cookie's id, or nil.
+func ceremonyID(r *http.Request, purpose string) []byte {
+	c, err := r.Cookie(ceremonyCookie(purpose))
+	if err != nil || len(c.Value) != base64.RawURLEncoding.EncodedLen(32) {
+		return nil
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil {
+		return nil
+	}
+	return hashSecret(c.Value)
+}
+
+// takeCeremony finishes a WebAuthn ceremony: it clears the cookie, uses
+// the record once (store.UseCeremony) and checks that it was begun for
+// purpose, bind and subject. A replay, an expired record or one begun for
+// something else is audited, naming actor (the person, when known), and
+// returned as a *ceremonyRefused.
+func (w *Web) takeCeremony(rw http.ResponseWriter, r *http.Request, purpose string, bind []byte, subject, actor string) (*ceremony, error) {
 	w.clearCookie(rw, ceremonyCookie(purpose), ceremonyDir(r), http.SameSiteStrictMode)
-	return c, err
+	return w.useCeremony(r, purpose, bind, subject, actor)
+}
+
+// useCeremony uses the record of the request's ceremony cookie of purpose
+// and checks what it was begun for.
+func (w *Web) useCeremony(r *http.Request, purpose string, bind []byte, subject, actor string) (*ceremony, error) {
+	rec, err := w.useRecord(r, purpose, actor)
+	if err != nil {
+		return nil, err
+	}
+	return w.openCeremony(r.Context(), rec, purpose, bind, subject, actor)
+}
+
+// useRecord uses the record of the request's ceremony cookie of purpose,
+// once: errNoCeremony without one; a replay or an expired one is audited
+// and refused.
+func (w *Web) useRecord(r *http.Request, purpose, actor string) (*store.Ceremony, error) {
+	ctx := r.Context()
+	hash := ceremonyID(r, purpose)
+	if hash == nil {
+		return nil, errNoCeremony
+	}
+	rec, err := w.st.UseCeremony(ctx, hash, w.now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errNoCeremony
+	case errors.Is(err, store.ErrUsed):
+		return nil, w.refuseCeremony(ctx, rec, purpose, reasonReplayed, actor)
+	case errors.Is(err, store.ErrExpired):
+		return nil, w.refuseCeremony(ctx, rec, purpose, reasonExpired, actor)
+	case err != nil:
+		return nil, fmt.Errorf("using ceremony: %w", err)
+	}
+	return rec, nil
+}
+
+// msgReplayed answers a ceremony's finish sent a second time.
+const msgReplayed = "This answer was already used: each one counts once, so nothing was done. If this was you, start again."
+
+// ceremonyFailure turns a refused ceremony into the message a person
+// reads: gone (expired, or begun elsewhere), or a replay.
+func ceremonyFailure(err error, gone string) error {
+	var cr *ceremonyRefused
+	switch {
+	case errors.Is(err, errNoCeremony):
+		return failWith(http.StatusBadRequest, gone, err)
+	case errors.As(err, &cr) && cr.reason == reasonReplayed:
+		return failWith(http.StatusConflict, msgReplayed, err)
+	case errors.As(err, &cr):
+		return failWith(http.StatusBadRequest, gone, err)
+	}
+	return err
+}
+
+// peekCeremony reads the record of the request's ceremony cookie of
+// purpose without using it (a TOTP set-up is used when its code is right:
+// see useCeremony). An expired one is errNoCeremony (the set-up starts
+// over); a used one or one begun for something else is refused and
+// audited.
+func (w *Web) peekCeremony(r *http.Request, purpose string, bind []byte, subject, actor string) (*ceremony, error) {
+	ctx := r.Context()
+	hash := ceremonyID(r, purpose)
+	if hash == nil {
+		return nil, errNoCeremony
+	}
+	rec, err := w.st.GetCeremony(ctx, hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errNoCeremony
+	case err != nil:
+		return nil, fmt.Errorf("reading ceremony: %w", err)
+	case !rec.UsedAt.IsZero():
+		return nil, w.refuseCeremony(ctx, rec, purpose, reasonReplayed, actor)
+	case !w.now().Before(rec.ExpiresAt):
+		return nil, errNoCeremony
+	}
+	return w.openCeremony(ctx, rec, purpose, bind, subject, actor)
+}
+
+// openCeremony checks what a record was begun for and unseals its state.
+func (w *Web) openCeremony(ctx context.Context, rec *store.Ceremony, purpose string, bind []byte, subject, actor string) (*ceremony, error) {
+	if rec.Purpose != purpose || subtle.ConstantTimeCompare(rec.Bind, bind) != 1 || rec.Subject != subject {
+		return nil, w.refuseCeremony(ctx, rec, purpose, reasonElsewise, actor)
+	}
+	plain, err := w.master.Open(rec.Data, ceremonyAAD(rec.Purpose, rec.Hash))
+	if err != nil {
+		return nil, fmt.Errorf("opening ceremony: %w", err)
+	}
+	defer clear(plain)
+	var st ceremonyState
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return nil, fmt.Errorf("decoding ceremony: %w", err)
+	}
+	return &ceremony{Purpose: rec.Purpose, Bind: rec.Bind, Subject: rec.Subject, Data: st.Data, Nonce: st.Nonce, hash: rec.Hash, begunAt: rec.CreatedAt}, nil
+}
+
+// refuseCeremony audits a refused finish of ceremony rec and returns the
+// refusal.
+func (w *Web) refuseCeremony(ctx context.Context, rec *store.Ceremony, purpose, reason, actor string) error {
+	refusal := &ceremonyRefused{purpose: purpose, reason: reason}
+	if actor == "" {
+		actor = "unknown"
+	}
+	data := map[string]any{"purpose": purpose, "reason": reason, "begun_at": rec.CreatedAt, "expires_at": rec.ExpiresAt}
+	if rec.Purpose != purpose {
+		data["begun_for"] = rec.Purpose
+	}
+	if rec.Subject != "" {
+		data["ceremony_subject"] = rec.Subject
+	}
+	if !rec.UsedAt.IsZero() {
+		data["used_at"] = rec.UsedAt
+	}
+	subject := rec.Subject
+	if purpose == purposeRegister || purpose == purposeTOTP {
+		subject = "user:" + rec.Subject
+	}
+	err := w.st.InTx(ctx, func(tx store.Tx) error {
+		return w.audit(ctx, tx, audit.CeremonyRefused, actor, subject, data)
+	})
+	if err != nil {
+		return fmt.Errorf("auditing refused ceremony (%v): %w", refusal, err)
+	}
+	w.log.WarnContext(ctx, "ceremony refused", "purpose", purpose, "reason", reason, "actor", actor)
+	return refusal
 }
 
 // ceremonyDir is the cookie path of a WebAuthn ceremony: the directory of
 // its begin and finish endpoints ("/checks/ID/approve/passkey/").
 func ceremonyDir(r *http.Request) string { return path.Dir(r.URL.EscapedPath()) + "/" }
-
-// peekCeremony is takeCeremony without clearing the cookie.
-func (w *Web) peekCeremony(r *http.Request, purpose string, bind []byte, subject string) (*ceremony, error) {
-	c, err := w.openCeremony(r, purpose)
-	if err != nil {
-		return nil, err
-	}
-	if c.Bind != hex.EncodeToString(bind) || c.Subject != subject {
-		return nil, errNoCeremony
-	}
-	return c, nil
-}
-
-// openCeremony opens the ceremony cookie of purpose and checks that it is
-// not expired.
-func (w *Web) openCeremony(r *http.Request, purpose string) (*ceremony, error) {
-	ck, err := r.Cookie(ceremonyCookie(purpose))
-	if err != nil {
-		return nil, errNoCeremony
-	}
-	sealed, err := base64.RawURLEncoding.DecodeString(ck.Value)
-	if err != nil {
-		return nil, errNoCeremony
-	}
-	plain, err := w.master.Open(sealed, ceremonyAAD(purpose))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errNoCeremony, err)
-	}
-	defer clear(plain)
-	var c ceremony
-	if err := json.Unmarshal(plain, &c); err != nil {
-		return nil, fmt.Errorf("%w: %w", errNoCeremony, err)
-	}
-	if c.Purpose != purpose || !w.now().Before(c.Expires) {
-		return nil, errNoCeremony
-	}
-	return &c, nil
-}

@@ -46,6 +46,7 @@ func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string
 	if err := tx.AppendAudit(ctx, e); err != nil {
 		return fmt.Errorf("appending audit event %s: %w", typ, err)
 	}
+	markAudited(ctx, typ)
 	return nil
 }
 
@@ -55,6 +56,9 @@ type signInView struct {
 	Message string // an error to show
 	Notice  string // a neutral notice (signed out...)
 	OIDC    string // the identity provider's name, when configured
+	// Reauth: a fresh proof is asked for (to change factors); the
+	// provider is then asked to sign the person in again (prompt=login).
+	Reauth bool
 }
 
 func (v *signInView) title() string { return "Sign in" }
@@ -62,16 +66,24 @@ func (v *signInView) title() string { return "Sign in" }
 var notices = map[string]string{
 	"signedout": "You are signed out.",
 	"expired":   "Your session ended. Please sign in again.",
+	"reauth":    "Prove who you are again: adding or removing a factor needs a proof from the last 5 minutes.",
 }
 
 // signInPage shows the two ways in: a passkey, or a username and a code.
 func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request) error {
-	next := localPath(r.URL.Query().Get("next"))
-	if _, err := w.session(rw, r); err == nil {
+	q := r.URL.Query()
+	next := localPath(q.Get("next"))
+	notice := notices[q.Get("done")]
+	reauth := q.Get("reauth") == "1"
+	if reauth {
+		// A fresh step-up (to change factors): the form, even when signed
+		// in; signing in again replaces the session.
+		notice = notices["reauth"]
+	} else if _, err := w.session(rw, r); err == nil {
 		redirect(rw, r, orDefault(next, "/checks"))
 		return nil
 	}
-	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notices[r.URL.Query().Get("done")], OIDC: w.oidcName()})
+	w.render(rw, r, http.StatusOK, "signin", &signInView{Next: next, Notice: notice, OIDC: w.oidcName(), Reauth: reauth})
 	return nil
 }
 
@@ -240,7 +252,7 @@ func (w *Web) signInPasskeyBegin(rw http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return fmt.Errorf("beginning passkey sign-in: %w", err)
 	}
-	if err := w.putCeremony(rw, &ceremony{Purpose: purposeLogin, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
+	if err := w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeLogin, Data: sess}, ceremonyTTL, ceremonyDir(r)); err != nil {
 		return err
 	}
 	writeJSON(rw, http.StatusOK, opts)
@@ -322,9 +334,9 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	c, err := w.takeCeremony(rw, r, purposeLogin, nil, "")
+	c, err := w.takeCeremony(rw, r, purposeLogin, nil, "", w.assertionOwner(ctx, body))
 	if err != nil {
-		return failWith(http.StatusBadRequest, msgCeremonyGone, err)
+		return ceremonyFailure(err, msgCeremonyGone)
 	}
 	old := cookieHash(r)
 	var secret string
@@ -386,6 +398,28 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	next := orDefault(localPath(r.URL.Query().Get("next")), "/checks")
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": next})
 	return nil
+}
+
+// assertionOwner names, for the audit log, the person whose passkey an
+// assertion says it comes from (its credential id), or "" when it names
+// none of ours: a sign-in ceremony is bound to nobody until it is
+// verified.
+func (w *Web) assertionOwner(ctx context.Context, body []byte) string {
+	var a struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(body, &a) != nil || a.ID == "" || len(a.ID) > 1024 {
+		return ""
+	}
+	cred, err := w.st.GetCredential(ctx, a.ID)
+	if err != nil {
+		return ""
+	}
+	u, err := w.st.GetUser(ctx, cred.UserID)
+	if err != nil {
+		return ""
+	}
+	return u.Name
 }
 
 // signOut ends the session.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -35,10 +37,17 @@ const (
 	seenEvery = time.Minute
 	// ceremonyTTL bounds a WebAuthn ceremony or a TOTP set-up in progress.
 	ceremonyTTL = 5 * time.Minute
-	// freshAuth is how recent the sign-in must be to add a factor: a
-	// stolen session must not be able to enroll the thief's passkey.
-	freshAuth = 10 * time.Minute
+	// FreshAuth is how recent the session's proof must be to add or remove
+	// a factor (max_age 300 s, a step-up's default age): a stolen session
+	// must not be able to enroll the thief's passkey or remove the owner's.
+	FreshAuth = gate.DefaultStepUpAge
 )
+
+// FactorNotifier tells people that their factors changed (package
+// notify); it must not block.
+type FactorNotifier interface {
+	NotifyFactor(ctx context.Context, event string, fc notify.FactorChange)
+}
 
 // Web serves the pages for people.
 type Web struct {
@@ -54,6 +63,20 @@ type Web struct {
 	now    func() time.Time
 	pages  *pages
 	oidc   *oidcSide // nil: no identity provider
+	notify FactorNotifier
+}
+
+// SetNotifier makes the web side tell people, through n, when a factor is
+// added to or removed from their account.
+func (w *Web) SetNotifier(n FactorNotifier) { w.notify = n }
+
+// factorChanged tells the person, after the commit, that a factor of
+// theirs was added or removed.
+func (w *Web) factorChanged(ctx context.Context, event string, u *store.User, c *store.Credential, via string) {
+	if w.notify == nil {
+		return
+	}
+	w.notify.NotifyFactor(ctx, event, notify.FactorChange{User: u.Name, Email: u.Email, Kind: string(c.Kind), Name: c.Name, ID: c.ID, Via: via})
 }
 
 // New returns the web side. A PublicURL that does not parse leaves every

@@ -713,10 +713,10 @@ func TestFactors(t *testing.T) {
 		t.Errorf("removing another's factor: %d", res.status)
 	}
 
-	// Adding a factor needs a recent sign-in.
+	// Adding a factor needs a recent sign-in (see TestFactorChangesNeedFreshStepUp).
 	f.clock.Add(11 * time.Minute)
-	if res := b.get(t, "/account/add"); res.status != http.StatusForbidden {
-		t.Errorf("add page 11 min after sign-in: %d, want 403", res.status)
+	if res := b.get(t, "/account/add"); res.status != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), "/signin?reauth=1") {
+		t.Errorf("add page 11 min after sign-in: %d %s, want 303 to sign in again", res.status, res.header.Get("Location"))
 	}
 	if res := b.postJSON(t, "/account/passkey/begin", map[string]any{}); res.status != http.StatusForbidden {
 		t.Errorf("passkey begin 11 min after sign-in: %d, want 403", res.status)

@@ -317,3 +317,9 @@ func (s *Store) Close() error {
 	})
 	return nil
 }
+
+// SetGrantApprovals records the approvals of a grant in a transaction of
+// its own.
+func (s *Store) SetGrantApprovals(ctx context.Context, checkID string, approvalIDs []string) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.SetGrantApprovals(ctx, checkID, approvalIDs) })
+}

@@ -329,3 +329,55 @@ func (c *stmtCache) close() {
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// CreateCeremony prunes and inserts in a transaction of its own, queued
+// behind this process's other writers.
+func (s *Store) CreateCeremony(ctx context.Context, c *store.Ceremony) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.CreateCeremony(ctx, c) })
+}
+
+// UseCeremony runs in a transaction of its own, queued behind this
+// process's other writers.
+func (s *Store) UseCeremony(ctx context.Context, hash []byte, now time.Time) (*store.Ceremony, error) {
+	var c *store.Ceremony
+	var refused error // ErrUsed or ErrExpired: nothing to roll back
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		c, err = tx.UseCeremony(ctx, hash, now)
+		if errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrExpired) {
+			refused = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, refused
+}
+
+// UseEnrollment runs in a transaction of its own, queued behind this
+// process's other writers.
+func (s *Store) UseEnrollment(ctx context.Context, hash []byte, now time.Time) (*store.Enrollment, error) {
+	var e *store.Enrollment
+	var refused error
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		e, err = tx.UseEnrollment(ctx, hash, now)
+		if errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrExpired) {
+			refused = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, refused
+}
+
+// SetGrantApprovals records the approvals of a grant in a transaction of
+// its own.
+func (s *Store) SetGrantApprovals(ctx context.Context, checkID string, approvalIDs []string) error {
+	return s.InTx(ctx, func(tx store.Tx) error { return tx.SetGrantApprovals(ctx, checkID, approvalIDs) })
+}

@@ -39,6 +39,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("nonces", func(t *testing.T) { testNonces(t, open) })
 	t.Run("settings", func(t *testing.T) { testSettings(t, open) })
 	t.Run("audit-checkpoints", func(t *testing.T) { testCheckpoints(t, open) })
+	t.Run("ceremonies", func(t *testing.T) { testCeremonies(t, open) })
+	t.Run("grant-approvals", func(t *testing.T) { testGrantApprovals(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
