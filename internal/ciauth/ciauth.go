@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/stepgate/stepgate/internal/loopback"
 )
 
 // Errors of Verify; each wraps ErrRefused.
@@ -114,6 +117,9 @@ type issuer struct {
 	system string
 	mu     sync.Mutex
 	verify *oidc.IDTokenVerifier // nil until discovered
+	// discovery runs one discovery at a time for every caller waiting on
+	// it; no lock is held while it runs.
+	discovery singleflight.Group
 }
 
 // New checks the configuration and returns a Verifier. Issuers are
@@ -146,7 +152,7 @@ func New(issuers []Issuer, opts Options) (*Verifier, error) {
 
 func validate(is Issuer) error {
 	u, err := url.Parse(is.URL)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+	if err != nil || u.Host == "" || !loopback.SecureOrLocal(u) {
 		return errors.New("url must be an https URL (http only for localhost)")
 	}
 	if strings.TrimSpace(is.Audience) == "" {
@@ -180,10 +186,6 @@ func validate(is Issuer) error {
 		}
 	}
 	return nil
-}
-
-func isLoopback(h string) bool {
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
 func systemOf(is Issuer) string {
@@ -296,26 +298,44 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	return id, nil
 }
 
-// verifier discovers an issuer on first use. A failed discovery is not
-// kept: the next token tries again.
+// verifier discovers an issuer on first use. Callers that arrive while a
+// discovery runs wait for that one (singleflight), each for as long as its
+// own context allows; the discovery itself is bounded by DiscoveryTimeout
+// and does not end because one waiting caller gave up. A failed discovery
+// is not kept: the next token tries again.
 func (v *Verifier) verifier(ctx context.Context, is *issuer) (*oidc.IDTokenVerifier, error) {
 	is.mu.Lock()
-	defer is.mu.Unlock()
-	if is.verify != nil {
-		return is.verify, nil
+	ver := is.verify
+	is.mu.Unlock()
+	if ver != nil {
+		return ver, nil
 	}
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, v.opts.HTTPClient), v.opts.DiscoveryTimeout)
-	defer cancel()
-	p, err := oidc.NewProvider(dctx, is.cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, is.cfg.URL, err)
-	}
-	is.verify = p.VerifierContext(oidc.ClientContext(context.Background(), v.opts.HTTPClient), &oidc.Config{
-		SkipClientIDCheck:    true, // checked by Verify, for a clear reason
-		SkipExpiryCheck:      true, // idem
-		SupportedSigningAlgs: []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA},
+	ch := is.discovery.DoChan("discover", func() (any, error) {
+		dctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), v.opts.HTTPClient), v.opts.DiscoveryTimeout)
+		defer cancel()
+		p, err := oidc.NewProvider(dctx, is.cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		ver := p.VerifierContext(oidc.ClientContext(context.Background(), v.opts.HTTPClient), &oidc.Config{
+			SkipClientIDCheck:    true, // checked by Verify, for a clear reason
+			SkipExpiryCheck:      true, // idem
+			SupportedSigningAlgs: []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA},
+		})
+		is.mu.Lock()
+		is.verify = ver
+		is.mu.Unlock()
+		return ver, nil
 	})
-	return is.verify, nil
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %s: waiting for discovery: %w", ErrUnavailable, is.cfg.URL, ctx.Err())
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, is.cfg.URL, r.Err)
+		}
+		return r.Val.(*oidc.IDTokenVerifier), nil
+	}
 }
 
 // numericClaim reads a NumericDate claim. (Claims decode with

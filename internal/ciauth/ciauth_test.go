@@ -111,19 +111,70 @@ func payloadOf(t *testing.T, tok string) string {
 	return ""
 }
 
+// A discovery that failed is tried again by the next token of the same
+// issuer, which then verifies.
 func TestDiscoveryFailureIsRetried(t *testing.T) {
 	is := ciauthtest.New(t)
-	v, err := ciauth.New([]ciauth.Issuer{{URL: "http://127.0.0.1:1", Audience: "stepgate", Rules: rules()}, {URL: is.URL, Audience: "stepgate", Rules: rules()}}, ciauth.Options{DiscoveryTimeout: time.Second})
+	v, err := ciauth.New([]ciauth.Issuer{{URL: is.URL, Audience: "stepgate", Rules: rules()}}, ciauth.Options{DiscoveryTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := is.GitHubClaims("stepgate", time.Now())
-	c["iss"] = "http://127.0.0.1:1"
-	if _, err := v.Verify(context.Background(), is.Token(t, c)); !errors.Is(err, ciauth.ErrUnavailable) {
-		t.Fatalf("err = %v, want ErrUnavailable", err)
+	is.FailDiscovery(1)
+	tok := is.Token(t, is.GitHubClaims("stepgate", time.Now()))
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ciauth.ErrUnavailable) {
+		t.Fatalf("first token while discovery fails: err = %v, want ErrUnavailable", err)
 	}
-	if _, err := v.Verify(context.Background(), is.Token(t, is.GitHubClaims("stepgate", time.Now()))); err != nil {
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("the same token once the issuer answers: %v, want verified", err)
+	}
+	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
+	}
+	if n := is.Discoveries(); n != 2 {
+		t.Errorf("%d discoveries, want 2 (the failed one, then one kept)", n)
+	}
+}
+
+// Tokens that arrive while the issuer's discovery runs wait for that one
+// discovery; a caller that gives up returns at once without ending it for
+// the others, and no lock is held while the network call runs.
+func TestDiscoveryIsSharedAndCancellable(t *testing.T) {
+	is := ciauthtest.New(t)
+	v, err := ciauth.New([]ciauth.Issuer{{URL: is.URL, Audience: "stepgate", Rules: rules()}}, ciauth.Options{DiscoveryTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := is.HoldDiscovery()
+	defer release()
+	tok := is.Token(t, is.GitHubClaims("stepgate", time.Now()))
+
+	// One caller gives up while discovery hangs: it returns at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(ctx, tok)
+		gaveUp <- err
+	}()
+	const n = 8
+	results := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := v.Verify(context.Background(), tok)
+			results <- err
+		}()
+	}
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, ciauth.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller that gave up: err = %v, want ErrUnavailable and context.Canceled", err)
+	}
+	release()
+	for range n {
+		if err := <-results; err != nil {
+			t.Errorf("a waiting caller: %v, want verified", err)
+		}
+	}
+	if d := is.Discoveries(); d != 1 {
+		t.Errorf("%d discoveries for %d concurrent tokens, want 1", d, n+1)
 	}
 }
 

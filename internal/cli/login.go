@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/stepgate/stepgate/internal/client"
+	"github.com/stepgate/stepgate/internal/loopback"
 )
 
 // Signing a person in from the command line: the authorization code flow
@@ -210,7 +211,7 @@ func discover(ctx context.Context, base *client.Client, server string) (issuer, 
 	}
 	issuer = md.AuthorizationServers[0]
 	u, err := url.Parse(issuer)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+	if err != nil || u.Host == "" || !loopback.SecureOrLocal(u) {
 		return "", "", nil, loginError(fmt.Errorf("the identity provider %q is not an https URL", printable(issuer)))
 	}
 	scopes = md.CLIScopes

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/stepgate/stepgate/internal/loopback"
 )
 
 // maxPipelineValue is the longest pipeline field the server accepts.
@@ -95,7 +97,7 @@ func gitHubIDToken(ctx context.Context, hc *http.Client, reqURL, reqToken, aud s
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("$%s is not a URL", envGitHubIDTokenURL)
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+	if !loopback.SecureOrLocal(u) {
 		// The request token is a credential: never over plain HTTP.
 		return "", fmt.Errorf("$%s must be an https URL", envGitHubIDTokenURL)
 	}
@@ -126,10 +128,6 @@ func gitHubIDToken(ctx context.Context, hc *http.Client, reqURL, reqToken, aud s
 		return t, nil
 	}
 	return "", errors.New("asking GitHub Actions for an OIDC token: the answer has no value")
-}
-
-func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
 // redactURLError drops the URL (and its query) from a request error.

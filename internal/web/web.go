@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/loopback"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -87,7 +87,7 @@ func New(cfg Config, svc *gate.Service, st store.Store, master *keys.Master, wa 
 	u, err := url.Parse(cfg.PublicURL)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		w.origin = u.Scheme + "://" + strings.ToLower(u.Host)
-		if cfg.Dev && u.Scheme == "http" && isLoopback(u.Hostname()) {
+		if cfg.Dev && u.Scheme == "http" && loopback.Host(u.Hostname()) {
 			w.secure = false
 		}
 	} else {
@@ -98,14 +98,6 @@ func New(cfg Config, svc *gate.Service, st store.Store, master *keys.Master, wa 
 	}
 	w.pages = mustParsePages()
 	return w
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // url makes an absolute path of the web side into a full URL.

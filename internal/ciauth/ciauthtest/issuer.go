@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,37 @@ type Issuer struct {
 	key    *rsa.PrivateKey
 	signer jose.Signer
 	srv    *httptest.Server
+
+	mu          sync.Mutex
+	discoveries int           // discovery documents served or refused
+	failNext    int           // discoveries still to answer 503
+	hold        chan struct{} // while set, discoveries wait for it to close
+}
+
+// FailDiscovery makes the next n requests for the discovery document
+// answer 503.
+func (is *Issuer) FailDiscovery(n int) {
+	is.mu.Lock()
+	is.failNext = n
+	is.mu.Unlock()
+}
+
+// HoldDiscovery makes requests for the discovery document wait until the
+// returned release is called.
+func (is *Issuer) HoldDiscovery() (release func()) {
+	ch := make(chan struct{})
+	is.mu.Lock()
+	is.hold = ch
+	is.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+// Discoveries counts the requests for the discovery document.
+func (is *Issuer) Discoveries() int {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return is.discoveries
 }
 
 // New starts an issuer; it stops when the test ends.
@@ -36,6 +68,25 @@ func New(t testing.TB) *Issuer {
 	is.srv = httptest.NewServer(mux)
 	is.URL = is.srv.URL
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		is.mu.Lock()
+		is.discoveries++
+		fail := is.failNext > 0
+		if fail {
+			is.failNext--
+		}
+		hold := is.hold
+		is.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if fail {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                                is.URL,
