@@ -29,6 +29,7 @@ import (
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/requestid"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
@@ -412,7 +413,7 @@ func Handler(api, people http.Handler) http.Handler {
 		mux.Handle(p, api)
 	}
 	mux.Handle("/", people)
-	return mux
+	return requestid.Middleware(mux) // every request, API or page, has an id on each of its log lines
 }
 
 // firstAdmin creates the account "admin" on a database with no user, in dev

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/requestid"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -176,6 +177,7 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 			if logFormat == "text" {
 				handler = slog.NewTextHandler(env.Stderr, nil)
 			}
+			handler = requestid.NewHandler(handler) // request_id on every line of a request
 			err = app.Serve(cmd.Context(), app.ServeOptions{
 				Server: cfg.Server, Webhooks: hooks, Policy: pc, Modules: mods, MaxPlan: int64(cfg.Plan.MaxSize), Dev: dev,
 				Log: slog.New(handler), Out: env.Stdout, Now: time.Now,

@@ -24,6 +24,7 @@ import (
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/requestid"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -137,6 +138,7 @@ func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log
 		cfg.GrantTTL = 15 * time.Minute
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	log = requestid.Logger(log) // the request's id on each line
 	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now}
 }
 

@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,16 +17,6 @@ import (
 )
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-// RequestID returns the id of the request a context belongs to.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
 
 // handle caps the body, runs h, and turns its error into an answer: one
 // place maps errors to a status and a safe message, and logs the cause.
@@ -51,7 +38,7 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		a.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		a.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		switch {
 		case ch != nil:
 			w.Header().Set("WWW-Authenticate", ch.header())
@@ -149,16 +136,6 @@ func (a *API) caller(r *http.Request) (*gate.Caller, error) {
 	return c, err
 }
 
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		id := hex.EncodeToString(b)
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
-	})
-}
-
 func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -166,7 +143,7 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic serving request", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeJSON(w, http.StatusInternalServerError, api.Error{Error: api.ErrorBody{Code: api.CodeInternal, Message: "internal error; nothing is allowed"}})
 			}
 		}()

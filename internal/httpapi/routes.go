@@ -11,6 +11,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/requestid"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -31,6 +32,7 @@ type API struct {
 func New(svc *gate.Service, hub *gate.Hub, st store.Store, log *slog.Logger, maxPlan int64) *API {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	log = requestid.Logger(log)
 	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), registry: reg}
 }
 
@@ -56,7 +58,7 @@ func (a *API) Routes() http.Handler {
 	route("GET /healthz", smallBody, a.healthz)
 	route("GET /readyz", smallBody, a.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Timeout: 10 * time.Second}))
-	return requestID(recoverer(a.log, securityHeaders(mux)))
+	return requestid.Middleware(recoverer(a.log, securityHeaders(mux)))
 }
 
 // smallBody caps every body but a plan's.

@@ -14,6 +14,7 @@ import (
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/loopback"
 	"github.com/stepgate/stepgate/internal/notify"
+	"github.com/stepgate/stepgate/internal/requestid"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -83,7 +84,7 @@ func (w *Web) factorChanged(ctx context.Context, event string, u *store.User, c 
 // POST refused (its origin matches nothing).
 func New(cfg Config, svc *gate.Service, st store.Store, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: log, now: now, secure: true}
+	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: requestid.Logger(log), now: now, secure: true}
 	u, err := url.Parse(cfg.PublicURL)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		w.origin = u.Scheme + "://" + strings.ToLower(u.Host)
