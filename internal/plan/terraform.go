@@ -15,6 +15,7 @@ import (
 type tfResourceChange struct {
 	Address         string
 	PreviousAddress string
+	Deposed         string
 	ModuleAddress   string
 	Mode            string
 	Type            string
@@ -34,8 +35,9 @@ type tfChange struct {
 	Actions         []string
 	Before          jsontext.Value
 	After           jsontext.Value
-	AfterUnknown    []string // the paths of after_unknown's true leaves
-	UnknownErr      error    // why after_unknown could not be read
+	AfterUnknown    []string       // the paths of after_unknown's true leaves
+	UnknownErr      error          // why after_unknown could not be read
+	UnknownRaw      jsontext.Value // after_unknown as written, kept for Options.Raw
 	BeforeSensitive jsontext.Value
 	AfterSensitive  jsontext.Value
 	ReplacePaths    []string // formatted with formatPath
@@ -59,6 +61,11 @@ func (d *decoder) terraformChanges() error {
 		c, err := normalizeTerraform(rc, &d.walk)
 		if err != nil {
 			return fmt.Errorf("%w: resource_changes[%d]: %w", ErrInvalid, i, err)
+		}
+		if d.raw != nil {
+			if err := d.emitRaw(rc, c); err != nil {
+				return err
+			}
 		}
 		if err := d.emit(c); err != nil {
 			return err
@@ -91,6 +98,8 @@ func (d *decoder) readResourceChange(rc *tfResourceChange) error {
 			rc.Address, err = d.optString("address")
 		case "previous_address":
 			rc.PreviousAddress, err = d.optString("previous_address")
+		case "deposed":
+			rc.Deposed, err = d.optString("deposed")
 		case "module_address":
 			rc.ModuleAddress, err = d.internString("module_address")
 		case "mode":
@@ -161,6 +170,9 @@ func (d *decoder) readChangeBody(ch *tfChange) error {
 			var raw jsontext.Value
 			if raw, err = d.dec.ReadValue(); err == nil && marksSomething(raw) {
 				ch.AfterUnknown, ch.UnknownErr = d.walk.unknownPathList(raw)
+				if d.raw != nil {
+					ch.UnknownRaw = bytes.Clone(raw)
+				}
 			}
 		case "before_sensitive":
 			ch.BeforeSensitive, err = d.keepIfTrue()
@@ -382,6 +394,25 @@ func normalizeTerraform(rc *tfResourceChange, w *walker) (*Change, error) {
 	c.AfterUnknown = ch.AfterUnknown
 	c.ReplacePaths = ch.ReplacePaths
 	return c, nil
+}
+
+// emitRaw passes a change as it was written to Options.Raw.
+func (d *decoder) emitRaw(rc *tfResourceChange, c *Change) error {
+	r := &RawChange{
+		Address:         rc.Address,
+		PreviousAddress: rc.PreviousAddress,
+		Deposed:         rc.Deposed,
+		Provider:        rc.ProviderName,
+		Actions:         c.Actions,
+		Importing:       rc.Change.Importing,
+	}
+	if c.Action != ActionNoOp {
+		r.Before, r.After, r.AfterUnknown = rc.Change.Before, rc.Change.After, rc.Change.UnknownRaw
+	}
+	if err := d.raw(r); err != nil {
+		return visitError{err}
+	}
+	return nil
 }
 
 // terraformAction maps the actions list of a Terraform change to one word.
