@@ -337,7 +337,7 @@ func TestReadRefuses(t *testing.T) {
 	appendField := func(f ...byte) func([]byte) []byte {
 		return func(b []byte) []byte { return append(bytes.Clone(b), f...) }
 	}
-	deep := bytes.Repeat([]byte{0x91}, 500) // [[[[...
+	deep := bytes.Repeat([]byte{0x91}, 500)     // [[[[...
 	deepChange := []byte{0x6a, 0x01, 'x', 0x4a} // addr "x", change:
 	mp := append(bytes.Clone(deep), 0xc0)
 	dv := append(append([]byte{0x0a}, protoLen(len(mp))...), mp...) // DynamicValue{msgpack}
