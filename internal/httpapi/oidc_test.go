@@ -31,7 +31,9 @@ type oidcEnv struct {
 
 func newOIDCEnv(t *testing.T, alg, audience string) *oidcEnv {
 	t.Helper()
-	s := newStack(t, stackOpts{ring: []keys.Option{keys.WithAlgorithm(alg)}, cfg: gate.Config{Audience: audience}})
+	// json-only binding: these tests are about the grant's claims, and name
+	// a saved plan by its digest alone (see savedplan_test.go for binding).
+	s := newStack(t, stackOpts{ring: []keys.Option{keys.WithAlgorithm(alg)}, cfg: gate.Config{Audience: audience, SavedPlanBinding: gate.BindingJSONOnly}})
 	return &oidcEnv{env: &env{srv: s.srv, token: s.token(t)}, st: s.st, master: s.master}
 }
 
