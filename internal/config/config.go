@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/plan/planfile"
 	"github.com/stepgate/stepgate/internal/policy"
 )
 
@@ -234,6 +236,11 @@ func Redacted(dsn string) string {
 type PlanSettings struct {
 	// MaxSize caps the size of a plan document ("512MiB", "2GB", or bytes).
 	MaxSize ByteSize `yaml:"max_size"`
+	// SavedPlanBinding is how a check's saved plan is bound to its plan
+	// JSON: "verify" (the default: the saved plan is sent and compared) or
+	// "json-only" (what cannot be verified is accepted with the finding
+	// plan.unverified). See planfile.Bindings.
+	SavedPlanBinding string `yaml:"saved_plan_binding"`
 }
 
 // ByteSize is a size written with units, as "512MiB".
@@ -273,7 +280,7 @@ func Default() *Config {
 
 			GrantAlgorithm: "EdDSA",
 		},
-		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes},
+		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes, SavedPlanBinding: planfile.BindingVerify},
 	}
 }
 
@@ -304,6 +311,9 @@ func (c *Config) decode(b []byte) error {
 	}
 	if _, err := c.PolicyConfig(); err != nil {
 		return err
+	}
+	if !slices.Contains(planfile.Bindings, c.Plan.SavedPlanBinding) {
+		return fmt.Errorf("plan.saved_plan_binding %q: want one of %s", c.Plan.SavedPlanBinding, strings.Join(planfile.Bindings, ", "))
 	}
 	return nil
 }

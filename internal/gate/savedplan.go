@@ -16,21 +16,6 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 )
 
-// How a check's saved plan is bound to its plan JSON (plan.saved_plan_binding).
-const (
-	// BindingVerify: the saved plan must be sent and must describe the
-	// same changes as the JSON; anything else is refused. The default.
-	BindingVerify = "verify"
-	// BindingJSONOnly also accepts a check whose saved plan could not be
-	// verified (not sent, only its sha256; or of a format this stepgate does
-	// not know), adding the finding RuleUnverified. A saved plan that is
-	// read and differs from the JSON is still refused.
-	BindingJSONOnly = "json-only"
-)
-
-// Bindings lists the values of plan.saved_plan_binding.
-var Bindings = []string{BindingVerify, BindingJSONOnly}
-
 // RuleUnverified is the finding added to a check whose saved plan was not
 // verified against its JSON (json-only binding).
 const RuleUnverified = "plan.unverified"
@@ -77,12 +62,12 @@ func (s *Service) bindSavedPlan(ctx context.Context, caller *Caller, r *CreateRe
 		s.auditRefusal(ctx, caller, r, p, claimed, sent, reason)
 		return fmt.Errorf("%w: %w: %w", ErrBadRequest, ErrSavedPlan, reason)
 	}
-	jsonOnly := s.cfg.SavedPlanBinding == BindingJSONOnly
+	jsonOnly := s.cfg.SavedPlanBinding == planfile.BindingJSONOnly
 	switch {
 	case saved == nil && claimed == "":
 		return nil, nil // no saved plan named: nothing to bind
 	case saved == nil && jsonOnly:
-		return unverified("only the saved plan's sha256 was sent, not the saved plan"), nil
+		return UnverifiedFinding("only the saved plan's sha256 was sent, not the saved plan"), nil
 	case saved == nil:
 		return nil, refuse("", errors.New("the check names a saved plan (plan_file_sha256) but does not send it; send it as the plan_file part (stepgate check --plan-file does, from this version on)"))
 	case p == nil || (p.Format != plan.FormatTerraform && p.Format != plan.FormatHCPTerraform) || b == nil:
@@ -102,7 +87,7 @@ func (s *Service) bindSavedPlan(ctx context.Context, caller *Caller, r *CreateRe
 	switch {
 	case err != nil && errors.Is(err, planfile.ErrUnsupported) && jsonOnly:
 		r.PlanFileSHA256 = sent
-		return unverified(err.Error()), nil
+		return UnverifiedFinding(err.Error()), nil
 	case err != nil:
 		return nil, refuse(sent, err)
 	}
@@ -113,7 +98,8 @@ func (s *Service) bindSavedPlan(ctx context.Context, caller *Caller, r *CreateRe
 	return nil, nil
 }
 
-func unverified(why string) *policy.Finding {
+// UnverifiedFinding is the finding RuleUnverified, saying why.
+func UnverifiedFinding(why string) *policy.Finding {
 	return &policy.Finding{
 		Rule:      RuleUnverified,
 		Decision:  policy.Allow,

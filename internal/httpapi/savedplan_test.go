@@ -17,6 +17,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/plan/planfile"
 )
 
 // savedPlans are saved plans and their JSON written by the real Terraform
@@ -113,7 +114,7 @@ func TestSavedPlanAttack(t *testing.T) {
 		{name: "fail/not-a-saved-plan", parts: [][2]any{{"plan", harmless}, {"plan_file", harmless}},
 			want: "not a zip archive"},
 		// json-only accepts what cannot be verified, never a mismatch.
-		{name: "fail/json-only-still-refuses-a-mismatch", binding: gate.BindingJSONOnly, parts: [][2]any{{"plan", harmless}, {"plan_file", evil}},
+		{name: "fail/json-only-still-refuses-a-mismatch", binding: planfile.BindingJSONOnly, parts: [][2]any{{"plan", harmless}, {"plan_file", evil}},
 			want: "terraform_data.x: after.input differs"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +208,7 @@ func TestSavedPlanBound(t *testing.T) {
 // accepted with the finding plan.unverified; in verify mode it is refused.
 func TestSavedPlanJSONOnly(t *testing.T) {
 	harmless, saved := fixture(t, "create_x_a.json"), fixture(t, "create_x_a.tfplan")
-	s := newStack(t, stackOpts{cfg: gate.Config{SavedPlanBinding: gate.BindingJSONOnly}})
+	s := newStack(t, stackOpts{cfg: gate.Config{SavedPlanBinding: planfile.BindingJSONOnly}})
 	resp, b := post(t, s, s.token(t), "workspace=billing-dev&plan_file_sha256="+sha(saved), "application/json", harmless)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /v1/checks = %d %s, want 201", resp.StatusCode, b)

@@ -16,3 +16,20 @@
 // the caller after Read. Every size, count and nesting depth is bounded,
 // for saved plans sent by whoever holds a pipeline token.
 package planfile
+
+// How a saved plan is bound to its plan JSON: the values of
+// plan.saved_plan_binding in stepgate.yaml.
+const (
+	// BindingVerify: a saved plan named by a check must be sent, read and
+	// found to describe the same changes as the JSON; anything else is
+	// refused. The default.
+	BindingVerify = "verify"
+	// BindingJSONOnly also accepts a saved plan that could not be verified
+	// (named by its sha256 only, or of a format this stepgate does not
+	// know), with the finding plan.unverified. A saved plan that is read
+	// and differs from the JSON is still refused.
+	BindingJSONOnly = "json-only"
+)
+
+// Bindings lists the values of plan.saved_plan_binding.
+var Bindings = []string{BindingVerify, BindingJSONOnly}
