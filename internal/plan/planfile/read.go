@@ -194,7 +194,7 @@ func readTFPlan(r *bufio.Reader, opts Options) (*Plan, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, unexpected(err)
 		}
 		num, typ := protowire.DecodeTag(tag)
 		if num < protowire.MinValidNumber || num > protowire.MaxValidNumber {
