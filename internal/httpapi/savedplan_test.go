@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -224,6 +226,65 @@ func TestSavedPlanJSONOnly(t *testing.T) {
 	if !found || c.PlanFileSHA256 != sha(saved) {
 		t.Errorf("check = %s, want the finding %s and the saved plan's digest", b, gate.RuleUnverified)
 	}
+}
+
+// TestSavedPlanUnknownFormat: a saved plan of a format this stepgate does
+// not know fails closed, naming the tool version; json-only accepts it with
+// the finding plan.unverified and the digest of the bytes received.
+func TestSavedPlanUnknownFormat(t *testing.T) {
+	harmless := fixture(t, "create_x_a.json")
+	v4 := version4(t, fixture(t, "create_x_a.tfplan"))
+	for _, tt := range []struct {
+		name, binding string
+		status        int
+		want          string
+	}{
+		{"fail/verify", planfile.BindingVerify, 400, `tfplan format version 4, written by version \"1.11.4\"`},
+		{"ok/json-only", planfile.BindingJSONOnly, 201, `"rule": "plan.unverified"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, stackOpts{cfg: gate.Config{SavedPlanBinding: tt.binding}})
+			ct, body := multipartCheck(t, [2]any{"plan", harmless}, [2]any{"plan_file", v4})
+			resp, b := post(t, s, s.token(t), "workspace=billing-dev", ct, body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("POST /v1/checks = %d %s, want %d with %s", resp.StatusCode, b, tt.status, tt.want)
+			}
+			if tt.status == 201 && !strings.Contains(string(b), `"plan_file_sha256": "`+sha(v4)+`"`) {
+				t.Errorf("check %s is not bound to the digest of the saved plan sent, %s", b, sha(v4))
+			}
+		})
+	}
+}
+
+// version4 rewrites a saved plan with its tfplan format version set to 4.
+func version4(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == "tfplan" {
+			body[1] = 4 // 08 03: field 1 (version) = 3
+		}
+		w, _ := zw.Create(f.Name)
+		w.Write(body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // TestSavedPlanParts: the multipart body is the plan, then the saved plan.
