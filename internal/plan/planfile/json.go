@@ -25,8 +25,9 @@ type JSONPlan struct {
 // with Done once plan.Decode has returned the plan.
 func Collect() (func(*plan.RawChange) error, *JSONPlan) {
 	jp := &JSONPlan{}
+	w := &jsonWalker{}
 	return func(rc *plan.RawChange) error {
-		c, err := jsonChange(rc)
+		c, err := w.change(rc)
 		if err != nil {
 			return err
 		}
@@ -41,7 +42,7 @@ func (jp *JSONPlan) Done(p *plan.Plan) {
 	jp.ToolVersion = p.ToolVersion
 }
 
-func jsonChange(rc *plan.RawChange) (Change, error) {
+func (w *jsonWalker) change(rc *plan.RawChange) (Change, error) {
 	c := Change{
 		Address:         rc.Address,
 		PreviousAddress: rc.PreviousAddress,
@@ -57,7 +58,7 @@ func jsonChange(rc *plan.RawChange) (Change, error) {
 		return c, nil // values are neither read nor applied
 	}
 	var err error
-	if c.Before, err = jsonDigest(rc.Before, nil); err != nil {
+	if c.Before, err = w.digest(rc.Before, nil); err != nil {
 		return Change{}, fmt.Errorf("%s: before: %w", rc.Address, err)
 	}
 	var unknown any
@@ -66,23 +67,29 @@ func jsonChange(rc *plan.RawChange) (Change, error) {
 			return Change{}, fmt.Errorf("%s: after_unknown: %w", rc.Address, err)
 		}
 	}
-	if c.After, err = jsonDigest(rc.After, unknown); err != nil {
+	if c.After, err = w.digest(rc.After, unknown); err != nil {
 		return Change{}, fmt.Errorf("%s: after: %w", rc.Address, err)
 	}
 	return c, nil
 }
 
-// jsonDigest reduces a value of the plan JSON to a Digest. unknown is the
+// digest reduces a value of the plan JSON to a Digest. unknown is the
 // value's after_unknown tree: true where the value is unknown (where
 // `show -json` left an attribute out, or wrote null in a list).
-func jsonDigest(raw []byte, unknown any) (Digest, error) {
+func (w *jsonWalker) digest(raw []byte, unknown any) (Digest, error) {
 	if unknown == true {
 		return Digest{Whole: sumUnknown}, nil
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return Digest{Whole: sumNull}, nil
 	}
-	w := &jsonWalker{dec: jsontext.NewDecoder(bytes.NewReader(raw))}
+	// One decoder for every value, reset rather than made anew.
+	w.src.Reset(raw)
+	if w.dec == nil {
+		w.dec = jsontext.NewDecoder(&w.src)
+	} else {
+		w.dec.Reset(&w.src)
+	}
 	ms, s, err := w.value(unknown, 0, true)
 	if err != nil {
 		return Digest{}, err
@@ -93,8 +100,10 @@ func jsonDigest(raw []byte, unknown any) (Digest, error) {
 	return Digest{Whole: s}, nil
 }
 
+// jsonWalker reads the values of a plan JSON's changes, one at a time.
 type jsonWalker struct {
 	dec *jsontext.Decoder
+	src bytes.Reader
 }
 
 // value reads one JSON value with its unknown tree. At the top (top is
