@@ -76,6 +76,7 @@ func (s *Service) bindSavedPlan(ctx context.Context, caller *Caller, r *CreateRe
 	// The digest is the server's own, of the bytes received, whether or not
 	// they could be read as a plan.
 	h := sha256.New()
+	b.json.Done(p)
 	sp, err := planfile.Read(io.TeeReader(saved, h), planfile.Options{MaxFileBytes: s.cfg.MaxSavedPlanBytes})
 	if errors.Is(err, planfile.ErrTooLarge) {
 		return nil, refuse("", err)

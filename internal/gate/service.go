@@ -42,8 +42,8 @@ type Config struct {
 	// MaxSavedPlanBytes caps the size of a saved plan sent to the server;
 	// zero means planfile.DefaultMaxFileBytes.
 	MaxSavedPlanBytes int64
-	// SavedPlanBinding is BindingVerify (the default, "") or
-	// BindingJSONOnly.
+	// SavedPlanBinding is planfile.BindingVerify (the default, "") or
+	// planfile.BindingJSONOnly.
 	SavedPlanBinding string
 	// SubjectTemplate, when set, is the sub of grants, such as
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
@@ -255,9 +255,6 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	}
 	if p == nil && r.Kind != "secret.read" {
 		return nil, false, fmt.Errorf("%w: a %s needs a plan", ErrBadRequest, r.Kind)
-	}
-	if bind != nil && p != nil {
-		bind.json.Done(p)
 	}
 	unverified, err := s.bindSavedPlan(ctx, caller, r, p, bind)
 	if err != nil {

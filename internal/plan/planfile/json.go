@@ -29,7 +29,8 @@ func Collect() (func(*plan.RawChange) error, *JSONPlan) {
 	return func(rc *plan.RawChange) error {
 		c, err := w.change(rc)
 		if err != nil {
-			return err
+			// The JSON is at fault: a value plan.Decode let through.
+			return fmt.Errorf("%w: %w", plan.ErrInvalid, err)
 		}
 		jp.Changes = append(jp.Changes, c)
 		return nil
