@@ -37,9 +37,8 @@ func TestBrowserApprovals(t *testing.T) {
 	prodIAM := repo(t, "examples/prod-iam.plan.json")
 	rgProd := repo(t, "examples/billing-rg-prod.plan.json")
 	tfplan := filepath.Join(dir, "tfplan")
-	if err := os.WriteFile(tfplan, []byte("PK\x03\x04 a saved plan"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The server compares the saved plan with the JSON.
+	writeSavedPlanFor(t, prodIAM, tfplan)
 	var env []string // the pipeline's: server and token
 
 	start := time.Now()

@@ -104,9 +104,7 @@ func TestProductionIAMWaitsForApproval(t *testing.T) {
 	env := pipelineEnv(s, s.token("billing-ci"))
 	plan := repo(t, "examples/prod-iam.plan.json")
 	tfplan := filepath.Join(dir, "tfplan")
-	if err := os.WriteFile(tfplan, []byte("PK\x03\x04 a saved plan"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeSavedPlanFor(t, plan, tfplan) // the server compares it with the JSON
 
 	// The pipeline waits in the background.
 	check := startCheck(t, dir, env, "--plan", plan, "--plan-file", tfplan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")

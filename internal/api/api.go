@@ -20,6 +20,9 @@ const (
 	// per field: pipeline.repository=acme/infra&pipeline.run_id=42.
 	ParamPipelinePrefix = "pipeline."
 	ParamTimeout        = "timeout"
+	// The parts of a multipart POST /v1/checks, in this order.
+	PartPlan     = "plan"
+	PartPlanFile = "plan_file"
 )
 
 // POST /v1/checks?kind=K&workspace=W&environment=E&plan_file_sha256=H&pipeline.x=y
@@ -27,6 +30,13 @@ const (
 // the output of `terraform show -json`). The server reads it with the same
 // strict reader as `stepgate eval`, computes its sha256, and assesses it.
 // An operation without a plan (kind=secret.read) sends an empty body.
+//
+// With a saved plan, the body is multipart/form-data (Content-Type
+// multipart/form-data; boundary=...) with the part PartPlan (the JSON) first
+// and the part PartPlanFile (the saved plan, terraform plan -out) second.
+// The server verifies that they describe the same changes, and binds the
+// check to the sha256 of the saved plan it received; a mismatch answers 400
+// with the code CodeSavedPlan.
 //
 // It answers 201 with a Check, or 200 with the pending Check it resumed when
 // the same token asked with the same inputs before.
@@ -131,3 +141,7 @@ const (
 	CodeInternal     = "internal"      // 500: stepgate could not decide
 	CodeUnavailable  = "unavailable"   // 503: the store cannot be reached
 )
+
+// CodeSavedPlan (400): the saved plan does not match the plan JSON, cannot
+// be read, or was named (plan_file_sha256) but not sent.
+const CodeSavedPlan = "saved_plan_refused"

@@ -94,6 +94,9 @@ type ServeOptions struct {
 	Out      io.Writer // where to say what was done and where it listens
 	Now      func() time.Time
 	OnListen func(addr string) // tests learn the port here
+
+	// SavedPlanBinding is plan.saved_plan_binding ("" is verify).
+	SavedPlanBinding string
 }
 
 // Serve runs the server until ctx ends, then shuts down gracefully.
@@ -159,6 +162,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	svc := gate.New(st, engine, ring, gate.Config{
 		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
+		SavedPlanBinding: o.SavedPlanBinding,
 	}, o.Log, o.Now)
 	hub := gate.NewHub()
 	ctx, cancel := context.WithCancel(ctx)

@@ -49,6 +49,11 @@ const (
 	CredentialRefused = "credential.refused"
 )
 
+// CheckRefused is an operation refused before any check was recorded, such
+// as a saved plan that does not match its plan JSON. Its subject is
+// "workspace:NAME"; its data says who asked, with which plans, and why.
+const CheckRefused = "check.refused"
+
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set
 // by the store when it appends the event (with Seal), under a lock that
 // serializes appends across every server sharing the database.

@@ -209,8 +209,10 @@ is streamed to the server, which assesses it with its policy:
             and left; the grant is written as soon as it is approved.
   deny      the reasons are printed; there is no grant.
 
-Give the saved plan with --plan-file too: its sha256 is bound into the grant,
-and 'stepgate apply --plan-file' then refuses any other file.
+Give the saved plan with --plan-file too: it is sent with the JSON, the server
+checks that both describe the same changes (and refuses the check, exit code 2,
+when they do not), its sha256 is bound into the grant, and
+'stepgate apply --plan-file' then refuses any other file.
 
 When --wait runs out the check stays pending on the server: running the same
 stepgate check again (same token, plan and flags) resumes it rather than asking
@@ -244,7 +246,7 @@ Exit codes:
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.plan, "plan", "", `plan JSON to submit ("terraform show -json tfplan" output), or "-" for standard input`)
-	f.StringVar(&o.planFile, "plan-file", "", "saved binary plan (terraform plan -out FILE) whose sha256 the grant is bound to")
+	f.StringVar(&o.planFile, "plan-file", "", "saved binary plan (terraform plan -out FILE) the JSON was shown from: sent, verified against --plan, and bound into the grant")
 	f.StringVar(&o.workspace, "workspace", "", "workspace (or stack) the plan is for, e.g. billing-prod (required)")
 	f.StringVar(&o.environment, "environment", "", "environment the pipeline deploys to, e.g. prod")
 	f.StringVar(&o.kind, "kind", "terraform.apply", "operation kind: "+strings.Join(policy.Kinds, ", "))
@@ -284,6 +286,14 @@ func runCheck(ctx context.Context, env Env, o checkOptions) error {
 		if req.PlanFileSHA256, err = fileSHA256(resolve(env, o.planFile)); err != nil {
 			return exit(ExitUsage, fmt.Errorf("--plan-file: %w", err))
 		}
+		// The saved plan itself goes too: the server checks that it and
+		// the JSON describe the same changes.
+		f, err := os.Open(resolve(env, o.planFile))
+		if err != nil {
+			return exit(ExitUsage, fmt.Errorf("--plan-file: %w", err))
+		}
+		defer f.Close()
+		req.PlanFile = f
 	}
 	if o.plan != "" {
 		body, closePlan, err := openPlanBody(env, o.plan)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -122,6 +124,23 @@ func (s *standIn) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	// With --plan-file, the plan and the saved plan come as multipart parts;
+	// the stand-in binds the digest of the saved plan it received, as the
+	// server does (it does not compare them: see internal/httpapi).
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		parts, err := readParts(r.Header.Get("Content-Type"), body)
+		if err != nil || len(parts) != 2 || parts[0][0] != api.PartPlan || parts[1][0] != api.PartPlanFile {
+			apiError(w, http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("multipart body: %v", err))
+			return
+		}
+		body = []byte(parts[0][1])
+		sent := sha256hex([]byte(parts[1][1]))
+		if claimed := q.Get(api.ParamPlanFileHash); claimed != "" && claimed != sent {
+			apiError(w, http.StatusBadRequest, api.CodeSavedPlan, "plan_file_sha256 is not the sha256 of the saved plan sent")
+			return
+		}
+		q.Set(api.ParamPlanFileHash, sent)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queries = append(s.queries, q)
@@ -808,5 +827,29 @@ func TestGitHubOutputMultiline(t *testing.T) {
 	lines := strings.Split(string(b), "\n")
 	if lines[0] != "a=1" || !strings.HasPrefix(lines[1], "b<<ghadelimiter_") || lines[2] != "x" || lines[3] != "injected=yes" || lines[4] != strings.TrimPrefix(lines[1], "b<<") {
 		t.Errorf("$GITHUB_OUTPUT = %q", b)
+	}
+}
+
+// readParts splits a multipart body into its parts' names and contents.
+func readParts(contentType string, body []byte) ([][2]string, error) {
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, err
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var out [][2]string
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [2]string{p.FormName(), string(b)})
 	}
 }

@@ -16,13 +16,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/plan/planfile"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/report"
 )
 
 type evalOptions struct {
 	plan        string
+	planFile    string
 	workspace   string
 	environment string
 	kind        string
@@ -47,14 +50,23 @@ input. A saved binary plan ("terraform plan -out tfplan") is turned into JSON
 by running "terraform show -json" (or tofu, see --tool) in the current
 directory. UTF-8 with or without a byte-order mark and UTF-16 are read.
 
+With --plan-file, the saved plan the JSON was shown from is read too (by
+stepgate itself, without terraform) and compared with the JSON, as the server
+does: when they do not describe the same changes, eval names the first
+difference and exits 2. With plan.saved_plan_binding: json-only in the config,
+a saved plan of a format this stepgate does not know adds the finding
+plan.unverified instead.
+
 Exit codes:
   0  allow: the operation may proceed
   3  step_up: a human must re-prove who they are (and maybe others approve)
   4  deny: the operation must not proceed
-  2  bad input or usage: unreadable plan, bad flag, invalid config or policy
+  2  bad input or usage: unreadable plan, bad flag, invalid config or policy,
+     a saved plan (--plan-file) that does not match the plan
   1  internal error: the policy could not be evaluated (never an allow)`,
 		Example: `  terraform plan -out tfplan && terraform show -json tfplan > plan.json
   stepgate eval --plan plan.json --workspace billing-prod
+  stepgate eval --plan plan.json --plan-file tfplan --workspace billing-prod
 
   terraform show -json tfplan | stepgate eval --plan - --output json
   stepgate eval --plan tfplan --tool tofu --policy ./policies --output markdown`,
@@ -65,6 +77,7 @@ Exit codes:
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.plan, "plan", "", `plan file to assess, or "-" for standard input`)
+	f.StringVar(&o.planFile, "plan-file", "", "saved binary plan (terraform plan -out FILE) that --plan is the JSON of: compared with it")
 	f.StringVar(&o.workspace, "workspace", "", "workspace (or stack) the plan is for, e.g. billing-prod")
 	f.StringVar(&o.environment, "environment", "", "environment the pipeline deploys to, e.g. prod")
 	f.StringVar(&o.kind, "kind", "terraform.apply", "operation kind: "+strings.Join(policy.Kinds, ", "))
@@ -148,14 +161,23 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 	if o.plan == "" && op.Kind != "secret.read" {
 		return exit(ExitUsage, errors.New("--plan is required (a plan file, or - for standard input)"))
 	}
+	if o.planFile != "" && o.plan == "" {
+		return exit(ExitUsage, errors.New("--plan-file goes with --plan, the JSON of the saved plan"))
+	}
 	s, err := loadSetup(ctx, env, o.config, o.policyDirs, o.maxSize)
 	if err != nil {
 		return err
 	}
 	in := s.engine.NewInput(op)
+	var unverified *policy.Finding
 	if o.plan != "" {
 		visit, done := in.Stream()
-		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, visit)
+		var raw func(*plan.RawChange) error
+		var jp *planfile.JSONPlan
+		if o.planFile != "" {
+			raw, jp = planfile.Collect()
+		}
+		p, err := readPlan(ctx, env, o.plan, o.tool, s.maxSize, visit, raw)
 		// A change whose terms could not be built stopped decoding: that
 		// is the cause, whatever decoding returned.
 		if derr := done(); derr != nil {
@@ -168,11 +190,19 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 		if err != nil {
 			return err
 		}
+		if o.planFile != "" {
+			if unverified, err = verifySavedPlan(env, o.planFile, p, jp, s.cfg.Plan.SavedPlanBinding); err != nil {
+				return err
+			}
+		}
 		in.SetPlan(p)
 	}
 	a, err := s.engine.Evaluate(ctx, in)
 	if err != nil {
 		return exit(ExitInternal, err)
+	}
+	if unverified != nil {
+		a.Findings = append(a.Findings, *unverified)
 	}
 	opts := report.Options{Color: colorOn(env, env.Stdout)}
 	if err := report.Write(env.Stdout, o.output, a, opts); err != nil {
@@ -190,7 +220,7 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 // readPlan streams a plan from a file or standard input into visit. A saved
 // binary plan is first turned into JSON by terraform or tofu; its digest is
 // then that of the saved file, the one a grant is later bound to.
-func readPlan(ctx context.Context, env Env, name, tool string, maxSize int64, visit func(*plan.Change) error) (*plan.Plan, error) {
+func readPlan(ctx context.Context, env Env, name, tool string, maxSize int64, visit func(*plan.Change) error, raw func(*plan.RawChange) error) (*plan.Plan, error) {
 	var r io.Reader
 	label := name
 	if name == "-" {
@@ -206,8 +236,11 @@ func readPlan(ctx context.Context, env Env, name, tool string, maxSize int64, vi
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(4)
 	if !plan.IsSaved(head) {
-		p, err := plan.Decode(br, plan.Options{MaxBytes: maxSize}, visit)
+		p, err := plan.Decode(br, plan.Options{MaxBytes: maxSize, Raw: raw}, visit)
 		return p, planErr(label, err)
+	}
+	if raw != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("--plan %s is a saved plan: with --plan-file, give its JSON (terraform show -json) as --plan", name))
 	}
 	return readSavedPlan(ctx, env, br, name, tool, maxSize, visit)
 }
@@ -247,6 +280,36 @@ func readSavedPlan(ctx context.Context, env Env, r io.Reader, name, tool string,
 	}
 	p.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return p, nil
+}
+
+// verifySavedPlan reads the saved plan name and compares it with the plan
+// JSON p, as the server does with a check's saved plan. A mismatch, or a
+// saved plan that cannot be read, is bad input (exit 2); with the json-only
+// binding, a saved plan of an unknown format gives the finding
+// plan.unverified instead.
+func verifySavedPlan(env Env, name string, p *plan.Plan, jp *planfile.JSONPlan, binding string) (*policy.Finding, error) {
+	if p.Format != plan.FormatTerraform && p.Format != plan.FormatHCPTerraform {
+		return nil, exit(ExitUsage, fmt.Errorf("--plan-file: a saved plan goes with the JSON of a Terraform or OpenTofu plan, not %s", p.Format))
+	}
+	jp.Done(p)
+	f, err := os.Open(resolve(env, name))
+	if err != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("--plan-file: %w", err))
+	}
+	defer f.Close()
+	sp, err := planfile.Read(f, planfile.Options{})
+	switch {
+	case err != nil && errors.Is(err, planfile.ErrUnsupported) && binding == planfile.BindingJSONOnly:
+		return gate.UnverifiedFinding(err.Error()), nil
+	case err != nil && (errors.Is(err, planfile.ErrInvalid) || errors.Is(err, planfile.ErrUnsupported) || errors.Is(err, planfile.ErrTooLarge)):
+		return nil, exit(ExitUsage, fmt.Errorf("--plan-file %s: %w", name, err))
+	case err != nil:
+		return nil, exit(ExitInternal, fmt.Errorf("--plan-file %s: %w", name, err))
+	}
+	if err := planfile.Compare(jp, sp); err != nil {
+		return nil, exit(ExitUsage, fmt.Errorf("--plan-file %s: %w", name, err))
+	}
+	return nil, nil
 }
 
 func planErr(label string, err error) error {

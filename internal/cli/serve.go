@@ -181,6 +181,7 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 			err = app.Serve(cmd.Context(), app.ServeOptions{
 				Server: cfg.Server, Webhooks: hooks, Policy: pc, Modules: mods, MaxPlan: int64(cfg.Plan.MaxSize), Dev: dev,
 				Log: slog.New(handler), Out: env.Stdout, Now: time.Now,
+				SavedPlanBinding: cfg.Plan.SavedPlanBinding,
 			})
 			if err != nil {
 				return exit(ExitInternal, err)

@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -154,6 +156,11 @@ type CheckRequest struct {
 	// Plan is the plan document (`terraform show -json` output), streamed
 	// as the body and never held in memory; nil for secret.read.
 	Plan io.Reader
+	// PlanFile is the saved plan (`terraform plan -out`) that Plan is the
+	// JSON of. When set, both are streamed as a multipart/form-data body
+	// (the parts plan, then plan_file), and the server verifies that they
+	// describe the same changes.
+	PlanFile io.Reader
 }
 
 // CreateCheck submits an operation. The server answers with a new check,
@@ -172,17 +179,45 @@ func (c *Client) CreateCheck(ctx context.Context, r CheckRequest) (*api.Check, e
 	for _, k := range slices.Sorted(maps.Keys(r.Pipeline)) {
 		q.Set(api.ParamPipelinePrefix+k, r.Pipeline[k])
 	}
-	body := r.Plan
+	body, contentType := r.Plan, "application/json"
 	if body == nil {
 		body = http.NoBody
+	}
+	if r.PlanFile != nil {
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		planJSON := body
+		go func() { pw.CloseWithError(writeParts(mw, planJSON, r.PlanFile)) }()
+		defer pr.Close() // ends the writer if the request ends first
+		body, contentType = pr, mw.FormDataContentType()
 	}
 	ctx, cancel := context.WithTimeout(ctx, createTimeout)
 	defer cancel()
 	var out api.Check
-	if err := c.do(ctx, http.MethodPost, api.PathChecks, q, body, "application/json", &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, api.PathChecks, q, body, contentType, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// writeParts writes the multipart body of a check with a saved plan.
+func writeParts(mw *multipart.Writer, plan, planFile io.Reader) error {
+	for _, p := range []struct {
+		name, contentType string
+		r                 io.Reader
+	}{{api.PartPlan, "application/json", plan}, {api.PartPlanFile, "application/octet-stream", planFile}} {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, p.name, p.name))
+		h.Set("Content-Type", p.contentType)
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, p.r); err != nil {
+			return fmt.Errorf("sending %s: %w", p.name, err)
+		}
+	}
+	return mw.Close()
 }
 
 // GetCheck returns a check as it is now.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stepgate/stepgate/internal/plan"
+	"github.com/stepgate/stepgate/internal/plan/planfile"
 	"github.com/stepgate/stepgate/internal/policy"
 )
 
@@ -258,6 +260,11 @@ func Redacted(dsn string) string {
 type PlanSettings struct {
 	// MaxSize caps the size of a plan document ("512MiB", "2GB", or bytes).
 	MaxSize ByteSize `yaml:"max_size"`
+	// SavedPlanBinding is how a check's saved plan is bound to its plan
+	// JSON: "verify" (the default: the saved plan is sent and compared) or
+	// "json-only" (what cannot be verified is accepted with the finding
+	// plan.unverified). See planfile.Bindings.
+	SavedPlanBinding string `yaml:"saved_plan_binding"`
 }
 
 // ByteSize is a size written with units, as "512MiB".
@@ -314,7 +321,7 @@ func Default() *Config {
 			GrantAlgorithm: "EdDSA",
 			Audit:          Audit{CheckpointInterval: Duration(MaxCheckpointInterval)},
 		},
-		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes},
+		Plan: PlanSettings{MaxSize: plan.DefaultMaxBytes, SavedPlanBinding: planfile.BindingVerify},
 	}
 }
 
@@ -345,6 +352,9 @@ func (c *Config) decode(b []byte) error {
 	}
 	if _, err := c.PolicyConfig(); err != nil {
 		return err
+	}
+	if !slices.Contains(planfile.Bindings, c.Plan.SavedPlanBinding) {
+		return fmt.Errorf("plan.saved_plan_binding %q: want one of %s", c.Plan.SavedPlanBinding, strings.Join(planfile.Bindings, ", "))
 	}
 	return nil
 }

@@ -35,6 +35,14 @@ func TestLoad(t *testing.T) {
 			if c.Plan.MaxSize != 512<<20 {
 				t.Errorf("max_size = %d, want 512 MiB", c.Plan.MaxSize)
 			}
+			if c.Plan.SavedPlanBinding != "verify" {
+				t.Errorf("saved_plan_binding = %q, want verify", c.Plan.SavedPlanBinding)
+			}
+		}},
+		{"ok/json-only", "plan: {saved_plan_binding: json-only}\n", func(t *testing.T, c *Config, pc policy.Config) {
+			if c.Plan.SavedPlanBinding != "json-only" {
+				t.Errorf("saved_plan_binding = %q, want json-only", c.Plan.SavedPlanBinding)
+			}
 		}},
 		{"ok/tuning", `
 plan:
@@ -123,6 +131,8 @@ func TestLoadErrors(t *testing.T) {
 		{"fail/unknown-key", "polcy: {}\n", []string{"polcy"}},
 		{"fail/not-yaml", "policy: [\n", []string{"yaml"}},
 		{"fail/bad-size", "plan: {max_size: lots}\n", []string{`"lots"`}},
+		{"fail/bad-binding", "plan: {saved_plan_binding: trust}\n", []string{`plan.saved_plan_binding "trust"`, "verify, json-only"}},
+		{"fail/empty-binding", "plan: {saved_plan_binding: \"\"}\n", []string{`plan.saved_plan_binding ""`}},
 		{"fail/bad-rule", `
 policy:
   rules:

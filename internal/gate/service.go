@@ -40,6 +40,12 @@ type Config struct {
 	GrantTTL time.Duration
 	// MaxPlanBytes caps the size of a plan sent to the server.
 	MaxPlanBytes int64
+	// MaxSavedPlanBytes caps the size of a saved plan sent to the server;
+	// zero means planfile.DefaultMaxFileBytes.
+	MaxSavedPlanBytes int64
+	// SavedPlanBinding is planfile.BindingVerify (the default, "") or
+	// planfile.BindingJSONOnly.
+	SavedPlanBinding string
 	// SubjectTemplate, when set, is the sub of grants, such as
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
 	// match the subject exactly; the check id is then in check_id only.
@@ -161,6 +167,10 @@ type CreateRequest struct {
 	// Plan is the plan document; nil or empty for an operation without a
 	// plan (secret.read).
 	Plan io.Reader
+	// SavedPlan, when set, returns the saved plan (terraform plan -out)
+	// once Plan has been read, or nil when none was sent. It is verified
+	// against Plan (see bindSavedPlan), then dropped.
+	SavedPlan func() (io.Reader, error)
 }
 
 var (
@@ -225,13 +235,14 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	in := s.engine.NewInput(op)
 	var p *plan.Plan
 	var changes changeLog
+	opts, bind := s.planOptions(r)
 	if r.Plan != nil {
 		visit, done := in.Stream()
 		keep := func(c *plan.Change) error {
 			changes.add(c)
 			return visit(c)
 		}
-		p, err = plan.Decode(r.Plan, plan.Options{MaxBytes: s.cfg.MaxPlanBytes}, keep)
+		p, err = plan.Decode(r.Plan, opts, keep)
 		// A change whose terms could not be built stopped decoding: that
 		// is the cause, whatever decoding returned.
 		derr := done()
@@ -250,6 +261,10 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	}
 	if p == nil && r.Kind != "secret.read" {
 		return nil, false, fmt.Errorf("%w: a %s needs a plan", ErrBadRequest, r.Kind)
+	}
+	unverified, err := s.bindSavedPlan(ctx, caller, r, p, bind)
+	if err != nil {
+		return nil, false, err
 	}
 	planSHA := ""
 	if p != nil {
@@ -274,6 +289,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	a, err := s.engine.Evaluate(ctx, in)
 	if err != nil {
 		return nil, false, err // never an allow
+	}
+	if unverified != nil {
+		a.Findings = append(a.Findings, *unverified)
 	}
 	assessment, err := json.Marshal(a)
 	if err != nil {

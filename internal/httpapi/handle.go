@@ -57,6 +57,8 @@ func classify(err error) (status int, code, msg string) {
 	switch {
 	case errors.As(err, &maxErr) || errors.Is(err, plan.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the request body is too large"
+	case errors.Is(err, gate.ErrSavedPlan):
+		return http.StatusBadRequest, api.CodeSavedPlan, err.Error()
 	case errors.Is(err, gate.ErrBadRequest):
 		return http.StatusBadRequest, api.CodeBadRequest, words(err, gate.ErrBadRequest)
 	case errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrNotEligible):

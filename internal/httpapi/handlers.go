@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
@@ -28,6 +31,9 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 		Pipeline:       map[string]string{},
 		Plan:           r.Body,
 	}
+	if err := multipartPlan(r, req); err != nil {
+		return err
+	}
 	if req.Kind == "" {
 		req.Kind = "terraform.apply"
 	}
@@ -50,6 +56,56 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, status, v)
 	return nil
+}
+
+// multipartPlan reads a multipart/form-data body as its parts: the plan
+// JSON, then the saved plan, each streamed (docs/api.md). Any other body
+// is the plan JSON itself.
+func multipartPlan(r *http.Request, req *gate.CreateRequest) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return nil
+	}
+	if params["boundary"] == "" {
+		return fmt.Errorf("%w: multipart/form-data without a boundary", gate.ErrBadRequest)
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	part, err := nextPart(mr, api.PartPlan)
+	if err != nil {
+		return err
+	}
+	if part == nil {
+		return fmt.Errorf("%w: the multipart body has no %q part", gate.ErrBadRequest, api.PartPlan)
+	}
+	req.Plan = part
+	req.SavedPlan = func() (io.Reader, error) {
+		// NextPart skips what is left of the plan part.
+		saved, err := nextPart(mr, api.PartPlanFile)
+		if saved == nil || err != nil {
+			return nil, err
+		}
+		return saved, nil
+	}
+	return nil
+}
+
+// nextPart returns the next part, which must be named name; nil at the end
+// of the body.
+func nextPart(mr *multipart.Reader, name string) (*multipart.Part, error) {
+	part, err := mr.NextPart()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, nil
+	case err != nil:
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: multipart body: %w", gate.ErrBadRequest, err)
+	case part.FormName() != name:
+		return nil, fmt.Errorf("%w: multipart part %q where %q was expected (the parts are %q then %q)", gate.ErrBadRequest, part.FormName(), name, api.PartPlan, api.PartPlanFile)
+	}
+	return part, nil
 }
 
 func (a *API) getCheck(w http.ResponseWriter, r *http.Request) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/plan/planfile"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -31,7 +32,9 @@ type oidcEnv struct {
 
 func newOIDCEnv(t *testing.T, alg, audience string) *oidcEnv {
 	t.Helper()
-	s := newStack(t, stackOpts{ring: []keys.Option{keys.WithAlgorithm(alg)}, cfg: gate.Config{Audience: audience}})
+	// json-only binding: these tests are about the grant's claims, and name
+	// a saved plan by its digest alone (see savedplan_test.go for binding).
+	s := newStack(t, stackOpts{ring: []keys.Option{keys.WithAlgorithm(alg)}, cfg: gate.Config{Audience: audience, SavedPlanBinding: planfile.BindingJSONOnly}})
 	return &oidcEnv{env: &env{srv: s.srv, token: s.token(t)}, st: s.st, master: s.master}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/plan/planfile"
 	"github.com/stepgate/stepgate/internal/requestid"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -42,7 +43,9 @@ func (a *API) Routes() http.Handler {
 	route := func(pattern string, limit int64, h handlerFunc) {
 		mux.Handle(pattern, a.instrument(pattern, a.handle(limit, h)))
 	}
-	route("POST /v1/checks", a.maxPlan, a.createCheck)
+	// The plan JSON and, in a multipart body, the saved plan: each part is
+	// capped on its own as it is read.
+	route("POST /v1/checks", a.maxPlan+planfile.DefaultMaxFileBytes+smallBody, a.createCheck)
 	route("GET /v1/checks/{id}", smallBody, a.getCheck)
 	route("GET /v1/checks/{id}/wait", smallBody, a.waitCheck)
 	route("POST /v1/checks/{id}/outcome", smallBody, a.reportOutcome)

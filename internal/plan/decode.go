@@ -16,6 +16,27 @@ import (
 type Options struct {
 	// MaxBytes caps the size of the document; zero means DefaultMaxBytes.
 	MaxBytes int64
+	// Raw, when set, is called with every resource change of a Terraform
+	// or OpenTofu plan (no-ops included), in document order, as the
+	// document wrote it: values unmasked, for a comparison with the saved
+	// plan (package planfile). An error from it stops decoding.
+	Raw func(*RawChange) error
+}
+
+// RawChange is one element of resource_changes before it is normalized.
+// Its values hold sensitive values in clear; they are valid only during
+// the call to Options.Raw.
+type RawChange struct {
+	Address         string
+	PreviousAddress string
+	Deposed         string
+	Provider        string
+	Actions         []string
+	Importing       bool
+	// Before, After and AfterUnknown are the JSON text of the change's
+	// before, after and after_unknown; nil for a no-op, whose values are
+	// not read.
+	Before, After, AfterUnknown []byte
 }
 
 // Read reads a whole plan and keeps every change that is not a no-op in
@@ -50,6 +71,7 @@ func Decode(r io.Reader, opts Options, visit func(*Change) error) (*Plan, error)
 	d := &decoder{
 		dec:   jsontext.NewDecoder(text),
 		visit: visit,
+		raw:   opts.Raw,
 		plan:  &Plan{ByAction: map[Action]int{}, Applyable: true, Complete: true},
 	}
 	if err := d.document(); err != nil {
@@ -71,6 +93,7 @@ func (e visitError) Unwrap() error { return e.err }
 type decoder struct {
 	dec   *jsontext.Decoder
 	visit func(*Change) error
+	raw   func(*RawChange) error
 	plan  *Plan
 	walk  walker // for the values of one change at a time
 

@@ -15,8 +15,8 @@ import (
 type tfResourceChange struct {
 	Address         string
 	PreviousAddress string
+	Deposed         string
 	ModuleAddress   string
-	Deposed         string // the deposed object's key, for one of those
 	Mode            string
 	Type            string
 	Name            string
@@ -35,8 +35,9 @@ type tfChange struct {
 	Actions         []string
 	Before          jsontext.Value
 	After           jsontext.Value
-	AfterUnknown    []string // the paths of after_unknown's true leaves
-	UnknownErr      error    // why after_unknown could not be read
+	AfterUnknown    []string       // the paths of after_unknown's true leaves
+	UnknownErr      error          // why after_unknown could not be read
+	UnknownRaw      jsontext.Value // after_unknown as written, kept for Options.Raw
 	BeforeSensitive jsontext.Value
 	AfterSensitive  jsontext.Value
 	ReplacePaths    []string // formatted with formatPath
@@ -67,6 +68,11 @@ func (d *decoder) terraformChanges() error {
 		}
 		if err := d.once("resource_changes", key, what, i); err != nil {
 			return err
+		}
+		if d.raw != nil {
+			if err := d.emitRaw(rc, c); err != nil {
+				return err
+			}
 		}
 		if err := d.emit(c); err != nil {
 			return err
@@ -171,6 +177,9 @@ func (d *decoder) readChangeBody(ch *tfChange) error {
 			var raw jsontext.Value
 			if raw, err = d.dec.ReadValue(); err == nil && marksSomething(raw) {
 				ch.AfterUnknown, ch.UnknownErr = d.walk.unknownPathList(raw)
+				if d.raw != nil {
+					ch.UnknownRaw = bytes.Clone(raw)
+				}
 			}
 		case "before_sensitive":
 			ch.BeforeSensitive, err = d.keepIfTrue()
@@ -392,6 +401,25 @@ func normalizeTerraform(rc *tfResourceChange, w *walker) (*Change, error) {
 	c.AfterUnknown = ch.AfterUnknown
 	c.ReplacePaths = ch.ReplacePaths
 	return c, nil
+}
+
+// emitRaw passes a change as it was written to Options.Raw.
+func (d *decoder) emitRaw(rc *tfResourceChange, c *Change) error {
+	r := &RawChange{
+		Address:         rc.Address,
+		PreviousAddress: rc.PreviousAddress,
+		Deposed:         rc.Deposed,
+		Provider:        rc.ProviderName,
+		Actions:         c.Actions,
+		Importing:       rc.Change.Importing,
+	}
+	if c.Action != ActionNoOp {
+		r.Before, r.After, r.AfterUnknown = rc.Change.Before, rc.Change.After, rc.Change.UnknownRaw
+	}
+	if err := d.raw(r); err != nil {
+		return visitError{err}
+	}
+	return nil
 }
 
 // terraformAction maps the actions list of a Terraform change to one word.
