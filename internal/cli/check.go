@@ -46,15 +46,17 @@ const (
 	stateConsumed = "consumed"
 )
 
-// waitPace paces the wait for approval. Tests shorten it; nothing else
-// changes it.
-var waitPace = struct {
-	slice    time.Duration // the longest one wait request asks the server to hold
-	minPoll  time.Duration // the least time between two wait requests, whatever the server does
-	progress time.Duration // how often a plain progress line is printed (not a terminal)
-	tick     time.Duration // how often the terminal's progress line is redrawn
-	retry    time.Duration // the first pause after a failed wait request; it doubles up to slice
-}{30 * time.Second, 2 * time.Second, 30 * time.Second, time.Second, 2 * time.Second}
+// WaitPace paces the wait for approval (Env.Pace; tests shorten it).
+type WaitPace struct {
+	Slice    time.Duration // the longest one wait request asks the server to hold
+	MinPoll  time.Duration // the least time between two wait requests, whatever the server does
+	Progress time.Duration // how often a plain progress line is printed (not a terminal)
+	Tick     time.Duration // how often the terminal's progress line is redrawn
+	Retry    time.Duration // the first pause after a failed wait request; it doubles up to Slice
+}
+
+// DefaultWaitPace is the pace of a real wait.
+var DefaultWaitPace = WaitPace{Slice: 30 * time.Second, MinPoll: 2 * time.Second, Progress: 30 * time.Second, Tick: time.Second, Retry: 2 * time.Second}
 
 // serverFlags are the flags of the commands that talk to a server.
 type serverFlags struct {
@@ -312,7 +314,7 @@ func runCheck(ctx context.Context, env Env, o checkOptions) error {
 	if err != nil {
 		return serverError("creating check", err)
 	}
-	r := &checkRun{env: env, o: o, c: c, grantPath: grantPath, reviewURL: ch.ReviewURL}
+	r := &checkRun{env: env, pace: env.pace(), o: o, c: c, grantPath: grantPath, reviewURL: ch.ReviewURL}
 	final, err := r.follow(ctx, ch)
 	r.finish(final)
 	return err
@@ -406,6 +408,7 @@ func writePrivate(path string, data []byte) error {
 // checkRun is one run of stepgate check after the check was created.
 type checkRun struct {
 	env       Env
+	pace      WaitPace
 	o         checkOptions
 	c         *client.Client
 	grantPath string
@@ -472,11 +475,11 @@ func (r *checkRun) describe(ch *api.Check) error {
 func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) {
 	start := time.Now()
 	deadline := start.Add(r.o.wait)
-	p := newProgress(r.env.Stderr, r.env.isTerminal(r.env.Stderr), start, deadline, ch.ReviewURL)
+	p := newProgress(r.env.Stderr, r.env.isTerminal(r.env.Stderr), start, deadline, ch.ReviewURL, r.pace)
 	defer p.stop()
 	seen := len(ch.Approvals)
 	var lastErr error
-	pause := waitPace.retry
+	pause := r.pace.Retry
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -487,7 +490,7 @@ func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) 
 				printable(ch.ID), short(r.o.wait), ch.ExpiresAt.UTC().Format(time.RFC3339), printable(r.reviewURL)))
 		}
 		polled := time.Now()
-		next, err := r.c.WaitCheck(ctx, ch.ID, min(left, waitPace.slice))
+		next, err := r.c.WaitCheck(ctx, ch.ID, min(left, r.pace.Slice))
 		switch {
 		case ctx.Err() != nil:
 			return ch, exit(ExitInternal, fmt.Errorf("interrupted while waiting; check %s stays pending: run the same stepgate check again to resume", printable(ch.ID)))
@@ -495,14 +498,14 @@ func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) 
 			lastErr = err
 			p.printf("stepgate: waiting for check %s: %v; asking again in %s", printable(ch.ID), err, short(pause))
 			sleep(ctx, min(pause, time.Until(deadline)))
-			pause = min(pause*2, waitPace.slice)
+			pause = min(pause*2, r.pace.Slice)
 			continue
 		case err != nil:
 			return ch, serverError(fmt.Sprintf("waiting for check %s", ch.ID), err)
 		case next.ID != ch.ID:
 			return ch, exit(ExitInternal, fmt.Errorf("waiting for check %s: the server answered check %q", ch.ID, next.ID))
 		}
-		lastErr, pause = nil, waitPace.retry
+		lastErr, pause = nil, r.pace.Retry
 		ch = next
 		if ch.ReviewURL != "" {
 			r.reviewURL = ch.ReviewURL
@@ -521,7 +524,7 @@ func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) 
 			// does not hold the request must not make this a busy loop.
 			// After news, ask again at once: the next may be the last
 			// approval, and its grant should not wait.
-			sleep(ctx, waitPace.minPoll-time.Since(polled))
+			sleep(ctx, r.pace.MinPoll-time.Since(polled))
 		}
 	}
 }
@@ -664,12 +667,13 @@ func short(d time.Duration) string {
 }
 
 // progress shows how long check has waited: one line redrawn in place on a
-// terminal, a plain line every waitPace.progress otherwise.
+// terminal, a plain line every WaitPace.Progress otherwise.
 type progress struct {
 	w               io.Writer
 	tty             bool
 	start, deadline time.Time
 	url             string
+	pace            WaitPace
 
 	mu        sync.Mutex
 	lastPlain time.Time
@@ -677,8 +681,8 @@ type progress struct {
 	stopped   sync.WaitGroup
 }
 
-func newProgress(w io.Writer, tty bool, start, deadline time.Time, url string) *progress {
-	p := &progress{w: w, tty: tty, start: start, deadline: deadline, url: url, lastPlain: start, done: make(chan struct{})}
+func newProgress(w io.Writer, tty bool, start, deadline time.Time, url string, pace WaitPace) *progress {
+	p := &progress{w: w, tty: tty, start: start, deadline: deadline, url: url, lastPlain: start, done: make(chan struct{}), pace: pace}
 	if tty {
 		p.stopped.Add(1)
 		go p.redraw()
@@ -696,7 +700,7 @@ func (p *progress) line(now time.Time) string {
 
 func (p *progress) redraw() {
 	defer p.stopped.Done()
-	t := time.NewTicker(waitPace.tick)
+	t := time.NewTicker(p.pace.Tick)
 	defer t.Stop()
 	for {
 		p.mu.Lock()
@@ -711,9 +715,9 @@ func (p *progress) redraw() {
 }
 
 // plain prints the progress line when not on a terminal, at most once per
-// waitPace.progress.
+// WaitPace.Progress.
 func (p *progress) plain(now time.Time) {
-	if p.tty || now.Sub(p.lastPlain) < waitPace.progress {
+	if p.tty || now.Sub(p.lastPlain) < p.pace.Progress {
 		return
 	}
 	p.lastPlain = now

@@ -354,6 +354,13 @@ type call struct {
 	dir   string
 	stdin string
 	tty   bool
+	pace  *WaitPace // nil: the real pace
+}
+
+// paced is c with the wait paced by p.
+func (c call) paced(p *WaitPace) call {
+	c.pace = p
+	return c
 }
 
 func (c call) run(t *testing.T, args ...string) result {
@@ -366,6 +373,7 @@ func (c call) run(t *testing.T, args ...string) result {
 		Getenv:     func(k string) string { return c.vars[k] },
 		Dir:        c.dir,
 		IsTerminal: func(io.Writer) bool { return c.tty },
+		Pace:       c.pace,
 	}
 	code := Run(context.Background(), args, env)
 	r := result{code, out.String(), errOut.String()}
@@ -375,11 +383,11 @@ func (c call) run(t *testing.T, args ...string) result {
 	return r
 }
 
-// fastPace makes the wait loop quick for a test.
-func fastPace(t *testing.T) {
-	saved := waitPace
-	waitPace.minPoll, waitPace.progress, waitPace.tick, waitPace.retry = time.Millisecond, time.Millisecond, 5*time.Millisecond, time.Millisecond
-	t.Cleanup(func() { waitPace = saved })
+// fastPace is a pace that makes the wait loop quick for a test.
+func fastPace() *WaitPace {
+	p := DefaultWaitPace
+	p.MinPoll, p.Progress, p.Tick, p.Retry = time.Millisecond, time.Millisecond, 5*time.Millisecond, time.Millisecond
+	return &p
 }
 
 // workdir is a directory with a plan JSON and a saved plan in it.
@@ -496,12 +504,12 @@ func TestCheckAllowed(t *testing.T) {
 }
 
 func TestCheckApprovedAfterWaiting(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	w := newWorkdir(t)
 	out := filepath.Join(w.dir, "gh-output")
 	summary := filepath.Join(w.dir, "gh-summary")
-	r := w.call(s, map[string]string{"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary}).
+	r := w.call(s, map[string]string{"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary}).paced(pace).
 		run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--grant-out", "out/g.jws")
 	// The directory of --grant-out must exist.
 	wantCode(t, r, ExitUsage)
@@ -510,7 +518,7 @@ func TestCheckApprovedAfterWaiting(t *testing.T) {
 		t.Errorf("the server was asked although the grant could not be written")
 	}
 
-	r = w.call(s, map[string]string{"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary}).
+	r = w.call(s, map[string]string{"GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summary}).paced(pace).
 		run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--grant-out", "g.jws")
 	wantCode(t, r, ExitOK)
 	review := s.URL() + "/checks/chk_1"
@@ -541,11 +549,11 @@ func TestCheckApprovedAfterWaiting(t *testing.T) {
 }
 
 func TestCheckProgressOnTerminal(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	w := newWorkdir(t)
-	waitPace.minPoll = 30 * time.Millisecond // long enough for a few redraws
-	c := w.call(s, nil)
+	pace.MinPoll = 30 * time.Millisecond // long enough for a few redraws
+	c := w.call(s, nil).paced(pace)
 	c.tty = true
 	r := c.run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "10m")
 	wantCode(t, r, ExitOK)
@@ -559,12 +567,12 @@ func TestCheckProgressOnTerminal(t *testing.T) {
 }
 
 func TestCheckTimesOutThenResumes(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	s.settleAfter = 0 // nobody decides
 	w := newWorkdir(t)
 	out := filepath.Join(w.dir, "gh-output")
-	c := w.call(s, map[string]string{"GITHUB_OUTPUT": out})
+	c := w.call(s, map[string]string{"GITHUB_OUTPUT": out}).paced(pace)
 	args := []string{"check", "--plan", "plan.json", "--plan-file", "tfplan", "--workspace", "billing-prod", "--wait", "50ms"}
 	r := c.run(t, args...)
 	wantCode(t, r, ExitStepUp)
@@ -601,16 +609,16 @@ func TestCheckTimesOutThenResumes(t *testing.T) {
 // TestCheckApprovedWhileAway: the approval comes after --wait ran out; the
 // next run gets the grant of the same check at once.
 func TestCheckApprovedWhileAway(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	s.settleAfter = 0
 	w := newWorkdir(t)
 	args := []string{"check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "0"}
-	wantCode(t, w.call(s, nil).run(t, args...), ExitStepUp)
+	wantCode(t, w.call(s, nil).paced(pace).run(t, args...), ExitStepUp)
 	s.mu.Lock()
 	s.settle(s.checks["chk_1"])
 	s.mu.Unlock()
-	r := w.call(s, nil).run(t, args...)
+	r := w.call(s, nil).paced(pace).run(t, args...)
 	wantCode(t, r, ExitOK)
 	wantContains(t, "stdout", r.stdout, "Check:      chk_1 (approved), resumed", "Approved:   alice@example.com (aal 3)", "Grant:      stepgate.grant (grt_1")
 }
@@ -619,13 +627,13 @@ func TestCheckApprovedWhileAway(t *testing.T) {
 // CLI asks again at once, so the last approval's grant arrives without the
 // pause that keeps a server answering at once from becoming a busy loop.
 func TestCheckNoPauseAfterNews(t *testing.T) {
-	fastPace(t)
-	waitPace.minPoll = time.Minute
+	pace := fastPace()
+	pace.MinPoll = time.Minute
 	s := newStandIn(t)
 	s.partialAt, s.settleAfter = 1, 2
 	w := newWorkdir(t)
 	start := time.Now()
-	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod")
+	r := w.call(s, nil).paced(pace).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod")
 	wantCode(t, r, ExitOK)
 	wantContains(t, "stderr", r.stderr, "✓ approved by bob@example.com (aal 2, otp)\n", "✓ approved by alice@example.com (aal 3, hwk user)\n")
 	if d := time.Since(start); d > 10*time.Second {
@@ -643,14 +651,14 @@ func TestCheckRefused(t *testing.T) {
 		{"fail/expired", "billing-prod", stateExpired, nil, []string{"check chk_1 expired at ", "before it was approved"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fastPace(t)
+			pace := fastPace()
 			s := newStandIn(t)
 			if tt.settleAs != "" {
 				s.settleAs = tt.settleAs
 			}
 			w := newWorkdir(t)
 			stale := writeFile(t, w.dir, "stepgate.grant", "an older grant")
-			r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", tt.workspace)
+			r := w.call(s, nil).paced(pace).run(t, "check", "--plan", "plan.json", "--workspace", tt.workspace)
 			wantCode(t, r, ExitDeny)
 			wantContains(t, "stdout", r.stdout, tt.stdout...)
 			wantContains(t, "stderr", r.stderr, tt.stderr...)
@@ -662,10 +670,10 @@ func TestCheckRefused(t *testing.T) {
 }
 
 func TestCheckJSON(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	w := newWorkdir(t)
-	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "-o", "json")
+	r := w.call(s, nil).paced(pace).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "-o", "json")
 	wantCode(t, r, ExitOK)
 	var got api.Check
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
@@ -686,25 +694,25 @@ func TestCheckJSON(t *testing.T) {
 	wantContains(t, "stderr", r.stderr, "Needs:      aal 3", "Review:     "+s.URL()+"/checks/chk_1")
 
 	// A denial in JSON still says why on stderr, and prints the check.
-	r = w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-locked", "-o", "json")
+	r = w.call(s, nil).paced(pace).run(t, "check", "--plan", "plan.json", "--workspace", "billing-locked", "-o", "json")
 	wantCode(t, r, ExitDeny)
 	wantContains(t, "stderr", r.stderr, "Denied:     acme.locked: The workspace is locked for the audit.")
 	wantContains(t, "stdout", r.stdout, `"state": "denied"`)
 }
 
 func TestCheckWaitSurvivesOutage(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	s.failWaits = 2
 	w := newWorkdir(t)
-	r := w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod")
+	r := w.call(s, nil).paced(pace).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod")
 	wantCode(t, r, ExitOK)
 	wantContains(t, "stderr", r.stderr, "server answered 503 unavailable: the store cannot be reached; asking again in ")
 
 	// An outage that outlasts --wait is an error, not a pending check.
 	s = newStandIn(t)
 	s.failWaits = 1 << 30
-	r = w.call(s, nil).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "50ms")
+	r = w.call(s, nil).paced(pace).run(t, "check", "--plan", "plan.json", "--workspace", "billing-prod", "--wait", "50ms")
 	wantCode(t, r, ExitInternal)
 	wantContains(t, "stderr", r.stderr, "waiting for check chk_1: server answered 503")
 }

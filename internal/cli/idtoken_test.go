@@ -78,12 +78,12 @@ func TestGitHubIDToken(t *testing.T) {
 }
 
 func TestCheckFindsGitHubActionsIDToken(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	// The stand-in only knows its own token: GitHub hands that out here.
 	g := newGitHubTokenEndpoint(t, standInToken)
 	w := newWorkdir(t)
-	c := w.call(s, map[string]string{envToken: "", envGitHubIDTokenURL: g.url(), envGitHubIDTokenToken: g.requestToken})
+	c := w.call(s, map[string]string{envToken: "", envGitHubIDTokenURL: g.url(), envGitHubIDTokenToken: g.requestToken}).paced(pace)
 	r := c.run(t, "check", "--plan", w.plan, "--workspace", "billing-dev", "--id-token-audience", "https://gate.example.com")
 	wantCode(t, r, 0)
 	if !slices.Equal(g.audiences, []string{"https://gate.example.com"}) {
@@ -98,13 +98,13 @@ func TestCheckFindsGitHubActionsIDToken(t *testing.T) {
 }
 
 func TestCheckUsesStepgateIDToken(t *testing.T) {
-	fastPace(t)
+	pace := fastPace()
 	s := newStandIn(t)
 	w := newWorkdir(t)
-	r := w.call(s, map[string]string{envToken: "", envIDToken: standInToken}).run(t, "check", "--plan", w.plan, "--workspace", "billing-dev")
+	r := w.call(s, map[string]string{envToken: "", envIDToken: standInToken}).paced(pace).run(t, "check", "--plan", w.plan, "--workspace", "billing-dev")
 	wantCode(t, r, 0)
 	// No token anywhere: a usage error that says where one comes from.
-	r = w.call(s, map[string]string{envToken: ""}).run(t, "check", "--plan", w.plan, "--workspace", "billing-dev")
+	r = w.call(s, map[string]string{envToken: ""}).paced(pace).run(t, "check", "--plan", w.plan, "--workspace", "billing-dev")
 	wantCode(t, r, ExitUsage)
 	wantContains(t, "stderr", r.stderr, envIDToken, "id-token: write")
 }

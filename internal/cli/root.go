@@ -40,6 +40,15 @@ type Env struct {
 	OpenBrowser func(ctx context.Context, url string) error
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Pace paces waiting for approval (nil: DefaultWaitPace).
+	Pace *WaitPace
+}
+
+func (e Env) pace() WaitPace {
+	if e.Pace != nil {
+		return *e.Pace
+	}
+	return DefaultWaitPace
 }
 
 // OSEnv returns the Env of this process.
