@@ -43,7 +43,42 @@ type checkRow struct {
 	Needs       string
 	Approved    string // "1 of 2"
 	TimeLeft    string
-	Mine        bool // the viewer asked for it
+	Mine        bool     // the viewer asked for it
+	Summary     []string // one line per finding that asks for people, strictest first
+}
+
+// maxSummary caps the one-line summaries of a check in the list.
+const maxSummary = 3
+
+// summaryLines are the reasons of the findings that make people decide (a
+// step-up or a deny), strictest first, at most n: what a reviewer needs to
+// know before opening the check.
+func summaryLines(a *policy.Assessment, n int) []string {
+	var out []string
+	for _, d := range []policy.Decision{policy.Deny, policy.StepUp} {
+		for _, f := range a.Findings {
+			if f.Decision == d && len(out) < n {
+				out = append(out, f.Reason)
+			}
+		}
+	}
+	return out
+}
+
+// stateText says where a check is, for its page's heading: a check that
+// needed approval and got it no longer "needs approval".
+func stateText(d policy.Decision, state string) string {
+	switch state {
+	case "approved":
+		return "approved: the grant is issued"
+	case "consumed":
+		return "approved and used"
+	case "rejected":
+		return "rejected"
+	case "expired":
+		return "expired before it was approved"
+	}
+	return decisionText(d)
 }
 
 type checksView struct {
@@ -68,6 +103,7 @@ func (w *Web) checksList(rw http.ResponseWriter, r *http.Request, s *signedIn) e
 		}
 		if a := c.Assessment; a != nil {
 			row.Decision = decisionText(a.Decision)
+			row.Summary = summaryLines(a, maxSummary)
 			if req := a.Requirements; req != nil {
 				row.Needs = needsShort(req)
 				row.Approved = fmt.Sprintf("%d of %d", counted(req, c, now), max(req.Approvals, 1))
@@ -280,7 +316,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	if a == nil {
 		a = &policy.Assessment{}
 	}
-	v.Decision = decisionText(a.Decision)
+	v.Decision = stateText(a.Decision, c.State)
 	v.Production, v.ProdReasons = a.Summary.Production, a.Summary.ProductionReasons
 	req := a.Requirements
 	if req != nil {

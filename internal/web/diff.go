@@ -67,6 +67,7 @@ func newChangeView(ch *plan.Change) *changeView {
 	if after != nil {
 		flatten(after, "", am)
 	}
+	expandDocuments(bm, am)
 	unknown := ch.AfterUnknown
 	paths := slices.Concat(slices.Collect(maps.Keys(bm)), slices.Collect(maps.Keys(am)), unknown)
 	slices.Sort(paths)
@@ -95,6 +96,63 @@ func newChangeView(ch *plan.Change) *changeView {
 		v.Rows = append(v.Rows, row)
 	}
 	return v
+}
+
+// docSeparator joins the path of an attribute holding a JSON document (an
+// IAM policy) and a path inside that document.
+const docSeparator = " › "
+
+// expandDocuments replaces each attribute whose value is a JSON document
+// (an object or array written as a string, as IAM, bucket and key policies
+// are) on both sides, and differs, with the leaves of the two documents:
+// the page then shows what changed inside it ("s3:GetObject" becoming
+// "s3:*") rather than two whole documents to compare by eye. Leaves are
+// kept as their JSON text, so a string shows quoted.
+func expandDocuments(before, after map[string]any) {
+	for p, b := range before {
+		a, ok := after[p]
+		if !ok || sameValue(a, b) {
+			continue
+		}
+		bd, okb := jsonDocument(b)
+		ad, oka := jsonDocument(a)
+		if !okb || !oka {
+			continue
+		}
+		delete(before, p)
+		delete(after, p)
+		for side, doc := range map[*map[string]any]any{&before: bd, &after: ad} {
+			leaves := map[string]any{}
+			flatten(doc, "", leaves)
+			for k, v := range leaves {
+				raw, err := json.Marshal(v)
+				if err != nil {
+					continue
+				}
+				(*side)[p+docSeparator+k] = json.RawMessage(raw)
+			}
+		}
+	}
+}
+
+// jsonDocument decodes v when it is a string holding a JSON object or
+// array of reasonable size.
+func jsonDocument(v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, false
+	}
+	t := strings.TrimSpace(s)
+	if len(t) < 2 || len(t) > 64<<10 || (t[0] != '{' && t[0] != '[') {
+		return nil, false
+	}
+	dec := json.NewDecoder(strings.NewReader(t))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil || dec.More() {
+		return nil, false
+	}
+	return doc, true
 }
 
 // flatten writes the leaves of a value by path, in the path syntax of
@@ -160,6 +218,8 @@ func cellOf(v any, present bool) cell {
 		return cell{Text: truncate(prettyJSONString(t))}
 	case json.Number:
 		return cell{Text: t.String()}
+	case json.RawMessage: // a leaf inside a JSON document, as JSON
+		return cell{Text: truncate(string(t))}
 	case bool:
 		return cell{Text: strconv.FormatBool(t)}
 	case map[string]any:
