@@ -150,6 +150,7 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *audit.Event) error
 	PeopleTx
 	NonceTx
+	SecretTx
 }
 
 // Store is a database.

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("check-changes", func(t *testing.T) { testCheckChanges(t, open) })
 	t.Run("list-checks", func(t *testing.T) { testListChecks(t, open) })
 	t.Run("nonces", func(t *testing.T) { testNonces(t, open) })
+	t.Run("secrets", func(t *testing.T) { testSecrets(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
