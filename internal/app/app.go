@@ -77,6 +77,25 @@ func LoadMaster(path string, dev bool) (*keys.Master, bool, error) {
 	return m, created, nil
 }
 
+// LoadKeyring reads the master key of srv with its previous keys
+// (server.previous_master_key_files): it seals with the current key and
+// opens with any of them, for a master key rotation without downtime.
+func LoadKeyring(srv config.Server, dev bool) (*keys.Master, bool, error) {
+	m, created, err := LoadMaster(srv.MasterKeyFile, dev)
+	if err != nil {
+		return nil, false, err
+	}
+	var prev []*keys.Master
+	for i, p := range srv.PreviousMasterKeyFiles {
+		k, err := keys.LoadMaster(p)
+		if err != nil {
+			return nil, false, fmt.Errorf("server.previous_master_key_files[%d]: %w", i, err)
+		}
+		prev = append(prev, k)
+	}
+	return m.WithPrevious(prev...), created, nil
+}
+
 // ServeOptions is what `stepgate serve` runs.
 type ServeOptions struct {
 	Webhooks []*notify.Webhook
@@ -102,7 +121,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if srv.MasterKeyFile == "" && o.Dev {
 		srv.MasterKeyFile = DevMasterKeyPath(srv.Database)
 	}
-	master, created, err := LoadMaster(srv.MasterKeyFile, o.Dev)
+	master, created, err := LoadKeyring(srv, o.Dev)
 	if err != nil {
 		return err
 	}

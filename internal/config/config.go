@@ -46,6 +46,10 @@ type Server struct {
 	// MasterKeyFile holds the key that encrypts secrets at rest
 	// (STEPGATE_MASTER_KEY_FILE, --master-key-file).
 	MasterKeyFile string `yaml:"master_key_file"`
+	// PreviousMasterKeyFiles hold older master keys that still open what
+	// they sealed, never seal: set during a master key rotation (stepgate
+	// secrets rotate-master, docs/secrets.md).
+	PreviousMasterKeyFiles []string `yaml:"previous_master_key_files"`
 	// CheckTTL is how long a pending check waits for people.
 	CheckTTL Duration `yaml:"check_ttl"`
 	// GrantTTL is how long a grant is valid.
