@@ -25,6 +25,7 @@ import (
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/secret"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
@@ -164,6 +165,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 	}, o.Log, o.Now)
+	svc.SetSecrets(secret.New(st, master, o.Now))
 	hub := gate.NewHub()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

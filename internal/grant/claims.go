@@ -42,6 +42,10 @@ type Claims struct {
 	Rules          []string          `json:"rules,omitempty"` // the rule ids behind the decision
 	AAL            int               `json:"aal,omitempty"`   // the lowest level among the approvals (what every approver reached)
 	AMR            []string          `json:"amr,omitempty"`   // union of the approvals' methods
+	// Secrets are the names of the secrets the grant releases, each once,
+	// in the order the check named them: what a Vault role's bound_claims
+	// or a cloud's conditions can match (docs/secrets.md).
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // Approval is one human's approval as the grant records it.
