@@ -54,7 +54,7 @@ type Check struct {
 	Pipeline map[string]string `json:"pipeline,omitempty"`
 	// PipelineUnverified is what the request said of its pipeline (the
 	// pipeline.* parameters): a claim nobody checked, never an identity.
-	PipelineUnverified map[string]string  `json:"pipeline_unverified,omitempty"`
+	PipelineUnverified map[string]string `json:"pipeline_unverified,omitempty"`
 	// Secrets are the secrets the check's grant would release.
 	Secrets    []CheckSecret      `json:"secrets,omitempty"`
 	Assessment *policy.Assessment `json:"assessment"`
