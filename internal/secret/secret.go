@@ -262,12 +262,21 @@ func Resolve(ctx context.Context, r Reader, workspace string, names []string) ([
 			return nil, fmt.Errorf("reading secret %s: %w", name, err)
 		}
 		if err != nil || v.Deleted || !matchWorkspace(v.Workspace, workspace) {
-			return nil, fmt.Errorf("%w: no secret %s for workspace %q", ErrNotFound, name, workspace)
+			return nil, &notFound{name, workspace}
 		}
 		out = append(out, v)
 	}
 	return out, nil
 }
+
+// notFound says a secret is not there for a workspace; it is ErrNotFound.
+type notFound struct{ name, workspace string }
+
+func (e *notFound) Error() string {
+	return fmt.Sprintf("no secret %s for workspace %q", e.name, e.workspace)
+}
+
+func (e *notFound) Is(target error) bool { return target == ErrNotFound }
 
 func matchWorkspace(glob, workspace string) bool {
 	ok, err := path.Match(glob, workspace)
