@@ -162,7 +162,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("server.grant_subject: %w", err)
 	}
 	svc := gate.New(st, engine, ring, gate.Config{
-		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject,
+		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject, AWSSessionTags: srv.GrantAWSSessionTags,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 	}, o.Log, o.Now)
 	svc.SetSecrets(secret.New(st, master, o.Now))

@@ -65,6 +65,11 @@ type Server struct {
 	// federation requires (docs/cloud-trust.md). Changing it takes effect
 	// at the next `stepgate keys rotate`.
 	GrantAlgorithm string `yaml:"grant_algorithm"`
+	// GrantAWSSessionTags adds the https://aws.amazon.com/tags claim to
+	// grants (kind, workspace, environment, check, aal and secrets as AWS
+	// session tags), so that an IAM role can trust only the grants for one
+	// secret or workspace (docs/cloud-trust.md).
+	GrantAWSSessionTags bool `yaml:"grant_aws_session_tags"`
 	// PolicyDirs are directories of your own Rego modules.
 	PolicyDirs []string `yaml:"policy_dirs"`
 	// CIIssuers are the OIDC issuers of CI systems whose job tokens are

@@ -233,3 +233,39 @@ func (s *Service) Release(ctx context.Context, caller *Caller, token string) (*a
 	s.log.InfoContext(ctx, "secrets released", "check", out.CheckID, "grant", out.GrantID, "count", len(out.Secrets))
 	return out, nil
 }
+
+// AWS session tag keys a grant carries (server.grant_aws_session_tags).
+const (
+	TagKind        = "stepgate-kind"
+	TagWorkspace   = "stepgate-workspace"
+	TagEnvironment = "stepgate-environment"
+	TagCheck       = "stepgate-check"
+	TagAAL         = "stepgate-aal"
+	// TagSecrets is the names of the secrets the grant releases, separated
+	// by single spaces ("billing/db" for one): a trust policy requiring
+	// StringEquals aws:RequestTag/stepgate-secrets "billing/db" accepts only
+	// grants for exactly that secret.
+	TagSecrets = "stepgate-secrets"
+)
+
+// awsTags are the session tags of a grant: every one transitive, so that a
+// role chained from the first keeps them.
+func awsTags(c *store.Check, cl *grant.Claims) *grant.AWSSessionTags {
+	t := &grant.AWSSessionTags{PrincipalTags: map[string][]string{
+		TagKind:      {c.Kind},
+		TagWorkspace: {c.Workspace},
+		TagCheck:     {c.ID},
+		TagAAL:       {fmt.Sprint(cl.AAL)},
+	}}
+	if c.Environment != "" {
+		t.PrincipalTags[TagEnvironment] = []string{c.Environment}
+	}
+	if len(cl.Secrets) > 0 {
+		t.PrincipalTags[TagSecrets] = []string{strings.Join(cl.Secrets, " ")}
+	}
+	for k := range t.PrincipalTags {
+		t.TransitiveTagKeys = append(t.TransitiveTagKeys, k)
+	}
+	slices.Sort(t.TransitiveTagKeys)
+	return t
+}

@@ -43,10 +43,14 @@ type Config struct {
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
 	// match the subject exactly; the check id is then in check_id only.
 	SubjectTemplate string
+	// AWSSessionTags adds the https://aws.amazon.com/tags claim to grants:
+	// AWS session tags naming the kind, workspace, environment, check and
+	// secrets (see awsTags).
+	AWSSessionTags bool
 }
 
 // SubjectFields are the placeholders a subject template may use.
-var SubjectFields = []string{"{workspace}", "{environment}", "{kind}", "{aal}", "{decision}"}
+var SubjectFields = []string{"{workspace}", "{environment}", "{kind}", "{aal}", "{decision}", "{secrets}"}
 
 // ValidSubjectTemplate reports what is wrong with a subject template: it
 // must name the workspace (a subject shared by every workspace would let a
@@ -80,6 +84,7 @@ func (s *Service) subject(c *store.Check, cl *grant.Claims) string {
 		"{kind}", c.Kind,
 		"{aal}", strconv.Itoa(cl.AAL),
 		"{decision}", cl.Decision,
+		"{secrets}", strings.Join(cl.Secrets, ","),
 	).Replace(t)
 }
 
@@ -549,6 +554,9 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 		}
 	}
 	claims.Subject = s.subject(c, claims)
+	if s.cfg.AWSSessionTags {
+		claims.AWSTags = awsTags(c, claims)
+	}
 	kid, key, err := s.ring.Signer(ctx, s.st)
 	if err != nil {
 		return "", fmt.Errorf("loading signing key: %w", err)

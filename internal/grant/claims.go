@@ -46,6 +46,21 @@ type Claims struct {
 	// in the order the check named them: what a Vault role's bound_claims
 	// or a cloud's conditions can match (docs/secrets.md).
 	Secrets []string `json:"secrets,omitempty"`
+	// AWSTags are AWS STS session tags (server.grant_aws_session_tags):
+	// AssumeRoleWithWebIdentity turns them into aws:PrincipalTag, which a
+	// trust policy checks as aws:RequestTag (docs/cloud-trust.md).
+	AWSTags *AWSSessionTags `json:"https://aws.amazon.com/tags,omitempty"`
+}
+
+// AWSTagsClaim is the claim AWS STS reads session tags from.
+const AWSTagsClaim = "https://aws.amazon.com/tags"
+
+// AWSSessionTags is the value of the https://aws.amazon.com/tags claim:
+// each principal tag has a list of exactly one value, and the transitive
+// tag keys persist through role chaining.
+type AWSSessionTags struct {
+	PrincipalTags     map[string][]string `json:"principal_tags"`
+	TransitiveTagKeys []string            `json:"transitive_tag_keys,omitempty"`
 }
 
 // Approval is one human's approval as the grant records it.

@@ -29,10 +29,14 @@ type secretStack struct {
 	payments          string
 }
 
-func newSecretStack(t *testing.T) *secretStack {
+func newSecretStack(t *testing.T, cfg ...gate.Config) *secretStack {
 	t.Helper()
 	logs := &bytes.Buffer{}
-	s := newStack(t, stackOpts{log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	o := stackOpts{log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if len(cfg) > 0 {
+		o.cfg = cfg[0]
+	}
+	s := newStack(t, o)
 	sec := secret.New(s.st, s.master, nil)
 	s.svc.SetSecrets(sec)
 	ctx := context.Background()
@@ -40,6 +44,9 @@ func newSecretStack(t *testing.T) *secretStack {
 		t.Fatal(err)
 	}
 	if _, err := sec.Put(ctx, "payments/db", "payments-*", "", []byte("payments-value"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sec.Put(ctx, "billing/api", "billing-*", "", []byte("billing-api-key"), "test"); err != nil {
 		t.Fatal(err)
 	}
 	mk := func(name string, ws ...string) string {
