@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/client"
 	"github.com/stepgate/stepgate/internal/grant"
+	"github.com/stepgate/stepgate/internal/secret"
 )
 
 // grantLeeway absorbs clock skew between the runner and the server.
@@ -147,7 +149,7 @@ func runApply(ctx context.Context, env Env, o applyOptions, args []string) error
 	// for their values instead (the same single use).
 	var used *api.ConsumeResponse
 	var rel *api.ReleaseResponse
-	if len(claims.Secrets) > 0 {
+	if slices.ContainsFunc(claims.Secrets, func(n string) bool { return !secret.External(n) }) {
 		rel, err = c.Release(ctx, token)
 		if err != nil {
 			return consumeError(args[0], err)

@@ -277,6 +277,15 @@ func (o *secretAsk) ask(ctx context.Context, env Env, secrets []string) (*api.Re
 	case len(secrets) == 0:
 		return nil, exit(ExitUsage, errors.New("no secret named"))
 	}
+	for _, s := range secrets {
+		_, name, ok := strings.Cut(s, "=")
+		if !ok {
+			name = s
+		}
+		if secret.External(name) {
+			return nil, exit(ExitUsage, fmt.Errorf("%s is kept elsewhere, not in stepgate: ask for a grant naming it with stepgate check --kind secret.read --secret %s, and present the grant to its store", name, name))
+		}
+	}
 	c, err := o.client(env, true)
 	if err != nil {
 		return nil, err

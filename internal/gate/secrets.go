@@ -42,10 +42,14 @@ func validSecrets(secrets []store.CheckSecret) error {
 	var errs []error
 	envs := map[string]bool{}
 	for _, sec := range secrets {
-		if err := secret.ValidName(sec.Name); err != nil {
+		if err := secret.ValidRef(sec.Name); err != nil {
 			errs = append(errs, err)
 		}
 		if sec.Env == "" {
+			continue
+		}
+		if secret.External(sec.Name) {
+			errs = append(errs, fmt.Errorf("secret %s is kept elsewhere: stepgate releases nothing of it into $%s; name it without ENV=", sec.Name, sec.Env))
 			continue
 		}
 		switch {
@@ -79,13 +83,24 @@ func secretNames(secrets []store.CheckSecret) []string {
 	return out
 }
 
+// keptNames are the names of the secrets kept in stepgate, each once.
+func keptNames(secrets []store.CheckSecret) []string {
+	var out []string
+	for _, n := range secretNames(secrets) {
+		if !secret.External(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // secretRefs looks the secrets of a request up for the policy input: each
 // must be live and kept for the request's workspace. A refusal is audited.
 func (s *Service) secretRefs(ctx context.Context, caller *Caller, r *CreateRequest) ([]policy.SecretRef, error) {
 	if len(r.Secrets) == 0 {
 		return nil, nil
 	}
-	versions, err := secret.Resolve(ctx, s.st, r.Workspace, secretNames(r.Secrets))
+	versions, err := secret.Resolve(ctx, s.st, r.Workspace, keptNames(r.Secrets))
 	if errors.Is(err, secret.ErrNotFound) || errors.Is(err, secret.ErrInvalid) {
 		err = fmt.Errorf("%w: %w", ErrBadRequest, err)
 		s.refuseSecrets(ctx, caller, "", r, err)
@@ -94,9 +109,13 @@ func (s *Service) secretRefs(ctx context.Context, caller *Caller, r *CreateReque
 	if err != nil {
 		return nil, err
 	}
-	refs := make([]policy.SecretRef, len(versions))
-	for i, v := range versions {
-		refs[i] = policy.SecretRef{Name: v.Name, Workspace: v.Workspace}
+	var refs []policy.SecretRef
+	for _, name := range secretNames(r.Secrets) {
+		ref := policy.SecretRef{Name: name, External: secret.External(name)}
+		if i := slices.IndexFunc(versions, func(v *store.SecretVersion) bool { return v.Name == name }); i >= 0 {
+			ref.Workspace = versions[i].Workspace
+		}
+		refs = append(refs, ref)
 	}
 	return refs, nil
 }
@@ -173,12 +192,18 @@ func (s *Service) Release(ctx context.Context, caller *Caller, token string) (*a
 		case c.State != store.StateAllowed && c.State != store.StateApproved:
 			return fmt.Errorf("%w: check %s is %s", ErrConflict, c.ID, c.State)
 		}
-		named, err := tx.GetCheckSecrets(ctx, c.ID)
+		all, err := tx.GetCheckSecrets(ctx, c.ID)
 		if err != nil {
 			return err
 		}
+		var named []store.CheckSecret
+		for _, sec := range all {
+			if !secret.External(sec.Name) {
+				named = append(named, sec)
+			}
+		}
 		if len(named) == 0 {
-			return fmt.Errorf("%w: %w (check %s); use it with stepgate apply", ErrBadRequest, ErrNoSecrets, c.ID)
+			return fmt.Errorf("%w: %w kept in stepgate (check %s); use it with stepgate apply, or present it to the store that keeps them", ErrBadRequest, ErrNoSecrets, c.ID)
 		}
 		versions, err := secret.Resolve(ctx, tx, c.Workspace, secretNames(named))
 		if errors.Is(err, secret.ErrNotFound) {

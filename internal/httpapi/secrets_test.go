@@ -295,3 +295,27 @@ func mustRead(t *testing.T, r interface{ Read([]byte) (int, error) }) []byte {
 	}
 	return buf.Bytes()
 }
+
+// A secret kept elsewhere ("vault:billing/db") is named by the check and
+// its grant, seen by the policy as external, and never released here: the
+// exchange is refused and the grant stays unused.
+func TestExternalSecretsAreNamedNotReleased(t *testing.T) {
+	s := newSecretStack(t)
+	code, ch, b := s.create(t, s.billing, "secret.read", "billing-dev", "vault:billing/db")
+	if code != http.StatusCreated || ch.State != "pending" || len(ch.Secrets) != 1 || ch.Secrets[0].Name != "vault:billing/db" {
+		t.Fatalf("POST /v1/checks = %d %s, want a pending check naming vault:billing/db", code, b)
+	}
+	s.approve(t, ch.ID)
+	tok := s.grantOf(t, s.billing, ch.ID)
+	if code, b := s.do(t, http.MethodPost, api.PathRelease, s.billing, api.ReleaseRequest{Grant: tok}); code != http.StatusBadRequest || !strings.Contains(string(b), "kept in stepgate") {
+		t.Fatalf("release = %d %s, want 400: nothing kept in stepgate", code, b)
+	}
+	if code, b := s.do(t, http.MethodPost, api.PathConsume, s.billing, api.ConsumeRequest{Grant: tok}); code != http.StatusOK {
+		t.Fatalf("consume = %d %s, want 200: the refused release used nothing", code, b)
+	}
+	for _, bad := range []string{"ENV=vault:billing/db", "Vault:x", "vault:", "vault:a b"} {
+		if code, _, b := s.create(t, s.billing, "secret.read", "billing-dev", bad); code != http.StatusBadRequest {
+			t.Errorf("secret %q: POST /v1/checks = %d %s, want 400", bad, code, b)
+		}
+	}
+}

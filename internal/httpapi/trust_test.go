@@ -83,6 +83,9 @@ func TestGrantClaimsForSecretTrust(t *testing.T) {
 	read := grantFor(t, "secret.read", "billing-dev", "DB=billing/db")
 
 	t.Run("vault", func(t *testing.T) {
+		// A secret kept in Vault: the check names it, the grant says so,
+		// and stepgate releases nothing of it.
+		read := grantFor(t, "secret.read", "billing-dev", "vault:billing/db")
 		if read["aud"] != "vault" {
 			t.Errorf("aud = %v, want vault (bound_audiences)", read["aud"])
 		}
@@ -93,13 +96,15 @@ func TestGrantClaimsForSecretTrust(t *testing.T) {
 		if exp, iat := read["exp"].(float64), read["iat"].(float64); exp-iat != 60 {
 			t.Errorf("exp - iat = %v s, want 60 (grant_ttl; expiration_leeway adds to it)", exp-iat)
 		}
-		role := map[string][]string{"kind": {"secret.read"}, "secrets": {"billing/db"}}
+		role := map[string][]string{"kind": {"secret.read"}, "secrets": {"vault:billing/db"}, "workspace": {"billing-dev"}}
 		if !vaultBoundClaims(role, read) {
 			t.Errorf("the role's bound_claims %v do not match the grant %v", role, read)
 		}
 		for name, other := range map[string]map[string]any{
-			"another secret":  grantFor(t, "secret.read", "billing-stage", "DB=billing/api"),
-			"no secret named": grantFor(t, "secret.read", "billing-qa"),
+			"another secret":              grantFor(t, "secret.read", "billing-dev", "vault:billing/api"),
+			"the secret kept in stepgate": grantFor(t, "secret.read", "billing-dev", "DB2=billing/db"),
+			"another workspace":           grantFor(t, "secret.read", "billing-stage", "vault:billing/db"),
+			"no secret named":             grantFor(t, "secret.read", "billing-qa"),
 		} {
 			if vaultBoundClaims(role, other) {
 				t.Errorf("the role's bound_claims match a grant for %s: %v", name, other)

@@ -29,6 +29,9 @@ type Operation struct {
 type SecretRef struct {
 	Name      string `json:"name"`
 	Workspace string `json:"workspace"`
+	// External is true for a secret kept elsewhere ("vault:billing/db"),
+	// whose store trusts the grant; Workspace is then empty.
+	External bool `json:"external"`
 }
 
 // Validate reports what is wrong with an operation.
@@ -414,7 +417,7 @@ func (in *Input) secretsTerm() *ast.Term {
 	}
 	ts := make([]*ast.Term, len(in.op.Secrets))
 	for i, s := range in.op.Secrets {
-		ts[i] = ast.ObjectTerm(item("name", str(s.Name)), item("workspace", str(s.Workspace)))
+		ts[i] = ast.ObjectTerm(item("name", str(s.Name)), item("workspace", str(s.Workspace)), item("external", ast.BooleanTerm(s.External)))
 	}
 	return ast.ArrayTerm(ts...)
 }

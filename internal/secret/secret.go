@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/audit"
@@ -33,7 +34,31 @@ const (
 	MaxPerCheck = 32
 )
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+var (
+	namePattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+	externalPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._/=+@:-]+$`)
+)
+
+// External reports whether a name is that of a secret kept elsewhere:
+// "vault:billing/db", "aws:billing/db". A check may name one so that its
+// grant says so (the secrets claim), for a secret store that trusts
+// stepgate's grants (docs/secrets.md); stepgate itself keeps and releases
+// none of it.
+func External(name string) bool { return strings.Contains(name, ":") }
+
+// ValidRef reports what is wrong with a secret named by a check: the name
+// of a secret kept in stepgate (ValidName), or of one kept elsewhere,
+// "STORE:PATH" with a lower-case store name and a path of letters, digits
+// and . _ / = + @ : -, at most 200 characters in all.
+func ValidRef(name string) error {
+	if !External(name) {
+		return ValidName(name)
+	}
+	if len(name) > MaxNameLen || !externalPattern.MatchString(name) {
+		return fmt.Errorf("%w: external secret %q: want STORE:PATH such as vault:billing/db, at most %d characters", ErrInvalid, clip(name), MaxNameLen)
+	}
+	return nil
+}
 
 // ValidName reports what is wrong with a secret's name: letters, digits,
 // dot, dash and underscore in segments separated by single slashes

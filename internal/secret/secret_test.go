@@ -318,3 +318,26 @@ func TestRotateMasterWithoutOldKey(t *testing.T) {
 		t.Errorf("a failed rotation changed the key id to %s", v.KeyID)
 	}
 }
+
+func TestValidRef(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"billing/db", true},
+		{"vault:billing/db", true},
+		{"aws:arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing/db-AbCdEf", true},
+		{"gcp:projects/p/secrets/billing-db/versions/latest", true},
+		{"Vault:billing/db", false},
+		{"vault:", false},
+		{"vault:billing db", false},
+		{":billing/db", false},
+		{"billing/../db", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := ValidRef(tt.name); (err == nil) != tt.ok {
+				t.Errorf("ValidRef(%q) = %v, want ok %v", tt.name, err, tt.ok)
+			}
+		})
+	}
+}
