@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/keys"
 )
 
 // runStdin is run with stdin as the command's standard input.
@@ -165,6 +166,59 @@ func TestSecretsEndToEnd(t *testing.T) {
 		}
 	})
 
+	// The master key is rotated without losing a secret: the server is
+	// restarted with the new key and the old one as previous, the data
+	// keys are re-sealed, and a release after it opens them.
+	oldLog := s.log
+	step("master_key_rotation", func(t *testing.T) {
+		// The same address: passkey approvals are bound to the origin,
+		// which audit verify checks.
+		listen := "127.0.0.1:" + s.url[strings.LastIndex(s.url, ":")+1:]
+		oldKey := app.DevMasterKeyPath(s.database)
+		newKey := filepath.Join(dir, "new.master.key")
+		if err := keys.GenerateMasterFile(newKey); err != nil {
+			t.Fatal(err)
+		}
+		cfg := filepath.Join(dir, "stepgate.yaml")
+		yaml := fmt.Sprintf("server:\n  master_key_file: %s\n  previous_master_key_files: [%s]\n", newKey, oldKey)
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.stop()
+		s = startWebServerOn(t, dir, s.database, listen, "--config", cfg)
+		env = pipelineEnv(s.server, strings.TrimPrefix(env[1], "STEPGATE_TOKEN="))
+		r := keep(run(t, dir, nil, "secrets", "rotate-master", "--config", cfg, "--database", s.database))
+		if r.code != 0 || !strings.Contains(r.stderr, "re-sealed 1 secret data keys") || !strings.Contains(r.stderr, "1 grant-signing keys") {
+			t.Fatalf("secrets rotate-master: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		r = keep(run(t, dir, nil, "secrets", "list", "--output", "json", "--database", s.database))
+		newMaster, err := keys.LoadMaster(newKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 0 || !strings.Contains(r.stdout, `"key_id": "`+newMaster.ID()+`"`) {
+			t.Fatalf("secrets list after the rotation: exit %d, want billing/db under %s\n%s%s", r.code, newMaster.ID(), r.stdout, r.stderr)
+		}
+		// Only the new key from now on.
+		yaml = fmt.Sprintf("server:\n  master_key_file: %s\n", newKey)
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		prev := s.log
+		s.stop()
+		s = startWebServerOn(t, dir, s.database, listen, "--config", cfg)
+		s.log.Write([]byte(prev.String()))
+		env = pipelineEnv(s.server, strings.TrimPrefix(env[1], "STEPGATE_TOKEN="))
+		bg := startStepgate(t, dir, env, "exec", "--secret", "DB_PASSWORD=billing/db", "--workspace", "billing-dev", "--wait", "90s", "--", "sh", "-c", child)
+		t.Cleanup(bg.stop)
+		approve(t, bg.id(t))
+		code := bg.wait(t, 30*time.Second)
+		outputs = append(outputs, bg.output())
+		if code != 0 || !strings.Contains(bg.output(), valueHash) {
+			t.Fatalf("exec after the rotation, with the new key alone: exit %d\n%s", code, bg.output())
+		}
+	})
+
 	step("value_is_nowhere_else", func(t *testing.T) {
 		r := keep(run(t, dir, nil, "audit", "export", "--database", s.database))
 		if r.code != 0 {
@@ -185,8 +239,8 @@ func TestSecretsEndToEnd(t *testing.T) {
 				refusals = append(refusals, e.Actor+": "+string(e.Data))
 			}
 		}
-		if counts["secret.written"] != 1 || counts["secret.released"] != 3 {
-			t.Errorf("audit: %d secret.written, %d secret.released; want 1 and 3", counts["secret.written"], counts["secret.released"])
+		if counts["secret.written"] != 1 || counts["secret.released"] != 4 || counts["secret.resealed"] != 2 {
+			t.Errorf("audit: %d secret.written, %d secret.released, %d secret.resealed; want 1, 4 and 2", counts["secret.written"], counts["secret.released"], counts["secret.resealed"])
 		}
 		joined := strings.Join(refusals, "\n")
 		for _, want := range []string{`payments-ci: {"action":"create_check"`, "grant already used"} {
@@ -197,7 +251,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 		if r := keep(run(t, dir, nil, "audit", "verify", "--database", s.database, "--public-url", s.url)); r.code != 0 {
 			t.Errorf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		places := map[string]string{"the server's log": s.log.String()}
+		places := map[string]string{"the server's log": s.log.String(), "the first server's log": oldLog.String()}
 		for _, f := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
 			if b, err := os.ReadFile(f); err == nil {
 				places[filepath.Base(f)] = string(b)

@@ -17,9 +17,12 @@ import (
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/client"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/grant"
+	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/secret"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -223,12 +226,14 @@ releasing throughout, as long as they hold both keys. Run it again after an
 interruption: it finishes the job.
 
 Rotating the master key without downtime:
-  1. stepgate secrets rotate-master needs the new key as master_key_file and
-     the old one in previous_master_key_files. Give every server the same
-     two settings and restart them one by one: each opens with either key.
-  2. Run stepgate secrets rotate-master.
-  3. Remove the old key from previous_master_key_files once nothing else
-     sealed under it (grant-signing keys: stepgate keys rotate) is needed.`,
+  1. Give every server the new key as server.master_key_file and the old
+     one in server.previous_master_key_files, and restart them one by one:
+     each opens with either key.
+  2. Run stepgate secrets rotate-master with the same configuration.
+  3. Remove the old key from previous_master_key_files, and restart.
+
+Besides the secrets' data keys, it re-seals the grant-signing keys still
+published and every TOTP seed, which the master key seals too.`,
 		Args: cobra.NoArgs,
 		RunE: f.withStore(env, func(ctx context.Context, cfg *config.Config, st store.Store, _ []string) error {
 			s, err := secretService(cfg, st)
@@ -239,8 +244,16 @@ Rotating the master key without downtime:
 			if err != nil {
 				return secretExit(fmt.Errorf("after re-sealing %d data keys: %w", n, err))
 			}
-			master, _, _ := app.LoadKeyring(cfg.Server, false)
-			fmt.Fprintf(env.Stderr, "re-sealed %d data keys under master key %s\n", n, master.ID())
+			master, _, err := app.LoadKeyring(cfg.Server, false)
+			if err != nil {
+				return exit(ExitUsage, err)
+			}
+			fmt.Fprintf(env.Stderr, "re-sealed %d secret data keys under master key %s\n", n, master.ID())
+			keysN, seedsN, err := resealOthers(ctx, st, master, adminActor(env))
+			if err != nil {
+				return exit(ExitInternal, fmt.Errorf("re-sealing signing keys and TOTP seeds (the secrets are done): %w", err))
+			}
+			fmt.Fprintf(env.Stderr, "re-sealed %d grant-signing keys and %d TOTP seeds under master key %s\n", keysN, seedsN, master.ID())
 			return nil
 		}),
 	}
@@ -534,4 +547,46 @@ func runWithSecrets(ctx context.Context, env Env, sf serverFlags, path string, a
 // the grant the command runs under.
 func releaseClaims(rel *api.ReleaseResponse) *grant.Claims {
 	return &grant.Claims{CheckID: rel.CheckID, ID: rel.GrantID}
+}
+
+// resealOthers re-seals, in one transaction, what else the master key
+// seals: the grant-signing keys still published and every TOTP seed, and
+// audits it. (WebAuthn ceremonies in flight are sealed for minutes only.)
+func resealOthers(ctx context.Context, st store.Store, master *keys.Master, actor string) (signing, seeds int, err error) {
+	now := time.Now().UTC()
+	err = st.InTx(ctx, func(tx store.Tx) error {
+		signing, seeds = 0, 0
+		n, err := keys.NewRing(master, time.Now).Reseal(ctx, tx)
+		if err != nil {
+			return err
+		}
+		signing = n
+		users, err := tx.ListUsers(ctx)
+		if err != nil {
+			return fmt.Errorf("listing users: %w", err)
+		}
+		tp := totp.New(master, "stepgate", time.Now)
+		for _, u := range users {
+			creds, err := tx.ListCredentials(ctx, u.ID)
+			if err != nil {
+				return fmt.Errorf("listing factors of %s: %w", u.Name, err)
+			}
+			for _, c := range creds {
+				ok, err := tp.Reseal(c)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if err := tx.UpdateCredential(ctx, c); err != nil {
+					return fmt.Errorf("re-sealing factor %s: %w", c.ID, err)
+				}
+				seeds++
+			}
+		}
+		data, _ := json.Marshal(map[string]any{"key_id": master.ID(), "signing_keys": signing, "totp_seeds": seeds})
+		return tx.AppendAudit(ctx, &audit.Event{Time: now, Type: audit.SecretResealed, Actor: actor, Subject: "master-key:" + master.ID(), Data: data})
+	})
+	return signing, seeds, err
 }
