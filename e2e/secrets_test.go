@@ -127,7 +127,9 @@ func TestSecretsEndToEnd(t *testing.T) {
 			t.Fatalf("the command ran before the approval:\n%s", bg.output())
 		}
 		approve(t, id)
+		approved := time.Now()
 		code := bg.wait(t, 30*time.Second)
+		t.Logf("the command ran and exited %.2f s after the approval was recorded", time.Since(approved).Seconds())
 		out := bg.output()
 		outputs = append(outputs, out)
 		if code != 0 || !strings.Contains(out, valueHash) || !strings.Contains(out, "token-not-passed") {

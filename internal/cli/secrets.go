@@ -125,7 +125,7 @@ func readSecretValue(env Env, file string) ([]byte, error) {
 		}
 		defer f.Close()
 		r = f
-	} else if f, ok := env.Stdin.(*os.File); ok && env.isTerminal(f) {
+	} else if w, ok := env.Stdin.(io.Writer); ok && env.isTerminal(w) {
 		return nil, exit(ExitUsage, errors.New("the value is read from standard input, which is a terminal: pipe it in, or use --from-file"))
 	}
 	b, err := io.ReadAll(io.LimitReader(r, secret.MaxValueBytes+2))

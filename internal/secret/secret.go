@@ -146,7 +146,7 @@ func (s *Service) Put(ctx context.Context, name, workspace, description string, 
 			return err
 		}
 		return tx.AppendAudit(ctx, event(now, audit.SecretWritten, actor, "secret:"+name, map[string]any{
-			"version": v.Version, "workspace": workspace, "key_id": v.KeyID, "bytes": len(value),
+			"version": v.Version, "workspace": workspace, "key_id": v.KeyID, "description": description,
 		}))
 	})
 	if err != nil {

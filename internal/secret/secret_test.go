@@ -18,7 +18,7 @@ import (
 
 const value = "correct horse battery staple"
 
-func master(t *testing.T, b byte) *keys.Master {
+func master(t testing.TB, b byte) *keys.Master {
 	t.Helper()
 	m, err := keys.NewMaster(bytes.Repeat([]byte{b}, 32))
 	if err != nil {
@@ -27,7 +27,7 @@ func master(t *testing.T, b byte) *keys.Master {
 	return m
 }
 
-func openStore(t *testing.T) (store.Store, string) {
+func openStore(t testing.TB) (store.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "stepgate.db")
 	st, err := sqlite.Open(t.Context(), path)
