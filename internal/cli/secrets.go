@@ -394,7 +394,8 @@ func newSecretsGetCmd(env Env) *cobra.Command {
 decides (by default a passkey, aal 3; in production also another person's
 approval). Once allowed or approved, its grant is exchanged once for the
 values, which are printed on standard output: one secret as it is, several
-(or --output json) as a JSON object of name to value. Standard output must
+(or --output json) as a JSON object of name to value (text values: bytes
+that are not UTF-8 are replaced in JSON; get binary values one at a time). Standard output must
 not be a terminal (pipe or redirect it), unless --reveal.
 
 Prefer stepgate exec, which gives the values to one command's environment

@@ -45,5 +45,8 @@ func (a *API) release(w http.ResponseWriter, r *http.Request) error {
 	a.metrics.consumed.Inc()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
+	for i := range out.Secrets {
+		clear(out.Secrets[i].Value) // written out; keep no copy around
+	}
 	return nil
 }
