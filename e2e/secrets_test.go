@@ -105,11 +105,11 @@ func TestSecretsEndToEnd(t *testing.T) {
 		}
 	})
 
-	approve := func(t *testing.T, id string) {
+	approveFor := func(t *testing.T, id, envName string) {
 		t.Helper()
 		admin.open(t, s.url+"/checks/"+id, `button[data-passkey="approve"]`)
 		txt := admin.text(t)
-		for _, want := range []string{"Secrets it releases", "billing/db", "DB_PASSWORD", "Releases 1 secret to the pipeline: billing/db.", "level 3"} {
+		for _, want := range []string{"Secrets it releases", "billing/db", envName, "Releases 1 secret to the pipeline: billing/db.", "level 3"} {
 			if !strings.Contains(txt, want) {
 				admin.fail(t, "the review page does not say %q", want)
 			}
@@ -117,6 +117,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 		admin.do(t, "clicking Approve with a passkey", 10*time.Second, chromedp.Click(chromedp.CSS(`button[data-passkey="approve"]`), chromedp.NodeVisible))
 		admin.at(t, "approving with a passkey", "/checks/"+id+"?done=approved")
 	}
+	approve := func(t *testing.T, id string) { t.Helper(); approveFor(t, id, "DB_PASSWORD") }
 
 	step("exec_waits_then_runs_with_the_secret", func(t *testing.T) {
 		bg := startStepgate(t, dir, env, "exec", "--secret", "DB_PASSWORD=billing/db", "--workspace", "billing-dev", "--wait", "90s", "--", "sh", "-c", child)
@@ -165,6 +166,25 @@ func TestSecretsEndToEnd(t *testing.T) {
 		r = keep(run(t, dir, env, "apply", "--grant", "secret.grant", "--workspace", "billing-dev", "--", "sh", "-c", child))
 		if r.code != 5 || strings.Contains(r.stdout, valueHash) || !strings.Contains(r.stderr, "grant already used") {
 			t.Fatalf("the same grant again: exit %d; want 5, grant already used, nothing run\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	step("apply_with_a_secret", func(t *testing.T) {
+		plan := repo(t, "examples/dev-tag-change.plan.json")
+		bg := startCheck(t, dir, env, "--plan", plan, "--workspace", "billing-dev", "--secret", "TF_VAR_db_password=billing/db", "--wait", "90s", "--grant-out", "apply.grant")
+		t.Cleanup(bg.stop)
+		approveFor(t, bg.id(t), "TF_VAR_db_password")
+		if code := bg.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("check --secret: exit %d\n%s", code, bg.output())
+		}
+		outputs = append(outputs, bg.output())
+		if !strings.Contains(bg.output(), "billing/db → $TF_VAR_db_password") {
+			t.Errorf("check does not say which secret the apply reads:\n%s", bg.output())
+		}
+		r := keep(run(t, dir, env, "apply", "--grant", "apply.grant", "--plan", plan, "--workspace", "billing-dev", "--",
+			"sh", "-c", `printf %s "$TF_VAR_db_password" | sha256sum`))
+		if r.code != 0 || !strings.Contains(r.stdout, valueHash) {
+			t.Fatalf("apply: exit %d; want 0 and terraform seeing the secret\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
 
@@ -241,8 +261,8 @@ func TestSecretsEndToEnd(t *testing.T) {
 				refusals = append(refusals, e.Actor+": "+string(e.Data))
 			}
 		}
-		if counts["secret.written"] != 1 || counts["secret.released"] != 4 || counts["secret.resealed"] != 2 {
-			t.Errorf("audit: %d secret.written, %d secret.released, %d secret.resealed; want 1, 4 and 2", counts["secret.written"], counts["secret.released"], counts["secret.resealed"])
+		if counts["secret.written"] != 1 || counts["secret.released"] != 5 || counts["secret.resealed"] != 2 {
+			t.Errorf("audit: %d secret.written, %d secret.released, %d secret.resealed; want 1, 5 and 2", counts["secret.written"], counts["secret.released"], counts["secret.resealed"])
 		}
 		joined := strings.Join(refusals, "\n")
 		for _, want := range []string{`payments-ci: {"action":"create_check"`, "grant already used"} {
