@@ -117,8 +117,15 @@ type background struct {
 // stops it (stop) when the test that owns it ends.
 func startCheck(t *testing.T, dir string, env []string, args ...string) *background {
 	t.Helper()
+	return startStepgate(t, dir, env, append([]string{"check"}, args...)...)
+}
+
+// startStepgate runs stepgate with args in the background in dir, as
+// startCheck runs check.
+func startStepgate(t *testing.T, dir string, env []string, args ...string) *background {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, binary, append([]string{"check"}, args...)...)
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
 	b := &background{cmd: cmd, found: make(chan string, 1), done: make(chan struct{}), started: time.Now()}

@@ -23,6 +23,11 @@ const (
 	// The parts of a multipart POST /v1/checks, in this order.
 	PartPlan     = "plan"
 	PartPlanFile = "plan_file"
+	// ParamSecret names a secret the operation would release, repeatable:
+	// secret=billing/db, or secret=ENV=billing/db to have it in $ENV.
+	ParamSecret = "secret"
+	// PathRelease exchanges a grant for the secrets its check names.
+	PathRelease = "/v1/secrets/release"
 )
 
 // POST /v1/checks?kind=K&workspace=W&environment=E&plan_file_sha256=H&pipeline.x=y
@@ -59,8 +64,10 @@ type Check struct {
 	Pipeline map[string]string `json:"pipeline,omitempty"`
 	// PipelineUnverified is what the request said of its pipeline (the
 	// pipeline.* parameters): a claim nobody checked, never an identity.
-	PipelineUnverified map[string]string  `json:"pipeline_unverified,omitempty"`
-	Assessment         *policy.Assessment `json:"assessment"`
+	PipelineUnverified map[string]string `json:"pipeline_unverified,omitempty"`
+	// Secrets are the secrets the check's grant would release.
+	Secrets    []CheckSecret      `json:"secrets,omitempty"`
+	Assessment *policy.Assessment `json:"assessment"`
 	// ReviewURL is where people approve a pending check.
 	ReviewURL string     `json:"review_url,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`

@@ -30,6 +30,7 @@ import (
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/requestid"
+	"github.com/stepgate/stepgate/internal/secret"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
@@ -82,6 +83,25 @@ func LoadMaster(path string, dev bool) (*keys.Master, bool, error) {
 	return m, created, nil
 }
 
+// LoadKeyring reads the master key of srv with its previous keys
+// (server.previous_master_key_files): it seals with the current key and
+// opens with any of them, for a master key rotation without downtime.
+func LoadKeyring(srv config.Server, dev bool) (*keys.Master, bool, error) {
+	m, created, err := LoadMaster(srv.MasterKeyFile, dev)
+	if err != nil {
+		return nil, false, err
+	}
+	var prev []*keys.Master
+	for i, p := range srv.PreviousMasterKeyFiles {
+		k, err := keys.LoadMaster(p)
+		if err != nil {
+			return nil, false, fmt.Errorf("server.previous_master_key_files[%d]: %w", i, err)
+		}
+		prev = append(prev, k)
+	}
+	return m.WithPrevious(prev...), created, nil
+}
+
 // ServeOptions is what `stepgate serve` runs.
 type ServeOptions struct {
 	Webhooks []*notify.Webhook
@@ -115,7 +135,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if srv.MasterKeyFile == "" && o.Dev {
 		srv.MasterKeyFile = DevMasterKeyPath(srv.Database)
 	}
-	master, created, err := LoadMaster(srv.MasterKeyFile, o.Dev)
+	master, created, err := LoadKeyring(srv, o.Dev)
 	if err != nil {
 		return err
 	}
@@ -160,10 +180,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return fmt.Errorf("server.grant_subject: %w", err)
 	}
 	svc := gate.New(st, engine, ring, gate.Config{
-		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject,
+		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject, AWSSessionTags: srv.GrantAWSSessionTags,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 		SavedPlanBinding: o.SavedPlanBinding,
 	}, o.Log, o.Now)
+	svc.SetSecrets(secret.New(st, master, o.Now))
 	hub := gate.NewHub()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

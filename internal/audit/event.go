@@ -67,3 +67,13 @@ type Event struct {
 	PrevHash string          `json:"prev_hash"`
 	Hash     string          `json:"hash"`
 }
+
+// Event types of the secrets stepgate keeps (package secret). No event
+// carries a value: they name secrets, versions, master key ids and grants.
+const (
+	SecretWritten  = "secret.written"  // a new version was put
+	SecretRemoved  = "secret.removed"  // a tombstone was written
+	SecretResealed = "secret.resealed" // data keys were re-sealed under a new master key
+	SecretReleased = "secret.released" // a grant was exchanged for values
+	SecretRefused  = "secret.refused"  // a check naming secrets, or a release, was refused
+)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/client"
 	"github.com/stepgate/stepgate/internal/grant"
+	"github.com/stepgate/stepgate/internal/secret"
 )
 
 // grantLeeway absorbs clock skew between the runner and the server.
@@ -143,9 +145,18 @@ func runApply(ctx context.Context, env Env, o applyOptions, args []string) error
 	if err != nil {
 		return exit(ExitUsage, fmt.Errorf("%w; the grant was not used", err))
 	}
-	// 4. Use the grant up, once.
-	used, err := c.Consume(ctx, token)
-	if err != nil {
+	// 4. Use the grant up, once; a grant that names secrets is exchanged
+	// for their values instead (the same single use).
+	var used *api.ConsumeResponse
+	var rel *api.ReleaseResponse
+	if slices.ContainsFunc(claims.Secrets, func(n string) bool { return !secret.External(n) }) {
+		rel, err = c.Release(ctx, token)
+		if err != nil {
+			return consumeError(args[0], err)
+		}
+		defer clearReleased(rel)
+		used = &api.ConsumeResponse{CheckID: rel.CheckID, GrantID: rel.GrantID, ConsumedAt: rel.ConsumedAt}
+	} else if used, err = c.Consume(ctx, token); err != nil {
 		return consumeError(args[0], err)
 	}
 	if used.CheckID != "" && used.CheckID != claims.Check() {
@@ -158,7 +169,15 @@ func runApply(ctx context.Context, env Env, o applyOptions, args []string) error
 		printable(claims.ID), printable(claims.Check()), printable(claims.Kind), printable(claims.Workspace), printable(strings.Join(args, " ")))
 
 	// 5. Run it, then say how it ended.
-	code, took := runCommand(env, path, args, claims)
+	environ := childEnv(os.Environ(), claims)
+	if rel != nil {
+		if environ, err = secretEnv(environ, rel); err != nil {
+			return exit(ExitUsage, fmt.Errorf("%w; %s not run, and the grant is used up", err, args[0]))
+		}
+		fmt.Fprintf(env.Stderr, "stepgate: released %s into the environment of %s\n", releasedList(rel), printable(args[0]))
+	}
+	code, took := runCommandEnv(env, path, args, environ)
+	clear(environ)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	err = c.ReportOutcome(rctx, claims.Check(), api.OutcomeRequest{GrantID: claims.ID, ExitCode: code, DurationMS: took.Milliseconds()})
@@ -291,11 +310,16 @@ func consumeError(command string, err error) error {
 // and SIGTERM forwarded, and returns its exit code (128+signal when a
 // signal ended it, 126 when it could not start) and how long it ran.
 func runCommand(env Env, path string, args []string, c *grant.Claims) (int, time.Duration) {
+	return runCommandEnv(env, path, args, childEnv(os.Environ(), c))
+}
+
+// runCommandEnv is runCommand with the command's environment given.
+func runCommandEnv(env Env, path string, args []string, environ []string) (int, time.Duration) {
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Dir = env.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.Stdin, env.Stdout, env.Stderr
-	cmd.Env = childEnv(os.Environ(), c)
+	cmd.Env = environ
 	// Streams that are not files are copied through pipes; a process the
 	// command left behind must not hold them open for ever.
 	cmd.WaitDelay = 2 * time.Second

@@ -25,6 +25,7 @@ import (
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/report"
+	"github.com/stepgate/stepgate/internal/secret"
 )
 
 // Environment variables of the commands that talk to a server.
@@ -193,6 +194,7 @@ type checkOptions struct {
 	wait        time.Duration
 	grantOut    string
 	output      string
+	secrets     []string
 }
 
 func newCheckCmd(env Env) *cobra.Command {
@@ -255,6 +257,7 @@ Exit codes:
 	f.DurationVar(&o.wait, "wait", 30*time.Minute, "how long to wait for approval; 0 returns at once")
 	f.StringVar(&o.grantOut, "grant-out", "stepgate.grant", "file to write the grant to (mode 0600)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (the final check, without the grant)")
+	f.StringArrayVar(&o.secrets, "secret", nil, "ENV=NAME: the grant also releases secret NAME, into $ENV of the command stepgate apply runs; or STORE:PATH (vault:billing/db), a secret kept elsewhere that the grant names (repeatable; one review covers all)")
 	o.serverFlags.add(f)
 	return cmd
 }
@@ -280,9 +283,14 @@ func runCheck(ctx context.Context, env Env, o checkOptions) error {
 	if err != nil {
 		return err
 	}
+	for _, sec := range o.secrets {
+		if k, _, ok := strings.Cut(sec, "="); (!ok || k == "") && !secret.External(sec) {
+			return exit(ExitUsage, fmt.Errorf("--secret %q: want ENV=NAME, such as TF_VAR_db_password=billing/db, or STORE:PATH for a secret kept elsewhere, such as vault:billing/db", sec))
+		}
+	}
 	req := client.CheckRequest{
 		Kind: o.kind, Workspace: o.workspace, Environment: o.environment,
-		Pipeline: pipelineIdentity(env.Getenv),
+		Pipeline: pipelineIdentity(env.Getenv), Secrets: o.secrets,
 	}
 	if o.planFile != "" {
 		if req.PlanFileSHA256, err = fileSHA256(resolve(env, o.planFile)); err != nil {
@@ -455,6 +463,15 @@ func (r *checkRun) describe(ch *api.Check) error {
 		line += fmt.Sprintf(", resumed: first asked %s", ch.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintln(w, line)
+	if r.o.output == "text" {
+		for _, sec := range ch.Secrets {
+			if sec.Env == "" {
+				fmt.Fprintf(w, "Secret:     %s (kept elsewhere: the grant names it)\n", printable(sec.Name))
+				continue
+			}
+			fmt.Fprintf(w, "Secret:     %s → $%s (released once, by stepgate apply)\n", printable(sec.Name), printable(sec.Env))
+		}
+	}
 	if ch.State == statePending {
 		if r.o.output == "json" && ch.Assessment != nil {
 			fmt.Fprintf(w, "Needs:      %s\n", report.Needs(ch.Assessment.Requirements))

@@ -161,6 +161,8 @@ type CheckRequest struct {
 	// (the parts plan, then plan_file), and the server verifies that they
 	// describe the same changes.
 	PlanFile io.Reader
+	// Secrets the grant would release, each "NAME" or "ENV=NAME".
+	Secrets []string
 }
 
 // CreateCheck submits an operation. The server answers with a new check,
@@ -178,6 +180,9 @@ func (c *Client) CreateCheck(ctx context.Context, r CheckRequest) (*api.Check, e
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Pipeline)) {
 		q.Set(api.ParamPipelinePrefix+k, r.Pipeline[k])
+	}
+	for _, s := range r.Secrets {
+		q.Add(api.ParamSecret, s)
 	}
 	body, contentType := r.Plan, "application/json"
 	if body == nil {
@@ -258,6 +263,17 @@ func (c *Client) WaitCheck(ctx context.Context, id string, timeout time.Duration
 func (c *Client) Consume(ctx context.Context, grant string) (*api.ConsumeResponse, error) {
 	var out api.ConsumeResponse
 	if err := c.post(ctx, api.PathConsume, api.ConsumeRequest{Grant: grant}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Release exchanges a grant for the secrets its check names, once: a
+// second exchange answers an *Error with Status 409. The caller clears the
+// values once used.
+func (c *Client) Release(ctx context.Context, grant string) (*api.ReleaseResponse, error) {
+	var out api.ReleaseResponse
+	if err := c.post(ctx, api.PathRelease, api.ReleaseRequest{Grant: grant}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -50,6 +50,10 @@ type Server struct {
 	// MasterKeyFile holds the key that encrypts secrets at rest
 	// (STEPGATE_MASTER_KEY_FILE, --master-key-file).
 	MasterKeyFile string `yaml:"master_key_file"`
+	// PreviousMasterKeyFiles hold older master keys that still open what
+	// they sealed, never seal: set during a master key rotation (stepgate
+	// secrets rotate-master, docs/secrets.md).
+	PreviousMasterKeyFiles []string `yaml:"previous_master_key_files"`
 	// CheckTTL is how long a pending check waits for people.
 	CheckTTL Duration `yaml:"check_ttl"`
 	// GrantTTL is how long a grant is valid.
@@ -65,6 +69,11 @@ type Server struct {
 	// federation requires (docs/cloud-trust.md). Changing it takes effect
 	// at the next `stepgate keys rotate`.
 	GrantAlgorithm string `yaml:"grant_algorithm"`
+	// GrantAWSSessionTags adds the https://aws.amazon.com/tags claim to
+	// grants (kind, workspace, environment, check, aal and secrets as AWS
+	// session tags), so that an IAM role can trust only the grants for one
+	// secret or workspace (docs/cloud-trust.md).
+	GrantAWSSessionTags bool `yaml:"grant_aws_session_tags"`
 	// PolicyDirs are directories of your own Rego modules.
 	PolicyDirs []string `yaml:"policy_dirs"`
 	// CIIssuers are the OIDC issuers of CI systems whose job tokens are

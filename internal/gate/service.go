@@ -50,10 +50,14 @@ type Config struct {
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
 	// match the subject exactly; the check id is then in check_id only.
 	SubjectTemplate string
+	// AWSSessionTags adds the https://aws.amazon.com/tags claim to grants:
+	// AWS session tags naming the kind, workspace, environment, check and
+	// secrets (see awsTags).
+	AWSSessionTags bool
 }
 
 // SubjectFields are the placeholders a subject template may use.
-var SubjectFields = []string{"{workspace}", "{environment}", "{kind}", "{aal}", "{decision}"}
+var SubjectFields = []string{"{workspace}", "{environment}", "{kind}", "{aal}", "{decision}", "{secrets}"}
 
 // ValidSubjectTemplate reports what is wrong with a subject template: it
 // must name the workspace (a subject shared by every workspace would let a
@@ -87,6 +91,7 @@ func (s *Service) subject(c *store.Check, cl *grant.Claims) string {
 		"{kind}", c.Kind,
 		"{aal}", strconv.Itoa(cl.AAL),
 		"{decision}", cl.Decision,
+		"{secrets}", strings.Join(cl.Secrets, ","),
 	).Replace(t)
 }
 
@@ -100,6 +105,8 @@ type Service struct {
 	now    func() time.Time
 	notify Notifier
 	sealer Sealer
+	// secrets opens what a grant releases (SetSecrets); nil: no release.
+	secrets SecretOpener
 }
 
 // Notifier tells people about checks (package notify); it must not block,
@@ -171,6 +178,10 @@ type CreateRequest struct {
 	// once Plan has been read, or nil when none was sent. It is verified
 	// against Plan (see bindSavedPlan), then dropped.
 	SavedPlan func() (io.Reader, error)
+	// Secrets are the secrets the grant would release (stepgate secrets
+	// get, exec, check --secret), each with the environment variable the
+	// pipeline wants it in, if any.
+	Secrets []store.CheckSecret
 }
 
 var (
@@ -200,6 +211,9 @@ func (r *CreateRequest) validate() error {
 			errs = append(errs, fmt.Errorf("pipeline field %q: names are lower-case words, values at most 1024 characters", k))
 		}
 	}
+	if err := validSecrets(r.Secrets); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -209,6 +223,9 @@ func resumeKey(tokenID string, r *CreateRequest, planSHA string) string {
 	h := sha256.New()
 	for _, s := range []string{tokenID, r.Kind, r.Workspace, r.Environment, planSHA, r.PlanFileSHA256} {
 		fmt.Fprintf(h, "%d:%s\n", len(s), s)
+	}
+	for _, sec := range r.Secrets { // none: the key of a check without secrets is unchanged
+		fmt.Fprintf(h, "secret %d:%s %d:%s\n", len(sec.Env), sec.Env, len(sec.Name), sec.Name)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -229,9 +246,17 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return nil, false, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if !caller.MayUse(r.Workspace) {
-		return nil, false, fmt.Errorf("%w: token %q may not ask for workspace %q", ErrForbidden, caller.Name, r.Workspace)
+		err := fmt.Errorf("%w: token %q may not ask for workspace %q", ErrForbidden, caller.Name, r.Workspace)
+		if len(r.Secrets) > 0 || r.Kind == "secret.read" {
+			s.refuseSecrets(ctx, caller, "", r, err)
+			return nil, false, audited{err}
+		}
+		return nil, false, err
 	}
 	op := policy.Operation{Kind: r.Kind, Workspace: r.Workspace, Environment: r.Environment}
+	if op.Secrets, err = s.secretRefs(ctx, caller, r); err != nil {
+		return nil, false, err
+	}
 	in := s.engine.NewInput(op)
 	var p *plan.Plan
 	var changes changeLog
@@ -321,6 +346,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		"decision": a.Decision, "rules": ruleIDs(a), "requirements": a.Requirements,
 		"pipeline": c.Pipeline, "pipeline_unverified": c.PipelineUnverified,
 	}
+	if len(r.Secrets) > 0 {
+		createdData["secrets"] = secretNames(r.Secrets)
+	}
 	if caller.Owner != "" {
 		createdData["token_owner"] = caller.Owner
 	}
@@ -346,6 +374,11 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		}
 		if p != nil {
 			if err := tx.PutCheckChanges(ctx, c.ID, changes.json()); err != nil {
+				return err
+			}
+		}
+		if len(r.Secrets) > 0 {
+			if err := tx.PutCheckSecrets(ctx, c.ID, r.Secrets); err != nil {
 				return err
 			}
 		}
@@ -481,6 +514,13 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 	if c.State == store.StatePending {
 		v.ReviewURL = s.cfg.PublicURL + "/checks/" + c.ID
 	}
+	secrets, err := s.st.GetCheckSecrets(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading secrets of %s: %w", c.ID, err)
+	}
+	for _, sec := range secrets {
+		v.Secrets = append(v.Secrets, api.CheckSecret{Name: sec.Name, Env: sec.Env})
+	}
 	var withdrawn map[string]string
 	if c.State == store.StatePending && a.Requirements != nil && len(approvals) > 0 {
 		var err error
@@ -500,7 +540,7 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 		v.GrantExpiresAt = &exp
 	}
 	if (c.State == store.StateAllowed || c.State == store.StateApproved) && caller != nil && caller.TokenID == c.TokenID {
-		tok, err := s.sign(ctx, c, a, approvals)
+		tok, err := s.sign(ctx, c, a, approvals, secretNames(secrets))
 		if err != nil {
 			return nil, err
 		}
@@ -511,7 +551,7 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 
 // sign writes the grant of a check. Signing the same claims with the same
 // Ed25519 key gives the same token every time.
-func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment, approvals []*store.Approval) (string, error) {
+func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment, approvals []*store.Approval, secrets []string) (string, error) {
 	claims := &grant.Claims{
 		Issuer:         s.cfg.PublicURL,
 		Subject:        c.ID,
@@ -530,6 +570,7 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 		Requester:      c.Requester,
 		Decision:       string(a.Decision),
 		Rules:          ruleIDs(a),
+		Secrets:        secrets,
 	}
 	// Only the approvals that counted when the grant was issued: the
 	// grant's aal is a promise to whoever trusts it. Record kept which
@@ -557,6 +598,9 @@ func (s *Service) sign(ctx context.Context, c *store.Check, a *policy.Assessment
 		}
 	}
 	claims.Subject = s.subject(c, claims)
+	if s.cfg.AWSSessionTags {
+		claims.AWSTags = awsTags(c, claims)
+	}
 	kid, key, err := s.ring.Signer(ctx, s.st)
 	if err != nil {
 		return "", fmt.Errorf("loading signing key: %w", err)

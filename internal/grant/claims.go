@@ -42,6 +42,25 @@ type Claims struct {
 	Rules          []string          `json:"rules,omitempty"` // the rule ids behind the decision
 	AAL            int               `json:"aal,omitempty"`   // the lowest level among the approvals (what every approver reached)
 	AMR            []string          `json:"amr,omitempty"`   // union of the approvals' methods
+	// Secrets are the names of the secrets the grant releases, each once,
+	// in the order the check named them: what a Vault role's bound_claims
+	// or a cloud's conditions can match (docs/secrets.md).
+	Secrets []string `json:"secrets,omitempty"`
+	// AWSTags are AWS STS session tags (server.grant_aws_session_tags):
+	// AssumeRoleWithWebIdentity turns them into aws:PrincipalTag, which a
+	// trust policy checks as aws:RequestTag (docs/cloud-trust.md).
+	AWSTags *AWSSessionTags `json:"https://aws.amazon.com/tags,omitempty"`
+}
+
+// AWSTagsClaim is the claim AWS STS reads session tags from.
+const AWSTagsClaim = "https://aws.amazon.com/tags"
+
+// AWSSessionTags is the value of the https://aws.amazon.com/tags claim:
+// each principal tag has a list of exactly one value, and the transitive
+// tag keys persist through role chaining.
+type AWSSessionTags struct {
+	PrincipalTags     map[string][]string `json:"principal_tags"`
+	TransitiveTagKeys []string            `json:"transitive_tag_keys,omitempty"`
 }
 
 // Approval is one human's approval as the grant records it.

@@ -45,6 +45,7 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Pipeline) == 0 {
 		req.Pipeline = nil // what the request says: kept as unverified claims
 	}
+	req.Secrets = secretParams(q[api.ParamSecret])
 	v, created, err := a.svc.CreateCheck(r.Context(), caller, req)
 	if err != nil {
 		return err

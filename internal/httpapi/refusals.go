@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/gate"
 )
 
@@ -33,6 +34,7 @@ var refusalRoutes = map[string]string{
 	"POST /v1/people/checks/{id}/approve": gate.ActionApproval,
 	"POST /v1/people/checks/{id}/reject":  gate.ActionApproval,
 	"POST /v1/grants/consume":             gate.ActionGrant,
+	"POST " + api.PathRelease:             gate.ActionGrant,
 }
 
 func (a *API) auditRefusal(r *http.Request, status int, msg string, err error) {

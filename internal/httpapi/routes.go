@@ -50,6 +50,7 @@ func (a *API) Routes() http.Handler {
 	route("GET /v1/checks/{id}/wait", smallBody, a.waitCheck)
 	route("POST /v1/checks/{id}/outcome", smallBody, a.reportOutcome)
 	route("POST /v1/grants/consume", smallBody, a.consume)
+	route("POST "+api.PathRelease, smallBody, a.release)
 	route("GET "+api.PathPeopleMe, smallBody, a.forPeople(a.peopleMe))
 	route("GET "+api.PathPeopleChecks, smallBody, a.forPeople(a.peopleChecks))
 	route("GET "+api.PathPeopleChecks+"/{id}", smallBody, a.forPeople(a.peopleCheck))

@@ -156,3 +156,39 @@ func (c *CheckpointKeys) open(k *store.CheckpointKey) (ed25519.PrivateKey, error
 	}
 	return priv, nil
 }
+
+// CheckpointKeyResealer is what re-sealing checkpoint keys needs of the
+// store (store.Tx satisfies it).
+type CheckpointKeyResealer interface {
+	ListCheckpointKeys(ctx context.Context) ([]*store.CheckpointKey, error)
+	ResealCheckpointKey(ctx context.Context, id string, sealed []byte) error
+}
+
+// Reseal seals every checkpoint key again under the current master key
+// (opening with its previous keys too: Master.WithPrevious), for a master
+// key rotation: a server holding the new key alone must still be able to
+// sign checkpoints, and audit verify to trust them. It returns how many
+// keys it re-sealed. Run it in a transaction.
+func (c *CheckpointKeys) Reseal(ctx context.Context, ks CheckpointKeyResealer) (int, error) {
+	all, err := ks.ListCheckpointKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("listing checkpoint keys: %w", err)
+	}
+	n := 0
+	for _, k := range all {
+		seed, err := c.master.Open(k.SealedKey, checkpointAAD(k.ID))
+		if err != nil {
+			return n, fmt.Errorf("opening checkpoint key %s: %w", k.ID, err)
+		}
+		sealed, err := c.master.Seal(seed, checkpointAAD(k.ID))
+		clear(seed)
+		if err != nil {
+			return n, fmt.Errorf("re-sealing checkpoint key %s: %w", k.ID, err)
+		}
+		if err := ks.ResealCheckpointKey(ctx, k.ID, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -8,6 +8,12 @@
 // associated-data string that names what the secret belongs to, so a sealed
 // blob copied onto another record does not open.
 //
+// A master key has an id (ID: an HMAC of the key, which reveals nothing of
+// it), so that what it sealed can say which key sealed it. During a master
+// key rotation the server holds a keyring (WithPrevious): it seals with the
+// new key and opens with either, while `stepgate secrets rotate-master`
+// re-seals what the old key sealed (Ring.Reseal for signing keys).
+//
 // The Ring keeps grant-signing keys in the store with their private halves
 // sealed; a private key exists in clear only in memory, after Open, for the
 // time it takes to sign. A key's id (kid) is its RFC 7638 JWK thumbprint.

@@ -35,6 +35,11 @@ const (
 // concurrent use.
 type Master struct {
 	aead cipher.AEAD
+	// id names the key without revealing it (see ID).
+	id string
+	// previous are older master keys that still open what they sealed
+	// during a rotation (WithPrevious); they never seal.
+	previous []*Master
 }
 
 // LoadMaster reads a master key file: 32 random bytes, standard base64, on
@@ -136,7 +141,7 @@ func newMaster(key []byte) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating master cipher: %w", err)
 	}
-	return &Master{aead: aead}, nil
+	return &Master{aead: aead, id: keyID(key)}, nil
 }
 
 // Seal encrypts and authenticates plaintext, bound to aad (which is not
@@ -162,6 +167,12 @@ func (m *Master) Open(sealed, aad []byte) ([]byte, error) {
 	}
 	nonce, ct := sealed[1:1+nonceSize], sealed[1+nonceSize:]
 	pt, err := m.aead.Open(nil, nonce, ct, versionedAAD(sealed[0], aad))
+	for _, p := range m.previous {
+		if err == nil {
+			break
+		}
+		pt, err = p.aead.Open(nil, nonce, ct, versionedAAD(sealed[0], aad))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening sealed data: authentication failed (tampered data, wrong master key or wrong context): %w", ErrDecrypt)
 	}

@@ -353,6 +353,13 @@ func slackMessage(event string, c *api.Check, review string) map[string]any {
 			reasons += "\n• " + escapeSlack(f.Reason)
 		}
 	}
+	if len(c.Secrets) > 0 {
+		names := make([]string, len(c.Secrets))
+		for i, sec := range c.Secrets {
+			names[i] = "`" + escapeSlack(sec.Name) + "`"
+		}
+		needs = "\nReleases secrets: " + strings.Join(names, ", ") + needs
+	}
 	text := fmt.Sprintf("*%s* on `%s` requested by %s %s.%s%s\n<%s|Review %s>",
 		escapeSlack(c.Kind), escapeSlack(c.Workspace), escapeSlack(c.Requester), what, needs, reasons, review, c.ID)
 	return map[string]any{"text": text}

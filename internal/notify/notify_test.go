@@ -267,3 +267,21 @@ func TestFactorEvents(t *testing.T) {
 		t.Errorf("Validate() of a webhook for factor.removed = %v", err)
 	}
 }
+
+// A notification of a check that would release secrets names them, and
+// says why the policy asks what it asks (the findings).
+func TestSlackNamesSecrets(t *testing.T) {
+	c := check()
+	c.Secrets = []api.CheckSecret{{Name: "billing/db", Env: "PGPASSWORD"}, {Name: "billing/<api>"}}
+	text := slackMessage(Pending, c, "https://gate.example.com/checks/chk_1")["text"].(string)
+	if !strings.Contains(text, "Releases secrets: `billing/db`, `billing/&lt;api&gt;`") {
+		t.Errorf("slack text = %q, want it to name the secrets, escaped", text)
+	}
+	b, err := json.Marshal(Event{Type: Pending, Check: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"secrets":[{"name":"billing/db","env":"PGPASSWORD"}`) {
+		t.Errorf("JSON event = %s, want the secrets", b)
+	}
+}

@@ -24,6 +24,21 @@ type Config struct {
 	StatefulTypes  []string                       `json:"stateful_types"`
 	BlastRadius    BlastRadius                    `json:"blast_radius"`
 	Rules          map[string]Rule                `json:"rules"`
+	// Secrets are requirements per secret name pattern (* matches any
+	// characters, slashes included), on top of the secret.read rule.
+	Secrets map[string]SecretRule `json:"secrets"`
+}
+
+// SecretRule is what reading the secrets whose names match a pattern asks
+// for: `policy.secrets: {"billing/db-*": {aal: 3, approvals: 2, groups:
+// [dba]}}` in stepgate.yaml.
+type SecretRule struct {
+	Decision  Decision `json:"decision" yaml:"decision"` // default step_up
+	AAL       int      `json:"aal" yaml:"aal"`
+	Approvals int      `json:"approvals" yaml:"approvals"`
+	MaxAge    int      `json:"max_age" yaml:"max_age"`
+	Groups    []string `json:"groups" yaml:"groups"`
+	Severity  string   `json:"severity" yaml:"severity"` // default critical
 }
 
 // Production says what makes an operation production.
@@ -88,6 +103,7 @@ func DefaultConfig() Config {
 		StatefulTypes:  f.StatefulTypes,
 		BlastRadius:    f.BlastRadius,
 		Rules:          map[string]Rule{},
+		Secrets:        map[string]SecretRule{},
 	}
 	for id, r := range f.Rules {
 		c.Rules[id] = Rule{Enabled: true, OutsideProduction: r.OutsideProduction, Production: r.Production}
@@ -107,6 +123,8 @@ type Overrides struct {
 		MaxDestructive *int `yaml:"max_destructive"`
 	} `yaml:"blast_radius"`
 	Rules map[string]RuleOverride `yaml:"rules"`
+	// Secrets add requirements per secret name pattern.
+	Secrets map[string]SecretRule `yaml:"secrets"`
 }
 
 // TypeChanges adds patterns to a type list and removes default ones.
@@ -236,6 +254,20 @@ func (o *Overrides) Apply(c Config) Config {
 		}
 		c.Rules = rules
 	}
+	if o.Secrets != nil {
+		m := make(map[string]SecretRule, len(c.Secrets)+len(o.Secrets))
+		maps.Copy(m, c.Secrets)
+		for p, r := range o.Secrets {
+			if r.Decision == "" {
+				r.Decision = StepUp
+			}
+			if r.Severity == "" {
+				r.Severity = "critical"
+			}
+			m[p] = r
+		}
+		c.Secrets = m
+	}
 	return c
 }
 
@@ -340,6 +372,31 @@ func (c Config) Validate() error {
 			if err := ctx.validate(); err != nil {
 				errs = append(errs, fmt.Errorf("policy.rules.%s.%s: %w", id, name, err))
 			}
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(c.Secrets)) {
+		if err := c.Secrets[p].validate(p); err != nil {
+			errs = append(errs, fmt.Errorf("policy.secrets[%q]: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r SecretRule) validate(pattern string) error {
+	var errs []error
+	if pattern == "" {
+		errs = append(errs, errors.New("empty pattern"))
+	}
+	ctx := RuleContext{Decision: r.Decision, AAL: r.AAL, Approvals: r.Approvals, MaxAge: r.MaxAge, Severity: r.Severity}
+	if ctx.Decision == "" {
+		ctx.Decision = StepUp
+	}
+	if err := ctx.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, g := range r.Groups {
+		if g == "" {
+			errs = append(errs, errors.New("groups: empty group name"))
 		}
 	}
 	return errors.Join(errs...)

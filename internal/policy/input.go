@@ -19,6 +19,19 @@ type Operation struct {
 	Kind        string `json:"kind"`
 	Workspace   string `json:"workspace"`
 	Environment string `json:"environment"`
+	// Secrets are the secrets the operation would release (a secret.read,
+	// or an apply that also reads secrets): input.operation.secrets.
+	Secrets []SecretRef `json:"secrets,omitempty"`
+}
+
+// SecretRef is one secret an operation would release: its name and the
+// glob of the workspaces it is kept for.
+type SecretRef struct {
+	Name      string `json:"name"`
+	Workspace string `json:"workspace"`
+	// External is true for a secret kept elsewhere ("vault:billing/db"),
+	// whose store trusts the grant; Workspace is then empty.
+	External bool `json:"external"`
 }
 
 // Validate reports what is wrong with an operation.
@@ -375,6 +388,7 @@ func (in *Input) value() ast.Value {
 			item("kind", str(in.op.Kind)),
 			item("workspace", str(in.op.Workspace)),
 			item("environment", str(in.op.Environment)),
+			item("secrets", in.secretsTerm()),
 		)),
 		item("plan", ast.ObjectTerm(
 			item("format", str(string(p.Format))),
@@ -394,6 +408,18 @@ func (in *Input) value() ast.Value {
 		item("changes", ast.ArrayTerm(in.changes...)),
 		item("reads", ast.ArrayTerm(in.reads...)),
 	)
+}
+
+// secretsTerm is input.operation.secrets: [{name, workspace}], in order.
+func (in *Input) secretsTerm() *ast.Term {
+	if len(in.op.Secrets) == 0 {
+		return emptyArray
+	}
+	ts := make([]*ast.Term, len(in.op.Secrets))
+	for i, s := range in.op.Secrets {
+		ts[i] = ast.ObjectTerm(item("name", str(s.Name)), item("workspace", str(s.Workspace)), item("external", ast.BooleanTerm(s.External)))
+	}
+	return ast.ArrayTerm(ts...)
 }
 
 // streamInline is how many changes Stream builds on the caller's goroutine

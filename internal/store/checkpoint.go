@@ -40,4 +40,7 @@ type CheckpointTx interface {
 	AddCheckpointKey(ctx context.Context, k *CheckpointKey) error
 	// ListCheckpointKeys returns every checkpoint key, oldest first.
 	ListCheckpointKeys(ctx context.Context) ([]*CheckpointKey, error)
+	// ResealCheckpointKey replaces the sealed private key of checkpoint key
+	// id (a master key rotation); ErrNotFound when there is no such key.
+	ResealCheckpointKey(ctx context.Context, id string, sealed []byte) error
 }

@@ -157,6 +157,7 @@ type Tx interface {
 	CheckpointTx
 	CeremonyTx
 	GrantTx
+	SecretTx
 }
 
 // Store is a database.

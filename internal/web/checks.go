@@ -252,6 +252,10 @@ type checkView struct {
 	ExpiresAt time.Time
 	Answers   []answerView
 
+	// Secrets are what the grant would release (a secret.read, or an
+	// apply that also reads secrets).
+	Secrets []secretView
+
 	Findings  []findingView
 	Risky     []*changeView
 	RiskyMore int
@@ -288,6 +292,12 @@ type checkView struct {
 
 	Message string
 	Notice  string
+}
+
+// secretView is one secret a check would release, and where to.
+type secretView struct {
+	Name string
+	Env  string // empty: printed by stepgate secrets get
 }
 
 func (v *checkView) title() string { return "Check " + v.ID }
@@ -410,6 +420,10 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	}
 	for _, g := range groups { // an action this stepgate does not know
 		v.ChangeGroups = append(v.ChangeGroups, *g)
+	}
+
+	for _, sec := range c.Secrets {
+		v.Secrets = append(v.Secrets, secretView{Name: sec.Name, Env: sec.Env})
 	}
 
 	// Who asked.

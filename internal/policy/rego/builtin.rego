@@ -91,10 +91,61 @@ findings contains f if {
 	f := lib.finding("plan.errored", [], "The plan is not applyable: the tool said it cannot be applied as it is.")
 }
 
+# --- Secrets ------------------------------------------------------------------
+# input.operation.secrets lists the secrets the operation would release
+# (name, and the glob of the workspaces it is kept for): a secret.read, or
+# an apply that also reads secrets (stepgate check --secret).
+
+secrets_read := object.get(input.operation, "secrets", [])
+
+# secret_name reads an entry's name with object.get: the projection test
+# flags any `.name` reference, as a change's name is left out of the
+# projected input; a secret's entry always carries it.
+secret_name(s) := object.get(s, "name", "")
+
+secret_list := concat(", ", [secret_name(s) | some s in secrets_read])
+
 findings contains f if {
 	input.operation.kind == "secret.read"
+	count(secrets_read) == 0
 	f := lib.finding("secret.read", [], "Reading secrets releases credentials to the pipeline.")
 }
+
+findings contains f if {
+	count(secrets_read) > 0
+	f := lib.finding("secret.read", [], sprintf("Releases %s to the pipeline: %s.", [
+		lib.plural(count(secrets_read), "secret", "secrets"),
+		secret_list,
+	]))
+}
+
+# policy.secrets: requirements per secret name pattern (* matches any
+# characters, slashes included). One finding per secret and pattern, which
+# says why: the pattern it matched and what that asks.
+findings contains f if {
+	some s in secrets_read
+	some pattern, r in object.get(lib.cfg, "secrets", {})
+	name := secret_name(s)
+	glob.match(pattern, null, name)
+	groups := object.get(r, "groups", [])
+	f := {
+		"rule": "secret.requirements",
+		"decision": object.get(r, "decision", "step_up"),
+		"severity": object.get(r, "severity", "critical"),
+		"addresses": [],
+		"reason": sprintf("Secret %s matches policy.secrets[%q], which asks for %s.", [name, pattern, secret_needs(r, groups)]),
+		"requirements": {
+			"aal": object.get(r, "aal", 0),
+			"approvals": object.get(r, "approvals", 0),
+			"max_age": object.get(r, "max_age", 0),
+			"groups": groups,
+		},
+	}
+}
+
+secret_needs(r, groups) := sprintf("aal %d and %s", [object.get(r, "aal", 0), lib.plural(object.get(r, "approvals", 0), "approval", "approvals")]) if count(groups) == 0
+
+else := sprintf("aal %d and %s from group %s", [object.get(r, "aal", 0), lib.plural(object.get(r, "approvals", 0), "approval", "approvals"), concat(" and ", groups)])
 
 its_data(n) := "its data is" if n == 1
 

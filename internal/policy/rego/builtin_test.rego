@@ -744,3 +744,37 @@ test_production_iam_database_destroy if {
 	finding_of(inp, "prod.change").addresses == ["aws_db_instance.this", "aws_iam_role.this", "aws_instance.this"]
 	finding_of(inp, "prod.change").reason == `Production (environment "production"): 3 resources would change.`
 }
+
+# --- secrets named by an operation -------------------------------------------------
+
+with_secrets(inp, secrets) := object.union(inp, {"operation": object.union(inp.operation, {"secrets": secrets})})
+
+test_secret_read_names_the_secrets if {
+	inp := with_secrets(operation("secret.read", "billing-dev", "", [], plan_ok), [{"name": "billing/db", "workspace": "billing-*"}])
+	f := finding_of(inp, "secret.read")
+	f.reason == "Releases 1 secret to the pipeline: billing/db."
+	f.requirements == {"aal": 3, "approvals": 0, "max_age": 0}
+}
+
+test_apply_with_secrets_also_reads_them if {
+	inp := with_secrets(operation("terraform.apply", "billing-prod", "", [], plan_ok), [{"name": "billing/db", "workspace": "billing-*"}, {"name": "billing/api", "workspace": "*"}])
+	f := finding_of(inp, "secret.read")
+	f.reason == "Releases 2 secrets to the pipeline: billing/db, billing/api."
+	f.requirements == {"aal": 3, "approvals": 1, "max_age": 0}
+}
+
+test_secret_requirements_per_pattern if {
+	inp := with_secrets(operation("secret.read", "billing-dev", "", [], plan_ok), [{"name": "billing/db-main", "workspace": "billing-*"}, {"name": "billing/api", "workspace": "*"}])
+	rule := {"aal": 3, "approvals": 2, "groups": ["dba"], "decision": "step_up", "severity": "critical", "max_age": 0}
+	fs := [f | some f in findings_of(inp); f.rule == "secret.requirements"] with data.stepgate.config.secrets as {"billing/db-*": rule}
+	count(fs) == 1
+	fs[0].requirements == {"aal": 3, "approvals": 2, "max_age": 0, "groups": ["dba"]}
+	fs[0].reason == "Secret billing/db-main matches policy.secrets[\"billing/db-*\"], which asks for aal 3 and 2 approvals from group dba."
+}
+
+test_secret_requirements_star_crosses_slashes if {
+	inp := with_secrets(operation("secret.read", "billing-dev", "", [], plan_ok), [{"name": "billing/x/y", "workspace": "*"}])
+	fs := [f | some f in findings_of(inp); f.rule == "secret.requirements"] with data.stepgate.config.secrets as {"billing/*": {"aal": 2, "approvals": 0}}
+	count(fs) == 1
+	fs[0].reason == "Secret billing/x/y matches policy.secrets[\"billing/*\"], which asks for aal 2 and 0 approvals."
+}

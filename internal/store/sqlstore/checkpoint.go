@@ -107,3 +107,15 @@ func (x *Tx) ListCheckpointKeys(ctx context.Context) ([]*store.CheckpointKey, er
 	}
 	return out, nil
 }
+
+// ResealCheckpointKey replaces the sealed private key of checkpoint key id.
+func (x *Tx) ResealCheckpointKey(ctx context.Context, id string, sealed []byte) error {
+	if len(sealed) == 0 {
+		return fmt.Errorf("re-sealing checkpoint key %q: no sealed key", id)
+	}
+	n, err := x.q.Exec(ctx, `UPDATE audit_checkpoint_keys SET sealed_key = $2 WHERE id = $1`, id, sealed)
+	if err := x.updateErr(n, err); err != nil {
+		return fmt.Errorf("re-sealing checkpoint key %q: %w", id, err)
+	}
+	return nil
+}

@@ -109,6 +109,25 @@ func testCheckpoints(t *testing.T, open Opener) {
 		if diff := cmp.Diff([]*store.CheckpointKey{normalized(k1), normalized(k2)}, got, cmpOpts()); diff != "" {
 			t.Errorf("ListCheckpointKeys() mismatch (-want +got):\n%s", diff)
 		}
+		// A master key rotation re-seals a key; nothing else of it changes.
+		if err := st.ResealCheckpointKey(ctx, "k1", []byte{7, 7}); err != nil {
+			t.Fatalf("ResealCheckpointKey(k1) = %v", err)
+		}
+		if err := st.ResealCheckpointKey(ctx, "nope", []byte{1}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ResealCheckpointKey(unknown) = %v, want ErrNotFound", err)
+		}
+		if err := st.ResealCheckpointKey(ctx, "k2", nil); err == nil {
+			t.Error("ResealCheckpointKey(no sealed key) = nil, want an error")
+		}
+		got, err = st.ListCheckpointKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1 := normalized(k1)
+		r1.SealedKey = []byte{7, 7}
+		if diff := cmp.Diff([]*store.CheckpointKey{r1, normalized(k2)}, got, cmpOpts()); diff != "" {
+			t.Errorf("ListCheckpointKeys() after a re-seal mismatch (-want +got):\n%s", diff)
+		}
 	})
 
 	t.Run("ok/audit-head", func(t *testing.T) {

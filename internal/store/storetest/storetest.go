@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("audit-checkpoints", func(t *testing.T) { testCheckpoints(t, open) })
 	t.Run("ceremonies", func(t *testing.T) { testCeremonies(t, open) })
 	t.Run("grant-approvals", func(t *testing.T) { testGrantApprovals(t, open) })
+	t.Run("secrets", func(t *testing.T) { testSecrets(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
