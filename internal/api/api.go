@@ -3,7 +3,7 @@ package api
 import (
 	"time"
 
-	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/assessment"
 )
 
 // Paths and query parameters of the API.
@@ -46,6 +46,18 @@ const (
 // It answers 201 with a Check, or 200 with the pending Check it resumed when
 // the same token asked with the same inputs before.
 
+// Check states, as the API names them (store.CheckState has the same
+// values).
+const (
+	StateAllowed  = "allowed"  // the policy allowed it; a grant was issued
+	StatePending  = "pending"  // waiting for people
+	StateApproved = "approved" // the requirements hold; a grant was issued
+	StateRejected = "rejected" // a person said no
+	StateDenied   = "denied"   // the policy said no
+	StateExpired  = "expired"  // nobody decided in time
+	StateConsumed = "consumed" // its grant was used
+)
+
 // Check is a check as the API shows it.
 type Check struct {
 	ID             string `json:"id"`
@@ -66,8 +78,8 @@ type Check struct {
 	// pipeline.* parameters): a claim nobody checked, never an identity.
 	PipelineUnverified map[string]string `json:"pipeline_unverified,omitempty"`
 	// Secrets are the secrets the check's grant would release.
-	Secrets    []CheckSecret      `json:"secrets,omitempty"`
-	Assessment *policy.Assessment `json:"assessment"`
+	Secrets    []CheckSecret          `json:"secrets,omitempty"`
+	Assessment *assessment.Assessment `json:"assessment"`
 	// ReviewURL is where people approve a pending check.
 	ReviewURL string     `json:"review_url,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`

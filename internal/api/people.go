@@ -3,7 +3,7 @@ package api
 import (
 	"time"
 
-	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/assessment"
 )
 
 // The people API: a person reviews, approves and rejects checks with an ID
@@ -72,13 +72,13 @@ type ReviewList struct {
 
 // ReviewItem is one pending check in a ReviewList.
 type ReviewItem struct {
-	ID           string               `json:"id"`
-	Kind         string               `json:"kind"`
-	Workspace    string               `json:"workspace"`
-	Environment  string               `json:"environment,omitempty"`
-	Requester    string               `json:"requester"`
-	Decision     policy.Decision      `json:"decision"`
-	Requirements *policy.Requirements `json:"requirements,omitempty"`
+	ID           string                   `json:"id"`
+	Kind         string                   `json:"kind"`
+	Workspace    string                   `json:"workspace"`
+	Environment  string                   `json:"environment,omitempty"`
+	Requester    string                   `json:"requester"`
+	Decision     assessment.Decision      `json:"decision"`
+	Requirements *assessment.Requirements `json:"requirements,omitempty"`
 	// Findings counts the assessment's findings.
 	Findings   int    `json:"findings"`
 	PlanSHA256 string `json:"plan_sha256"`

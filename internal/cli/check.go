@@ -38,13 +38,13 @@ const (
 
 // Check states, as the API names them.
 const (
-	stateAllowed  = "allowed"
-	statePending  = "pending"
-	stateApproved = "approved"
-	stateRejected = "rejected"
-	stateDenied   = "denied"
-	stateExpired  = "expired"
-	stateConsumed = "consumed"
+	stateAllowed  = api.StateAllowed
+	statePending  = api.StatePending
+	stateApproved = api.StateApproved
+	stateRejected = api.StateRejected
+	stateDenied   = api.StateDenied
+	stateExpired  = api.StateExpired
+	stateConsumed = api.StateConsumed
 )
 
 // WaitPace paces the wait for approval (Env.Pace; tests shorten it).
