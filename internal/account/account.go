@@ -29,14 +29,14 @@ var (
 // EnrollmentTTL is how long an enrollment link works.
 const EnrollmentTTL = 24 * time.Hour
 
-// Audit event types of accounts.
+// Audit event types of accounts (package audit's).
 const (
-	EventUserCreated       = "user.created"
-	EventUserDisabled      = "user.disabled"
-	EventUserEnabled       = "user.enabled"
-	EventUserGroups        = "user.groups"
-	EventUserLinked        = "user.linked"
-	EventEnrollmentCreated = "enrollment.created"
+	EventUserCreated       = audit.UserCreated
+	EventUserDisabled      = audit.UserDisabled
+	EventUserEnabled       = audit.UserEnabled
+	EventUserGroups        = audit.UserGroups
+	EventUserLinked        = audit.UserLinked
+	EventEnrollmentCreated = audit.EnrollmentCreated
 )
 
 var (

@@ -54,6 +54,26 @@ const (
 // "workspace:NAME"; its data says who asked, with which plans, and why.
 const CheckRefused = "check.refused"
 
+// Event types of people and their factors.
+const (
+	UserCreated       = "user.created"
+	UserDisabled      = "user.disabled"
+	UserEnabled       = "user.enabled"
+	UserGroups        = "user.groups"
+	UserLinked        = "user.linked"
+	EnrollmentCreated = "enrollment.created"
+	UserEnrolled      = "user.enrolled"
+	UserSignedIn      = "user.signed_in"
+	CredentialAdded   = "credential.added"
+	CredentialRenamed = "credential.renamed"
+	CredentialRemoved = "credential.removed"
+	// CredentialTOTPFailure is a wrong, reused or locked-out TOTP code.
+	CredentialTOTPFailure = "credential.totp_failure"
+	// CredentialSignCount is a WebAuthn sign count that did not go
+	// forward: a cloned authenticator, or a replay.
+	CredentialSignCount = "credential.sign_count_refused"
+)
+
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set
 // by the store when it appends the event (with Seal), under a lock that
 // serializes appends across every server sharing the database.

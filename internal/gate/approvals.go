@@ -13,6 +13,7 @@ import (
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/grant"
 	"github.com/stepgate/stepgate/internal/ident"
+	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -154,9 +155,9 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	}
 	switch c.State {
 	case store.StateApproved:
-		s.tell(ctx, "check.approved", v)
+		s.tell(ctx, notify.Approved, v)
 	case store.StateRejected:
-		s.tell(ctx, "check.rejected", v)
+		s.tell(ctx, notify.Rejected, v)
 	}
 	return v, nil
 }
@@ -310,7 +311,7 @@ func (s *Service) expire(ctx context.Context, id string) (*store.Check, error) {
 	}
 	if changed {
 		s.wake(ctx, id)
-		s.announce(ctx, "check.expired", c)
+		s.announce(ctx, notify.Expired, c)
 	}
 	return c, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/grant"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/requestid"
@@ -402,7 +403,7 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return nil, false, err
 	}
 	if c.State == store.StatePending {
-		s.tell(ctx, "check.pending", v) // a pending check carries no grant
+		s.tell(ctx, notify.Pending, v) // a pending check carries no grant
 	}
 	return v, true, nil
 }

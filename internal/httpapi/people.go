@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stepgate/stepgate/internal/account"
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
@@ -219,7 +218,7 @@ func (a *API) syncGroups(ctx context.Context, now time.Time, u *store.User, id *
 		if err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, &audit.Event{Time: now.UTC(), Type: account.EventUserGroups, Actor: "oidc", Subject: "user:" + u.Name, Data: data})
+		return tx.AppendAudit(ctx, &audit.Event{Time: now.UTC(), Type: audit.UserGroups, Actor: "oidc", Subject: "user:" + u.Name, Data: data})
 	})
 	if err != nil {
 		return fmt.Errorf("keeping the groups of %s from the ID token: %w", u.Name, err)

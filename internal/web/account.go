@@ -156,7 +156,7 @@ func (w *Web) renameFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 		if err := tx.UpdateCredential(ctx, c); err != nil {
 			return err
 		}
-		return w.audit(ctx, tx, eventCredentialRenamed, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": c.ID, "from": old, "to": name})
+		return w.audit(ctx, tx, audit.CredentialRenamed, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": c.ID, "from": old, "to": name})
 	})
 	if err != nil {
 		return err
@@ -194,7 +194,7 @@ func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 		if err := tx.DeleteCredential(ctx, id); err != nil {
 			return err
 		}
-		return w.audit(ctx, tx, eventCredentialRemoved, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": id, "kind": found.Kind, "name": found.Name})
+		return w.audit(ctx, tx, audit.CredentialRemoved, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": id, "kind": found.Kind, "name": found.Name})
 	})
 	var ue *userError
 	if errors.As(err, &ue) {

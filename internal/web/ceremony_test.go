@@ -169,11 +169,11 @@ func TestSignInReplayRefused(t *testing.T) {
 	if res := f.send(t, c); res.status != http.StatusOK {
 		t.Fatalf("signing in: %d %s", res.status, res.body)
 	}
-	signIns := f.countAudit(t, eventSignedIn)
+	signIns := f.countAudit(t, audit.UserSignedIn)
 
 	res := f.send(t, c)
 	f.wantReplayRefused(t, res, "bob", purposeLogin)
-	if n := f.countAudit(t, eventSignedIn); n != signIns {
+	if n := f.countAudit(t, audit.UserSignedIn); n != signIns {
 		t.Errorf("%d sign-ins after the replay, want %d", n, signIns)
 	}
 }
@@ -189,7 +189,7 @@ func TestConcurrentSignInFinishes(t *testing.T) {
 	owner.registerPasskey(t, a)
 	opts, ck := f.browser(t).begin(t, "/signin/passkey/begin", purposeLogin, map[string]any{})
 	c := &capture{path: "/signin/passkey/finish", cookies: []*http.Cookie{ck}, body: a.Get(t, opts)}
-	signIns := f.countAudit(t, eventSignedIn)
+	signIns := f.countAudit(t, audit.UserSignedIn)
 
 	const n = 8
 	statuses := make([]int, n)
@@ -213,8 +213,8 @@ func TestConcurrentSignInFinishes(t *testing.T) {
 			t.Errorf("a concurrent finish answered %d, want 200 or 409", s)
 		}
 	}
-	if ok != 1 || f.countAudit(t, eventSignedIn) != signIns+1 {
-		t.Errorf("%d of %d concurrent finishes signed in (%d sign-ins audited), want exactly 1", ok, n, f.countAudit(t, eventSignedIn)-signIns)
+	if ok != 1 || f.countAudit(t, audit.UserSignedIn) != signIns+1 {
+		t.Errorf("%d of %d concurrent finishes signed in (%d sign-ins audited), want exactly 1", ok, n, f.countAudit(t, audit.UserSignedIn)-signIns)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
@@ -792,7 +793,7 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 				return err
 			}
 			if errors.Is(err, webauthn.ErrCloned) {
-				return w.audit(ctx, tx, eventSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()})
+				return w.audit(ctx, tx, audit.CredentialSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()})
 			}
 			return nil
 		}

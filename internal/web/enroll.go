@@ -262,7 +262,7 @@ func (w *Web) finishEnrollment(r *http.Request, en *enrollment, cred *store.Cred
 		if err := w.addCredential(ctx, tx, en.user, cred); err != nil {
 			return err
 		}
-		if err := w.audit(ctx, tx, eventEnrolled, en.user.Name, "user:"+en.user.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind}); err != nil {
+		if err := w.audit(ctx, tx, audit.UserEnrolled, en.user.Name, "user:"+en.user.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind}); err != nil {
 			return err
 		}
 		// The link and a factor just made prove little: the session starts
@@ -293,7 +293,7 @@ func (w *Web) addCredential(ctx context.Context, tx store.Tx, u *store.User, cre
 		}
 		return fmt.Errorf("adding credential: %w", err)
 	}
-	return w.audit(ctx, tx, eventCredentialAdded, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "name": cred.Name})
+	return w.audit(ctx, tx, audit.CredentialAdded, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "name": cred.Name})
 }
 
 // registerRequest is the body of a passkey registration's finish.

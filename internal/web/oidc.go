@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
@@ -224,7 +224,7 @@ func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Ident
 			if err := tx.CreateUser(ctx, u); err != nil {
 				return err
 			}
-			if err := w.audit(ctx, tx, account.EventUserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}); err != nil {
+			if err := w.audit(ctx, tx, audit.UserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}); err != nil {
 				return err
 			}
 		case err != nil:
@@ -237,7 +237,7 @@ func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Ident
 			if err := tx.UpdateUser(ctx, u); err != nil {
 				return err
 			}
-			if err := w.audit(ctx, tx, account.EventUserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}); err != nil {
+			if err := w.audit(ctx, tx, audit.UserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}); err != nil {
 				return err
 			}
 		}

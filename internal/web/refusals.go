@@ -34,7 +34,7 @@ type attempt struct {
 // their own.
 var refusalTypes = map[string]bool{
 	audit.CeremonyRefused: true, audit.CredentialRefused: true,
-	eventTOTPFailure: true, eventSignCount: true,
+	audit.CredentialTOTPFailure: true, audit.CredentialSignCount: true,
 }
 
 // markAudited notes in the request's attempt that an event of type typ was

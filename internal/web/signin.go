@@ -18,21 +18,6 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 )
 
-// Audit event types of the people's side. (They belong with the others in
-// package audit; they are here until it has them.)
-const (
-	eventSignedIn          = "user.signed_in"
-	eventEnrolled          = "user.enrolled"
-	eventCredentialAdded   = "credential.added"
-	eventCredentialRenamed = "credential.renamed"
-	eventCredentialRemoved = "credential.removed"
-	// eventTOTPFailure is a wrong, reused or locked-out TOTP code.
-	eventTOTPFailure = "credential.totp_failure"
-	// eventSignCount is a WebAuthn sign count that did not go forward: a
-	// cloned authenticator, or a replay.
-	eventSignCount = "credential.sign_count_refused"
-)
-
 // audit appends an event of the people's side to the audit log in tx.
 func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
 	e := &audit.Event{Time: w.now().UTC(), Type: typ, Actor: actor, Subject: subject}
@@ -166,7 +151,7 @@ func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *s
 		return err
 	}
 	data["aal"], data["amr"] = s.AAL, s.AMR
-	return w.audit(ctx, tx, eventSignedIn, u.Name, "user:"+u.ID, data)
+	return w.audit(ctx, tx, audit.UserSignedIn, u.Name, "user:"+u.ID, data)
 }
 
 func normalizeCode(s string) string {
@@ -217,7 +202,7 @@ func (w *Web) verifyTOTP(ctx context.Context, tx store.Tx, u *store.User, code s
 		for k, v := range detail {
 			data[k] = v
 		}
-		if err := w.audit(ctx, tx, eventTOTPFailure, u.Name, "user:"+u.ID, data); err != nil {
+		if err := w.audit(ctx, tx, audit.CredentialTOTPFailure, u.Name, "user:"+u.ID, data); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -377,7 +362,7 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 				return err
 			}
 			if errors.Is(err, webauthn.ErrCloned) && owner != nil {
-				return w.audit(ctx, tx, eventSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"})
+				return w.audit(ctx, tx, audit.CredentialSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"})
 			}
 			return nil
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/account"
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -276,7 +277,7 @@ func TestTOTPSignIn(t *testing.T) {
 	events, _ := f.st.ListAudit(context.Background(), 0, 1000)
 	n := 0
 	for _, e := range events {
-		if e.Type == eventTOTPFailure {
+		if e.Type == audit.CredentialTOTPFailure {
 			n++
 		}
 	}
