@@ -16,15 +16,13 @@ import (
 
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/testenv"
 )
 
 // postgresDSN returns a DSN on a fresh schema, dropped at the end.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("STEPGATE_TEST_POSTGRES_DSN")
-	if base == "" {
-		t.Skip("STEPGATE_TEST_POSTGRES_DSN not set: PostgreSQL tests skipped (CI sets it)")
-	}
+	base := testenv.PostgresDSN(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	schema := "e2e_" + hex.EncodeToString(b)

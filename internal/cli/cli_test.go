@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stepgate/stepgate/internal/testenv"
 )
 
 type result struct {
@@ -309,10 +311,7 @@ cat "$STEPGATE_TEST_PLAN_JSON"
 }
 
 func TestEvalSavedPlanRealTerraform(t *testing.T) {
-	tf, err := exec.LookPath("terraform")
-	if err != nil {
-		t.Skip("terraform is not on PATH; TestEvalSavedPlan covers the contract with a stand-in")
-	}
+	tf := testenv.Tool(t, "terraform", "TestEvalSavedPlan covers the contract with a stand-in")
 	dir := t.TempDir()
 	writeFile(t, dir, "main.tf", `resource "terraform_data" "release" {
   input = "v1"

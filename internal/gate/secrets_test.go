@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -23,16 +22,16 @@ import (
 	"github.com/stepgate/stepgate/internal/secret"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
+	"github.com/stepgate/stepgate/internal/testenv"
 )
 
 // postgresStore opens a store on a fresh schema of the PostgreSQL of
 // STEPGATE_TEST_POSTGRES_DSN, dropped at the end.
 func postgresStore(t *testing.T) store.Store {
 	t.Helper()
-	base := os.Getenv("STEPGATE_TEST_POSTGRES_DSN")
-	if base == "" {
-		t.Skip("STEPGATE_TEST_POSTGRES_DSN not set: the interleaving this test needs exists on PostgreSQL only (SQLite serializes writers)")
-	}
+	// The interleaving this test needs exists on PostgreSQL only (SQLite
+	// serializes writers).
+	base := testenv.PostgresDSN(t)
 	ctx := context.Background()
 	b := make([]byte, 6)
 	rand.Read(b)

@@ -7,19 +7,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/stepgate/stepgate/internal/testenv"
 )
 
 // TestRealTerraform writes saved plans with the Terraform on PATH, now,
 // and compares them with their JSON: the committed fixtures could lag
 // behind the Terraform that pipelines run. In CI Terraform must be there.
 func TestRealTerraform(t *testing.T) {
-	tf, err := exec.LookPath("terraform")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("terraform is not on PATH in CI: install it (.ci/run), the saved plan reader is tested against it")
-		}
-		t.Skip("terraform is not on PATH: the committed fixtures (testdata/generate.sh) stand in for it")
-	}
+	tf := testenv.Tool(t, "terraform", "the committed fixtures (testdata/generate.sh) stand in for it")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	if err := os.MkdirAll(home, 0o755); err != nil {
@@ -81,7 +77,7 @@ resource "terraform_data" "y" {
 	if err := Compare(decodeJSON(t, bytes.NewReader(aJSON)), read("a.tfplan")); err != nil {
 		t.Errorf("Compare(a.json, a.tfplan) = %v, want nil", err)
 	}
-	err = Compare(decodeJSON(t, bytes.NewReader(aJSON)), read("b.tfplan"))
+	err := Compare(decodeJSON(t, bytes.NewReader(aJSON)), read("b.tfplan"))
 	var me *MismatchError
 	if !errors.As(err, &me) || me.Address != "terraform_data.x" || me.What != "after.input differs" {
 		t.Errorf("Compare(a.json, b.tfplan) = %v, want terraform_data.x: after.input differs", err)

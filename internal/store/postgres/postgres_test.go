@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,14 +16,12 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
 	"github.com/stepgate/stepgate/internal/store/storetest"
+	"github.com/stepgate/stepgate/internal/testenv"
 )
 
 func testDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("STEPGATE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("STEPGATE_TEST_POSTGRES_DSN not set: PostgreSQL tests skipped (CI sets it)")
-	}
+	dsn := testenv.PostgresDSN(t)
 	return dsn
 }
 
