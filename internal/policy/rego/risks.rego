@@ -27,8 +27,13 @@ describe_items(items) := sprintf("%s; and %d more", [concat("; ", array.slice(al
 	count(all) > max_items
 }
 
-# state(c, side): before or after, as an object ({} for null).
-state(c, side) := s if {
+# state(c, side): before or after, as an object ({} for null). A create
+# has nothing before, whatever the plan says: a before value written into
+# a create must not make a new grant look old.
+state(c, side) := {} if {
+	side == "before"
+	c.action == "create"
+} else := s if {
 	s := c[side]
 	is_object(s)
 } else := {}
