@@ -594,7 +594,8 @@ admin_values := {
 	"databricks_service_principal_role": {"role": {"account_admin"}},
 	"databricks_user": {"allow_cluster_create": {"admin-never"}},
 	"mongodbatlas_database_user": {"roles": {"atlasAdmin", "dbAdminAnyDatabase", "userAdminAnyDatabase", "readWriteAnyDatabase", "root", "clusterAdmin"}},
-	"aiven_organization_permission": {"permissions": {"admin", "organization:permissions:write", "organization:users:write", "organization:groups:write"}},
+	"aiven_organization_permission": {"permissions": {"admin", "role:organization:admin", "organization:permissions:write", "organization:users:write", "organization:groups:write"}},
+	"aiven_organization_group_project": {"role": {"admin"}},
 	"tfe_team_access": {"access": {"admin"}},
 	"tfe_team_project_access": {"access": {"admin", "maintain"}},
 }
