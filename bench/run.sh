@@ -32,6 +32,7 @@ CACHE=$ROOT/bench/.cache
 # Goals.
 GOAL_SPEEDUP=10 # stepgate at least this many times faster than conftest
 GOAL_RSS_MIB=100 # stepgate's peak RSS at most this
+GOAL_USER_SPEEDUP=8 # with one module of the user's own loaded, at least this
 
 if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
 	echo "RUNS must be a positive integer, not '$RUNS'" >&2
@@ -204,9 +205,30 @@ if [[ $SKIP_STEPGATE != 1 ]]; then
 	fi
 fi
 
-CMDLINE[conftest]="conftest test --no-color --policy bench/conftest big.json"
+if [[ $SKIP_STEPGATE != 1 ]]; then
+	# The same with one module of the user's own loaded: the input then
+	# carries every attribute (no projection), as users' rules may read
+	# anything.
+	mkdir -p "$TMP/userpolicy"
+	cat >"$TMP/userpolicy/acme.rego" <<'REGO'
+package stepgate.rules.acme
+
+import data.stepgate.lib
+
+# A rule of the user's own: a bucket's ACL may not be public-read-write.
+findings contains f if {
+	some c in lib.changes
+	c.after.acl == "public-read-write"
+	f := {"rule": "acme.bucket_acl", "decision": "deny", "addresses": [c.address], "reason": "A bucket writable by anyone."}
+}
+REGO
+	CMDLINE[stepgate-user]="stepgate eval --plan big.json --workspace $WORKSPACE --output json --policy acme/"
+	measure stepgate-user "0 3 4" -- "$STEPGATE" eval --plan "$PLAN" --workspace "$WORKSPACE" --output json --policy "$TMP/userpolicy"
+fi
+
+CMDLINE[conftest]="conftest test --no-color --policy bench/conftest --data bench/conftest/data big.json"
 # conftest exits 1 when a deny rule fires, which it does on this plan.
-measure conftest "0 1" -- "$CONFTEST" test --no-color --policy bench/conftest "$PLAN"
+measure conftest "0 1" -- "$CONFTEST" test --no-color --policy bench/conftest --data bench/conftest/data "$PLAN"
 if ! grep -Eq '^[0-9]+ tests?, ' "$TMP/conftest.out" || grep -Eq ', [1-9][0-9]* exceptions?' "$TMP/conftest.out"; then
 	echo "conftest did not evaluate the policy cleanly:" >&2
 	cat "$TMP/conftest.out" "$TMP/conftest.err" >&2
@@ -215,9 +237,29 @@ fi
 CONFTEST_HITS=$(sed -nE 's/^(FAIL|WARN) - .* - main - ([a-z]+\.[a-z]+): .*$/\2 (\1)/p' "$TMP/conftest.out" |
 	sort | paste -sd ',' - | sed 's/,/, /g' || true)
 note "rule hits: ${CONFTEST_HITS:-none}"
-for rule in prod.change sensitive.change stateful.destroy blast.radius; do
-	grep -q " - main - $rule:" "$TMP/conftest.out" || note "WARNING: conftest did not report $rule"
-done
+
+# The answers must agree: the same rules, each with the same number of
+# addresses and the same first ten (sorted), and the same kind of answer
+# (conftest's FAIL is stepgate's step_up or deny, WARN its allow).
+AGREE="not checked (SKIP_STEPGATE=1)"
+if [[ $SKIP_STEPGATE != 1 ]]; then
+	"$JQ" -r '.findings[] | [.rule, (if .decision == "allow" then "WARN" else "FAIL" end),
+		(.addresses | length | tostring), (.addresses | sort | .[0:10] | join(", "))] | join("|")' \
+		"$TMP/stepgate.out" | sort >"$TMP/findings.stepgate"
+	sed -nE 's/^(FAIL|WARN) - .* - main - ([a-z]+\.[a-z]+): .* Addresses \(([0-9]+)\): (.*)$/\2|\1|\3|\4/p' \
+		"$TMP/conftest.out" | sort >"$TMP/findings.conftest"
+	if [[ ! -s $TMP/findings.stepgate ]]; then
+		echo "stepgate reported no findings on the benchmark plan: nothing to compare" >&2
+		exit 1
+	fi
+	if ! diff -u "$TMP/findings.stepgate" "$TMP/findings.conftest" >"$TMP/findings.diff"; then
+		echo "stepgate and conftest disagree on the findings (rule|kind|addresses|first ten):" >&2
+		sed 's/^/    /' "$TMP/findings.diff" | cut -c1-400 >&2
+		exit 1
+	fi
+	AGREE="yes: $(wc -l <"$TMP/findings.stepgate" | tr -d ' ') findings, the same rules, kinds, address counts and first addresses ($(cut -d'|' -f1,3 "$TMP/findings.stepgate" | sed 's/|/: /' | paste -sd ',' - | sed 's/,/, /g'))"
+	note "findings agree: $AGREE"
+fi
 
 JQ_FILTER='[.resource_changes[] | select(.change.actions != ["no-op"])] | length'
 CMDLINE[jq]="jq '$JQ_FILTER' big.json"
@@ -244,7 +286,7 @@ DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 row() { # tool
 	local t=$1 vs="1.0x (baseline)"
-	if [[ $t != stepgate ]]; then
+	if [[ $t != stepgate && $t != stepgate-user ]]; then
 		if [[ -n ${BEST[stepgate]:-} ]]; then
 			vs="$t / stepgate = $(ratio "${BEST[$t]}" "${BEST[stepgate]}")x"
 		else
@@ -256,6 +298,7 @@ row() { # tool
 }
 
 SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **not measured** (SKIP_STEPGATE=1)"
+USER_LINE="- with one module of the user's own loaded, at least ${GOAL_USER_SPEEDUP}x faster than conftest: **not measured** (SKIP_STEPGATE=1)"
 RSS_LINE="- stepgate peak RSS at most ${GOAL_RSS_MIB} MiB: **not measured** (SKIP_STEPGATE=1)"
 FAILED=0
 if [[ -n ${BEST[stepgate]:-} ]]; then
@@ -263,6 +306,10 @@ if [[ -n ${BEST[stepgate]:-} ]]; then
 	v=PASS
 	if ! awk -v s="$SPEEDUP" -v g="$GOAL_SPEEDUP" 'BEGIN { exit !(s >= g) }'; then v=FAIL; FAILED=1; fi
 	SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **$v** (${SPEEDUP}x)"
+	USER_SPEEDUP=$(ratio "${BEST[conftest]}" "${BEST[stepgate-user]}")
+	v=PASS
+	if ! awk -v s="$USER_SPEEDUP" -v g="$GOAL_USER_SPEEDUP" 'BEGIN { exit !(s >= g) }'; then v=FAIL; FAILED=1; fi
+	USER_LINE="- with one module of the user's own loaded, at least ${GOAL_USER_SPEEDUP}x faster than conftest: **$v** (${USER_SPEEDUP}x, $(mib "${PEAK[stepgate-user]:-}") MiB)"
 	if [[ -n ${PEAK[stepgate]:-} ]]; then
 		v=PASS
 		if ((PEAK[stepgate] > GOAL_RSS_MIB * 1024)); then v=FAIL; FAILED=1; fi
@@ -277,10 +324,15 @@ if [[ $FAILED == 1 ]]; then
 elif [[ $SKIP_STEPGATE == 1 ]]; then
 	VERDICT="stepgate was not measured in this run."
 else
-	VERDICT="Both goals are met on this machine."
+	VERDICT="Every goal is met on this machine."
 fi
 
 mkdir -p "$(dirname "$BENCH_OUT")"
+# The "Decision quality" section is written by bench/quality/run.sh: keep it.
+QUALITY_SECTION=""
+if [[ -f $BENCH_OUT ]]; then
+	QUALITY_SECTION=$(awk '/^## Decision quality/ { on = 1 } on && /^## / && !/^## Decision quality/ { on = 0 } on' "$BENCH_OUT")
+fi
 {
 	cat <<EOF
 # Benchmarks
@@ -298,10 +350,15 @@ size over the runs (GNU time's \`%M\`).
 
 - **stepgate** evaluates its embedded default policy and prints the
   assessment as JSON. Exit codes 3 (step_up) and 4 (deny) count as success.
-- **conftest** evaluates \`bench/conftest/policy.rego\`, the same rules
-  (prod.change, sensitive.change, stateful.destroy, blast.radius,
-  plan.errored) written for conftest's input, the whole plan document. It
-  exits 1 because deny rules fire; that counts as success.
+- **stepgate-user** is the same with one module of the user's own loaded
+  (\`--policy\`): the input then carries every attribute of every change.
+- **conftest** evaluates \`bench/conftest\`: stepgate's own rules (a copy
+  generated from internal/policy/rego) with, in Rego, what stepgate does in
+  Go: building the input from the plan document (\`adapter.rego\`) and the
+  functions \`stepgate.where\`, \`stepgate.policy_statements\`... 
+  (\`functions.rego\`). It exits 1 because deny rules fire; that counts as
+  success. The script checks that both report the same findings: the same
+  rules, with the same number of addresses and the same first ten.
 - **jq** only counts the resource changes whose actions are not
   \`["no-op"]\` (data-source reads included): a floor for any tool that
   parses the whole document, with no policy at all.
@@ -329,6 +386,7 @@ size over the runs (GNU time's \`%M\`).
 EOF
 	if [[ $SKIP_STEPGATE != 1 ]]; then
 		row stepgate
+		row stepgate-user
 	else
 		printf '| stepgate | `%s` | not measured | not measured | (SKIP_STEPGATE=1) |\n' \
 			"stepgate eval --plan big.json --workspace $WORKSPACE --output json"
@@ -341,6 +399,8 @@ EOF
 
 $SPEED_LINE
 $RSS_LINE
+$USER_LINE
+- stepgate's and conftest's findings agree: $AGREE
 
 ## Where the time and memory go
 
@@ -386,16 +446,19 @@ evaluating and 0.06 s writing the JSON.
 assessing without process start-up (it generates the plan with plangen, or
 reads \`\$STEPGATE_BENCH_PLAN\`).
 EOF
+	if [[ -n $QUALITY_SECTION ]]; then
+		printf '\n%s\n' "$QUALITY_SECTION"
+	fi
 } >"$BENCH_OUT"
 
 say "results (best of $RUNS)"
 printf '    %-9s %10s %12s\n' tool "wall (s)" "RSS (MiB)"
-for t in stepgate conftest jq; do
+for t in stepgate stepgate-user conftest jq; do
 	[[ -n ${BEST[$t]:-} ]] || continue
 	printf '    %-9s %10s %12s\n' "$t" "${BEST[$t]}" "$(mib "${PEAK[$t]:-}")"
 done
-SPEED_TXT=${SPEED_LINE#- } RSS_TXT=${RSS_LINE#- }
-printf '    %s\n' "${SPEED_TXT//\*\*/}" "${RSS_TXT//\*\*/}"
+SPEED_TXT=${SPEED_LINE#- } RSS_TXT=${RSS_LINE#- } USER_TXT=${USER_LINE#- }
+printf '    %s\n' "${SPEED_TXT//\*\*/}" "${RSS_TXT//\*\*/}" "${USER_TXT//\*\*/}"
 say "wrote $BENCH_OUT"
 
 if [[ $BENCH_STRICT == 1 && $FAILED == 1 ]]; then

@@ -63,6 +63,59 @@ attr(s, names) := v if {
 # one object).
 blocks(s, name) := [b | some b in as_list(object.get(s, name, [])); is_object(b)]
 
+# risk_changes: the changes of the types the rules below read, selected
+# in one pass over every change; each rule then selects its own types from
+# these few.
+risk_types := {t |
+	some ts in [
+		policy_doc_types,
+		attachment_types,
+		credential_types,
+		azure_assignment_types,
+		{"azurerm_role_definition"},
+		{"azuread_directory_role_assignment", "azuread_directory_role_member", "azuread_directory_role_eligibility_schedule_request"},
+		role_binding_types,
+		{"google_project_iam_custom_role", "google_organization_iam_custom_role"},
+		k8s_role_types,
+		k8s_binding_types,
+		{"kubernetes_config_map", "kubernetes_config_map_v1", "kubernetes_config_map_v1_data", "kubernetes:core/v1:ConfigMap"},
+		{"aws_eks_access_entry", "aws:eks/accessEntry:AccessEntry"},
+		{"oci_identity_policy"},
+		admin_values,
+		{"vault_policy"},
+		{"aws_security_group", "aws_default_security_group", "aws:ec2/securityGroup:SecurityGroup"},
+		{"aws_security_group_rule", "aws:ec2/securityGroupRule:SecurityGroupRule"},
+		{"aws_vpc_security_group_ingress_rule", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"},
+		{"azurerm_network_security_rule", "azurerm_network_security_group"},
+		{"google_compute_firewall", "gcp:compute/firewall:Firewall"},
+		{"oci_core_security_list", "oci_core_default_security_list"},
+		{"oci_core_network_security_group_security_rule"},
+		{"yandex_vpc_security_group", "yandex_vpc_default_security_group", "yandex_vpc_security_group_rule"},
+		{"digitalocean_firewall"},
+		{"hcloud_firewall"},
+		{"linode_firewall"},
+		{"alicloud_security_group_rule"},
+		{"aws_db_instance", "aws_rds_cluster_instance", "aws_redshift_cluster", "aws_dms_replication_instance", "aws_docdb_cluster_instance", "aws_neptune_cluster_instance", "aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"},
+		{"mongodbatlas_project_ip_access_list"},
+		azure_firewall_rule_types,
+		{"google_sql_database_instance"},
+		{"aws_s3_bucket_acl", "aws_s3_bucket", "aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucket:Bucket", "google_storage_bucket_acl", "google_storage_default_object_acl"},
+		public_block_types,
+		{"azurerm_storage_container"},
+		{"azurerm_storage_account"},
+		{"aws_lambda_function_url"},
+		{"aws_lambda_permission", "aws:lambda/permission:Permission"},
+		lib.cfg.safeguard_types,
+	]
+	some t in type_names(ts)
+}
+
+type_names(ts) := {t | some t, _ in ts} if is_object(ts)
+
+else := {t | some t in ts}
+
+risk_changes := stepgate.where(lib.changes, "type", risk_types)
+
 # ---------------------------------------------------------------------------
 # identity.escalation
 
@@ -133,7 +186,7 @@ trust_policy_types := {
 
 policy_doc_types := object.union(object.union(identity_policy_types, resource_policy_types), trust_policy_types)
 
-policy_changes := stepgate.where(lib.changes, "type", policy_doc_types)
+policy_changes := stepgate.where(risk_changes, "type", policy_doc_types)
 
 broad_action(a) if a == "*"
 
@@ -336,7 +389,7 @@ attached(c, side) := {n |
 	n in admin_policies
 }
 
-attachment_changes := stepgate.where(lib.changes, "type", attachment_types)
+attachment_changes := stepgate.where(risk_changes, "type", attachment_types)
 
 escalations contains [c.address, sprintf("%s attaches %s", [c.address, n])] if {
 	some c in attachment_changes
@@ -377,7 +430,7 @@ credential_types := {
 }
 
 escalations contains [c.address, sprintf("%s creates %s", [c.address, credential_types[c.type]])] if {
-	some c in stepgate.where(lib.changes, "type", credential_types)
+	some c in stepgate.where(risk_changes, "type", credential_types)
 	c.action in {"create", "replace"}
 }
 
@@ -409,19 +462,19 @@ azure_roles(c, side) := {r |
 azure_assignment_types := {"azurerm_role_assignment", "azurerm_pim_active_role_assignment", "azurerm_pim_eligible_role_assignment", "azure:authorization/assignment:Assignment", "azure-native:authorization:RoleAssignment"}
 
 escalations contains [c.address, sprintf("%s assigns %s", [c.address, r])] if {
-	some c in stepgate.where(lib.changes, "type", azure_assignment_types)
+	some c in stepgate.where(risk_changes, "type", azure_assignment_types)
 	some r in azure_roles(c, "after") - azure_roles(c, "before")
 }
 
 escalations contains [c.address, sprintf("%s assigns a role known only after apply", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", azure_assignment_types)
+	some c in stepgate.where(risk_changes, "type", azure_assignment_types)
 	c.action != "delete"
 	"role_definition_id" in c.unknown
 	attr(state(c, "after"), ["role_definition_name"]) == null
 }
 
 escalations contains [c.address, sprintf("%s defines a role with every action (*)", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"azurerm_role_definition"})
+	some c in stepgate.where(risk_changes, "type", {"azurerm_role_definition"})
 	some p in blocks(state(c, "after"), "permissions")
 	"*" in as_list(object.get(p, "actions", []))
 	not azure_star_before(c)
@@ -434,7 +487,7 @@ azure_star_before(c) if {
 
 # Entra ID directory roles are administrative roles.
 escalations contains [c.address, sprintf("%s assigns a directory role", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"azuread_directory_role_assignment", "azuread_directory_role_member", "azuread_directory_role_eligibility_schedule_request"})
+	some c in stepgate.where(risk_changes, "type", {"azuread_directory_role_assignment", "azuread_directory_role_member", "azuread_directory_role_eligibility_schedule_request"})
 	c.action in {"create", "update", "replace"}
 }
 
@@ -471,7 +524,7 @@ role_binding_type(t) if regex.match(`^(google|yandex)_.*_iam_(member|binding|pol
 role_binding_type(t) if regex.match(`^gcp:.*/(iAMMember|iAMBinding|iAMPolicy|IAMMember|IAMBinding|IAMPolicy).*$`, t)
 
 escalations contains [c.address, text] if {
-	some c in stepgate.where(lib.changes, "type", role_binding_types)
+	some c in stepgate.where(risk_changes, "type", role_binding_types)
 	some g in role_grants(c, "after") - role_grants(c, "before")
 	text := grant_escalation(c.address, g[0], g[1])
 }
@@ -481,7 +534,7 @@ grant_escalation(addr, r, m) := sprintf("%s grants %s to %s", [addr, r, m]) if m
 else := sprintf("%s grants %s to %s", [addr, r, m]) if privileged_role(r)
 
 escalations contains [c.address, sprintf("%s has an IAM policy known only after apply", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", role_binding_types)
+	some c in stepgate.where(risk_changes, "type", role_binding_types)
 	some a in ["policy_data", "role"]
 	a in c.unknown
 }
@@ -496,7 +549,7 @@ escalating_permission(p) if p in {
 }
 
 escalations contains [c.address, sprintf("%s grants %s", [c.address, p])] if {
-	some c in stepgate.where(lib.changes, "type", {"google_project_iam_custom_role", "google_organization_iam_custom_role"})
+	some c in stepgate.where(risk_changes, "type", {"google_project_iam_custom_role", "google_organization_iam_custom_role"})
 	some p in as_list(object.get(state(c, "after"), "permissions", []))
 	escalating_permission(p)
 	not p in as_list(object.get(state(c, "before"), "permissions", []))
@@ -525,7 +578,7 @@ k8s_wide(verbs, _) if {
 k8s_wide(_, res) if "*" in res
 
 escalations contains [c.address, sprintf("%s allows %s", [c.address, r])] if {
-	some c in stepgate.where(lib.changes, "type", k8s_role_types)
+	some c in stepgate.where(risk_changes, "type", k8s_role_types)
 	some r in k8s_rules(c, "after") - k8s_rules(c, "before")
 }
 
@@ -542,20 +595,20 @@ k8s_bindings(c, side) := {sprintf("binds %s", [n]) |
 }
 
 escalations contains [c.address, sprintf("%s %s", [c.address, b])] if {
-	some c in stepgate.where(lib.changes, "type", k8s_binding_types)
+	some c in stepgate.where(risk_changes, "type", k8s_binding_types)
 	some b in k8s_bindings(c, "after") - k8s_bindings(c, "before")
 }
 
 # The aws-auth ConfigMap says who administers an EKS cluster.
 escalations contains [c.address, sprintf("%s changes the aws-auth ConfigMap (who administers the EKS cluster)", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"kubernetes_config_map", "kubernetes_config_map_v1", "kubernetes_config_map_v1_data", "kubernetes:core/v1:ConfigMap"})
+	some c in stepgate.where(risk_changes, "type", {"kubernetes_config_map", "kubernetes_config_map_v1", "kubernetes_config_map_v1_data", "kubernetes:core/v1:ConfigMap"})
 	some side in ["before", "after"]
 	some md in blocks(state(c, side), "metadata")
 	object.get(md, "name", "") == "aws-auth"
 }
 
 escalations contains [c.address, sprintf("%s maps to the Kubernetes group system:masters", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_eks_access_entry", "aws:eks/accessEntry:AccessEntry"})
+	some c in stepgate.where(risk_changes, "type", {"aws_eks_access_entry", "aws:eks/accessEntry:AccessEntry"})
 	"system:masters" in as_list(object.get(state(c, "after"), "kubernetes_groups", []))
 }
 
@@ -567,7 +620,7 @@ oci_escalating(st) if regex.match(`(?i)\b(manage|use)\s+(policies|groups|users|d
 oci_escalating(st) if regex.match(`(?i)^\s*allow\s+any-user\b`, st)
 
 escalations contains [c.address, sprintf("%s allows %q", [c.address, st])] if {
-	some c in stepgate.where(lib.changes, "type", {"oci_identity_policy"})
+	some c in stepgate.where(risk_changes, "type", {"oci_identity_policy"})
 	some st in as_list(object.get(state(c, "after"), "statements", []))
 	is_string(st)
 	oci_escalating(st)
@@ -636,13 +689,13 @@ admin_value(v, wanted) if {
 }
 
 escalations contains [c.address, sprintf("%s grants administrative power (%s)", [c.address, g])] if {
-	some c in stepgate.where(lib.changes, "type", admin_values)
+	some c in stepgate.where(risk_changes, "type", admin_values)
 	c.action != "delete"
 	some g in admin_grants(c, "after") - admin_grants(c, "before")
 }
 
 escalations contains [c.address, sprintf("%s grants every path or sudo", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"vault_policy"})
+	some c in stepgate.where(risk_changes, "type", {"vault_policy"})
 	p := object.get(state(c, "after"), "policy", "")
 	is_string(p)
 	regex.match(`path\s+"(\*|sys/\*|sys/.*|auth/\*)"|"sudo"`, p)
@@ -662,272 +715,40 @@ public_sources := {"0.0.0.0/0", "::/0", "*", "internet", "any", "0.0.0.0", "0.0.
 
 public_source(s) if lower(s) in public_sources
 
-# openings(c, side): what a change opens to the internet on that side, as
-# {"proto": ..., "lo": ..., "hi": ..., "source": ...}. One body per
-# provider shape.
-norm_proto(p) := "all" if lower(format_int_or_string(p)) in {"-1", "all", "*", "any"}
-
-else := "tcp" if lower(format_int_or_string(p)) in {"6", "tcp"}
-
-else := "udp" if lower(format_int_or_string(p)) in {"17", "udp"}
-
-else := "icmp" if lower(format_int_or_string(p)) in {"1", "icmp", "58", "icmpv6", "icmp6", "ipv6-icmp"}
-
-else := lower(format_int_or_string(p))
-
-format_int_or_string(p) := p if is_string(p)
-
-else := sprintf("%v", [p])
-
-aws_ranges(proto, from, to) := [[0, 65535]] if norm_proto(proto) == "all"
-
-else := [[from, to]] if {
-	is_number(from)
-	is_number(to)
-	from >= 0
+# The firewalls and security groups whose inbound rules are read, by
+# stepgate.ingress_openings: each provider's shape of a rule, before and
+# after, in one pass (see docs/policy.md, Functions).
+ingress_types := {
+	"aws_security_group", "aws_default_security_group", "aws:ec2/securityGroup:SecurityGroup",
+	"aws_security_group_rule", "aws:ec2/securityGroupRule:SecurityGroupRule",
+	"aws_vpc_security_group_ingress_rule", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+	"azurerm_network_security_rule", "azurerm_network_security_group",
+	"google_compute_firewall", "gcp:compute/firewall:Firewall",
+	"oci_core_security_list", "oci_core_default_security_list", "oci_core_network_security_group_security_rule",
+	"yandex_vpc_security_group", "yandex_vpc_default_security_group", "yandex_vpc_security_group_rule",
+	"digitalocean_firewall", "hcloud_firewall", "linode_firewall", "alicloud_security_group_rule",
 }
 
-else := [[0, 65535]]
-
-# AWS security groups (inline ingress blocks) and their Pulumi form.
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_security_group", "aws_default_security_group", "aws:ec2/securityGroup:SecurityGroup"})
-	some side in ["before", "after"]
-	some r in blocks(state(c, side), "ingress")
-	some src in array.concat(as_list(attr(r, ["cidr_blocks", "cidrBlocks"])), as_list(attr(r, ["ipv6_cidr_blocks", "ipv6CidrBlocks"])))
-	public_source(src)
-	some rg in aws_ranges(r.protocol, attr(r, ["from_port", "fromPort"]), attr(r, ["to_port", "toPort"]))
-	o := {"proto": norm_proto(r.protocol), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_security_group_rule", "aws:ec2/securityGroupRule:SecurityGroupRule"})
-	some side in ["before", "after"]
-	s := state(c, side)
-	s.type == "ingress"
-	some src in array.concat(as_list(attr(s, ["cidr_blocks", "cidrBlocks"])), as_list(attr(s, ["ipv6_cidr_blocks", "ipv6CidrBlocks"])))
-	public_source(src)
-	some rg in aws_ranges(s.protocol, attr(s, ["from_port", "fromPort"]), attr(s, ["to_port", "toPort"]))
-	o := {"proto": norm_proto(s.protocol), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_vpc_security_group_ingress_rule", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"})
-	some side in ["before", "after"]
-	s := state(c, side)
-	some src in [attr(s, ["cidr_ipv4", "cidrIpv4"]), attr(s, ["cidr_ipv6", "cidrIpv6"])]
-	is_string(src)
-	public_source(src)
-	proto := attr(s, ["ip_protocol", "ipProtocol"])
-	some rg in aws_ranges(proto, attr(s, ["from_port", "fromPort"]), attr(s, ["to_port", "toPort"]))
-	o := {"proto": norm_proto(proto), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-# Azure network security rules, standalone and inline.
-azure_rules(c, side) := [state(c, side)] if c.type == "azurerm_network_security_rule"
-
-else := blocks(state(c, side), "security_rule")
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"azurerm_network_security_rule", "azurerm_network_security_group"})
-	some side in ["before", "after"]
-	some r in azure_rules(c, side)
-	lower(object.get(r, "direction", "")) == "inbound"
-	lower(object.get(r, "access", "")) == "allow"
-	some src in array.concat(as_list(object.get(r, "source_address_prefix", null)), as_list(object.get(r, "source_address_prefixes", null)))
-	public_source(src)
-	ports := array.concat(as_list(object.get(r, "destination_port_range", null)), as_list(object.get(r, "destination_port_ranges", null)))
-	some rg in stepgate.port_ranges(ports)
-	o := {"proto": norm_proto(object.get(r, "protocol", "*")), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-# Google Cloud firewalls.
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"google_compute_firewall", "gcp:compute/firewall:Firewall"})
-	some side in ["before", "after"]
-	s := state(c, side)
-	upper(object.get(s, "direction", "INGRESS")) != "EGRESS"
-	object.get(s, "disabled", false) != true
-	some src in as_list(attr(s, ["source_ranges", "sourceRanges"]))
-	public_source(src)
-	some a in array.concat(blocks(s, "allow"), blocks(s, "allows"))
-	ports := object.get(a, "ports", [])
-	some rg in gcp_ranges(ports)
-	o := {"proto": norm_proto(object.get(a, "protocol", "all")), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-gcp_ranges(ports) := [[0, 65535]] if count(as_list(ports)) == 0
-
-else := stepgate.port_ranges(ports)
-
-# OCI security lists and network security group rules.
-oci_ranges(r) := [[o.min, o.max] |
-	some opt in array.concat(blocks(r, "tcp_options"), blocks(r, "udp_options"))
-	some o in array.concat([opt], blocks(opt, "destination_port_range"))
-	is_number(o.min)
-	is_number(o.max)
-]
-
-oci_port_ranges(r) := rs if {
-	rs := oci_ranges(r)
-	count(rs) > 0
-} else := [[0, 65535]]
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"oci_core_security_list", "oci_core_default_security_list"})
-	some side in ["before", "after"]
-	some r in blocks(state(c, side), "ingress_security_rules")
-	public_source(object.get(r, "source", ""))
-	some rg in oci_port_ranges(r)
-	o := {"proto": norm_proto(object.get(r, "protocol", "all")), "lo": rg[0], "hi": rg[1], "source": r.source}
-}
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"oci_core_network_security_group_security_rule"})
-	some side in ["before", "after"]
-	s := state(c, side)
-	upper(object.get(s, "direction", "")) == "INGRESS"
-	public_source(object.get(s, "source", ""))
-	some rg in oci_port_ranges(s)
-	o := {"proto": norm_proto(object.get(s, "protocol", "all")), "lo": rg[0], "hi": rg[1], "source": s.source}
-}
-
-# Yandex Cloud security groups.
-yandex_ranges(r) := [[p, p]] if {
-	p := object.get(r, "port", -1)
-	is_number(p)
-	p >= 0
-} else := [[f, t]] if {
-	f := object.get(r, "from_port", -1)
-	t := object.get(r, "to_port", -1)
-	is_number(f)
-	is_number(t)
-	f >= 0
-} else := [[0, 65535]]
-
-yandex_rules(c, side) := [s |
-	s := state(c, side)
-	lower(object.get(s, "direction", "")) == "ingress"
-] if c.type == "yandex_vpc_security_group_rule"
-
-else := blocks(state(c, side), "ingress")
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"yandex_vpc_security_group", "yandex_vpc_default_security_group", "yandex_vpc_security_group_rule"})
-	some side in ["before", "after"]
-	some r in yandex_rules(c, side)
-	some src in array.concat(as_list(object.get(r, "v4_cidr_blocks", null)), as_list(object.get(r, "v6_cidr_blocks", null)))
-	public_source(src)
-	some rg in yandex_ranges(r)
-	o := {"proto": norm_proto(object.get(r, "protocol", "any")), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-# DigitalOcean, Hetzner Cloud, Linode firewalls.
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"digitalocean_firewall"})
-	some side in ["before", "after"]
-	some r in blocks(state(c, side), "inbound_rule")
-	some src in as_list(object.get(r, "source_addresses", null))
-	public_source(src)
-	norm_proto(object.get(r, "protocol", "")) != "icmp"
-	some rg in stepgate.port_ranges(object.get(r, "port_range", "all"))
-	o := {"proto": norm_proto(r.protocol), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"hcloud_firewall"})
-	some side in ["before", "after"]
-	some r in blocks(state(c, side), "rule")
-	object.get(r, "direction", "") == "in"
-	some src in as_list(object.get(r, "source_ips", null))
-	public_source(src)
-	some rg in stepgate.port_ranges(object.get(r, "port", "any"))
-	o := {"proto": norm_proto(object.get(r, "protocol", "")), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"linode_firewall"})
-	some side in ["before", "after"]
-	some r in blocks(state(c, side), "inbound")
-	upper(object.get(r, "action", "")) == "ACCEPT"
-	some src in array.concat(as_list(object.get(r, "ipv4", null)), as_list(object.get(r, "ipv6", null)))
-	public_source(src)
-	ports := object.get(r, "ports", "")
-	some rg in linode_ranges(ports)
-	o := {"proto": norm_proto(object.get(r, "protocol", "")), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-linode_ranges(ports) := [[0, 65535]] if ports in {"", null}
-
-else := stepgate.port_ranges(ports)
-
-# Alibaba Cloud security group rules.
-openings contains [c.address, side, o] if {
-	some c in stepgate.where(lib.changes, "type", {"alicloud_security_group_rule"})
-	some side in ["before", "after"]
-	s := state(c, side)
-	s.type == "ingress"
-	lower(object.get(s, "policy", "accept")) == "accept"
-	some src in [object.get(s, "cidr_ip", null), object.get(s, "ipv6_cidr_ip", null)]
-	is_string(src)
-	public_source(src)
-	some rg in alicloud_ranges(object.get(s, "port_range", "-1/-1"))
-	o := {"proto": norm_proto(object.get(s, "ip_protocol", "all")), "lo": rg[0], "hi": rg[1], "source": src}
-}
-
-alicloud_ranges(p) := [[0, 65535]] if p in {"-1/-1", ""}
-
-else := stepgate.port_ranges(p)
-
-# opening_text: "22/tcp", "1000-2000/udp", "all ports".
-opening_text(o) := "all ports" if {
-	o.proto == "all"
-} else := sprintf("all %s ports", [o.proto]) if {
-	o.lo <= 0
-	o.hi >= 65535
-} else := sprintf("%d/%s", [o.lo, o.proto]) if {
-	o.lo == o.hi
-} else := sprintf("%d-%d/%s", [o.lo, o.hi, o.proto])
-
-# An opening counts when its ports are not all public ports and it is not
-# ICMP (which has no ports).
-counts_as_exposure(o) if {
-	o.proto != "icmp"
-	o.proto != "icmpv6"
-	lo := max([o.lo, 0])
-	hi := min([o.hi, 65535])
-	public := count({p | some p in lib.cfg.network.public_ports; p >= lo; p <= hi})
-	(hi - lo) + 1 > public
-}
-
-opening_texts(addr, side) := {sprintf("%s to %s", [opening_text(o), o.source]) |
-	some [a, sd, o] in openings
-	a == addr
-	sd == side
-	counts_as_exposure(o)
-}
-
-exposures contains [addr, sprintf("%s opens %s", [addr, t])] if {
-	some addr in {a | some [a, _, _] in openings}
-	some t in opening_texts(addr, "after") - opening_texts(addr, "before")
+exposures contains pair if {
+	some pair in stepgate.ingress_openings(stepgate.where(risk_changes, "type", ingress_types), public_sources, lib.cfg.network.public_ports)
 }
 
 # Databases open to the internet.
 exposures contains [c.address, sprintf("%s becomes publicly accessible", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_db_instance", "aws_rds_cluster_instance", "aws_redshift_cluster", "aws_dms_replication_instance", "aws_docdb_cluster_instance", "aws_neptune_cluster_instance", "aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"})
+	some c in stepgate.where(risk_changes, "type", {"aws_db_instance", "aws_rds_cluster_instance", "aws_redshift_cluster", "aws_dms_replication_instance", "aws_docdb_cluster_instance", "aws_neptune_cluster_instance", "aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"})
 	attr(state(c, "after"), ["publicly_accessible", "publiclyAccessible"]) == true
 	attr(state(c, "before"), ["publicly_accessible", "publiclyAccessible"]) != true
 }
 
 exposures contains [c.address, sprintf("%s opens the database to every address (%s)", [c.address, v])] if {
-	some c in stepgate.where(lib.changes, "type", {"mongodbatlas_project_ip_access_list"})
+	some c in stepgate.where(risk_changes, "type", {"mongodbatlas_project_ip_access_list"})
 	some v in {object.get(state(c, "after"), "cidr_block", null), object.get(state(c, "after"), "ip_address", null)}
 	is_string(v)
 	public_source(v)
 }
 
 exposures contains [c.address, sprintf("%s opens the server to every address (%s-%s)", [c.address, s.start_ip_address, s.end_ip_address])] if {
-	some c in stepgate.where(lib.changes, "type", azure_firewall_rule_types)
+	some c in stepgate.where(risk_changes, "type", azure_firewall_rule_types)
 	s := state(c, "after")
 	s.start_ip_address == "0.0.0.0"
 	s.end_ip_address == "255.255.255.255"
@@ -935,7 +756,7 @@ exposures contains [c.address, sprintf("%s opens the server to every address (%s
 }
 
 exposures contains [c.address, sprintf("%s authorizes %s", [c.address, n.value])] if {
-	some c in stepgate.where(lib.changes, "type", {"google_sql_database_instance"})
+	some c in stepgate.where(risk_changes, "type", {"google_sql_database_instance"})
 	some st in blocks(state(c, "after"), "settings")
 	some ip in blocks(st, "ip_configuration")
 	some n in blocks(ip, "authorized_networks")
@@ -956,7 +777,7 @@ azure_firewall_rule_types := {t | some t in lib.plan_types; startswith(t, "azure
 public_acls := {"public-read", "public-read-write", "authenticated-read", "publicRead", "publicReadWrite", "allUsers"}
 
 exposures contains [c.address, sprintf("%s sets the ACL %s", [c.address, acl])] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_s3_bucket_acl", "aws_s3_bucket", "aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucket:Bucket", "google_storage_bucket_acl", "google_storage_default_object_acl"})
+	some c in stepgate.where(risk_changes, "type", {"aws_s3_bucket_acl", "aws_s3_bucket", "aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucket:Bucket", "google_storage_bucket_acl", "google_storage_default_object_acl"})
 	acl := attr(state(c, "after"), ["acl", "predefined_acl"])
 	acl in public_acls
 	attr(state(c, "before"), ["acl", "predefined_acl"]) != acl
@@ -967,7 +788,7 @@ public_block_settings := ["block_public_acls", "block_public_policy", "ignore_pu
 public_block_types := {"aws_s3_bucket_public_access_block", "aws_s3_account_public_access_block", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"}
 
 exposures contains [c.address, sprintf("%s turns off %s", [c.address, k])] if {
-	some c in stepgate.where(lib.changes, "type", public_block_types)
+	some c in stepgate.where(risk_changes, "type", public_block_types)
 	c.action != "delete"
 	some k in public_block_settings
 	camel := {"block_public_acls": "blockPublicAcls", "block_public_policy": "blockPublicPolicy", "ignore_public_acls": "ignorePublicAcls", "restrict_public_buckets": "restrictPublicBuckets"}[k]
@@ -976,32 +797,32 @@ exposures contains [c.address, sprintf("%s turns off %s", [c.address, k])] if {
 }
 
 exposures contains [c.address, sprintf("%s removes the public access block", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", public_block_types)
+	some c in stepgate.where(risk_changes, "type", public_block_types)
 	c.action == "delete"
 }
 
 exposures contains [c.address, sprintf("%s makes the container public (%s)", [c.address, t])] if {
-	some c in stepgate.where(lib.changes, "type", {"azurerm_storage_container"})
+	some c in stepgate.where(risk_changes, "type", {"azurerm_storage_container"})
 	t := object.get(state(c, "after"), "container_access_type", "private")
 	t in {"blob", "container"}
 	object.get(state(c, "before"), "container_access_type", "private") != t
 }
 
 exposures contains [c.address, sprintf("%s allows public blobs", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"azurerm_storage_account"})
+	some c in stepgate.where(risk_changes, "type", {"azurerm_storage_account"})
 	c.action == "update"
 	attr(state(c, "after"), ["allow_nested_items_to_be_public", "allow_blob_public_access"]) == true
 	attr(state(c, "before"), ["allow_nested_items_to_be_public", "allow_blob_public_access"]) == false
 }
 
 exposures contains [c.address, sprintf("%s is a function URL anyone can call (authorization NONE)", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_lambda_function_url"})
+	some c in stepgate.where(risk_changes, "type", {"aws_lambda_function_url"})
 	object.get(state(c, "after"), "authorization_type", "") == "NONE"
 	object.get(state(c, "before"), "authorization_type", "") != "NONE"
 }
 
 exposures contains [c.address, sprintf("%s lets anyone invoke the function (principal *)", [c.address])] if {
-	some c in stepgate.where(lib.changes, "type", {"aws_lambda_permission", "aws:lambda/permission:Permission"})
+	some c in stepgate.where(risk_changes, "type", {"aws_lambda_permission", "aws:lambda/permission:Permission"})
 	object.get(state(c, "after"), "principal", "") == "*"
 	object.get(state(c, "before"), "principal", "") != "*"
 }
@@ -1075,7 +896,7 @@ removals contains [c.address, sprintf("%s turns off key rotation (rotation_perio
 key_types := {"aws_kms_key", "aws_kms_replica_key", "google_kms_crypto_key", "azurerm_key_vault_key", "oci_kms_key", "aws:kms/key:Key", "gcp:kms/cryptoKey:CryptoKey"}
 
 removals contains [c.address, sprintf("%s deletes %s", [c.address, what])] if {
-	some c in stepgate.where(lib.changes, "type", lib.cfg.safeguard_types)
+	some c in stepgate.where(risk_changes, "type", lib.cfg.safeguard_types)
 	safeguard_removed(c)
 	what := lib.cfg.safeguard_types[c.type]
 }

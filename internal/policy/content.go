@@ -39,6 +39,7 @@ func contentBuiltins() []builtinFunc {
 		return &rego.Function{Name: name, Description: desc, Decl: decl}
 	}
 	return []builtinFunc{
+		ingressBuiltin(),
 		{
 			decl: &ast.Builtin{Name: policyStatementsName, Decl: policyStatementsDecl},
 			opt: rego.Function1(fn(policyStatementsName, "Reads the statements of an IAM-style policy document.", policyStatementsDecl),
