@@ -20,7 +20,9 @@ operation := {"kind": "terraform.apply", "workspace": workspace, "environment": 
 plan := {
 	"errored": object.get(input, "errored", false) == true,
 	"applyable": object.get(input, "applyable", true) != false,
-	"stacks": [],
+	# A Terraform plan names no Pulumi stack (read from the input so that
+	# the type checker does not see an empty list).
+	"stacks": object.get(input, "pulumi_stacks", []),
 }
 
 action_of(["create"]) := "create"

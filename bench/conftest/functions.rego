@@ -43,6 +43,35 @@ is_value_in(v, values) if {
 	v in values
 }
 
+# except(items, key, values): the objects whose member key is not one of
+# values, or that have none.
+except(items, key, values) := [x |
+	some x in items
+	is_object(x)
+	not has_member_in(x, key, values)
+]
+
+has_member_in(x, key, values) if matches_any(x[key], values)
+
+# having(items, attrs): the changes whose after (or before, but for a
+# create) has one of attrs, not null.
+having(items, attrs) := [c |
+	some c in items
+	is_object(c)
+	has_attr(c, attrs)
+]
+
+has_attr(c, attrs) if {
+	some side in ["before", "after"]
+	st := state(c, side)
+	some a in attr_names(attrs)
+	st[a] != null
+}
+
+attr_names(attrs) := [a | some a, _ in attrs] if is_object(attrs)
+
+else := attrs
+
 # distinct(items, key): every value of member key (elements of lists).
 distinct(items, key) := {e |
 	some x in items

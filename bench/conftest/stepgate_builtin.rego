@@ -33,7 +33,7 @@ findings contains f if {
 
 # sensitive: the changes to sensitive types that identity.escalation,
 # network.exposure and protection.removed did not report.
-sensitive := [c | some c in lib.sensitive_changes; not flagged[c.address]]
+sensitive := stepgate.except(lib.sensitive_changes, "address", flagged)
 
 findings contains f if {
 	count(sensitive) > 0

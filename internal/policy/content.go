@@ -38,7 +38,7 @@ func contentBuiltins() []builtinFunc {
 	fn := func(name, desc string, decl *types.Function) *rego.Function {
 		return &rego.Function{Name: name, Description: desc, Decl: decl}
 	}
-	return []builtinFunc{
+	return append(selectBuiltins(), []builtinFunc{
 		ingressBuiltin(),
 		{
 			decl: &ast.Builtin{Name: policyStatementsName, Decl: policyStatementsDecl},
@@ -54,7 +54,7 @@ func contentBuiltins() []builtinFunc {
 					return portRanges(ports.Value), nil
 				}),
 		},
-	}
+	}...)
 }
 
 // policyDoc is the shape of an IAM policy document (AWS, Alibaba RAM) or a

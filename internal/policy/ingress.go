@@ -468,3 +468,107 @@ func yandexRanges(r ast.Object) [][2]int {
 	}
 	return everyPort
 }
+
+// stepgate.having(items, attrs) selects the changes whose after (or
+// before, except for a create) has one of attrs, not null: a pass in Go
+// that leaves the rules reading policy documents only the changes that
+// have one.
+const havingName = "stepgate.having"
+
+var havingDecl = types.NewFunction(
+	types.Args(
+		types.Named("items", anyCollection).Description("changes, as the input has them"),
+		types.Named("attrs", types.A).Description("a set, array or object (its keys) of attribute names"),
+	),
+	types.Named("selected", types.NewArray(nil, types.A)).Description("the changes with one of the attributes, in order"),
+)
+
+// stepgate.except(items, key, values) selects the objects whose member
+// key is not one of values (or that have no such member): the complement
+// of stepgate.where.
+const exceptName = "stepgate.except"
+
+var exceptDecl = types.NewFunction(
+	types.Args(
+		types.Named("items", anyCollection).Description("objects, such as input.changes"),
+		types.Named("key", types.S).Description("the member to look at, such as \"address\""),
+		types.Named("values", types.A).Description("a set, array or object (its keys) of the values not wanted"),
+	),
+	types.Named("selected", types.NewArray(nil, types.A)).Description("the other items, in order"),
+)
+
+func selectBuiltins() []builtinFunc {
+	return []builtinFunc{
+		{
+			decl: &ast.Builtin{Name: havingName, Decl: havingDecl},
+			opt: rego.Function2(&rego.Function{Name: havingName, Description: "Selects the changes that have one of the attributes.", Decl: havingDecl},
+				func(_ rego.BuiltinContext, items, attrs *ast.Term) (*ast.Term, error) {
+					return having(items.Value, attrs.Value)
+				}),
+		},
+		{
+			decl: &ast.Builtin{Name: exceptName, Decl: exceptDecl},
+			opt: rego.Function3(&rego.Function{Name: exceptName, Description: "Selects the objects whose member key is not one of the values.", Decl: exceptDecl},
+				func(_ rego.BuiltinContext, items, key, values *ast.Term) (*ast.Term, error) {
+					return except(items.Value, key.Value, values.Value)
+				}),
+		},
+	}
+}
+
+func having(items, attrs ast.Value) (*ast.Term, error) {
+	var names []*ast.Term
+	switch a := attrs.(type) {
+	case ast.Object:
+		names = a.Keys()
+	case ast.Set:
+		names = a.Slice()
+	case *ast.Array:
+		a.Foreach(func(t *ast.Term) { names = append(names, t) })
+	default:
+		return nil, fmt.Errorf("attrs is %s, want a set, an array or an object", valueName(attrs))
+	}
+	has := func(s ast.Object) bool {
+		for _, n := range names {
+			if t := s.Get(n); t != nil {
+				if _, null := t.Value.(ast.Null); !null {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var out []*ast.Term
+	err := eachItem(havingName, items, func(t *ast.Term, c ast.Object) error {
+		if has(sideState(c, "after")) || has(sideState(c, "before")) {
+			out = append(out, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ast.ArrayTerm(out...), nil
+}
+
+func except(items, key, values ast.Value) (*ast.Term, error) {
+	k, err := keyTerm(exceptName, key)
+	if err != nil {
+		return nil, err
+	}
+	in, err := member(exceptName, "values", values)
+	if err != nil {
+		return nil, err
+	}
+	var out []*ast.Term
+	err = eachItem(exceptName, items, func(t *ast.Term, obj ast.Object) error {
+		if v := obj.Get(k); v == nil || !anyOf(v, in) {
+			out = append(out, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ast.ArrayTerm(out...), nil
+}

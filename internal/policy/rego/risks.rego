@@ -1,6 +1,5 @@
-# METADATA
-# title: stepgate built-in rules that read what a change does
-# description: |
+# stepgate built-in rules that read what a change does (package
+# annotations are in builtin.rego):
 #   identity.escalation, network.exposure and protection.removed: each
 #   reads the values of a change before and after (policy documents,
 #   ingress rules, public access settings, safeguards) and reports only
@@ -182,7 +181,11 @@ trust_policy_types := {
 
 policy_doc_types := object.union(object.union(identity_policy_types, resource_policy_types), trust_policy_types)
 
-policy_changes := stepgate.where(risk_changes, "type", policy_doc_types)
+# The changes with a policy document: most buckets, queues and keys have
+# none, and stepgate.having leaves them out in one pass.
+policy_attrs := {a | some attrs in [identity_policy_types, resource_policy_types, trust_policy_types]; some _, names in attrs; some a in names} | {"inline_policy"}
+
+policy_changes := stepgate.having(stepgate.where(risk_changes, "type", policy_doc_types), policy_attrs)
 
 broad_action(a) if a == "*"
 
@@ -385,7 +388,7 @@ attached(c, side) := {n |
 	n in admin_policies
 }
 
-attachment_changes := stepgate.where(risk_changes, "type", attachment_types)
+attachment_changes := stepgate.having(stepgate.where(risk_changes, "type", attachment_types), array.concat(attachment_arn_attrs, ["managed_policy_arns", "managedPolicyArns"]))
 
 escalations contains [c.address, sprintf("%s attaches %s", [c.address, n])] if {
 	some c in attachment_changes
