@@ -119,6 +119,14 @@ CONFTEST_V=$("$CONFTEST" --version 2>/dev/null | awk -v want="$WANT" '
 	/^Conftest:/ { c = $2 } /^OPA:/ { o = $2 }
 	END { if ((c == "dev" || c == "") && want != "") c = want; printf "%s (OPA %s)", c, o }')
 
+# The commit measured, and whether the tree differs from it, as it is when
+# stepgate is built. The report itself does not count: every run rewrites it.
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+DIRTY=""
+EXCLUDE=()
+[[ $BENCH_OUT != /* ]] && EXCLUDE=(":(exclude)$BENCH_OUT")
+[[ -n $(git status --porcelain -- . "${EXCLUDE[@]}" 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
+
 # ---------------------------------------------------------------------------
 # Build and generate
 
@@ -276,12 +284,6 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
 MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || true)
 GOV=$(go version)
 JQV=$("$JQ" --version 2>/dev/null || echo "jq")
-REV=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
-DIRTY=""
-# The report itself does not count: it is rewritten by every run.
-EXCLUDE=()
-[[ $BENCH_OUT != /* ]] && EXCLUDE=(":(exclude)$BENCH_OUT")
-[[ -n $(git status --porcelain -- . "${EXCLUDE[@]}" 2>/dev/null | head -n 1) ]] && DIRTY=" (with uncommitted changes)"
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 row() { # tool
