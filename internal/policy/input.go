@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	stdstrings "strings"
+	"sync"
 
+	"github.com/gobwas/glob"
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/stepgate/stepgate/internal/plan"
@@ -288,21 +290,61 @@ var contentAttributes = []string{
 // attributes of sensitive_when.
 type attributeSelector struct {
 	common  map[string]bool
-	content map[string]bool            // kept in before and after of every type
+	content map[string]bool            // read by the content rules (contentAttributes)
+	protect map[string]bool            // the top-level attributes of protections, kept for every type
 	byType  map[string]map[string]bool // types with attributes of their own
+
+	// contentTypes and contentPatterns are the types whose values keep
+	// the content attributes (the policy's content_types and
+	// content_type_patterns); others keep only the protection ones.
+	contentTypes    map[string]bool
+	contentPatterns []*glob.Pattern
+	mu              sync.Mutex
+	isContent       map[string]bool // by type, remembered
+}
+
+// setContentTypes records which types keep the content attributes.
+func (s *attributeSelector) setContentTypes(types, patterns []string) error {
+	s.contentTypes = map[string]bool{}
+	for _, t := range types {
+		s.contentTypes[t] = true
+	}
+	for _, p := range patterns {
+		g, err := glob.Compile(p)
+		if err != nil {
+			return fmt.Errorf("content type pattern %q: %w", p, err)
+		}
+		s.contentPatterns = append(s.contentPatterns, g)
+	}
+	s.isContent = map[string]bool{}
+	return nil
+}
+
+// contentType says whether the values of type t keep the content
+// attributes: every type when no content types were set.
+func (s *attributeSelector) contentType(t string) bool {
+	if s.contentTypes == nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok, seen := s.isContent[t]; seen {
+		return ok
+	}
+	ok := s.contentTypes[t] || slices.ContainsFunc(s.contentPatterns, func(g *glob.Pattern) bool { return g.Match(t) })
+	s.isContent[t] = ok
+	return ok
 }
 
 func newAttributeSelector(cfg Config) *attributeSelector {
-	s := &attributeSelector{common: map[string]bool{}, content: map[string]bool{}, byType: map[string]map[string]bool{}}
+	s := &attributeSelector{common: map[string]bool{}, content: map[string]bool{}, protect: map[string]bool{}, byType: map[string]map[string]bool{}}
 	for _, a := range contentAttributes {
 		s.content[a] = true
 	}
 	for _, p := range cfg.Protections {
-		if i := stdstrings.IndexByte(p.Attribute, '.'); i >= 0 {
-			s.content[p.Attribute[:i]] = true
-		} else {
-			s.content[p.Attribute] = true
-		}
+		top, _, _ := stdstrings.Cut(p.Attribute, ".")
+		s.content[top] = true
+		s.protect[top] = true
 	}
 	for _, a := range cfg.Production.TagAttributes {
 		s.common[a] = true
@@ -347,9 +389,13 @@ func (s *attributeSelector) own(t string, state *ast.Term) *ast.Term {
 	if obj.Len() == 0 {
 		return emptyObject
 	}
+	content := s.protect
+	if s.contentType(t) {
+		content = s.content
+	}
 	var items [][2]*ast.Term
 	obj.Foreach(func(k, v *ast.Term) {
-		if ks, ok := k.Value.(ast.String); ok && (attrs[string(ks)] || s.content[string(ks)]) {
+		if ks, ok := k.Value.(ast.String); ok && (attrs[string(ks)] || content[string(ks)]) {
 			items = append(items, [2]*ast.Term{k, v})
 		}
 	})

@@ -61,7 +61,12 @@ blocks(s, name) := [b | some b in as_list(object.get(s, name, [])); is_object(b)
 # risk_changes: the changes of the types the rules below read, selected
 # in one pass over every change; each rule then selects its own types from
 # these few.
-risk_types := {t |
+# content_types: the types whose values the rules below read, as far as
+# they do not depend on the plan, and content_type_patterns the patterns of
+# those that do. Without a module of yours, stepgate keeps the attributes
+# these rules read (contentAttributes in internal/policy/input.go) only in
+# the values of changes of these types.
+content_types := {t |
 	some ts in [
 		policy_doc_types,
 		attachment_types,
@@ -69,7 +74,6 @@ risk_types := {t |
 		azure_assignment_types,
 		{"azurerm_role_definition"},
 		{"azuread_directory_role_assignment", "azuread_directory_role_member", "azuread_directory_role_eligibility_schedule_request"},
-		role_binding_types,
 		{"google_project_iam_custom_role", "google_organization_iam_custom_role"},
 		k8s_role_types,
 		k8s_binding_types,
@@ -92,7 +96,6 @@ risk_types := {t |
 		{"alicloud_security_group_rule"},
 		{"aws_db_instance", "aws_rds_cluster_instance", "aws_redshift_cluster", "aws_dms_replication_instance", "aws_docdb_cluster_instance", "aws_neptune_cluster_instance", "aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"},
 		{"mongodbatlas_project_ip_access_list"},
-		azure_firewall_rule_types,
 		{"google_sql_database_instance"},
 		{"aws_s3_bucket_acl", "aws_s3_bucket", "aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucket:Bucket", "google_storage_bucket_acl", "google_storage_default_object_acl"},
 		public_block_types,
@@ -104,6 +107,14 @@ risk_types := {t |
 	]
 	some t in type_names(ts)
 }
+
+content_type_patterns := {
+	"google_*_iam_member", "google_*_iam_binding", "google_*_iam_policy",
+	"yandex_*_iam_member", "yandex_*_iam_binding", "yandex_*_iam_policy",
+	"gcp:*", "azurerm_*_firewall_rule",
+}
+
+risk_types := content_types | role_binding_types | azure_firewall_rule_types
 
 type_names(ts) := {t | some t, _ in ts} if is_object(ts)
 
