@@ -54,7 +54,7 @@ except(items, key, values) := [x |
 has_member_in(x, key, values) if matches_any(x[key], values)
 
 # having(items, attrs): the changes whose after (or before, but for a
-# create) has one of attrs, not null.
+# create) has one of attrs, not null, or whose unknown list names one.
 having(items, attrs) := [c |
 	some c in items
 	is_object(c)
@@ -66,6 +66,11 @@ has_attr(c, attrs) if {
 	st := state(c, side)
 	some a in attr_names(attrs)
 	st[a] != null
+}
+
+has_attr(c, attrs) if {
+	some a in attr_names(attrs)
+	a in object.get(c, "unknown", [])
 }
 
 attr_names(attrs) := [a | some a, _ in attrs] if is_object(attrs)

@@ -316,7 +316,7 @@ resource_granted_before(c, attrs, g) if {
 escalations contains [c.address, sprintf("%s has a policy document stepgate cannot read", [c.address])] if {
 	some c in policy_changes
 	not resource_policy_types[c.type]
-	attrs := object.get(identity_policy_types, c.type, trust_policy_types[c.type])
+	attrs := object.get(identity_policy_types, c.type, object.get(trust_policy_types, c.type, []))
 	some d in documents(c, "after", attrs)
 	d == null
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -470,7 +471,8 @@ func yandexRanges(r ast.Object) [][2]int {
 }
 
 // stepgate.having(items, attrs) selects the changes whose after (or
-// before, except for a create) has one of attrs, not null: a pass in Go
+// before, except for a create) has one of attrs, not null, or whose
+// unknown list names one (known only after apply): a pass in Go
 // that leaves the rules reading policy documents only the changes that
 // have one.
 const havingName = "stepgate.having"
@@ -480,7 +482,7 @@ var havingDecl = types.NewFunction(
 		types.Named("items", anyCollection).Description("changes, as the input has them"),
 		types.Named("attrs", types.A).Description("a set, array or object (its keys) of attribute names"),
 	),
-	types.Named("selected", types.NewArray(nil, types.A)).Description("the changes with one of the attributes, in order"),
+	types.Named("selected", types.NewArray(nil, types.A)).Description("the changes with one of the attributes (or with it known only after apply), in order"),
 )
 
 // stepgate.except(items, key, values) selects the objects whose member
@@ -538,9 +540,17 @@ func having(items, attrs ast.Value) (*ast.Term, error) {
 		}
 		return false
 	}
+	unknownTerm := ast.InternedTerm("unknown")
+	unknown := func(c ast.Object) bool {
+		u := c.Get(unknownTerm)
+		if u == nil {
+			return false
+		}
+		return anyOf(u, func(t *ast.Term) bool { return slices.ContainsFunc(names, t.Equal) })
+	}
 	var out []*ast.Term
 	err := eachItem(havingName, items, func(t *ast.Term, c ast.Object) error {
-		if has(sideState(c, "after")) || has(sideState(c, "before")) {
+		if has(sideState(c, "after")) || has(sideState(c, "before")) || unknown(c) {
 			out = append(out, t)
 		}
 		return nil

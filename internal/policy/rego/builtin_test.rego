@@ -753,3 +753,77 @@ test_production_iam_database_destroy if {
 	finding_of(inp, "prod.change").addresses == ["aws_db_instance.this", "aws_iam_role.this", "aws_instance.this"]
 	finding_of(inp, "prod.change").reason == `Production (environment "production"): 3 resources would change.`
 }
+
+# --- What a change does --------------------------------------------------------------
+
+iam_doc(action, resource) := json.marshal({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}]})
+
+test_wide_grant_escalates_outside_production if {
+	f := finding_of(dev([res_with("aws_iam_role_policy", "create", {"policy": iam_doc("*", "*")})]), "identity.escalation")
+	f.decision == "step_up"
+	f.requirements.aal == 2
+	f.reason == "Escalation: aws_iam_role_policy.this allows * on *."
+	not "sensitive.change" in rules_of(dev([res_with("aws_iam_role_policy", "create", {"policy": iam_doc("*", "*")})]))
+}
+
+test_scoped_grant_is_allowed_outside_production if {
+	inp := dev([res_with("aws_iam_role_policy", "create", {"policy": iam_doc(["s3:GetObject"], "arn:aws:s3:::uploads/*")})])
+	rules_of(inp) == {"sensitive.change"}
+	finding_of(inp, "sensitive.change").decision == "allow"
+}
+
+test_wide_grant_in_production_needs_aal3_and_an_approval if {
+	f := finding_of(prod([res_with("aws_iam_role_policy", "create", {"policy": iam_doc("iam:PassRole", "*")})]), "identity.escalation")
+	f.requirements == {"aal": 3, "approvals": 1, "max_age": 0}
+}
+
+# A plan that writes a before value into a create must not make a new
+# grant look old.
+test_create_with_forged_before_still_escalates if {
+	doc := iam_doc("*", "*")
+	c := with_states(res("aws_iam_policy", "create"), {"policy": doc}, {"policy": doc})
+	"identity.escalation" in rules_of(dev([c]))
+}
+
+test_unchanged_wide_grant_is_not_new if {
+	doc := iam_doc("*", "*")
+	c := with_states(res("aws_iam_policy", "update"), {"policy": doc, "description": "a"}, {"policy": doc, "description": "b"})
+	not "identity.escalation" in rules_of(dev([c]))
+}
+
+test_policy_known_only_after_apply_escalates if {
+	c := object.union(res_with("aws_iam_policy", "create", {"name": "p"}), {"unknown": ["policy"]})
+	f := finding_of(dev([c]), "identity.escalation")
+	contains(f.reason, "known only after apply (policy)")
+}
+
+test_unreadable_policy_escalates if {
+	f := finding_of(dev([res_with("aws_iam_policy", "create", {"policy": "{not json"})]), "identity.escalation")
+	contains(f.reason, "cannot read")
+}
+
+sg_rule(port) := res_with("aws_security_group_rule", "create", {"type": "ingress", "protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": ["0.0.0.0/0"]})
+
+test_ssh_from_anywhere_is_exposure_https_is_not if {
+	finding_of(dev([sg_rule(22)]), "network.exposure").reason == "Exposure: aws_security_group_rule.this opens 22/tcp to 0.0.0.0/0."
+	not "network.exposure" in rules_of(dev([sg_rule(443)]))
+}
+
+test_protection_turned_off if {
+	c := with_states(res("aws_db_instance", "update"), {"deletion_protection": true}, {"deletion_protection": false})
+	c2 := object.union(c, {"changed": ["deletion_protection"]})
+	f := finding_of(dev([c2]), "protection.removed")
+	f.reason == "Safeguard removed: aws_db_instance.this turns off deletion protection (deletion_protection: true to false)."
+}
+
+test_helpers_do_not_count_in_blast_radius if {
+	helpers := [change(sprintf("null_resource.t[%d]", [i]), "null_resource", "replace", {"id": "x"}) | some i in numbers.range(1, 60)]
+	not "blast.radius" in rules_of(dev(helpers))
+	"blast.radius" in rules_of(dev(array.concat(helpers, many(51, "update"))))
+}
+
+test_tag_value_tokens_are_production if {
+	inp := apply("shop", "", [res_with("aws_instance", "update", {"tags": {"Environment": "prod-eu"}})])
+	"prod.change" in rules_of(inp)
+	not "prod.change" in rules_of(apply("shop", "", [res_with("aws_instance", "update", {"tags": {"Environment": "preprod"}})]))
+}
