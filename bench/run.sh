@@ -155,65 +155,54 @@ note "$PLAN_MB MB ($PLAN_BYTES bytes)"
 # ---------------------------------------------------------------------------
 # Measure
 
-declare -A BEST PEAK CMDLINE
+declare -A BEST PEAK CMDLINE CPU OKCODES
 
-# measure NAME "OK EXIT CODES" -- COMMAND...
-# Runs COMMAND $RUNS times with stdout to $TMP/NAME.out; keeps the best wall
-# time and the highest peak RSS.
-measure() {
-	local name=$1 okcodes=$2
-	shift 3
-	local i rc t0 t1 wall rss best="" peak=0
-	say "$name: $RUNS run(s)"
-	for ((i = 1; i <= RUNS; i++)); do
-		rc=0
-		t0=$(now)
-		if [[ -n $TIMECMD ]]; then
-			"$TIMECMD" -o "$TMP/$name.time" -f '%e %M' "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
-		else
-			"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+# measure_run NAME I: run I of tool NAME (its command is the array
+# CMD_NAME, its accepted exit codes OKCODES[NAME]), stdout to
+# $TMP/NAME.out; keeps the best wall time, the best CPU time (user + system)
+# and the highest peak RSS.
+measure_run() {
+	local name=$1 i=$2 rc=0 t0 t1 wall rss="n/a" cpu=""
+	local -n cmd="CMD_${name//-/_}"
+	t0=$(now)
+	if [[ -n $TIMECMD ]]; then
+		"$TIMECMD" -o "$TMP/$name.time" -f '%e %M %U %S' "${cmd[@]}" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+	else
+		"${cmd[@]}" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+	fi
+	t1=$(now)
+	if [[ " ${OKCODES[$name]} " != *" $rc "* ]]; then
+		echo "$name exited with status $rc (expected one of: ${OKCODES[$name]}); its stderr:" >&2
+		sed 's/^/    /' "$TMP/$name.err" | tail -n 20 >&2
+		exit 1
+	fi
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	if [[ -n $TIMECMD ]]; then
+		rss=$(tail -n 1 "$TMP/$name.time" | awk '{ print $2 }')
+		cpu=$(tail -n 1 "$TMP/$name.time" | awk '{ printf "%.2f", $3 + $4 }')
+		if ((rss > ${PEAK[$name]:-0})); then PEAK[$name]=$rss; fi
+		if [[ -z ${CPU[$name]:-} ]] || awk -v a="$cpu" -v b="${CPU[$name]}" 'BEGIN { exit !(a < b) }'; then
+			CPU[$name]=$cpu
 		fi
-		t1=$(now)
-		if [[ " $okcodes " != *" $rc "* ]]; then
-			echo "$name exited with status $rc (expected one of: $okcodes); its stderr:" >&2
-			sed 's/^/    /' "$TMP/$name.err" | tail -n 20 >&2
-			exit 1
-		fi
-		wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-		rss="n/a"
-		if [[ -n $TIMECMD ]]; then
-			rss=$(tail -n 1 "$TMP/$name.time" | awk '{ print $2 }')
-			if ((rss > peak)); then peak=$rss; fi
-		fi
-		if [[ -z $best ]] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-			best=$wall
-		fi
-		if [[ $rss == n/a ]]; then
-			note "run $i: ${wall} s (exit $rc)"
-		else
-			note "run $i: ${wall} s, peak RSS $(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }') MiB (exit $rc)"
-		fi
-	done
-	BEST[$name]=$best
-	if [[ -n $TIMECMD ]]; then PEAK[$name]=$peak; else PEAK[$name]=""; fi
+	fi
+	if [[ -z ${BEST[$name]:-} ]] || awk -v a="$wall" -v b="${BEST[$name]}" 'BEGIN { exit !(a < b) }'; then
+		BEST[$name]=$wall
+	fi
+	if [[ $rss == n/a ]]; then
+		note "$name run $i: ${wall} s (exit $rc)"
+	else
+		note "$name run $i: ${wall} s, CPU ${cpu} s, peak RSS $(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }') MiB (exit $rc)"
+	fi
 }
 
 mib() { [[ -n ${1:-} ]] && awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' || echo "n/a"; }
 
+TOOLS=()
 if [[ $SKIP_STEPGATE != 1 ]]; then
 	CMDLINE[stepgate]="stepgate eval --plan big.json --workspace $WORKSPACE --output json"
 	# Exit 3 and 4 are step_up and deny: the gate did its job.
-	measure stepgate "0 3 4" -- "$STEPGATE" eval --plan "$PLAN" --workspace "$WORKSPACE" --output json
-	if "$JQ" -e . "$TMP/stepgate.out" >/dev/null 2>&1; then
-		note "output: valid JSON, $(wc -c <"$TMP/stepgate.out" | tr -d ' ') bytes; top-level keys: $("$JQ" -r 'if type == "object" then keys | join(", ") else type end' "$TMP/stepgate.out")"
-		d=$("$JQ" -r '.decision // .outcome // .result // empty | tostring' "$TMP/stepgate.out" 2>/dev/null || true)
-		[[ -n $d ]] && note "decision: $d"
-	else
-		note "WARNING: stepgate's output is not valid JSON"
-	fi
-fi
-
-if [[ $SKIP_STEPGATE != 1 ]]; then
+	CMD_stepgate=("$STEPGATE" eval --plan "$PLAN" --workspace "$WORKSPACE" --output json)
+	OKCODES[stepgate]="0 3 4"
 	# The same with one module of the user's own loaded: the input then
 	# carries every attribute (no projection), as users' rules may read
 	# anything.
@@ -231,12 +220,39 @@ findings contains f if {
 }
 REGO
 	CMDLINE[stepgate-user]="stepgate eval --plan big.json --workspace $WORKSPACE --output json --policy acme/"
-	measure stepgate-user "0 3 4" -- "$STEPGATE" eval --plan "$PLAN" --workspace "$WORKSPACE" --output json --policy "$TMP/userpolicy"
+	CMD_stepgate_user=("$STEPGATE" eval --plan "$PLAN" --workspace "$WORKSPACE" --output json --policy "$TMP/userpolicy")
+	OKCODES[stepgate-user]="0 3 4"
+	TOOLS+=(stepgate stepgate-user)
+fi
+CMDLINE[conftest]="conftest test --no-color --policy bench/conftest --data bench/conftest/data big.json"
+CMD_conftest=("$CONFTEST" test --no-color --policy bench/conftest --data bench/conftest/data "$PLAN")
+# conftest exits 1 when a deny rule fires, which it does on this plan.
+OKCODES[conftest]="0 1"
+JQ_FILTER='[.resource_changes[] | select(.change.actions != ["no-op"])] | length'
+CMDLINE[jq]="jq '$JQ_FILTER' big.json"
+CMD_jq=("$JQ" "$JQ_FILTER" "$PLAN")
+OKCODES[jq]="0"
+TOOLS+=(conftest jq)
+
+# The runs are interleaved, one of each tool per round, so that every tool
+# meets the same load when the machine is shared.
+for ((i = 1; i <= RUNS; i++)); do
+	say "round $i of $RUNS: ${TOOLS[*]}"
+	for t in "${TOOLS[@]}"; do
+		measure_run "$t" "$i"
+	done
+done
+
+if [[ $SKIP_STEPGATE != 1 ]]; then
+	if "$JQ" -e . "$TMP/stepgate.out" >/dev/null 2>&1; then
+		note "stepgate output: valid JSON, $(wc -c <"$TMP/stepgate.out" | tr -d ' ') bytes; top-level keys: $("$JQ" -r 'if type == "object" then keys | join(", ") else type end' "$TMP/stepgate.out")"
+		d=$("$JQ" -r '.decision // .outcome // .result // empty | tostring' "$TMP/stepgate.out" 2>/dev/null || true)
+		[[ -n $d ]] && note "decision: $d"
+	else
+		note "WARNING: stepgate's output is not valid JSON"
+	fi
 fi
 
-CMDLINE[conftest]="conftest test --no-color --policy bench/conftest --data bench/conftest/data big.json"
-# conftest exits 1 when a deny rule fires, which it does on this plan.
-measure conftest "0 1" -- "$CONFTEST" test --no-color --policy bench/conftest --data bench/conftest/data "$PLAN"
 if ! grep -Eq '^[0-9]+ tests?, ' "$TMP/conftest.out" || grep -Eq ', [1-9][0-9]* exceptions?' "$TMP/conftest.out"; then
 	echo "conftest did not evaluate the policy cleanly:" >&2
 	cat "$TMP/conftest.out" "$TMP/conftest.err" >&2
@@ -244,7 +260,7 @@ if ! grep -Eq '^[0-9]+ tests?, ' "$TMP/conftest.out" || grep -Eq ', [1-9][0-9]* 
 fi
 CONFTEST_HITS=$(sed -nE 's/^(FAIL|WARN) - .* - main - ([a-z]+\.[a-z]+): .*$/\2 (\1)/p' "$TMP/conftest.out" |
 	sort | paste -sd ',' - | sed 's/,/, /g' || true)
-note "rule hits: ${CONFTEST_HITS:-none}"
+note "conftest rule hits: ${CONFTEST_HITS:-none}"
 
 # The answers must agree: the same rules, each with the same number of
 # addresses and the same first ten (sorted), and the same kind of answer
@@ -269,9 +285,6 @@ if [[ $SKIP_STEPGATE != 1 ]]; then
 	note "findings agree: $AGREE"
 fi
 
-JQ_FILTER='[.resource_changes[] | select(.change.actions != ["no-op"])] | length'
-CMDLINE[jq]="jq '$JQ_FILTER' big.json"
-measure jq "0" -- "$JQ" "$JQ_FILTER" "$PLAN"
 JQ_COUNT=$(tr -d ' \n' <"$TMP/jq.out")
 note "resource changes that are not no-op: $JQ_COUNT"
 
@@ -288,7 +301,7 @@ DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 row() { # tool
 	local t=$1 vs="1.0x (baseline)"
-	if [[ $t != stepgate && $t != stepgate-user ]]; then
+	if [[ $t != stepgate ]]; then
 		if [[ -n ${BEST[stepgate]:-} ]]; then
 			vs="$t / stepgate = $(ratio "${BEST[$t]}" "${BEST[stepgate]}")x"
 		else
@@ -296,7 +309,7 @@ row() { # tool
 		fi
 	fi
 	# A | inside a table cell, even in a code span, must be escaped.
-	printf '| %s | `%s` | %s | %s | %s |\n' "$t" "${CMDLINE[$t]//|/\\|}" "${BEST[$t]}" "$(mib "${PEAK[$t]:-}")" "$vs"
+	printf '| %s | `%s` | %s | %s | %s | %s |\n' "$t" "${CMDLINE[$t]//|/\\|}" "${BEST[$t]}" "${CPU[$t]:-n/a}" "$(mib "${PEAK[$t]:-}")" "$vs"
 }
 
 SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **not measured** (SKIP_STEPGATE=1)"
@@ -307,11 +320,11 @@ if [[ -n ${BEST[stepgate]:-} ]]; then
 	SPEEDUP=$(ratio "${BEST[conftest]}" "${BEST[stepgate]}")
 	v=PASS
 	if ! awk -v s="$SPEEDUP" -v g="$GOAL_SPEEDUP" 'BEGIN { exit !(s >= g) }'; then v=FAIL; FAILED=1; fi
-	SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **$v** (${SPEEDUP}x)"
+	SPEED_LINE="- stepgate at least ${GOAL_SPEEDUP}x faster than conftest: **$v** (${SPEEDUP}x; in CPU time $(ratio "${CPU[conftest]:-0}" "${CPU[stepgate]:-0}")x)"
 	USER_SPEEDUP=$(ratio "${BEST[conftest]}" "${BEST[stepgate-user]}")
 	v=PASS
 	if ! awk -v s="$USER_SPEEDUP" -v g="$GOAL_USER_SPEEDUP" 'BEGIN { exit !(s >= g) }'; then v=FAIL; FAILED=1; fi
-	USER_LINE="- with one module of the user's own loaded, at least ${GOAL_USER_SPEEDUP}x faster than conftest: **$v** (${USER_SPEEDUP}x, $(mib "${PEAK[stepgate-user]:-}") MiB)"
+	USER_LINE="- with one module of the user's own loaded, at least ${GOAL_USER_SPEEDUP}x faster than conftest: **$v** (${USER_SPEEDUP}x; in CPU time $(ratio "${CPU[conftest]:-0}" "${CPU[stepgate-user]:-0}")x; $(mib "${PEAK[stepgate-user]:-}") MiB)"
 	if [[ -n ${PEAK[stepgate]:-} ]]; then
 		v=PASS
 		if ((PEAK[stepgate] > GOAL_RSS_MIB * 1024)); then v=FAIL; FAILED=1; fi
@@ -346,9 +359,12 @@ written by \`bash bench/run.sh\`; run it again to refresh the numbers.
 
 Each tool reads the same plan, the output of \`terraform show -json\` as
 written by \`bench/plangen\` (format_version 1.2, Terraform 1.9.5), and is
-run $RUNS times. The table keeps the best wall time (process start to exit,
-including reading and parsing the file) and the highest peak resident set
-size over the runs (GNU time's \`%M\`).
+run $RUNS times, the runs interleaved (one of each tool per round) so that
+every tool meets the same load on a shared machine. The table keeps the best
+wall time (process start to exit, including reading and parsing the file),
+the best CPU time (user + system, GNU time's \`%U\` + \`%S\`: less
+sensitive to other work on the machine) and the highest peak resident set
+size over the runs (GNU time's \`%M\`). The goals are judged on wall time.
 
 - **stepgate** evaluates its embedded default policy and prints the
   assessment as JSON. Exit codes 3 (step_up) and 4 (deny) count as success.
@@ -383,14 +399,14 @@ size over the runs (GNU time's \`%M\`).
 
 ## Results
 
-| tool | command | best wall (s) | peak RSS (MiB) | time vs stepgate |
-| --- | --- | ---: | ---: | --- |
+| tool | command | best wall (s) | best CPU (s) | peak RSS (MiB) | time vs stepgate |
+| --- | --- | ---: | ---: | ---: | --- |
 EOF
 	if [[ $SKIP_STEPGATE != 1 ]]; then
 		row stepgate
 		row stepgate-user
 	else
-		printf '| stepgate | `%s` | not measured | not measured | (SKIP_STEPGATE=1) |\n' \
+		printf '| stepgate | `%s` | not measured | not measured | not measured | (SKIP_STEPGATE=1) |\n' \
 			"stepgate eval --plan big.json --workspace $WORKSPACE --output json"
 	fi
 	row conftest
