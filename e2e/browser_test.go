@@ -117,8 +117,11 @@ func TestBrowserApprovals(t *testing.T) {
 		if v.State != "pending" || !strings.Contains(v.Heading, "billing-prod") {
 			bob.fail(t, "heading %q, state %q; want billing-prod, pending", v.Heading, v.State)
 		}
-		if !slices.ContainsFunc(v.Findings, func(f string) bool { return strings.Contains(f, "sensitive.change") }) {
-			bob.fail(t, "findings %q; want sensitive.change", v.Findings)
+		// The finding says what was found, in the words of eval's report.
+		if !slices.ContainsFunc(v.Findings, func(f string) bool {
+			return strings.Contains(f, "identity.escalation") && strings.Contains(f, "aws_iam_role_policy.deployer allows s3:* on * (was s3:GetObject on arn:aws:s3:::billing-invoices/*)")
+		}) {
+			bob.fail(t, "findings %q; want identity.escalation saying what the policy now allows", v.Findings)
 		}
 		var policyRow *reviewRow
 		for _, c := range v.Risky {

@@ -52,15 +52,17 @@ func TestEvalDecisions(t *testing.T) {
 		{"ok/step-up-prod-rg", []string{"--plan", "examples/billing-rg-prod.plan.json", "--workspace", "billing"}, ExitStepUp,
 			[]string{"STEP-UP REQUIRED", "aal 2", "prod.change", "azurerm_resource_group.billing is named as production"}},
 		{"ok/step-up-prod-iam", []string{"--plan", "examples/prod-iam.plan.json", "--workspace", "billing-prod"}, ExitStepUp,
-			[]string{"aal 3", "1 approval by someone other than the requester", "proof at most 5 min old", "sensitive.change", "aws_iam_role_policy.deployer"}},
+			[]string{"aal 3", "1 approval by someone other than the requester", "proof at most 5 min old", "identity.escalation", "aws_iam_role_policy.deployer allows s3:* on * (was s3:GetObject on arn:aws:s3:::billing-invoices/*)"}},
 		{"ok/deny-errored", []string{"--plan", "testdata/plans/opentofu/show-json_plan-error.json"}, ExitDeny,
 			[]string{"DENY", "plan.errored", "could not finish planning"}},
 		{"ok/secret-read-without-plan", []string{"--kind", "secret.read", "--environment", "prod"}, ExitStepUp,
 			[]string{"secret.read", "aal 3"}},
 		{"ok/environment-flag", []string{"--plan", "examples/dev-tag-change.plan.json", "--workspace", "reports", "--environment", "PRODUCTION"}, ExitStepUp,
 			[]string{`environment "PRODUCTION"`}},
-		{"ok/many-addresses-capped", []string{"--plan", "testdata/plans/terraform-plan-comment/7-create-hundreds_plan.json"}, ExitStepUp,
-			[]string{"blast.radius", "… and 290 more (--output json lists all)"}},
+		// 300 local_file creates: helpers, not a blast radius, but a
+		// production change that lists them all.
+		{"ok/many-addresses-capped", []string{"--plan", "testdata/plans/terraform-plan-comment/7-create-hundreds_plan.json", "--workspace", "files-prod"}, ExitStepUp,
+			[]string{"prod.change", "… and 290 more (--output json lists all)"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := run(t, "", append([]string{"eval"}, tt.args...)...)
@@ -111,8 +113,8 @@ func TestEvalJSON(t *testing.T) {
 	if got.Decision != "step_up" || got.Requirements.AAL != 3 || got.Requirements.Approvals != 1 {
 		t.Errorf("decision = %s %+v, want step_up aal 3 approvals 1", got.Decision, got.Requirements)
 	}
-	if len(got.Findings) != 2 || got.Findings[0].Rule != "sensitive.change" || got.Findings[0].Addresses[0] != "aws_iam_role_policy.deployer" {
-		t.Errorf("findings = %+v, want sensitive.change first, naming the policy", got.Findings)
+	if len(got.Findings) != 2 || got.Findings[0].Rule != "identity.escalation" || got.Findings[0].Addresses[0] != "aws_iam_role_policy.deployer" {
+		t.Errorf("findings = %+v, want identity.escalation first, naming the policy", got.Findings)
 	}
 	if !got.Summary.Production || got.Summary.Changes != 1 || got.Summary.ByAction["no-op"] != 1 || got.Summary.ByAction["update"] != 1 {
 		t.Errorf("summary = %+v", got.Summary)
@@ -125,7 +127,7 @@ func TestEvalJSON(t *testing.T) {
 
 func TestEvalMarkdown(t *testing.T) {
 	r := run(t, "", "eval", "--plan", "examples/prod-iam.plan.json", "--workspace", "billing-prod", "-o", "markdown")
-	for _, w := range []string{"### 🔐 stepgate: step-up required", "| | severity | rule | reason |", "| 🔐 | critical | `sensitive.change` |", "<details>"} {
+	for _, w := range []string{"### 🔐 stepgate: step-up required", "| | severity | rule | reason |", "| 🔐 | critical | `identity.escalation` |", "<details>"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("markdown does not contain %q:\n%s", w, r.stdout)
 		}

@@ -149,6 +149,11 @@ func (d *decoder) document() error {
 		if err != nil {
 			return err
 		}
+		// `terraform plan -json` writes UI messages, one object per
+		// line, each with "@level", "@message"...: no plan has such keys.
+		if strings.HasPrefix(name.String(), "@") {
+			return fmt.Errorf("%w: this is the log of terraform plan; give the output of terraform show -json", ErrNotPlan)
+		}
 		if err := d.member(name.String()); err != nil {
 			return err
 		}

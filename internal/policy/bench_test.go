@@ -90,7 +90,9 @@ func BenchmarkRules(b *testing.B) {
 	for _, rule := range []string{
 		"lib.destructive", "lib.change_addresses", "lib.prod_tagged", "lib.prod_named",
 		"lib.production_containers", "lib.prod_contained", "lib.plan_types", "lib.sensitive_changes",
-		"rules.builtin.stateful_destroyed", "lib.production_reasons", "rules.builtin.findings",
+		"rules.builtin.stateful_destroyed", "lib.production_reasons", "rules.builtin.escalations",
+		"rules.builtin.openings", "rules.builtin.exposures", "rules.builtin.removals", "rules.builtin.flagged",
+		"rules.builtin.sensitive", "rules.builtin.counted_changes", "rules.builtin.findings",
 	} {
 		opts := append(newBuiltins().options(),
 			rego.Query("x := data.stepgate."+rule),

@@ -82,7 +82,7 @@ func (b *builtins) all() []builtinFunc {
 	fn := func(name, desc string, decl *types.Function) *rego.Function {
 		return &rego.Function{Name: name, Description: desc, Decl: decl}
 	}
-	return []builtinFunc{
+	return append([]builtinFunc{
 		{
 			decl: &ast.Builtin{Name: tokensName, Decl: tokensDecl},
 			opt: rego.Function1(fn(tokensName, "Splits a name into lower-case tokens on - _ . / : and white space.", tokensDecl),
@@ -115,7 +115,7 @@ func (b *builtins) all() []builtinFunc {
 					return tagged(items.Value, keys.Value, values.Value)
 				}),
 		},
-	}
+	}, contentBuiltins()...)
 }
 
 // options returns the rego options that declare and implement the functions.
@@ -241,7 +241,8 @@ var tagsKey = ast.InternedTerm("tags")
 
 // tagged implements stepgate.tagged(items, keys, values): items whose tags
 // object has a key in keys with a value in values, both compared in lower
-// case. The value of a tag may be a string or a list of strings (the input
+// case; a value also matches when one of its tokens (stepgate.tokens) is
+// in values. The value of a tag may be a string or a list of strings (the input
 // merges before and after into a list).
 func tagged(items, keys, values ast.Value) (*ast.Term, error) {
 	inKeys, err := member(taggedName, "keys", keys)
@@ -269,7 +270,19 @@ func tagged(items, keys, values ast.Value) (*ast.Term, error) {
 			return ans
 		}
 	}
-	keyOK, valueOK := lowerIn(inKeys), lowerIn(inValues)
+	// A value matches whole or by one of its tokens, as workspace names
+	// do: "prod-eu" is production, "product" is not.
+	byToken := func(t *ast.Term) bool {
+		if inValues(t) {
+			return true
+		}
+		toks, err := tokens(t.Value)
+		if err != nil {
+			return false
+		}
+		return toks.Value.(ast.Set).Until(inValues)
+	}
+	keyOK, valueOK := lowerIn(inKeys), lowerIn(byToken)
 	var out []*ast.Term
 	err = eachItem(taggedName, items, func(t *ast.Term, obj ast.Object) error {
 		tv := obj.Get(tagsKey)

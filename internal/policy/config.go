@@ -23,6 +23,11 @@ type Config struct {
 	SensitiveWhen  map[string]map[string][]string `json:"sensitive_when"`
 	StatefulTypes  []string                       `json:"stateful_types"`
 	BlastRadius    BlastRadius                    `json:"blast_radius"`
+	Identity       Identity                       `json:"identity"`
+	Network        Network                        `json:"network"`
+	HelperTypes    []string                       `json:"helper_types"`
+	Protections    []Protection                   `json:"protections"`
+	SafeguardTypes map[string]string              `json:"safeguard_types"`
 	Rules          map[string]Rule                `json:"rules"`
 	// Secrets are requirements per secret name pattern (* matches any
 	// characters, slashes included), on top of the secret.read rule.
@@ -39,6 +44,34 @@ type SecretRule struct {
 	MaxAge    int      `json:"max_age" yaml:"max_age"`
 	Groups    []string `json:"groups" yaml:"groups"`
 	Severity  string   `json:"severity" yaml:"severity"` // default critical
+}
+
+// Identity tunes identity.escalation.
+type Identity struct {
+	// TrustedAccounts are the cloud accounts (AWS account ids) a trust
+	// policy may name without it being an escalation. Empty: every
+	// account a trust policy names is outside.
+	TrustedAccounts []string `json:"trusted_accounts" yaml:"trusted_accounts"`
+}
+
+// Network tunes network.exposure.
+type Network struct {
+	// PublicPorts may be opened to the internet without a finding.
+	PublicPorts []int `json:"public_ports" yaml:"public_ports"`
+}
+
+// Protection is a safeguard attribute: a change that turns it from On to
+// anything else removes it (protection.removed).
+type Protection struct {
+	// Attribute is a path into the resource's values: names and list
+	// indexes separated by dots ("versioning.0.enabled").
+	Attribute string `json:"attribute" yaml:"attribute"`
+	// On is the value the attribute has while the safeguard is on.
+	On any `json:"on" yaml:"on"`
+	// What names the safeguard in a finding's reason.
+	What string `json:"what" yaml:"what"`
+	// Types, when set, are the only types (glob patterns) it applies to.
+	Types []string `json:"types,omitempty" yaml:"types"`
 }
 
 // Production says what makes an operation production.
@@ -81,6 +114,11 @@ type defaultsFile struct {
 	SensitiveWhen  map[string]map[string][]string `yaml:"sensitive_when"`
 	StatefulTypes  []string                       `yaml:"stateful_types"`
 	BlastRadius    BlastRadius                    `yaml:"blast_radius"`
+	Identity       Identity                       `yaml:"identity"`
+	Network        Network                        `yaml:"network"`
+	HelperTypes    []string                       `yaml:"helper_types"`
+	Protections    []Protection                   `yaml:"protections"`
+	SafeguardTypes map[string]string              `yaml:"safeguard_types"`
 	Rules          map[string]struct {
 		OutsideProduction *RuleContext `yaml:"outside_production"`
 		Production        *RuleContext `yaml:"production"`
@@ -102,6 +140,11 @@ func DefaultConfig() Config {
 		SensitiveWhen:  f.SensitiveWhen,
 		StatefulTypes:  f.StatefulTypes,
 		BlastRadius:    f.BlastRadius,
+		Identity:       f.Identity,
+		Network:        f.Network,
+		HelperTypes:    f.HelperTypes,
+		Protections:    f.Protections,
+		SafeguardTypes: f.SafeguardTypes,
 		Rules:          map[string]Rule{},
 		Secrets:        map[string]SecretRule{},
 	}
@@ -122,7 +165,12 @@ type Overrides struct {
 		MaxChanges     *int `yaml:"max_changes"`
 		MaxDestructive *int `yaml:"max_destructive"`
 	} `yaml:"blast_radius"`
-	Rules map[string]RuleOverride `yaml:"rules"`
+	Identity       *Identity               `yaml:"identity"`
+	Network        *Network                `yaml:"network"`
+	HelperTypes    *TypeChanges            `yaml:"helper_types"`
+	Protections    []Protection            `yaml:"protections"`
+	SafeguardTypes map[string]string       `yaml:"safeguard_types"`
+	Rules          map[string]RuleOverride `yaml:"rules"`
 	// Secrets add requirements per secret name pattern.
 	Secrets map[string]SecretRule `yaml:"secrets"`
 }
@@ -234,6 +282,32 @@ func (o *Overrides) Apply(c Config) Config {
 		if b.MaxDestructive != nil {
 			c.BlastRadius.MaxDestructive = *b.MaxDestructive
 		}
+	}
+	if o.Identity != nil && o.Identity.TrustedAccounts != nil {
+		c.Identity.TrustedAccounts = o.Identity.TrustedAccounts
+	}
+	if o.Network != nil && o.Network.PublicPorts != nil {
+		c.Network.PublicPorts = o.Network.PublicPorts
+	}
+	if t := o.HelperTypes; t != nil {
+		c.HelperTypes = append(remove(c.HelperTypes, t.Remove), t.Add...)
+	}
+	if o.Protections != nil {
+		c.Protections = append(slices.Clone(c.Protections), o.Protections...)
+	}
+	if o.SafeguardTypes != nil {
+		m := maps.Clone(c.SafeguardTypes)
+		if m == nil {
+			m = map[string]string{}
+		}
+		for k, v := range o.SafeguardTypes {
+			if v == "" {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		c.SafeguardTypes = m
 	}
 	if o.Rules != nil {
 		rules := map[string]Rule{}
@@ -356,6 +430,23 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("policy.stateful_types: empty pattern"))
 		} else if err := checkTypePattern(p); err != nil {
 			errs = append(errs, fmt.Errorf("policy.stateful_types: %w", err))
+		}
+	}
+	for _, p := range c.Network.PublicPorts {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("policy.network.public_ports: %d is not a port", p))
+		}
+	}
+	for _, p := range c.HelperTypes {
+		if p == "" {
+			errs = append(errs, errors.New("policy.helper_types: empty pattern"))
+		} else if err := checkTypePattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("policy.helper_types: %w", err))
+		}
+	}
+	for i, p := range c.Protections {
+		if p.Attribute == "" || p.What == "" || p.On == nil {
+			errs = append(errs, fmt.Errorf("policy.protections[%d]: attribute, on and what are all needed", i))
 		}
 	}
 	ids := make([]string, 0, len(c.Rules))

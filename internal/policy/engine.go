@@ -202,6 +202,13 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}}
 	if len(user) == 0 {
 		e.attrs = newAttributeSelector(cfg)
+		types, patterns, err := contentTypes(ctx, parsed, store)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+		}
+		if err := e.attrs.setContentTypes(types, patterns); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+		}
 	}
 	for _, a := range cfg.Production.TagAttributes {
 		e.tagAttrs = append(e.tagAttrs, ast.StringTerm(a))
@@ -215,6 +222,49 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 		}
 	}
 	return e, nil
+}
+
+// contentTypes reads from the built-in policy the types whose values its
+// content rules read (content_types, content_type_patterns in
+// risks.rego): the projected input keeps those attributes for them only.
+func contentTypes(ctx context.Context, parsed map[string]*ast.Module, store storage.Store) ([]string, []string, error) {
+	opts := append(newBuiltins().options(),
+		rego.Query("types := data.stepgate.rules.builtin.content_types; patterns := data.stepgate.rules.builtin.content_type_patterns"),
+		rego.Store(store),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.Input(map[string]any{}),
+	)
+	for _, m := range parsed {
+		opts = append(opts, rego.ParsedModule(m))
+	}
+	rs, err := rego.New(opts...).Eval(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading content_types: %w", err)
+	}
+	if len(rs) != 1 {
+		return nil, nil, errors.New("reading content_types: the built-in policy does not define it")
+	}
+	read := func(name string) ([]string, error) {
+		list, ok := rs[0].Bindings[name].([]any)
+		if !ok {
+			return nil, fmt.Errorf("reading content_types: %s is a %T, want a list", name, rs[0].Bindings[name])
+		}
+		out := make([]string, 0, len(list))
+		for _, v := range list {
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("reading content_types: %s holds a %T", name, v)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	types, err := read("types")
+	if err != nil {
+		return nil, nil, err
+	}
+	patterns, err := read("patterns")
+	return types, patterns, err
 }
 
 // Assess evaluates a plan that was read whole.

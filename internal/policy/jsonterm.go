@@ -424,3 +424,43 @@ func (p *jsonParser) skipString() error {
 	}
 	return p.fail("unterminated string")
 }
+
+// topMembers returns the members of a top-level JSON object as raw text,
+// in order, without building them; nil for anything else.
+func topMembers(data []byte) (keys []string, vals [][]byte) {
+	p := jsonParser{data: data}
+	p.space()
+	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
+		return nil, nil
+	}
+	p.pos++
+	for {
+		p.space()
+		if p.pos < len(p.data) && p.data[p.pos] == '}' {
+			return keys, vals
+		}
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, nil
+		}
+		k, err := p.string()
+		if err != nil {
+			return nil, nil
+		}
+		key := string(k)
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, nil
+		}
+		p.pos++
+		p.space()
+		start := p.pos
+		if p.skip() != nil {
+			return nil, nil
+		}
+		keys, vals = append(keys, key), append(vals, data[start:p.pos])
+		p.space()
+		if p.pos < len(p.data) && p.data[p.pos] == ',' {
+			p.pos++
+		}
+	}
+}

@@ -117,8 +117,8 @@ func TestUserRulesSeeEveryAttribute(t *testing.T) {
 
 findings contains f if {
 	some c in input.changes
-	c.after.acl == "public-read"
-	f := {"rule": "acme.public", "decision": "deny", "addresses": [c.address], "reason": "A public bucket."}
+	c.after.acl == "log-delivery-write"
+	f := {"rule": "acme.public", "decision": "deny", "addresses": [c.address], "reason": "Log delivery may write."}
 }
 `}
 	e, err := New(context.Background(), DefaultConfig(), []Module{rule})
@@ -131,7 +131,7 @@ findings contains f if {
 	path := filepath.Join(t.TempDir(), "plan.json")
 	body := `{"format_version":"1.2","terraform_version":"1.9.5","resource_changes":[
 		{"address":"aws_s3_bucket_acl.site","mode":"managed","type":"aws_s3_bucket_acl","name":"site","provider_name":"registry.terraform.io/hashicorp/aws",
-		 "change":{"actions":["update"],"before":{"acl":"private"},"after":{"acl":"public-read"},"after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}]}`
+		 "change":{"actions":["update"],"before":{"acl":"private"},"after":{"acl":"log-delivery-write"},"after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}]}`
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -119,6 +119,9 @@ func changesLine(s policy.Summary) string {
 		counts = "none"
 	}
 	line := fmt.Sprintf("%d (%s)", s.Changes, counts)
+	if s.Changes == 0 {
+		line = "no changes"
+	}
 	if rest := s.Total - s.Changes; rest > 0 {
 		line += fmt.Sprintf(", %d unchanged or read", rest)
 	}

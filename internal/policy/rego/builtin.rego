@@ -2,7 +2,8 @@
 # title: stepgate built-in rules
 # description: |
 #   The default policy: production changes, sensitive types, stateful
-#   destroys, blast radius, errored plans and secret reads. Tuned by the
+#   destroys, blast radius, errored plans and secret reads (risks.rego
+#   holds the rules that read what a change does). Tuned by the
 #   `policy:` section of stepgate.yaml (see docs/policy.md).
 package stepgate.rules.builtin
 
@@ -26,7 +27,9 @@ findings contains f if {
 	f := lib.finding("prod.change", lib.change_addresses, reason)
 }
 
-sensitive := lib.sensitive_changes
+# sensitive: the changes to sensitive types that identity.escalation,
+# network.exposure and protection.removed did not report.
+sensitive := stepgate.except(lib.sensitive_changes, "address", flagged)
 
 findings contains f if {
 	count(sensitive) > 0
@@ -42,11 +45,44 @@ findings contains f if {
 		some cat in cats
 		types := {t | some t, cs in type_cats; cat in cs}
 	]
-	reason := sprintf("%s to %s.", [
+	addrs := lib.addresses(sensitive)
+	reason := sprintf("%s to %s: %s.", [
 		lib.plural(count(sensitive), "change", "changes"),
 		concat("; ", parts),
+		what_changed(addrs),
 	])
-	f := lib.finding("sensitive.change", lib.addresses(sensitive), reason)
+	f := lib.finding("sensitive.change", addrs, reason)
+}
+
+# what_changed says what the first few changes do: "aws_iam_role.app is
+# created", "aws_security_group.web changes ingress, tags".
+max_described := 6
+
+what_changed(addrs) := text if {
+	first := {a | some a in array.slice(addrs, 0, max_described)}
+	parts := sort([change_text(c) | some c in stepgate.where(sensitive, "address", first)])
+	more := count(addrs) - count(first)
+	text := concat("", [concat("; ", parts), and_more(more)])
+}
+
+and_more(n) := "" if n <= 0
+
+else := sprintf("; and %d more", [n])
+
+change_text(c) := sprintf("%s changes %s", [c.address, concat(", ", c.changed)]) if {
+	c.action == "update"
+	count(c.changed) > 0
+} else := sprintf("%s is %s", [c.address, action_words[c.action]]) if {
+	action_words[c.action]
+} else := sprintf("%s: %s", [c.address, c.action])
+
+action_words := {
+	"create": "created",
+	"update": "updated",
+	"delete": "deleted",
+	"replace": "replaced",
+	"import": "imported",
+	"forget": "removed from state",
 }
 
 stateful_destroyed := stepgate.where(lib.destructive, "type", lib.stateful_types)
@@ -62,14 +98,22 @@ findings contains f if {
 	f := lib.finding("stateful.destroy", lib.addresses(stateful_destroyed), reason)
 }
 
+# Helpers (null_resource, time_*, random_* but passwords...) change
+# nothing real: they do not count.
+helper_types := {t | some t, _ in stepgate.type_categories({"helper": lib.cfg.helper_types}, lib.plan_types)}
+
+counted_changes := count(lib.changes) - count(stepgate.where(lib.changes, "type", helper_types))
+
+counted_destructive := count(lib.destructive) - count(stepgate.where(lib.destructive, "type", helper_types))
+
 blast_reasons contains sprintf("%d changes at once (more than %d)", [n, max]) if {
-	n := count(lib.changes)
+	n := counted_changes
 	max := lib.cfg.blast_radius.max_changes
 	n > max
 }
 
 blast_reasons contains sprintf("%d deletes and replaces at once (more than %d)", [n, max]) if {
-	n := count(lib.destructive)
+	n := counted_destructive
 	max := lib.cfg.blast_radius.max_destructive
 	n > max
 }
@@ -85,9 +129,12 @@ findings contains f if {
 	f := lib.finding("plan.errored", [], "The plan errored: the tool could not finish planning, so what it would do is unknown.")
 }
 
+# Terraform 1.8+ writes applyable false for a plan that changes nothing:
+# that is an empty plan, not a broken one.
 findings contains f if {
 	not input.plan.errored
 	input.plan.applyable == false
+	count(lib.changes) > 0
 	f := lib.finding("plan.errored", [], "The plan is not applyable: the tool said it cannot be applied as it is.")
 }
 

@@ -91,6 +91,12 @@ prod_contained contains c.address if {
 	some c in stepgate.where(changes, "containers", production_containers)
 }
 
+# A Pulumi stack, from the URNs of the changes (urn:pulumi:STACK::...).
+production_reasons contains sprintf("Pulumi stack %q", [stack]) if {
+	some stack in input.plan.stacks
+	names_production(stack)
+}
+
 production_reasons contains describe(prod_tagged, "tagged as production")
 
 production_reasons contains describe(prod_named, "named as production")
