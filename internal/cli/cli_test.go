@@ -50,7 +50,7 @@ func TestEvalDecisions(t *testing.T) {
 		{"ok/allow-dev", []string{"--plan", "examples/dev-tag-change.plan.json", "--workspace", "billing-dev"}, ExitOK,
 			[]string{"ALLOW", "Changes:    1 (1 update)", "not production"}},
 		{"ok/step-up-prod-rg", []string{"--plan", "examples/billing-rg-prod.plan.json", "--workspace", "billing"}, ExitStepUp,
-			[]string{"STEP-UP REQUIRED", "aal 2", "prod.change", "azurerm_resource_group.billing is named as production"}},
+			[]string{"STEP-UP REQUIRED", "aal 2", "prod.change", "azurerm_resource_group.billing is named rg-billing-prod"}},
 		{"ok/step-up-prod-iam", []string{"--plan", "examples/prod-iam.plan.json", "--workspace", "billing-prod"}, ExitStepUp,
 			[]string{"aal 3", "1 approval by someone other than the requester", "proof at most 5 min old", "identity.escalation", "aws_iam_role_policy.deployer allows s3:* on * (was s3:GetObject on arn:aws:s3:::billing-invoices/*)"}},
 		{"ok/deny-errored", []string{"--plan", "testdata/plans/opentofu/show-json_plan-error.json"}, ExitDeny,

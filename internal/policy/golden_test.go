@@ -138,7 +138,7 @@ func TestMotivatingExample(t *testing.T) {
 	if prod.Decision != StepUp || prod.Requirements == nil || prod.Requirements.AAL < 2 {
 		t.Errorf("billing resource group in production: decision %s %+v, want step_up at aal 2 or more", prod.Decision, prod.Requirements)
 	}
-	if !prod.Summary.Production || !strings.Contains(strings.Join(prod.Summary.ProductionReasons, " "), "named as production") {
+	if !prod.Summary.Production || !strings.Contains(strings.Join(prod.Summary.ProductionReasons, " "), "named rg-billing-prod") {
 		t.Errorf("production reasons = %v, want the resource group's name", prod.Summary.ProductionReasons)
 	}
 	dev := assessFile(t, e, "../../examples/dev-tag-change.plan.json", Operation{Kind: "terraform.apply", Workspace: "billing-dev"})

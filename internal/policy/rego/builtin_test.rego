@@ -277,7 +277,7 @@ test_container_names_are_production if {
 }
 
 test_container_names_reason if {
-	reasons_of(dev([res_with("azurerm_resource_group", "update", {"name": "rg-billing-prod"})])) == {"azurerm_resource_group.this is named as production"}
+	reasons_of(dev([res_with("azurerm_resource_group", "update", {"name": "rg-billing-prod"})])) == {"azurerm_resource_group.this is named rg-billing-prod"}
 }
 
 test_non_container_names_are_not_production if {
@@ -388,7 +388,7 @@ test_prod_resource_group_tag_update_in_neutral_workspace if {
 	{f.rule | some f in fs} == {"prod.change"}
 	some f in fs
 	f.addresses == ["azurerm_resource_group.billing"]
-	contains(f.reason, "azurerm_resource_group.billing is named as production")
+	contains(f.reason, "azurerm_resource_group.billing is named rg-billing-prod")
 }
 
 test_dev_instance_tag_change_has_no_finding if {

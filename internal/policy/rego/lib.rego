@@ -68,13 +68,22 @@ prod_tagged contains c.address if {
 }
 
 # prod_named: changed containers (resource groups, projects...) whose own
-# name says production.
+# name says production; prod_names says which name, for the reason.
 prod_named contains c.address if {
 	some c in stepgate.where(changes, "type", cfg.production.name_attributes)
 	attrs := cfg.production.name_attributes[c.type]
 	some state in [c.before, c.after]
 	some a in attrs
 	names_production(state[a])
+}
+
+prod_names[c.address] := min({state[a] |
+	some state in [c.before, c.after]
+	some a in cfg.production.name_attributes[c.type]
+	names_production(state[a])
+}) if {
+	some c in stepgate.where(changes, "type", cfg.production.name_attributes)
+	c.address in prod_named
 }
 
 # prod_contained: changed resources that live in a production container.
@@ -99,7 +108,15 @@ production_reasons contains sprintf("Pulumi stack %q", [stack]) if {
 
 production_reasons contains describe(prod_tagged, "tagged as production")
 
-production_reasons contains describe(prod_named, "named as production")
+production_reasons contains sprintf("%s is named %s", [a, prod_names[a]]) if {
+	count(prod_named) == 1
+	some a in prod_named
+}
+
+production_reasons contains sprintf("%d resources are named as production, such as %s (%s)", [count(prod_named), a, prod_names[a]]) if {
+	count(prod_named) > 1
+	a := min(prod_named)
+}
 
 production_reasons contains describe(prod_contained, "in a production container")
 
