@@ -17,6 +17,7 @@ import (
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
 )
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -82,8 +83,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusUnauthorized, api.CodeInvalidGrant, err.Error()
 	case errors.Is(err, gate.ErrConflict), errors.Is(err, gate.ErrNotPending):
 		return http.StatusConflict, api.CodeConflict, err.Error()
-	case errors.Is(err, errUnavailable):
-		return http.StatusServiceUnavailable, api.CodeUnavailable, "the store cannot be reached"
+	case errors.Is(err, errUnavailable), errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, api.CodeUnavailable, "the database cannot record anything now; nothing is allowed, try again shortly"
 	case errors.Is(err, policy.ErrEvaluation):
 		return http.StatusInternalServerError, api.CodeInternal, "the policy could not be evaluated; nothing is allowed"
 	}

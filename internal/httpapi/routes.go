@@ -25,6 +25,7 @@ type API struct {
 	registry *prometheus.Registry
 	ci       *ciauth.Verifier // nil: API tokens only
 	people   *peopleSide      // nil: no people API (server.oidc unset)
+	ready    readiness
 }
 
 // New returns the API. maxPlan caps the body of POST /v1/checks.

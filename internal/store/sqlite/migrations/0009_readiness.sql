@@ -1,0 +1,7 @@
+-- One row that readiness probes rewrite: a write that proves a check could
+-- be recorded now, without growing the database.
+CREATE TABLE readiness (
+	id        INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	probed_at INTEGER NOT NULL
+) STRICT;
+INSERT INTO readiness (id, probed_at) VALUES (1, 0);
