@@ -94,11 +94,11 @@ type ServeOptions struct {
 // Serve runs the server until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, o ServeOptions) error {
 	srv := o.Server
-	st, err := OpenStore(ctx, srv.Database)
+	st, err := OpenServerStore(ctx, srv, o.Log)
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
-	defer st.Close()
+	defer st.Close() // last: after the server and the background loops
 	if srv.MasterKeyFile == "" && o.Dev {
 		srv.MasterKeyFile = DevMasterKeyPath(srv.Database)
 	}
@@ -146,19 +146,19 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 	}, o.Log, o.Now)
 	hub := gate.NewHub()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	bg := newBackground(ctx)
+	defer bg.stop()
 	if len(o.Webhooks) > 0 {
 		n := notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
 		svc.SetNotifier(n)
-		go n.Run(ctx)
+		bg.run(n.Run)
 	}
-	go func() {
+	bg.run(func(ctx context.Context) {
 		if err := hub.Run(ctx, st); err != nil && ctx.Err() == nil {
 			o.Log.ErrorContext(ctx, "following check notifications stopped", "err", err)
 		}
-	}()
-	go expireLoop(ctx, svc, o.Log)
+	})
+	bg.run(func(ctx context.Context) { expireLoop(ctx, svc, o.Log) })
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
@@ -172,8 +172,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		// provider's ID tokens (RFC 9470 step-up challenges).
 		api.SetPeople(rp, srv.OIDC.CLIClientID, o.Now)
 	}
+	var drain drainer
 	hs := &http.Server{
-		Handler:           Handler(api.Routes(), people),
+		Handler:           drain.wrap(Handler(api.Routes(), people)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
 		WriteTimeout:      gate.MaxWait + 30*time.Second,
@@ -192,12 +193,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := hs.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	grace := time.Duration(srv.ShutdownGrace)
+	if grace <= 0 {
+		grace = DefaultShutdownGrace
 	}
-	return nil
+	return shutdown(hs, &drain, hub, bg, grace, o.Log)
 }
 
 // defaultPublicURL is where a server without --public-url is reached:

@@ -69,6 +69,26 @@ type Server struct {
 	// OIDC is the organisation's OpenID Connect provider for people
 	// (sign-in and re-authentication to approve; see docs/people.md).
 	OIDC *OIDC `yaml:"oidc"`
+	// ShutdownGrace is how long serve waits on SIGTERM for requests in
+	// flight and background work (default 25s; see docs/operations.md).
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// DatabaseTimeouts bound the waits on PostgreSQL.
+	DatabaseTimeouts DatabaseTimeouts `yaml:"database_timeouts"`
+}
+
+// DatabaseTimeouts bound how long the server waits on PostgreSQL, so that
+// a silent network partition fails requests closed (503) quickly. Unset
+// values take the defaults (see docs/config.md).
+type DatabaseTimeouts struct {
+	// Connect bounds opening a connection (default 5s).
+	Connect Duration `yaml:"connect"`
+	// Statement bounds a statement or a transaction (default 5s).
+	Statement Duration `yaml:"statement"`
+	// Acquire bounds waiting for a free pooled connection (default 5s).
+	Acquire Duration `yaml:"acquire"`
+	// StartRetry is how long serve keeps retrying an unreachable database
+	// at start, with backoff, before it gives up (default 2m).
+	StartRetry Duration `yaml:"start_retry"`
 }
 
 // OIDC configures sign-in and step-up through an OpenID Connect provider.

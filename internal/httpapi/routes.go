@@ -32,6 +32,9 @@ type API struct {
 func New(svc *gate.Service, hub *gate.Hub, st store.Store, log *slog.Logger, maxPlan int64) *API {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if hub != nil {
+		reg.MustRegister(waitingGauge(hub))
+	}
 	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), registry: reg}
 }
 
