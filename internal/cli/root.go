@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/stepgate/stepgate/internal/config"
 )
 
 // Exit codes shared by the commands. Each command's --help says which it uses.
@@ -113,7 +115,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if errors.As(err, &de) {
 		return de.code
 	}
-	fmt.Fprintf(env.Stderr, "stepgate: %v\n", err)
+	fmt.Fprintf(env.Stderr, "stepgate: %s\n", config.RedactSecrets(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

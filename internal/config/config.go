@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -238,16 +239,27 @@ func (s *Server) Validate() error {
 }
 
 // Redacted is a database URL fit for logs and messages: its password, if
-// any, is hidden.
-func Redacted(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
+// any, is hidden, whether it is in the user information
+// (postgres://u:PASSWORD@host), a query parameter (?password=PASSWORD) or a
+// key=value string (password=PASSWORD).
+func Redacted(dsn string) string { return RedactSecrets(dsn) }
+
+var (
+	// scheme://user:PASSWORD@ (the password runs to the last @ before the
+	// host: passwords may hold '@' only percent-encoded, but be generous).
+	userinfoPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)[^\s@/]*@`)
+	// password=... in a query string or a key=value DSN, quoted or not.
+	keyPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'"]+)`)
+)
+
+// RedactSecrets hides the passwords of every database URL or key=value
+// DSN in s (log lines, error messages).
+func RedactSecrets(s string) string {
+	if !strings.Contains(s, "@") && !strings.Contains(strings.ToLower(s), "password") {
+		return s
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	s = userinfoPassword.ReplaceAllString(s, "${1}xxxxx@")
+	return keyPassword.ReplaceAllString(s, "${1}xxxxx")
 }
 
 // PlanSettings tune plan reading.

@@ -178,3 +178,21 @@ func TestOIDCCLIClient(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactSecrets(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"ok/url userinfo", "postgres://u:s3cret@db:5432/x", "postgres://u:xxxxx@db:5432/x"},
+		{"ok/url query", "postgres://u@db/x?sslmode=disable&password=s3cret", "postgres://u@db/x?sslmode=disable&password=xxxxx"},
+		{"ok/key value", "host=db user=u password=s3cret dbname=x", "host=db user=u password=xxxxx dbname=x"},
+		{"ok/key value quoted", "host=db password='s3 cr\\'et' dbname=x", "host=db password=xxxxx dbname=x"},
+		{"ok/in an error", `opening "postgresql://u:s3cret@db/x": refused`, `opening "postgresql://u:xxxxx@db/x": refused`},
+		{"ok/no password", "postgres://u@db/x", "postgres://u@db/x"},
+		{"ok/email untouched", "approved by alice@example.com", "approved by alice@example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RedactSecrets(tc.in); got != tc.want || strings.Contains(got, "s3cret") {
+				t.Errorf("RedactSecrets(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("opening SQLite database %q: want the path of a file, without '?' or '#'", path)
 	}
+	// SQLite gives the -wal and -shm files the mode of the database file:
+	// create it readable by its owner only (it holds sealed keys, TOTP
+	// secrets and the audit log). An existing file keeps its mode.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	_ = f.Close()
 	dsn := path + "?" + strings.Join([]string{
 		"_txlock=immediate",
 		fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds()),
