@@ -163,6 +163,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}
+	metricsToken, err := MetricsToken(srv)
+	if err != nil {
+		return err
+	}
+	api.SetMetricsToken(metricsToken)
 	people, rp, err := webUI(ctx, srv, o, svc, st, master)
 	if err != nil {
 		return err

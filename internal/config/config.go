@@ -70,6 +70,11 @@ type Server struct {
 	// OIDC is the organisation's OpenID Connect provider for people
 	// (sign-in and re-authentication to approve; see docs/people.md).
 	OIDC *OIDC `yaml:"oidc"`
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (Authorization: Bearer TOKEN); MetricsTokenFile holds it instead
+	// (the file wins). Unset: /metrics is open, as /healthz.
+	MetricsToken     string `yaml:"metrics_token"`
+	MetricsTokenFile string `yaml:"metrics_token_file"`
 	// ShutdownGrace is how long serve waits on SIGTERM for requests in
 	// flight and background work (default 25s; see docs/operations.md).
 	ShutdownGrace Duration `yaml:"shutdown_grace"`

@@ -234,3 +234,30 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsToken: with server.metrics_token set, /metrics answers only
+// a scrape that presents it.
+func TestMetricsToken(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	s.api.SetMetricsToken("m3trics-token")
+	e := &env{srv: s.srv}
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"fail/no token", "", 401},
+		{"fail/wrong token", "m3trics-tokeN", 401},
+		{"fail/an API token", s.token(t), 401},
+		{"ok/the metrics token", "m3trics-token", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := e.do(t, "GET", "/metrics", tc.token, nil)
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET /metrics = %d, want %d", resp.StatusCode, tc.want)
+			}
+			if leaked := strings.Contains(string(b), "go_goroutines"); leaked != (tc.want == 200) {
+				t.Errorf("GET /metrics body has metrics: %v, want %v", leaked, tc.want == 200)
+			}
+		})
+	}
+}

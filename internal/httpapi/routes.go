@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,27 @@ type API struct {
 	ci       *ciauth.Verifier // nil: API tokens only
 	people   *peopleSide      // nil: no people API (server.oidc unset)
 	ready    readiness
+	// metricsToken, when set, is the bearer token /metrics requires.
+	metricsToken string
+}
+
+// SetMetricsToken makes /metrics require Authorization: Bearer token.
+func (a *API) SetMetricsToken(token string) { a.metricsToken = token }
+
+// metricsAuth refuses a scrape without the metrics token, when one is set.
+func (a *API) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.metricsToken != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.metricsToken)) != 1 {
+				a.log.WarnContext(r.Context(), "metrics scrape refused", "request_id", RequestID(r.Context()), "remote", r.RemoteAddr, "reason", "no or wrong bearer token")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="stepgate-metrics"`)
+				writeJSON(w, http.StatusUnauthorized, api.Error{Error: api.ErrorBody{Code: api.CodeUnauthorized, Message: "the metrics token is required (Authorization: Bearer ...)"}})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // New returns the API. maxPlan caps the body of POST /v1/checks.
@@ -59,7 +82,7 @@ func (a *API) Routes() http.Handler {
 	route("GET /.well-known/jwks.json", smallBody, a.jwks)
 	route("GET /healthz", smallBody, a.healthz)
 	route("GET /readyz", smallBody, a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Timeout: 10 * time.Second}))
+	mux.Handle("GET /metrics", a.metricsAuth(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Timeout: 10 * time.Second})))
 	return requestID(recoverer(a.log, securityHeaders(mux)))
 }
 
