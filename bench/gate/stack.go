@@ -65,7 +65,7 @@ func newStack(ctx context.Context, name string, st store.Store, master *keys.Mas
 	// and throw them away.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	maxPlan := int64(plan.DefaultMaxBytes)
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: publicURL, MaxPlanBytes: maxPlan}, log, time.Now)
+	svc := gate.New(st, engine, ring, gate.Config{PublicURL: publicURL, MaxPlanBytes: maxPlan, Limits: gate.Limits{PerMinute: -1, MaxPending: -1}}, log, time.Now)
 	hub := gate.NewHub()
 	s := &stack{name: name, st: st, ring: ring, engine: engine, svc: svc, hub: hub, url: url,
 		waits: make(chan string, 16), hubDone: make(chan error, 1)}

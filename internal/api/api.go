@@ -125,4 +125,5 @@ const (
 	CodeInvalidGrant = "invalid_grant" // 401 on consume: bad signature, expired...
 	CodeInternal     = "internal"      // 500: stepgate could not decide
 	CodeUnavailable  = "unavailable"   // 503: the store cannot be reached
+	CodeRateLimited  = "rate_limited"  // 429: over the token's rate or pending limit; see Retry-After
 )

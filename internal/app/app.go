@@ -144,6 +144,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	svc := gate.New(st, engine, ring, gate.Config{
 		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
+		Limits: gate.Limits{PerMinute: srv.Limits.ChecksPerMinute, Burst: srv.Limits.ChecksBurst, MaxPending: srv.Limits.MaxPendingPerToken},
 	}, o.Log, o.Now)
 	hub := gate.NewHub()
 	bg := newBackground(ctx)

@@ -28,6 +28,10 @@ const (
 	TokenCreated      = "token.created"
 	TokenRevoked      = "token.revoked"
 	KeyRotated        = "key.rotated"
+	// CheckLimited: a new check refused for the caller's rate or pending
+	// limits (429); audited at most once a minute per caller, with the
+	// number of refusals it stands for.
+	CheckLimited = "check.limited"
 )
 
 // Event is one entry of the hash-chained log. Seq, PrevHash and Hash are set

@@ -80,6 +80,20 @@ type Server struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// DatabaseTimeouts bound the waits on PostgreSQL.
 	DatabaseTimeouts DatabaseTimeouts `yaml:"database_timeouts"`
+	// Limits bound what one token may ask.
+	Limits Limits `yaml:"limits"`
+}
+
+// Limits bound what one pipeline token may ask, per server process (see
+// docs/operations.md). 0 or unset: the default; -1: unlimited.
+type Limits struct {
+	// ChecksPerMinute is the sustained rate of new checks per token
+	// (default 120); ChecksBurst how many at once (default 30).
+	ChecksPerMinute int `yaml:"checks_per_minute"`
+	ChecksBurst     int `yaml:"checks_burst"`
+	// MaxPendingPerToken caps the checks of one API token waiting for
+	// people (default 20).
+	MaxPendingPerToken int `yaml:"max_pending_per_token"`
 }
 
 // DatabaseTimeouts bound how long the server waits on PostgreSQL, so that

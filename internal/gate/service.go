@@ -39,6 +39,8 @@ type Config struct {
 	GrantTTL time.Duration
 	// MaxPlanBytes caps the size of a plan sent to the server.
 	MaxPlanBytes int64
+	// Limits bound what one token may ask (zero values: DefaultLimits).
+	Limits Limits
 	// SubjectTemplate, when set, is the sub of grants, such as
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
 	// match the subject exactly; the check id is then in check_id only.
@@ -92,6 +94,8 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	notify Notifier
+	// limiter enforces cfg.Limits.
+	limiter *limiter
 }
 
 // Notifier tells people about checks (package notify); it must not block,
@@ -136,7 +140,7 @@ func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log
 		cfg.GrantTTL = 15 * time.Minute
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now}
+	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now, limiter: newLimiter(cfg.Limits, now)}
 }
 
 // Issuer is the iss of grants: the public URL.
@@ -218,6 +222,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	if !caller.MayUse(r.Workspace) {
 		return nil, false, fmt.Errorf("%w: token %q may not ask for workspace %q", ErrForbidden, caller.Name, r.Workspace)
 	}
+	if err := s.admit(ctx, caller); err != nil {
+		return nil, false, err
+	}
 	op := policy.Operation{Kind: r.Kind, Workspace: r.Workspace, Environment: r.Environment}
 	in := s.engine.NewInput(op)
 	var p *plan.Plan
@@ -267,6 +274,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return v, false, err
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, false, fmt.Errorf("looking for a check to resume: %w", err)
+	}
+	if err := s.admitPending(ctx, caller); err != nil {
+		return nil, false, err
 	}
 	a, err := s.engine.Evaluate(ctx, in)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/api"
@@ -53,7 +54,10 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 			level = slog.LevelError
 		}
 		a.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		var limited *gate.LimitError
 		switch {
+		case errors.As(err, &limited):
+			w.Header().Set("Retry-After", strconv.Itoa(max(int(limited.RetryAfter.Seconds()), 1)))
 		case ch != nil:
 			w.Header().Set("WWW-Authenticate", ch.header())
 		case status == http.StatusUnauthorized:
@@ -81,6 +85,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusNotFound, api.CodeNotFound, err.Error()
 	case errors.Is(err, gate.ErrInvalidGrant):
 		return http.StatusUnauthorized, api.CodeInvalidGrant, err.Error()
+	case errors.Is(err, gate.ErrLimited):
+		return http.StatusTooManyRequests, api.CodeRateLimited, err.Error()
 	case errors.Is(err, gate.ErrConflict), errors.Is(err, gate.ErrNotPending):
 		return http.StatusConflict, api.CodeConflict, err.Error()
 	case errors.Is(err, errUnavailable), errors.Is(err, store.ErrUnavailable):
