@@ -250,7 +250,11 @@ func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Ser
 		return nil, nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
 	}
 	tp := totp.New(master, "stepgate", o.Now)
-	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now)
+	proxies, err := srv.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, nil, err
+	}
+	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev, TrustedProxies: proxies}, svc, st, master, wa, tp, o.Log, o.Now)
 	if srv.OIDC != nil {
 		rp, path, err := oidcRelyingParty(ctx, srv, st, o.Now)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -82,6 +83,27 @@ type Server struct {
 	DatabaseTimeouts DatabaseTimeouts `yaml:"database_timeouts"`
 	// Limits bound what one token may ask.
 	Limits Limits `yaml:"limits"`
+	// TrustedProxies are the addresses (CIDR or single IP) of the reverse
+	// proxies in front of stepgate, whose X-Forwarded-For is believed for
+	// the client address (which keys the TOTP back-off).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TrustedProxyPrefixes parses TrustedProxies.
+func (s *Server) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range s.TrustedProxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("server.trusted_proxies: %q is neither a CIDR nor an IP address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Limits bound what one pipeline token may ask, per server process (see
@@ -226,6 +248,9 @@ func (s *Server) Validate() error {
 		errs = append(errs, errors.New("server.database: required (sqlite://PATH or postgres://...)"))
 	} else if !strings.HasPrefix(s.Database, "sqlite://") && !strings.HasPrefix(s.Database, "postgres://") && !strings.HasPrefix(s.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("server.database: %q is neither sqlite://PATH nor postgres://...", Redacted(s.Database)))
+	}
+	if _, err := s.TrustedProxyPrefixes(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.PublicURL != "" {
 		u, err := url.Parse(s.PublicURL)

@@ -566,6 +566,10 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 		return w.formError(rw, r, s, err)
 	}
 	code := normalizeCode(r.PostFormValue("code"))
+	key, addr := ident.Key(s.user.Name), w.clientAddr(r)
+	if w.throttle.Wait(key, addr) > 0 {
+		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
+	}
 	var cred *store.Credential
 	var refused error
 	err = w.st.InTx(ctx, func(tx store.Tx) error {
@@ -575,6 +579,11 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	})
 	if err != nil {
 		return fmt.Errorf("verifying totp for approval: %w", err)
+	}
+	if errors.Is(refused, totp.ErrInvalid) {
+		w.throttle.Fail(key, addr)
+	} else if refused == nil {
+		w.throttle.Succeed(key, addr)
 	}
 	if refused != nil {
 		return w.formError(rw, r, s, failWith(http.StatusUnauthorized, totpMessage(refused, false), refused))

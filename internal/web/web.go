@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -23,6 +24,10 @@ type Config struct {
 	// Dev allows cookies without Secure, but only when PublicURL is http on
 	// a loopback address.
 	Dev bool
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// stepgate: from them, the client address is taken from
+	// X-Forwarded-For (it keys the TOTP back-off).
+	TrustedProxies []netip.Prefix
 }
 
 // Session and ceremony lifetimes.
@@ -54,13 +59,15 @@ type Web struct {
 	now    func() time.Time
 	pages  *pages
 	oidc   *oidcSide // nil: no identity provider
+	// throttle slows TOTP guessing per name and client address.
+	throttle *totp.Throttle
 }
 
 // New returns the web side. A PublicURL that does not parse leaves every
 // POST refused (its origin matches nothing).
 func New(cfg Config, svc *gate.Service, st store.Store, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: log, now: now, secure: true}
+	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: log, now: now, secure: true, throttle: totp.NewThrottle(now)}
 	u, err := url.Parse(cfg.PublicURL)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		w.origin = u.Scheme + "://" + strings.ToLower(u.Host)
