@@ -17,7 +17,7 @@ import (
 // serverCommands are the commands that run the server or act on its
 // database directly: serve, tokens, keys, audit.
 func serverCommands(env Env) []*cobra.Command {
-	return []*cobra.Command{newServeCmd(env), newTokensCmd(env), newUsersCmd(env), newKeysCmd(env), newAuditCmd(env)}
+	return []*cobra.Command{newServeCmd(env), newTokensCmd(env), newUsersCmd(env), newKeysCmd(env), newAuditCmd(env), newBackupCmd(env)}
 }
 
 // dbFlags are the settings every server-side command shares.
