@@ -153,7 +153,15 @@ before the pipeline may apply them.`,
 	return root
 }
 
+// buildVersion is set by release builds (-ldflags "-X
+// github.com/stepgate/stepgate/internal/cli.buildVersion=v1.2.3"); else the
+// module's version from the build information is used.
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok || bi.Main.Version == "" {
 		return "(devel)"

@@ -196,3 +196,18 @@ func TestRedactSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployExamplesLoad: the example configuration shipped for systemd
+// is valid as it stands.
+func TestDeployExamplesLoad(t *testing.T) {
+	c, err := Load("../../deploy/systemd/stepgate.yaml")
+	if err != nil {
+		t.Fatalf("Load(deploy/systemd/stepgate.yaml) = %v", err)
+	}
+	if err := c.Server.Validate(); err != nil {
+		t.Errorf("Validate() = %v", err)
+	}
+	if c.Server.PublicURL != "https://stepgate.example.com" || len(c.Server.TrustedProxies) != 2 {
+		t.Errorf("server = %+v", c.Server)
+	}
+}
