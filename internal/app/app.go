@@ -149,9 +149,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	hub := gate.NewHub()
 	bg := newBackground(ctx)
 	defer bg.stop()
+	var told notifiers // the metrics, then the webhooks
 	if len(o.Webhooks) > 0 {
 		n := notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
-		svc.SetNotifier(n)
+		told = append(told, n)
 		bg.run(n.Run)
 	}
 	bg.run(func(ctx context.Context) {
@@ -161,6 +162,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	})
 	bg.run(func(ctx context.Context) { expireLoop(ctx, svc, o.Log) })
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
+	svc.SetNotifier(append(notifiers{api.Observer()}, told...))
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}

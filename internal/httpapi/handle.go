@@ -49,6 +49,9 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 			status, code, msg = ch.status, ch.code, ch.msg
 		}
 		a.auditRefusal(r, status, msg, err)
+		if errors.Is(err, store.ErrUnavailable) {
+			a.ops.unavailable.Inc()
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError

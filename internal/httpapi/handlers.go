@@ -48,6 +48,7 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 	if created {
 		status = http.StatusCreated
 		a.metrics.checks.WithLabelValues(string(v.Assessment.Decision)).Inc()
+		a.ops.byWorkspace.WithLabelValues(v.Workspace, string(v.Assessment.Decision)).Inc()
 	}
 	writeJSON(w, status, v)
 	return nil

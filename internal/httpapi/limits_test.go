@@ -99,3 +99,32 @@ func TestPendingCapPerToken(t *testing.T) {
 		t.Errorf("resuming its own pending check at the cap = %d %s, want it resumed", code, b)
 	}
 }
+
+// TestOperationalMetrics: the metrics the dashboard and the alerts use
+// are exported: pending and overdue checks from the database, checks by
+// workspace, the time to people's decision, the database's state.
+func TestOperationalMetrics(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	s.svc.SetNotifier(s.api.Observer())
+	e := &env{srv: s.srv}
+	tok := s.token(t)
+	resp, b := e.do(t, "POST", "/v1/checks?workspace=billing-prod", tok, planBody(t, "prod-iam.plan.json"))
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, b)
+	}
+	_, m := e.do(t, "GET", "/metrics", "", nil)
+	for _, want := range []string{
+		"stepgate_checks_pending 1", "stepgate_checks_overdue 0", "stepgate_store_up 1",
+		`stepgate_checks_workspace_total{decision="step_up",workspace="billing-prod"} 1`,
+		`stepgate_check_events_total{event="check.pending"} 1`, "stepgate_waiting_requests 0",
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	s.st.Close()
+	_, m = e.do(t, "GET", "/metrics", "", nil)
+	if !strings.Contains(string(m), "stepgate_store_up 0") {
+		t.Errorf("metrics with the database gone lack stepgate_store_up 0")
+	}
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
@@ -28,8 +29,17 @@ type API struct {
 	ci       *ciauth.Verifier // nil: API tokens only
 	people   *peopleSide      // nil: no people API (server.oidc unset)
 	ready    readiness
+	ops      *opsMetrics
 	// metricsToken, when set, is the bearer token /metrics requires.
 	metricsToken string
+}
+
+// Observer records the checks' changes of state in the metrics; the gate
+// tells it (gate.Service.SetNotifier, chained with the webhooks).
+func (a *API) Observer() interface {
+	Notify(ctx context.Context, event string, c *api.Check)
+} {
+	return a.ops
 }
 
 // SetMetricsToken makes /metrics require Authorization: Bearer token.
@@ -58,7 +68,7 @@ func New(svc *gate.Service, hub *gate.Hub, st store.Store, log *slog.Logger, max
 	if hub != nil {
 		reg.MustRegister(waitingGauge(hub))
 	}
-	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), registry: reg}
+	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), ops: newOpsMetrics(reg, st), registry: reg}
 }
 
 // Routes lists every route of the API.

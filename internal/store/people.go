@@ -111,4 +111,7 @@ type PeopleTx interface {
 	ListChecksPage(ctx context.Context, state CheckState, offset, limit int) ([]*Check, error)
 	// CountPendingChecks counts the pending checks created with a token.
 	CountPendingChecks(ctx context.Context, tokenID string) (int, error)
+	// PendingStats counts the pending checks, and those whose expiry is
+	// before now (for the metrics).
+	PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error)
 }

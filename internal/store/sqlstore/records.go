@@ -286,6 +286,17 @@ func (x *Tx) ListChecksPage(ctx context.Context, state store.CheckState, offset,
 	return out, nil
 }
 
+// PendingStats counts the pending checks, and those of them whose expiry
+// is before now (overdue: the expiry loop has not caught up).
+func (x *Tx) PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error) {
+	err = x.queryOne(ctx, func(r Rows) error { return r.Scan(&pending, &overdue) },
+		`SELECT count(*), coalesce(sum(CASE WHEN expires_at < $1 THEN 1 ELSE 0 END), 0) FROM checks WHERE state = 'pending'`, x.d.timeArg(now))
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting pending checks: %w", err)
+	}
+	return pending, overdue, nil
+}
+
 // CountPendingChecks counts the pending checks created with a token.
 func (x *Tx) CountPendingChecks(ctx context.Context, tokenID string) (int, error) {
 	var n int

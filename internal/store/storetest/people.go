@@ -1173,6 +1173,26 @@ func testListChecks(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("pending-stats", func(t *testing.T) {
+		t.Parallel()
+		st, ctx := open(t), t.Context()
+		if p, o, err := st.PendingStats(ctx, at(0)); err != nil || p != 0 || o != 0 {
+			t.Errorf("PendingStats() of an empty store = %d, %d, %v; want 0, 0, nil", p, o, err)
+		}
+		for _, c := range []*store.Check{
+			{ID: "due", State: store.StatePending, ExpiresAt: at(time.Minute)},
+			{ID: "later", State: store.StatePending, ExpiresAt: at(time.Hour)},
+			{ID: "done", State: store.StateApproved, ExpiresAt: at(time.Minute)},
+		} {
+			if err := st.CreateCheck(ctx, c); err != nil {
+				t.Fatalf("CreateCheck(%s) = %v, want nil", c.ID, err)
+			}
+		}
+		if p, o, err := st.PendingStats(ctx, at(2*time.Minute)); err != nil || p != 2 || o != 1 {
+			t.Errorf("PendingStats() = %d, %d, %v; want 2 pending, 1 overdue", p, o, err)
+		}
+	})
+
 	t.Run("ok/every-field", func(t *testing.T) {
 		t.Parallel()
 		st, ctx := open(t), t.Context()
