@@ -24,6 +24,7 @@ import (
 // stack is the real server side of the API: a SQLite store, a fresh key
 // ring, the default policy, the gate, and the API serving on srv.
 type stack struct {
+	path   string // the SQLite file
 	srv    *httptest.Server
 	st     store.Store
 	master *keys.Master
@@ -52,7 +53,8 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	if o.maxPlan == 0 {
 		o.maxPlan = 1 << 20
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	svc := gate.New(st, engine, ring, o.cfg, o.log, o.now)
 	a := New(svc, gate.NewHub(), st, o.log, o.maxPlan)
 	mux.Handle("/", a.Routes())
-	return &stack{srv: srv, st: st, master: master, svc: svc, api: a}
+	return &stack{path: path, srv: srv, st: st, master: master, svc: svc, api: a}
 }
 
 // token makes an API token for the workspaces billing-*.

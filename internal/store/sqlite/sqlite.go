@@ -95,7 +95,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 	s := &Store{records: nil, db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending), stmts: stmts, writer: make(chan struct{}, 1)}
-	s.records = sqlstore.NewTx(querier{db: db, stmts: stmts, failed: s.recover}, d)
+	s.records = sqlstore.NewTx(querier{db: db, stmts: stmts, failed: s.unavailable}, d)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
@@ -145,8 +145,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 	defer func() { <-s.writer }()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		s.recover(err)
-		return fmt.Errorf("beginning transaction: %w", err)
+		return fmt.Errorf("beginning transaction: %w", s.unavailable(err))
 	}
 	finished := false
 	defer func() {
@@ -157,15 +156,17 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 	err = fn(querier{db: tx, tx: tx, stmts: s.stmts})
 	finished = true
 	if err != nil {
-		s.recover(err)
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+		rbErr := tx.Rollback()
+		// After the rollback, which gives the connection back: the
+		// connections are dropped only once none is in use.
+		err = s.unavailable(err)
+		if rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("rolling back transaction: %w", rbErr))
 		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		s.recover(err)
-		return fmt.Errorf("committing transaction: %w", err)
+		return fmt.Errorf("committing transaction: %w", s.unavailable(err))
 	}
 	return nil
 }
@@ -220,10 +221,19 @@ func (s *Store) WatchChecks(ctx context.Context) (<-chan string, error) {
 // full, locked by another process beyond the context's deadline). Its
 // errors wrap store.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
-	err := s.inTx(ctx, func(q sqlstore.Querier) error {
-		_, err := q.Exec(ctx, `UPDATE readiness SET probed_at = ? WHERE id = 1`, time.Now().UnixMicro())
-		return err
-	})
+	probe := func() error {
+		return s.inTx(ctx, func(q sqlstore.Querier) error {
+			_, err := q.Exec(ctx, `UPDATE readiness SET probed_at = ? WHERE id = 1`, time.Now().UnixMicro())
+			return err
+		})
+	}
+	err := probe()
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		// The failure dropped the idle connections, which may have been
+		// opened while the file was read-only: probe once more on fresh
+		// ones, so readiness says what the file is now.
+		err = probe()
+	}
 	if err != nil {
 		return fmt.Errorf("%w: writing to the SQLite database: %w", store.ErrUnavailable, err)
 	}
@@ -239,7 +249,7 @@ func cannotWrite(err error) bool {
 		return false
 	}
 	switch e.Code() & 0xff { // the primary result code
-	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_BUSY:
 		return true
 	}
 	return false
@@ -254,6 +264,19 @@ func (s *Store) recover(err error) {
 	}
 	s.db.SetMaxIdleConns(0)
 	s.db.SetMaxIdleConns(maxConns)
+}
+
+// unavailable wraps err with store.ErrUnavailable when it says the file
+// cannot be written now (callers answer 503), after recover.
+func (s *Store) unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	s.recover(err)
+	if cannotWrite(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Close closes the watchers' channels and the database. It is safe to call
@@ -281,8 +304,9 @@ type querier struct {
 	}
 	tx    *sql.Tx // the transaction, when db is one
 	stmts *stmtCache
-	// failed, when set, is told of the statements' errors.
-	failed func(error)
+	// failed, when set, is told of the statements' errors and returns
+	// the error to return.
+	failed func(error) error
 }
 
 // stmt returns the prepared statement of query for this querier, or nil to
@@ -311,7 +335,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 	}
 	if err != nil {
 		if q.failed != nil {
-			q.failed(err)
+			err = q.failed(err)
 		}
 		return 0, err
 	}
@@ -327,6 +351,9 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 		rows, err = q.db.QueryContext(ctx, query, args...)
 	}
 	if err != nil {
+		if q.failed != nil {
+			err = q.failed(err)
+		}
 		return nil, err
 	}
 	return sqlRows{rows}, nil
