@@ -4,8 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestUnwritableDatabaseFailsClosed: when the SQLite files cannot be
