@@ -427,3 +427,9 @@ if [[ $BENCH_STRICT == 1 ]]; then
 		fi
 	done
 fi
+
+# The real binary side by side with OPA (bench/run-real.sh): REAL=1.
+if [[ ${REAL:-0} == 1 ]]; then
+	say "the real stepgate serve beside an OPA server (bench/run-real.sh)"
+	bash bench/run-real.sh
+fi

@@ -343,10 +343,14 @@ else
 fi
 
 mkdir -p "$(dirname "$BENCH_OUT")"
-# The "Decision quality" section is written by bench/quality/run.sh: keep it.
+# The sections other scripts write are kept: "Decision quality"
+# (bench/quality/run.sh), then everything from "## The gate server" on
+# (bench/run-gate.sh, bench/run-real.sh).
 QUALITY_SECTION=""
+GATE_SECTIONS=""
 if [[ -f $BENCH_OUT ]]; then
 	QUALITY_SECTION=$(awk '/^## Decision quality/ { on = 1 } on && /^## / && !/^## Decision quality/ { on = 0 } on' "$BENCH_OUT")
+	GATE_SECTIONS=$(awk '/^## The gate server/ { on = 1 } on' "$BENCH_OUT")
 fi
 {
 	cat <<EOF
@@ -474,6 +478,9 @@ reads \`\$STEPGATE_BENCH_PLAN\`).
 EOF
 	if [[ -n $QUALITY_SECTION ]]; then
 		printf '\n%s\n' "$QUALITY_SECTION"
+	fi
+	if [[ -n $GATE_SECTIONS ]]; then
+		printf '\n%s\n' "$GATE_SECTIONS"
 	fi
 } >"$BENCH_OUT"
 

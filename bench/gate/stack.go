@@ -66,7 +66,7 @@ func newStack(ctx context.Context, name string, st store.Store, master *keys.Mas
 	// and throw them away.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	maxPlan := int64(plan.DefaultMaxBytes)
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: publicURL, MaxPlanBytes: maxPlan}, log, time.Now)
+	svc := gate.New(st, engine, ring, gate.Config{PublicURL: publicURL, MaxPlanBytes: maxPlan, Limits: gate.Limits{PerMinute: -1, MaxPending: -1}}, log, time.Now)
 	if checkpoints {
 		w := checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, time.Now), log, time.Now)
 		if _, err := w.Ensure(ctx); err != nil {

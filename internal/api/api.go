@@ -159,6 +159,7 @@ const (
 	CodeInvalidGrant = "invalid_grant" // 401 on consume: bad signature, expired...
 	CodeInternal     = "internal"      // 500: stepgate could not decide
 	CodeUnavailable  = "unavailable"   // 503: the store cannot be reached
+	CodeRateLimited  = "rate_limited"  // 429: over the token's rate or pending limit; see Retry-After
 )
 
 // CodeSavedPlan (400): the saved plan does not match the plan JSON, cannot

@@ -68,6 +68,9 @@ type Me struct {
 // person may answer, newest first.
 type ReviewList struct {
 	Checks []ReviewItem `json:"checks"`
+	// NextPage, when set, is the page parameter of the next page
+	// (GET ...?page=N; 50 pending checks a page, newest first).
+	NextPage int `json:"next_page,omitempty"`
 }
 
 // ReviewItem is one pending check in a ReviewList.

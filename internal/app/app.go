@@ -127,11 +127,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err := CheckPublicURL(PublicURL(srv)); err != nil {
 		return err
 	}
-	st, err := OpenStore(ctx, srv.Database)
+	st, err := OpenServerStore(ctx, srv, o.Log)
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
-	defer st.Close()
+	defer st.Close() // last: after the server and the background loops
 	if srv.MasterKeyFile == "" && o.Dev {
 		srv.MasterKeyFile = DevMasterKeyPath(srv.Database)
 	}
@@ -183,34 +183,42 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject, AWSSessionTags: srv.GrantAWSSessionTags,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 		SavedPlanBinding: o.SavedPlanBinding,
+		Limits:           gate.Limits{PerMinute: srv.Limits.ChecksPerMinute, Burst: srv.Limits.ChecksBurst, MaxPending: srv.Limits.MaxPendingPerToken},
 	}, o.Log, o.Now)
 	svc.SetSecrets(secret.New(st, master, o.Now))
 	hub := gate.NewHub()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	bg := newBackground(ctx)
+	defer bg.stop()
+	var told notifiers // the metrics, then the webhooks
 	var n *notify.Notifier
 	if len(o.Webhooks) > 0 {
 		n = notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
-		svc.SetNotifier(n)
-		go n.Run(ctx)
+		told = append(told, n)
+		bg.run(n.Run)
 	}
-	checkpoints, closeSinks, err := startCheckpoints(ctx, st, master, srv.Audit, n, o)
+	checkpoints, closeSinks, err := startCheckpoints(ctx, st, master, srv.Audit, n, o, bg)
 	if err != nil {
 		return err
 	}
-	defer closeSinks()
+	defer closeSinks() // before the store closes
 	svc.SetSealer(checkpoints)
-	go func() {
+	bg.run(func(ctx context.Context) {
 		if err := hub.Run(ctx, st); err != nil && ctx.Err() == nil {
 			o.Log.ErrorContext(ctx, "following check notifications stopped", "err", err)
 		}
-	}()
-	go expireLoop(ctx, svc, o.Log)
+	})
+	bg.run(func(ctx context.Context) { expireLoop(ctx, svc, o.Log) })
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
 	registerCheckpointMetrics(api.Registry(), checkpoints)
+	svc.SetNotifier(append(notifiers{api.Observer()}, told...))
 	if ciVerifier != nil {
 		api.SetCIVerifier(ciVerifier)
 	}
+	metricsToken, err := MetricsToken(srv)
+	if err != nil {
+		return err
+	}
+	api.SetMetricsToken(metricsToken)
 	people, rp, err := webUI(ctx, srv, o, svc, st, master, n)
 	if err != nil {
 		return err
@@ -220,8 +228,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		// provider's ID tokens (RFC 9470 step-up challenges).
 		api.SetPeople(rp, srv.OIDC.CLIClientID, o.Now)
 	}
+	var drain drainer
 	hs := &http.Server{
-		Handler:           Handler(api.Routes(), people),
+		Handler:           drain.wrap(Handler(api.Routes(), people)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
 		WriteTimeout:      gate.MaxWait + 30*time.Second,
@@ -240,16 +249,18 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	if err := hs.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	grace := time.Duration(srv.ShutdownGrace)
+	if grace <= 0 {
+		grace = DefaultShutdownGrace
 	}
-	// Seal what the last minute added before going.
-	if _, err := checkpoints.Checkpoint(shutdown); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	err = shutdown(hs, &drain, hub, bg, grace, o.Log)
+	// Seal what the last minute added before going; the store closes after.
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if _, cerr := checkpoints.Checkpoint(sctx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("writing the last audit checkpoint: %w", cerr))
 	}
-	return nil
+	return err
 }
 
 // startCheckpoints prepares the signed checkpoints of the audit log: the
@@ -259,7 +270,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 // there (the server refuses to start on a log changed under its newest
 // checkpoint), and the loop that checkpoints new events every interval.
 // The caller closes the sinks.
-func startCheckpoints(ctx context.Context, st store.Store, master *keys.Master, cfg config.Audit, n *notify.Notifier, o ServeOptions) (*checkpoint.Writer, func(), error) {
+func startCheckpoints(ctx context.Context, st store.Store, master *keys.Master, cfg config.Audit, n *notify.Notifier, o ServeOptions, bg *background) (*checkpoint.Writer, func(), error) {
 	var sinks []checkpoint.Sink
 	closeSinks := func() {}
 	if cfg.CheckpointFile != "" {
@@ -295,10 +306,10 @@ func startCheckpoints(ctx context.Context, st store.Store, master *keys.Master, 
 		interval = config.MaxCheckpointInterval
 	}
 	t := time.NewTicker(interval)
-	go func() {
+	bg.run(func(ctx context.Context) {
 		defer t.Stop()
 		w.Run(ctx, t.C)
-	}()
+	})
 	return w, closeSinks, nil
 }
 
@@ -380,7 +391,11 @@ func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Ser
 		return nil, nil, fmt.Errorf("preparing WebAuthn for %s: %w", origin, err)
 	}
 	tp := totp.New(master, "stepgate", o.Now)
-	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev}, svc, st, master, wa, tp, o.Log, o.Now)
+	proxies, err := srv.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, nil, err
+	}
+	w := web.New(web.Config{PublicURL: srv.PublicURL, Dev: o.Dev, TrustedProxies: proxies}, svc, st, master, wa, tp, o.Log, o.Now)
 	if n != nil {
 		w.SetNotifier(n) // factor.added, factor.removed
 	}

@@ -31,6 +31,10 @@ const (
 	// CheckpointKeyCreated records the creation of the key that signs
 	// audit checkpoints.
 	CheckpointKeyCreated = "audit.checkpoint_key_created"
+	// CheckLimited: a new check refused for the caller's rate or pending
+	// limits (429); audited at most once a minute per caller, with the
+	// number of refusals it stands for.
+	CheckLimited = "check.limited"
 )
 
 // Event types of refusals and withdrawals on the people's side.

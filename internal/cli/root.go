@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/stepgate/stepgate/internal/config"
 )
 
 // Exit codes shared by the commands. Each command's --help says which it uses.
@@ -124,7 +126,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if errors.As(err, &de) {
 		return de.code
 	}
-	fmt.Fprintf(env.Stderr, "stepgate: %v\n", err)
+	fmt.Fprintf(env.Stderr, "stepgate: %s\n", config.RedactSecrets(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -175,7 +177,15 @@ before the pipeline may apply them.`,
 	return root
 }
 
+// buildVersion is set by release builds (-ldflags "-X
+// github.com/stepgate/stepgate/internal/cli.buildVersion=v1.2.3"); else the
+// module's version from the build information is used.
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok || bi.Main.Version == "" {
 		return "(devel)"

@@ -21,7 +21,7 @@ import (
 // serverCommands are the commands that run the server or act on its
 // database directly: serve, tokens, keys, audit.
 func serverCommands(env Env) []*cobra.Command {
-	return []*cobra.Command{newServeCmd(env), newTokensCmd(env), newUsersCmd(env), newKeysCmd(env), newAuditCmd(env), newSecretsCmd(env), newExecCmd(env)}
+	return []*cobra.Command{newServeCmd(env), newTokensCmd(env), newUsersCmd(env), newKeysCmd(env), newAuditCmd(env), newSecretsCmd(env), newExecCmd(env), newBackupCmd(env)}
 }
 
 // dbFlags are the settings every server-side command shares.
@@ -173,9 +173,10 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 			if err != nil {
 				return exit(ExitUsage, fmt.Errorf("%w: %w", config.ErrInvalid, err))
 			}
-			var handler slog.Handler = slog.NewJSONHandler(env.Stderr, nil)
+			opts := &slog.HandlerOptions{ReplaceAttr: redactAttr}
+			var handler slog.Handler = slog.NewJSONHandler(env.Stderr, opts)
 			if logFormat == "text" {
-				handler = slog.NewTextHandler(env.Stderr, nil)
+				handler = slog.NewTextHandler(env.Stderr, opts)
 			}
 			handler = requestid.NewHandler(handler) // request_id on every line of a request
 			err = app.Serve(cmd.Context(), app.ServeOptions{
@@ -197,4 +198,23 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 	fl.StringArrayVar(&policyDirs, "policy", nil, "directory of your own .rego modules (repeatable; adds to server.policy_dirs)")
 	fl.StringVar(&logFormat, "log-format", "json", "log format on standard error: json or text")
 	return cmd
+}
+
+// redactAttr hides database passwords in every log line: in messages,
+// string values and errors (a driver's error may quote its DSN).
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	switch v := a.Value.Resolve(); v.Kind() {
+	case slog.KindString:
+		if r := config.RedactSecrets(v.String()); r != v.String() {
+			a.Value = slog.StringValue(r)
+		}
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			a.Value = slog.StringValue(config.RedactSecrets(x.Error()))
+		case fmt.Stringer:
+			a.Value = slog.StringValue(config.RedactSecrets(x.String()))
+		}
+	}
+	return a
 }

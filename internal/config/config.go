@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,6 +86,66 @@ type Server struct {
 	OIDC *OIDC `yaml:"oidc"`
 	// Audit tunes the audit log's signed checkpoints.
 	Audit Audit `yaml:"audit"`
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (Authorization: Bearer TOKEN); MetricsTokenFile holds it instead
+	// (the file wins). Unset: /metrics is open, as /healthz.
+	MetricsToken     string `yaml:"metrics_token"`
+	MetricsTokenFile string `yaml:"metrics_token_file"`
+	// ShutdownGrace is how long serve waits on SIGTERM for requests in
+	// flight and background work (default 25s; see docs/operations.md).
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// DatabaseTimeouts bound the waits on PostgreSQL.
+	DatabaseTimeouts DatabaseTimeouts `yaml:"database_timeouts"`
+	// Limits bound what one token may ask.
+	Limits Limits `yaml:"limits"`
+	// TrustedProxies are the addresses (CIDR or single IP) of the reverse
+	// proxies in front of stepgate, whose X-Forwarded-For is believed for
+	// the client address (which keys the TOTP back-off).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TrustedProxyPrefixes parses TrustedProxies.
+func (s *Server) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range s.TrustedProxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("server.trusted_proxies: %q is neither a CIDR nor an IP address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Limits bound what one pipeline token may ask, per server process (see
+// docs/operations.md). 0 or unset: the default; -1: unlimited.
+type Limits struct {
+	// ChecksPerMinute is the sustained rate of new checks per token
+	// (default 120); ChecksBurst how many at once (default 30).
+	ChecksPerMinute int `yaml:"checks_per_minute"`
+	ChecksBurst     int `yaml:"checks_burst"`
+	// MaxPendingPerToken caps the checks of one API token waiting for
+	// people (default 20).
+	MaxPendingPerToken int `yaml:"max_pending_per_token"`
+}
+
+// DatabaseTimeouts bound how long the server waits on PostgreSQL, so that
+// a silent network partition fails requests closed (503) quickly. Unset
+// values take the defaults (see docs/config.md).
+type DatabaseTimeouts struct {
+	// Connect bounds opening a connection (default 5s).
+	Connect Duration `yaml:"connect"`
+	// Statement bounds a statement or a transaction (default 5s).
+	Statement Duration `yaml:"statement"`
+	// Acquire bounds waiting for a free pooled connection (default 5s).
+	Acquire Duration `yaml:"acquire"`
+	// StartRetry is how long serve keeps retrying an unreachable database
+	// at start, with backoff, before it gives up (default 2m).
+	StartRetry Duration `yaml:"start_retry"`
 }
 
 // Audit tunes the signed checkpoints of the audit log.
@@ -219,6 +281,9 @@ func (s *Server) Validate() error {
 	} else if !strings.HasPrefix(s.Database, "sqlite://") && !strings.HasPrefix(s.Database, "postgres://") && !strings.HasPrefix(s.Database, "postgresql://") {
 		errs = append(errs, fmt.Errorf("server.database: %q is neither sqlite://PATH nor postgres://...", Redacted(s.Database)))
 	}
+	if _, err := s.TrustedProxyPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
 	if s.PublicURL != "" {
 		u, err := url.Parse(s.PublicURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -253,16 +318,27 @@ func (s *Server) Validate() error {
 }
 
 // Redacted is a database URL fit for logs and messages: its password, if
-// any, is hidden.
-func Redacted(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
+// any, is hidden, whether it is in the user information
+// (postgres://u:PASSWORD@host), a query parameter (?password=PASSWORD) or a
+// key=value string (password=PASSWORD).
+func Redacted(dsn string) string { return RedactSecrets(dsn) }
+
+var (
+	// scheme://user:PASSWORD@ (the password runs to the last @ before the
+	// host: passwords may hold '@' only percent-encoded, but be generous).
+	userinfoPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)[^\s@/]*@`)
+	// password=... in a query string or a key=value DSN, quoted or not.
+	keyPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'"]+)`)
+)
+
+// RedactSecrets hides the passwords of every database URL or key=value
+// DSN in s (log lines, error messages).
+func RedactSecrets(s string) string {
+	if !strings.Contains(s, "@") && !strings.Contains(strings.ToLower(s), "password") {
+		return s
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+	s = userinfoPassword.ReplaceAllString(s, "${1}xxxxx@")
+	return keyPassword.ReplaceAllString(s, "${1}xxxxx")
 }
 
 // PlanSettings tune plan reading.

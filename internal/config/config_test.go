@@ -253,6 +253,24 @@ func TestUnknownKeysAreNamed(t *testing.T) {
 	}
 }
 
+func TestRedactSecrets(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"ok/url userinfo", "postgres://u:s3cret@db:5432/x", "postgres://u:xxxxx@db:5432/x"},
+		{"ok/url query", "postgres://u@db/x?sslmode=disable&password=s3cret", "postgres://u@db/x?sslmode=disable&password=xxxxx"},
+		{"ok/key value", "host=db user=u password=s3cret dbname=x", "host=db user=u password=xxxxx dbname=x"},
+		{"ok/key value quoted", "host=db password='s3 cr\\'et' dbname=x", "host=db password=xxxxx dbname=x"},
+		{"ok/in an error", `opening "postgresql://u:s3cret@db/x": refused`, `opening "postgresql://u:xxxxx@db/x": refused`},
+		{"ok/no password", "postgres://u@db/x", "postgres://u@db/x"},
+		{"ok/email untouched", "approved by alice@example.com", "approved by alice@example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RedactSecrets(tc.in); got != tc.want || strings.Contains(got, "s3cret") {
+				t.Errorf("RedactSecrets(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestAuditSettings(t *testing.T) {
 	c := Default()
 	if time.Duration(c.Server.Audit.CheckpointInterval) != time.Minute || c.Server.Audit.CheckpointFile != "" {
@@ -276,5 +294,20 @@ func TestAuditSettings(t *testing.T) {
 	c.Server.Audit.CheckpointInterval = Duration(2 * time.Minute)
 	if err := c.Server.Validate(); err == nil || !strings.Contains(err.Error(), "server.audit.checkpoint_interval") {
 		t.Errorf("Validate(2m interval) = %v, want an error naming server.audit.checkpoint_interval", err)
+	}
+}
+
+// TestDeployExamplesLoad: the example configuration shipped for systemd
+// is valid as it stands.
+func TestDeployExamplesLoad(t *testing.T) {
+	c, err := Load("../../deploy/systemd/stepgate.yaml")
+	if err != nil {
+		t.Fatalf("Load(deploy/systemd/stepgate.yaml) = %v", err)
+	}
+	if err := c.Server.Validate(); err != nil {
+		t.Errorf("Validate() = %v", err)
+	}
+	if c.Server.PublicURL != "https://stepgate.example.com" || len(c.Server.TrustedProxies) != 2 {
+		t.Errorf("server = %+v", c.Server)
 	}
 }

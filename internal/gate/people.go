@@ -118,6 +118,49 @@ func (s *Service) Pending(ctx context.Context, limit int) ([]*api.Check, error) 
 	return out, nil
 }
 
+// PageSize is how many pending checks a page of the review lists shows.
+const PageSize = 50
+
+// PendingPage returns page (from 1) of the pending checks, newest first,
+// PageSize per page, and whether a later page has more. A check past its
+// expiry (not yet marked expired) is left out.
+func (s *Service) PendingPage(ctx context.Context, page int) ([]*api.Check, bool, error) {
+	page = max(page, 1)
+	cs, err := s.st.ListChecksPage(ctx, store.StatePending, (page-1)*PageSize, PageSize+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("listing pending checks: %w", err)
+	}
+	more := len(cs) > PageSize
+	if more {
+		cs = cs[:PageSize]
+	}
+	out := make([]*api.Check, 0, len(cs))
+	now := s.now()
+	for _, c := range cs {
+		if !c.ExpiresAt.After(now) {
+			continue
+		}
+		v, err := s.view(ctx, nil, c)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, v)
+	}
+	return out, more, nil
+}
+
+// ParsePage reads a page number parameter: "" is 1.
+func ParsePage(v string) (int, error) {
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 0, fmt.Errorf("%w: page %q is not a number from 1", ErrBadRequest, v)
+	}
+	return n, nil
+}
+
 // requester is who asked, from what was authenticated only: the person
 // who owns the API token; for a CI token, the person its verified claims
 // (system and actor) are linked to (`stepgate users link alice

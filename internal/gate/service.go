@@ -47,6 +47,8 @@ type Config struct {
 	// SavedPlanBinding is planfile.BindingVerify (the default, "") or
 	// planfile.BindingJSONOnly.
 	SavedPlanBinding string
+	// Limits bound what one token may ask (zero values: DefaultLimits).
+	Limits Limits
 	// SubjectTemplate, when set, is the sub of grants, such as
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
 	// match the subject exactly; the check id is then in check_id only.
@@ -108,6 +110,8 @@ type Service struct {
 	sealer Sealer
 	// secrets opens what a grant releases (SetSecrets); nil: no release.
 	secrets SecretOpener
+	// limiter enforces cfg.Limits.
+	limiter *limiter
 }
 
 // Notifier tells people about checks (package notify); it must not block,
@@ -153,7 +157,7 @@ func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	log = requestid.Logger(log) // the request's id on each line
-	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now}
+	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now, limiter: newLimiter(cfg.Limits, now)}
 }
 
 // Issuer is the iss of grants: the public URL.
@@ -254,6 +258,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		}
 		return nil, false, err
 	}
+	if err := s.admit(ctx, caller); err != nil {
+		return nil, false, err
+	}
 	op := policy.Operation{Kind: r.Kind, Workspace: r.Workspace, Environment: r.Environment}
 	if op.Secrets, err = s.secretRefs(ctx, caller, r); err != nil {
 		return nil, false, err
@@ -311,6 +318,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return v, false, err
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, false, fmt.Errorf("looking for a check to resume: %w", err)
+	}
+	if err := s.admitPending(ctx, caller); err != nil {
+		return nil, false, err
 	}
 	a, err := s.engine.Evaluate(ctx, in)
 	if err != nil {

@@ -12,12 +12,32 @@ import (
 // Hub wakes the requests waiting on a check when it changes, whichever
 // server changed it: it follows the store's notifications.
 type Hub struct {
-	mu      sync.Mutex
-	waiters map[string]map[chan struct{}]struct{}
+	mu       sync.Mutex
+	waiters  map[string]map[chan struct{}]struct{}
+	stopping chan struct{} // closed by Stop
+	stopOnce sync.Once
 }
 
 // NewHub returns a hub with no waiters.
-func NewHub() *Hub { return &Hub{waiters: map[string]map[chan struct{}]struct{}{}} }
+func NewHub() *Hub {
+	return &Hub{waiters: map[string]map[chan struct{}]struct{}{}, stopping: make(chan struct{})}
+}
+
+// Stop answers every waiter, now and from now on, at once with its check's
+// current state: the server is shutting down, and the waiting clients
+// resume on another server or after the restart.
+func (h *Hub) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+
+// Waiting is the number of requests waiting on a check.
+func (h *Hub) Waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, w := range h.waiters {
+		n += len(w)
+	}
+	return n
+}
 
 // Run follows the store's notifications until ctx ends.
 func (h *Hub) Run(ctx context.Context, st store.Store) error {
@@ -70,7 +90,7 @@ const MaxWait = 60 * time.Second
 const RecheckInterval = 2 * time.Second
 
 // Wait returns a check once it is no longer pending, or when timeout (at
-// most MaxWait) has passed, whichever comes first.
+// most MaxWait) has passed, or when the hub stops, whichever comes first.
 func (s *Service) Wait(ctx context.Context, hub *Hub, caller *Caller, id string, timeout time.Duration) (*api.Check, error) {
 	timeout = min(max(timeout, 0), MaxWait)
 	woken, done := hub.Subscribe(id)
@@ -94,6 +114,9 @@ func (s *Service) Wait(ctx context.Context, hub *Hub, caller *Caller, id string,
 		case <-recheck.C:
 		case <-expiry.C:
 		case <-deadline.C:
+			expiry.Stop()
+			return s.GetCheck(ctx, caller, id)
+		case <-hub.stopping:
 			expiry.Stop()
 			return s.GetCheck(ctx, caller, id)
 		case <-ctx.Done():

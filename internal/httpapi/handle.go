@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/api"
@@ -14,6 +15,7 @@ import (
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
 )
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -34,12 +36,18 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 			status, code, msg = ch.status, ch.code, ch.msg
 		}
 		a.auditRefusal(r, status, msg, err)
+		if errors.Is(err, store.ErrUnavailable) {
+			a.ops.unavailable.Inc()
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
 		}
 		a.log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		var limited *gate.LimitError
 		switch {
+		case errors.As(err, &limited):
+			w.Header().Set("Retry-After", strconv.Itoa(max(int(limited.RetryAfter.Seconds()), 1)))
 		case ch != nil:
 			w.Header().Set("WWW-Authenticate", ch.header())
 		case status == http.StatusUnauthorized:
@@ -71,12 +79,14 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusNotFound, api.CodeNotFound, words(err, gate.ErrNotFound)
 	case errors.Is(err, gate.ErrInvalidGrant):
 		return http.StatusUnauthorized, api.CodeInvalidGrant, words(err, gate.ErrInvalidGrant)
+	case errors.Is(err, gate.ErrLimited):
+		return http.StatusTooManyRequests, api.CodeRateLimited, err.Error()
 	case errors.Is(err, gate.ErrConflict):
 		return http.StatusConflict, api.CodeConflict, words(err, gate.ErrConflict)
 	case errors.Is(err, gate.ErrNotPending):
 		return http.StatusConflict, api.CodeConflict, err.Error()
-	case errors.Is(err, errUnavailable):
-		return http.StatusServiceUnavailable, api.CodeUnavailable, "the store cannot be reached"
+	case errors.Is(err, errUnavailable), errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, api.CodeUnavailable, "the database cannot record anything now; nothing is allowed, try again shortly"
 	case errors.Is(err, policy.ErrEvaluation):
 		return http.StatusInternalServerError, api.CodeInternal, "the policy could not be evaluated; nothing is allowed"
 	}

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -54,6 +55,7 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 	if created {
 		status = http.StatusCreated
 		a.metrics.checks.WithLabelValues(string(v.Assessment.Decision)).Inc()
+		a.ops.byWorkspace.WithLabelValues(v.Workspace, string(v.Assessment.Decision)).Inc()
 	}
 	writeJSON(w, status, v)
 	return nil
@@ -226,13 +228,51 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz answers 200 only when the store answers.
+// readyz answers 200 only when a check could be recorded now: the store's
+// Ping is a write probe. Concurrent calls share one probe.
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.st.Ping(ctx); err != nil {
+	if err := a.ready.probe(r.Context(), a.st.Ping); err != nil {
 		return fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
+}
+
+// readiness runs one probe at a time; callers arriving meanwhile share
+// its result, so that a flood of /readyz does not queue writes.
+type readiness struct {
+	mu      sync.Mutex
+	running chan struct{} // closed when the probe in flight ends
+	err     error
+}
+
+// probeTimeout bounds a readiness probe: /readyz turns red at most this
+// long after writes start hanging.
+const probeTimeout = 2 * time.Second
+
+func (rd *readiness) probe(ctx context.Context, ping func(context.Context) error) error {
+	rd.mu.Lock()
+	done := rd.running
+	if done == nil {
+		done = make(chan struct{})
+		rd.running = done
+		rd.mu.Unlock()
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probeTimeout)
+		err := ping(pctx)
+		cancel()
+		rd.mu.Lock()
+		rd.err, rd.running = err, nil
+		rd.mu.Unlock()
+		close(done)
+		return err
+	}
+	rd.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.err
 }

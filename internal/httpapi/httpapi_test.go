@@ -24,6 +24,7 @@ import (
 // stack is the real server side of the API: a SQLite store, a fresh key
 // ring, the default policy, the gate, and the API serving on srv.
 type stack struct {
+	path   string // the SQLite file
 	srv    *httptest.Server
 	st     store.Store
 	master *keys.Master
@@ -52,7 +53,8 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	if o.maxPlan == 0 {
 		o.maxPlan = 1 << 20
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	svc := gate.New(st, engine, ring, o.cfg, o.log, o.now)
 	a := New(svc, gate.NewHub(), st, o.log, o.maxPlan)
 	mux.Handle("/", a.Routes())
-	return &stack{srv: srv, st: st, master: master, svc: svc, api: a}
+	return &stack{path: path, srv: srv, st: st, master: master, svc: svc, api: a}
 }
 
 // token makes an API token for the workspaces billing-*.
@@ -232,5 +234,32 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(b), m) {
 			t.Errorf("metrics do not contain %q", m)
 		}
+	}
+}
+
+// TestMetricsToken: with server.metrics_token set, /metrics answers only
+// a scrape that presents it.
+func TestMetricsToken(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	s.api.SetMetricsToken("m3trics-token")
+	e := &env{srv: s.srv}
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"fail/no token", "", 401},
+		{"fail/wrong token", "m3trics-tokeN", 401},
+		{"fail/an API token", s.token(t), 401},
+		{"ok/the metrics token", "m3trics-token", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := e.do(t, "GET", "/metrics", tc.token, nil)
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET /metrics = %d, want %d", resp.StatusCode, tc.want)
+			}
+			if leaked := strings.Contains(string(b), "go_goroutines"); leaked != (tc.want == 200) {
+				t.Errorf("GET /metrics body has metrics: %v, want %v", leaked, tc.want == 200)
+			}
+		})
 	}
 }

@@ -16,6 +16,13 @@ type metrics struct {
 	refused  prometheus.Counter
 }
 
+// waitingGauge reports the requests waiting on a check (long polls).
+func waitingGauge(hub interface{ Waiting() int }) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "stepgate_waiting_requests", Help: "Requests waiting on a pending check (long polls) in this process.",
+	}, func() float64 { return float64(hub.Waiting()) })
+}
+
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

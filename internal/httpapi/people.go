@@ -31,9 +31,6 @@ import (
 // by re-authentication (internal/web/oidc.go); those both follow are in
 // package gate (answer.go).
 
-// reviewLimit caps the list of pending checks.
-const reviewLimit = 200
-
 type peopleSide struct {
 	rp          *oidc.RP
 	bearer      *oidc.Bearer
@@ -259,11 +256,18 @@ func (a *API) peopleChecks(w http.ResponseWriter, r *http.Request, p *peopleSide
 	if err != nil {
 		return err
 	}
-	list, err := a.svc.Pending(r.Context(), reviewLimit)
+	page, err := gate.ParsePage(r.URL.Query().Get("page"))
+	if err != nil {
+		return err
+	}
+	list, more, err := a.svc.PendingPage(r.Context(), page)
 	if err != nil {
 		return err
 	}
 	out := api.ReviewList{Checks: []api.ReviewItem{}}
+	if more {
+		out.NextPage = page + 1
+	}
 	for _, c := range list {
 		if c.Assessment == nil || c.Assessment.Requirements == nil || !gate.Eligible(c.Assessment.Requirements, c.Requester, asProof(u)) {
 			continue

@@ -499,3 +499,42 @@ func TestPeopleSyncedGroupsAreKept(t *testing.T) {
 		t.Errorf("state %s, want approved", got.State)
 	}
 }
+
+// TestPeopleReviewPages: the people API pages the pending checks, so that
+// a flood cannot hide the older ones: next_page leads to the oldest.
+func TestPeopleReviewPages(t *testing.T) {
+	e := newPeopleEnv(t, true)
+	oldest := e.putCheck(t, "bob", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 300}, func(c *store.Check) { c.CreatedAt = c.CreatedAt.Add(-time.Hour) })
+	for range gate.PageSize + 5 {
+		e.putCheck(t, "bob", policy.Requirements{AAL: 2, Approvals: 1, MaxAge: 300})
+	}
+	tok := e.idToken(t, oidctest.CLIClientID, weak1)
+	seen := map[string]bool{}
+	path := "/v1/people/checks"
+	for pages := 0; path != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("more than 3 pages for 56 checks")
+		}
+		res := e.call(t, "GET", path, tok, nil)
+		var list api.ReviewList
+		if res.status != 200 || json.Unmarshal(res.body, &list) != nil {
+			t.Fatalf("GET %s: %d %s", path, res.status, res.body)
+		}
+		if len(list.Checks) > gate.PageSize {
+			t.Errorf("GET %s: %d checks, want at most %d", path, len(list.Checks), gate.PageSize)
+		}
+		for _, c := range list.Checks {
+			seen[c.ID] = true
+		}
+		path = ""
+		if list.NextPage != 0 {
+			path = fmt.Sprintf("/v1/people/checks?page=%d", list.NextPage)
+		}
+	}
+	if len(seen) != gate.PageSize+6 || !seen[oldest.ID] {
+		t.Errorf("saw %d checks over the pages (oldest: %v), want %d with the oldest", len(seen), seen[oldest.ID], gate.PageSize+6)
+	}
+	if res := e.call(t, "GET", "/v1/people/checks?page=0", tok, nil); res.status != 400 {
+		t.Errorf("page=0: %d, want 400", res.status)
+	}
+}

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +30,37 @@ type API struct {
 	registry *prometheus.Registry
 	ci       *ciauth.Verifier // nil: API tokens only
 	people   *peopleSide      // nil: no people API (server.oidc unset)
+	ready    readiness
+	ops      *opsMetrics
+	// metricsToken, when set, is the bearer token /metrics requires.
+	metricsToken string
+}
+
+// Observer records the checks' changes of state in the metrics; the gate
+// tells it (gate.Service.SetNotifier, chained with the webhooks).
+func (a *API) Observer() interface {
+	Notify(ctx context.Context, event string, c *api.Check)
+} {
+	return a.ops
+}
+
+// SetMetricsToken makes /metrics require Authorization: Bearer token.
+func (a *API) SetMetricsToken(token string) { a.metricsToken = token }
+
+// metricsAuth refuses a scrape without the metrics token, when one is set.
+func (a *API) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.metricsToken != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.metricsToken)) != 1 {
+				a.log.WarnContext(r.Context(), "metrics scrape refused", "remote", r.RemoteAddr, "reason", "no or wrong bearer token")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="stepgate-metrics"`)
+				writeJSON(w, http.StatusUnauthorized, api.Error{Error: api.ErrorBody{Code: api.CodeUnauthorized, Message: "the metrics token is required (Authorization: Bearer ...)"}})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // New returns the API. maxPlan caps the body of POST /v1/checks.
@@ -34,7 +68,10 @@ func New(svc *gate.Service, hub *gate.Hub, st store.Store, log *slog.Logger, max
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	log = requestid.Logger(log)
-	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), registry: reg}
+	if hub != nil {
+		reg.MustRegister(waitingGauge(hub))
+	}
+	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), ops: newOpsMetrics(reg, st), registry: reg}
 }
 
 // Routes lists every route of the API.
@@ -61,7 +98,7 @@ func (a *API) Routes() http.Handler {
 	route("GET /.well-known/jwks.json", smallBody, a.jwks)
 	route("GET /healthz", smallBody, a.healthz)
 	route("GET /readyz", smallBody, a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Timeout: 10 * time.Second}))
+	mux.Handle("GET /metrics", a.metricsAuth(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Timeout: 10 * time.Second})))
 	return requestid.Middleware(recoverer(a.log, securityHeaders(mux)))
 }
 

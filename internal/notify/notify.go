@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
@@ -265,20 +266,45 @@ func slackFactorMessage(event string, fc *FactorChange, account string) map[stri
 // exponential back-off. Retries wait on their own timers, so one slow
 // receiver does not hold the others.
 func (n *Notifier) Run(ctx context.Context) {
+	// Deliveries post with send, which outlives ctx by at most
+	// DrainTimeout: what is in flight or queued when ctx ends is still
+	// attempted once, then Run returns.
+	send, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var wg sync.WaitGroup
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case d := <-n.queue:
-			go n.deliver(ctx, d)
+			wg.Go(func() { n.deliver(ctx, send, d) })
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	for drained := false; !drained; {
+		select {
+		case d := <-n.queue:
+			wg.Go(func() { n.deliver(ctx, send, d) })
+		default:
+			drained = true
 		}
 	}
+	stop := time.AfterFunc(DrainTimeout, cancel)
+	defer stop.Stop()
+	wg.Wait()
 }
 
-func (n *Notifier) deliver(ctx context.Context, d *delivery) {
+// DrainTimeout bounds how long Run, once its context has ended, waits for
+// the deliveries in flight and queued.
+const DrainTimeout = 5 * time.Second
+
+// deliver posts d, retrying with backoff until it succeeds, Attempts are
+// spent, or stop ends (then the attempt in flight is the last).
+func (n *Notifier) deliver(stop, send context.Context, d *delivery) {
+	ctx := send
 	pause := n.Backoff
 	for d.attempt = 1; d.attempt <= n.Attempts; d.attempt++ {
-		err := n.post(ctx, d)
+		err := n.post(send, d)
 		if err == nil {
 			n.log.InfoContext(ctx, "notification delivered", "event", d.event, "check", d.check, "webhook", redact(d.hook.URL), "attempt", d.attempt)
 			return
@@ -288,7 +314,8 @@ func (n *Notifier) deliver(ctx context.Context, d *delivery) {
 			break
 		}
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
+			n.log.WarnContext(ctx, "notification dropped: shutting down", "event", d.event, "check", d.check, "webhook", redact(d.hook.URL), "attempts", d.attempt)
 			return
 		case <-time.After(pause):
 		}

@@ -150,7 +150,7 @@ func TestGivesUp(t *testing.T) {
 	r, srv := newReceiver(100)
 	defer srv.Close()
 	n := newNotifier(&Webhook{URL: srv.URL})
-	n.deliver(context.Background(), &delivery{hook: n.hooks[0], body: []byte(`{}`), event: Pending, check: "chk_1"})
+	n.deliver(context.Background(), context.Background(), &delivery{hook: n.hooks[0], body: []byte(`{}`), event: Pending, check: "chk_1"})
 	if left := r.fails.Load(); left != 100-int32(n.Attempts) {
 		t.Errorf("tried %d times, want %d", 100-left, n.Attempts)
 	}
@@ -283,5 +283,24 @@ func TestSlackNamesSecrets(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"secrets":[{"name":"billing/db","env":"PGPASSWORD"}`) {
 		t.Errorf("JSON event = %s, want the secrets", b)
+	}
+}
+
+// TestRunDrainsAtShutdown: events queued when the server stops are still
+// delivered (once each) before Run returns; none is lost to the shutdown.
+func TestRunDrainsAtShutdown(t *testing.T) {
+	r, srv := newReceiver(0)
+	defer srv.Close()
+	n := newNotifier(&Webhook{URL: srv.URL})
+	for range 3 {
+		n.Notify(context.Background(), Pending, check())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // shutting down before the loop took anything
+	n.Run(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.bodies) != 3 {
+		t.Errorf("delivered %d of the 3 events queued at shutdown, want 3", len(r.bodies))
 	}
 }

@@ -106,4 +106,12 @@ type PeopleTx interface {
 	GetCheckChanges(ctx context.Context, checkID string) (json.RawMessage, error)
 	// ListChecks returns checks in a state, newest first (the review list).
 	ListChecks(ctx context.Context, state CheckState, limit int) ([]*Check, error)
+	// ListChecksPage is ListChecks from the offset-th check on (pages of
+	// the review list).
+	ListChecksPage(ctx context.Context, state CheckState, offset, limit int) ([]*Check, error)
+	// CountPendingChecks counts the pending checks created with a token.
+	CountPendingChecks(ctx context.Context, tokenID string) (int, error)
+	// PendingStats counts the pending checks, and those whose expiry is
+	// before now (for the metrics).
+	PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error)
 }

@@ -13,6 +13,9 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable: the database cannot record anything now (unreachable,
+	// timed out, read-only, full). Callers fail closed and answer 503.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // CheckState is where a check is in its life.

@@ -31,9 +31,6 @@ const (
 	msgNoPasskey   = "Your account has no passkey. Add one on your account page, or use an authenticator app code if this check accepts it."
 )
 
-// pendingLimit caps the list of waiting checks.
-const pendingLimit = 200
-
 type checkRow struct {
 	ID          string
 	Workspace   string
@@ -84,19 +81,28 @@ func stateText(d policy.Decision, state string) string {
 
 type checksView struct {
 	Rows []checkRow
+	// Prev and Next are the numbers of the neighbouring pages, 0 for none.
+	Page, Prev, Next int
 }
 
 func (v *checksView) title() string { return "Checks waiting for people" }
 
 // checksList shows the pending checks, newest first.
 func (w *Web) checksList(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
-	list, err := w.svc.Pending(r.Context(), pendingLimit)
+	page, err := gate.ParsePage(r.URL.Query().Get("page"))
+	if err != nil {
+		page = 1
+	}
+	list, more, err := w.svc.PendingPage(r.Context(), page)
 	if err != nil {
 		return fmt.Errorf("listing pending checks: %w", err)
 	}
 	slices.SortStableFunc(list, func(a, b *api.Check) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	now := w.now()
-	v := &checksView{}
+	v := &checksView{Page: page, Prev: page - 1}
+	if more {
+		v.Next = page + 1
+	}
 	for _, c := range list {
 		row := checkRow{
 			ID: c.ID, Workspace: c.Workspace, Environment: c.Environment, Kind: c.Kind, Requester: c.Requester,
@@ -614,6 +620,10 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 		return w.formError(rw, r, s, err)
 	}
 	code := normalizeCode(r.PostFormValue("code"))
+	key, addr := ident.Key(s.user.Name), w.clientAddr(r)
+	if w.throttle.Wait(key, addr) > 0 {
+		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
+	}
 	var cred *store.Credential
 	var refused error
 	err = w.st.InTx(ctx, func(tx store.Tx) error {
@@ -623,6 +633,11 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	})
 	if err != nil {
 		return fmt.Errorf("verifying totp for approval: %w", err)
+	}
+	if errors.Is(refused, totp.ErrInvalid) {
+		w.throttle.Fail(key, addr)
+	} else if refused == nil {
+		w.throttle.Succeed(key, addr)
 	}
 	if refused != nil {
 		return w.formError(rw, r, s, failWith(http.StatusUnauthorized, totpMessage(refused, false), refused))

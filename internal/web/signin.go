@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/audit"
@@ -92,6 +93,15 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	code := normalizeCode(r.PostFormValue("code"))
 	next := localPath(r.PostFormValue("next"))
 	old := cookieHash(r)
+	// Guessing is slowed per name and client address, for names of
+	// nobody as for real ones: the answers do not tell them apart.
+	key, addr := ident.Key(name), w.clientAddr(r)
+	if wait := w.throttle.Wait(key, addr); wait > 0 {
+		w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Actor: printableName(name), Subject: "user:" + printableName(name), Method: "totp", Reason: "too many wrong codes for this name from " + addr, Status: http.StatusTooManyRequests})
+		rw.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		w.render(rw, r, http.StatusTooManyRequests, "signin", &signInView{Next: next, Name: name, Message: totpMessage(totp.ErrLocked, true)})
+		return nil
+	}
 	var secret string
 	var refused error
 	nobody := "" // why a sign-in as nobody who may sign in was refused
@@ -123,6 +133,9 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("signing in with totp: %w", err)
 	}
+	if errors.Is(refused, totp.ErrInvalid) {
+		w.throttle.Fail(key, addr)
+	}
 	if refused != nil {
 		// A wrong code of a person is audited with their factor
 		// (verifyTOTP); a name that is nobody's, here. The page says the
@@ -133,6 +146,7 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 		w.render(rw, r, http.StatusUnauthorized, "signin", &signInView{Next: next, Name: name, Message: totpMessage(refused, true)})
 		return nil
 	}
+	w.throttle.Succeed(key, addr)
 	w.setSessionCookie(rw, secret)
 	redirect(rw, r, orDefault(next, "/checks"))
 	return nil
@@ -223,7 +237,7 @@ func totpMessage(err error, signIn bool) string {
 	case errors.Is(err, totp.ErrReused):
 		return "That code was already used: each code works once. Wait for the next code in your authenticator app."
 	case errors.Is(err, totp.ErrLocked):
-		return "Too many wrong codes: your authenticator app factor is locked for a while. Try again later, or use a passkey."
+		return "Too many wrong codes from here: wait a minute or more before trying again, or use a passkey."
 	case signIn:
 		return msgBadSignIn
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -26,6 +27,10 @@ type Config struct {
 	// Dev allows cookies without Secure, but only when PublicURL is http on
 	// a loopback address.
 	Dev bool
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// stepgate: from them, the client address is taken from
+	// X-Forwarded-For (it keys the TOTP back-off).
+	TrustedProxies []netip.Prefix
 }
 
 // Session and ceremony lifetimes.
@@ -65,6 +70,8 @@ type Web struct {
 	pages  *pages
 	oidc   *oidcSide // nil: no identity provider
 	notify FactorNotifier
+	// throttle slows TOTP guessing per name and client address.
+	throttle *totp.Throttle
 }
 
 // SetNotifier makes the web side tell people, through n, when a factor is
@@ -84,7 +91,7 @@ func (w *Web) factorChanged(ctx context.Context, event string, u *store.User, c 
 // POST refused (its origin matches nothing).
 func New(cfg Config, svc *gate.Service, st store.Store, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: requestid.Logger(log), now: now, secure: true}
+	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: requestid.Logger(log), now: now, secure: true, throttle: totp.NewThrottle(now)}
 	u, err := url.Parse(cfg.PublicURL)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		w.origin = u.Scheme + "://" + strings.ToLower(u.Host)

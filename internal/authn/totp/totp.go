@@ -33,7 +33,8 @@ const (
 	Period = 30 * time.Second
 	// Skew is how many steps before and after the current one are accepted.
 	Skew = 1
-	// MaxFailures is how many wrong codes in a row lock the factor.
+	// MaxFailures is how many wrong codes in a row, for one name from one
+	// client address, slow that address down (Throttle).
 	MaxFailures = 5
 	// PendingTTL is how long an enrollment may wait for its first code.
 	PendingTTL = 15 * time.Minute
@@ -50,8 +51,8 @@ var (
 	// ErrReused is returned for a right code of a step already used: each
 	// code is accepted once, and never after a later one.
 	ErrReused = errors.New("totp: code already used")
-	// ErrLocked is returned while the factor is locked after too many wrong
-	// codes; the message says until when.
+	// ErrLocked: the client address sent too many wrong codes for this name
+	// (Throttle) and must wait before it tries again.
 	ErrLocked = errors.New("totp: factor locked")
 	// ErrExpired is returned when an enrollment waited longer than PendingTTL.
 	ErrExpired = errors.New("totp: enrollment expired")
@@ -239,22 +240,19 @@ func (t *TOTP) Confirm(p *Pending, code, userID, name string) (*store.Credential
 // with GetCredentialForUpdate and must write it back in the same transaction
 // whatever the result, since failures count too.
 //
-//   - while c is locked: ErrLocked, and nothing changes;
 //   - a right code for a step after c.LastStep: nil; Failures reset,
 //     LastStep and LastUsedAt set;
 //   - a right code for c.LastStep or an earlier step: ErrReused (not counted
 //     as a failure: it is no guess, and it cannot unlock anything);
-//   - anything else, malformed codes included: ErrInvalid, Failures + 1;
-//     from MaxFailures on, every failure locks c for 1 min, doubling per
-//     further failure up to 1 h.
+//   - anything else, malformed codes included: ErrInvalid, Failures + 1.
+//
+// Verify never locks c: guessing is slowed per person and client address
+// by a Throttle, which the caller consults first.
 func (t *TOTP) Verify(c *store.Credential, code string) error {
 	if c.Kind != store.KindTOTP {
 		return fmt.Errorf("totp: credential %s is a %s factor", c.ID, c.Kind)
 	}
 	now := t.now()
-	if now.Before(c.LockedUntil) {
-		return fmt.Errorf("%w until %s", ErrLocked, c.LockedUntil.UTC().Format(time.RFC3339))
-	}
 	if !wellFormed(code) {
 		return t.fail(c, now)
 	}
@@ -270,7 +268,7 @@ func (t *TOTP) Verify(c *store.Credential, code string) error {
 	switch {
 	case step >= 0:
 		c.Failures = 0
-		c.LockedUntil = time.Time{}
+		c.LockedUntil = time.Time{} // a lock of older versions
 		c.LastStep = step
 		c.LastUsedAt = now
 		return nil
@@ -282,12 +280,11 @@ func (t *TOTP) Verify(c *store.Credential, code string) error {
 }
 
 func (t *TOTP) fail(c *store.Credential, now time.Time) error {
+	// Counted for the audit log and alerting; the back-off is per person
+	// and client address (Throttle), never a lock of the factor for
+	// everyone.
 	c.Failures++
-	if c.Failures < MaxFailures {
-		return ErrInvalid
-	}
-	c.LockedUntil = now.Add(lockFor(c.Failures))
-	return fmt.Errorf("%w (factor locked until %s)", ErrInvalid, c.LockedUntil.UTC().Format(time.RFC3339))
+	return ErrInvalid
 }
 
 // lockFor is the back-off after the given number of failures in a row

@@ -354,51 +354,64 @@ func TestVerifyMalformed(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) {
+// TestNoLockout: wrong codes are counted but never lock the factor: a
+// lock would let anyone who knows a name lock its owner out (Throttle
+// slows guessing per client address instead).
+func TestNoLockout(t *testing.T) {
 	tt, c, _ := newTest(t)
 	cred, seed := enroll(t, tt, c)
 	c.advance(time.Minute)
-
-	for i := 1; i < MaxFailures; i++ {
-		if err := tt.Verify(cred, wrongCode(seed, c.now())); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrLocked) {
+	for i := 1; i <= 3*MaxFailures; i++ {
+		if err := tt.Verify(cred, wrongCode(seed, c.now())); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("Verify(wrong #%d) = %v, want ErrInvalid", i, err)
 		}
-		if !cred.LockedUntil.IsZero() {
-			t.Fatalf("locked after %d failures, want 5", i)
+		if cred.Failures != i || !cred.LockedUntil.IsZero() {
+			t.Fatalf("after %d failures: Failures %d, LockedUntil %v; want %d, zero", i, cred.Failures, cred.LockedUntil, i)
 		}
 	}
-
-	// Failure 5 locks for 1 min, then each further failure doubles, up to 1 h.
-	for i, want := range []time.Duration{1, 2, 4, 8, 16, 32, 60, 60} {
-		err := tt.Verify(cred, wrongCode(seed, c.now()))
-		if !errors.Is(err, ErrInvalid) {
-			t.Fatalf("Verify(wrong #%d) = %v, want ErrInvalid", MaxFailures+i, err)
-		}
-		if got := cred.LockedUntil.Sub(c.now()); got != want*time.Minute {
-			t.Fatalf("after %d failures locked for %v, want %v", cred.Failures, got, want*time.Minute)
-		}
-
-		// While locked even the right code is refused, and nothing is counted.
-		c.advance(want*time.Minute - time.Second)
-		failures := cred.Failures
-		err = tt.Verify(cred, code(seed, c.now()))
-		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), cred.LockedUntil.UTC().Format(time.RFC3339)) {
-			t.Fatalf("Verify(while locked) = %v, want ErrLocked saying until %v", err, cred.LockedUntil)
-		}
-		if cred.Failures != failures {
-			t.Fatalf("Failures = %d after a locked attempt, want %d", cred.Failures, failures)
-		}
-		c.advance(time.Second) // the lock expires
-	}
-
 	if err := tt.Verify(cred, code(seed, c.now())); err != nil {
-		t.Fatalf("Verify(right code after the lock) = %v", err)
+		t.Fatalf("Verify(right code after %d wrong ones) = %v, want nil", 3*MaxFailures, err)
 	}
-	if cred.Failures != 0 || !cred.LockedUntil.IsZero() {
-		t.Errorf("after success: Failures %d, LockedUntil %v; want 0, zero", cred.Failures, cred.LockedUntil)
+	if cred.Failures != 0 {
+		t.Errorf("after success: Failures %d, want 0", cred.Failures)
 	}
-	if err := tt.Verify(cred, wrongCode(seed, c.now())); !errors.Is(err, ErrInvalid) || !cred.LockedUntil.IsZero() {
-		t.Errorf("one failure after success: %v, LockedUntil %v; want ErrInvalid, not locked", err, cred.LockedUntil)
+}
+
+// TestThrottle: MaxFailures wrong codes for a name from an address slow
+// that pair down (1 min, doubling to 1 h), not the same name from another
+// address; an address failing across many names is slowed for all; a
+// success clears the pair.
+func TestThrottle(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(c.now)
+	for i := 1; i < MaxFailures; i++ {
+		th.Fail("bob", "203.0.113.1")
+		if w := th.Wait("bob", "203.0.113.1"); w != 0 {
+			t.Fatalf("after %d failures: wait %v, want 0", i, w)
+		}
+	}
+	for _, want := range []time.Duration{1, 2, 4, 8, 16, 32, 60, 60} {
+		th.Fail("bob", "203.0.113.1")
+		if got := th.Wait("bob", "203.0.113.1"); got != want*time.Minute {
+			t.Fatalf("wait = %v, want %v", got, want*time.Minute)
+		}
+		if got := th.Wait("bob", "198.51.100.2"); got != 0 {
+			t.Fatalf("another address waits %v for bob, want 0", got)
+		}
+		if got := th.Wait("alice", "203.0.113.1"); got != 0 {
+			t.Fatalf("the address waits %v for another name, want 0", got)
+		}
+		c.advance(want * time.Minute)
+	}
+	th.Succeed("bob", "203.0.113.1")
+	if got := th.Wait("bob", "203.0.113.1"); got != 0 {
+		t.Errorf("after a success: wait %v, want 0", got)
+	}
+	for i := range AddressMaxFailures {
+		th.Fail(fmt.Sprintf("name-%d", i), "192.0.2.9")
+	}
+	if got := th.Wait("anyone", "192.0.2.9"); got != time.Minute {
+		t.Errorf("an address that failed for %d names waits %v for a new name, want 1m", AddressMaxFailures, got)
 	}
 }
 

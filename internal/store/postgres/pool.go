@@ -16,8 +16,9 @@ import (
 // of it the store needs. Swap it for pgxpool when go.mod has puddle: the
 // pool_max_conns DSN setting already means the same.
 type pool struct {
-	cfg *pgx.ConnConfig
-	sem chan struct{} // one token per open connection
+	cfg  *pgx.ConnConfig
+	sem  chan struct{} // one token per open connection
+	opts Options
 
 	mu     sync.Mutex
 	idle   []idleConn // most recently used last
@@ -34,17 +35,32 @@ type idleConn struct {
 // before use.
 const checkAfter = 30 * time.Second
 
+// peekAfter is how long a connection may sit idle before it is checked,
+// without sending anything, for what the server said meanwhile: after a
+// restart, a FATAL message and the end of the stream wait there.
+const peekAfter = time.Second
+
 var errPoolClosed = errors.New("connection pool closed")
 
-func newPool(cfg *pgx.ConnConfig, max int) *pool {
-	return &pool{cfg: cfg, sem: make(chan struct{}, max), pids: map[uint32]bool{}}
+func newPool(cfg *pgx.ConnConfig, max int, opts Options) *pool {
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = opts.ConnectTimeout
+	}
+	return &pool{cfg: cfg, sem: make(chan struct{}, max), opts: opts, pids: map[uint32]bool{}}
 }
 
+// errAcquireTimeout: every connection stayed busy for the acquire timeout.
+var errAcquireTimeout = errors.New("timed out waiting for a free database connection")
+
 // acquire returns an idle connection, or a new one if fewer than max are
-// open, or waits for one to be released.
+// open, or waits for one to be released (at most the acquire timeout).
 func (p *pool) acquire(ctx context.Context) (*pgx.Conn, error) {
+	wait := time.NewTimer(p.opts.AcquireTimeout)
+	defer wait.Stop()
 	select {
 	case p.sem <- struct{}{}:
+	case <-wait.C:
+		return nil, errAcquireTimeout
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -65,7 +81,7 @@ func (p *pool) acquire(ctx context.Context) (*pgx.Conn, error) {
 		if !ok {
 			break
 		}
-		if ic.c.IsClosed() || time.Since(ic.since) > checkAfter && ic.c.Ping(ctx) != nil {
+		if !p.usable(ctx, ic) {
 			p.closeConn(ic.c)
 			continue
 		}
@@ -80,6 +96,24 @@ func (p *pool) acquire(ctx context.Context) (*pgx.Conn, error) {
 	p.pids[c.PgConn().PID()] = true
 	p.mu.Unlock()
 	return c, nil
+}
+
+// usable reports whether an idle connection can take a statement: a
+// connection idle for a while is checked first, so that a statement is
+// never sent on a connection the server has already closed.
+func (p *pool) usable(ctx context.Context, ic idleConn) bool {
+	idle := time.Since(ic.since)
+	switch {
+	case ic.c.IsClosed():
+		return false
+	case idle > checkAfter:
+		pctx, cancel := context.WithTimeout(ctx, p.opts.StatementTimeout)
+		defer cancel()
+		return ic.c.Ping(pctx) == nil
+	case idle > peekAfter:
+		return ic.c.PgConn().CheckConn() == nil && !ic.c.IsClosed()
+	}
+	return true
 }
 
 // release gives c back. A connection that is broken or still in a

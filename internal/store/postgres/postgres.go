@@ -66,6 +66,46 @@ var _ store.Store = (*Store)(nil)
 // and the number of CPUs); the notification listener holds one more
 // connection.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// Options bound how long the store waits for the database, so that a
+// silent network partition fails requests closed quickly instead of
+// hanging them. Zero values take the defaults.
+type Options struct {
+	// ConnectTimeout bounds opening a connection (default 5s; the DSN's
+	// connect_timeout, when set, wins).
+	ConnectTimeout time.Duration
+	// StatementTimeout bounds one statement, or one transaction of InTx
+	// (default 5s).
+	StatementTimeout time.Duration
+	// AcquireTimeout bounds waiting for a free connection of the pool
+	// (default 5s).
+	AcquireTimeout time.Duration
+}
+
+// Default timeouts.
+const (
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultStatementTimeout = 5 * time.Second
+	DefaultAcquireTimeout   = 5 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = DefaultStatementTimeout
+	}
+	if o.AcquireTimeout <= 0 {
+		o.AcquireTimeout = DefaultAcquireTimeout
+	}
+	return o
+}
+
+// OpenWith is Open with timeouts.
+func OpenWith(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parsing PostgreSQL DSN: %w", err)
@@ -78,7 +118,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		}
 	}
 	s := &Store{
-		pool:         newPool(cfg, maxConns),
+		pool:         newPool(cfg, maxConns, opts.withDefaults()),
 		hub:          sqlstore.NewHub(sqlstore.DefaultMaxPending),
 		listenerDone: make(chan struct{}),
 	}
@@ -95,7 +135,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	s.records = sqlstore.NewTx(poolQuerier{s.pool}, s.dialect)
 	if err := s.open(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("opening PostgreSQL database %q on %q: %w", cfg.Database, cfg.Host, err)
+		return nil, fmt.Errorf("opening PostgreSQL database %q on %q: %w", cfg.Database, cfg.Host, unavailable(err))
 	}
 	return s, nil
 }
@@ -202,13 +242,18 @@ func inTx(ctx context.Context, c *pgx.Conn, fn func(tx pgx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
+	return runTx(ctx, c, tx, fn)
+}
+
+// runTx runs fn in tx, begun on c, and commits when fn returns nil.
+func runTx(ctx context.Context, c *pgx.Conn, tx pgx.Tx, fn func(tx pgx.Tx) error) error {
 	finished := false
 	defer func() {
 		if !finished { // fn panicked
 			_ = rollback(c, tx)
 		}
 	}()
-	err = fn(tx)
+	err := fn(tx)
 	finished = true
 	if err != nil {
 		if rbErr := rollback(c, tx); rbErr != nil {
@@ -240,14 +285,27 @@ func rollback(c *pgx.Conn, tx pgx.Tx) error {
 // returned. Use tx in fn, not the Store: the Store's methods would run
 // outside the transaction, on another connection of the pool.
 func (s *Store) InTx(ctx context.Context, fn func(tx store.Tx) error) error {
-	c, err := s.pool.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, s.pool.opts.StatementTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		c, err := s.pool.acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("beginning transaction: %w", unavailable(err))
+		}
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			s.pool.release(c)
+			if attempt == 0 && pgconn.SafeToRetry(err) {
+				continue // nothing was sent: once more, on a fresh connection
+			}
+			return fmt.Errorf("beginning transaction: %w", unavailable(err))
+		}
+		err = runTx(ctx, c, tx, func(tx pgx.Tx) error {
+			return fn(sqlstore.NewTx(pgxQuerier{tx}, s.dialect))
+		})
+		s.pool.release(c)
+		return unavailable(err)
 	}
-	defer s.pool.release(c)
-	return inTx(ctx, c, func(tx pgx.Tx) error {
-		return fn(sqlstore.NewTx(pgxQuerier{tx}, s.dialect))
-	})
 }
 
 // AppendAudit appends e in a transaction of its own.
@@ -291,15 +349,15 @@ func (s *Store) WatchChecks(ctx context.Context) (<-chan string, error) {
 	return ch, nil
 }
 
-// Ping checks the database answers.
+// Ping checks that a check could be recorded now: it rewrites the one row
+// of the readiness table, within the statement timeout. Its errors wrap
+// store.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
-	c, err := s.pool.acquire(ctx)
-	if err == nil {
-		err = c.Ping(ctx)
-		s.pool.release(c)
-	}
-	if err != nil {
-		return fmt.Errorf("pinging PostgreSQL: %w", err)
+	if _, err := (poolQuerier{s.pool}).Exec(ctx, `UPDATE readiness SET probed_at = now() WHERE id = 1`); err != nil {
+		if !errors.Is(err, store.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return fmt.Errorf("writing to PostgreSQL: %w", err)
 	}
 	return nil
 }

@@ -26,29 +26,48 @@ func (q pgxQuerier) Query(ctx context.Context, query string, args ...any) (sqlst
 	return q.c.Query(ctx, query, args...)
 }
 
-// poolQuerier runs each statement on a connection of the pool.
+// poolQuerier runs each statement on a connection of the pool, within
+// the statement timeout. A statement that failed before anything was
+// sent (the connection was found broken) is retried once on a fresh
+// connection.
 type poolQuerier struct{ p *pool }
 
 func (q poolQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	c, err := q.p.acquire(ctx)
-	if err != nil {
-		return 0, err
+	ctx, cancel := context.WithTimeout(ctx, q.p.opts.StatementTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		c, err := q.p.acquire(ctx)
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		n, err := pgxQuerier{c}.Exec(ctx, query, args...)
+		q.p.release(c)
+		if err != nil && attempt == 0 && pgconn.SafeToRetry(err) {
+			continue
+		}
+		return n, unavailable(err)
 	}
-	defer q.p.release(c)
-	return pgxQuerier{c}.Exec(ctx, query, args...)
 }
 
 func (q poolQuerier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	c, err := q.p.acquire(ctx)
-	if err != nil {
-		return nil, err
+	ctx, cancel := context.WithTimeout(ctx, q.p.opts.StatementTimeout)
+	for attempt := 0; ; attempt++ {
+		c, err := q.p.acquire(ctx)
+		if err != nil {
+			cancel()
+			return nil, unavailable(err)
+		}
+		rows, err := c.Query(ctx, query, args...)
+		if err != nil {
+			q.p.release(c)
+			if attempt == 0 && pgconn.SafeToRetry(err) {
+				continue
+			}
+			cancel()
+			return nil, unavailable(err)
+		}
+		return &poolRows{Rows: rows, release: func() { q.p.release(c); cancel() }}, nil
 	}
-	rows, err := c.Query(ctx, query, args...)
-	if err != nil {
-		q.p.release(c)
-		return nil, err
-	}
-	return &poolRows{Rows: rows, release: func() { q.p.release(c) }}, nil
 }
 
 // poolRows gives the connection back when the rows are closed.
@@ -57,6 +76,8 @@ type poolRows struct {
 	release func()
 	done    bool
 }
+
+func (r *poolRows) Err() error { return unavailable(r.Rows.Err()) }
 
 func (r *poolRows) Close() {
 	r.Rows.Close()

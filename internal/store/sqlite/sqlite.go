@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ var migrationFS embed.FS
 // busyTimeout is how long a statement waits for another connection's (or
 // process's) write lock before it fails with SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
+
+// maxConns is the size of the connection pool.
+const maxConns = 8
 
 // records is sqlstore.Tx under a name that keeps the embedded field
 // unexported while its methods are promoted.
@@ -59,6 +63,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("opening SQLite database %q: want the path of a file, without '?' or '#'", path)
 	}
+	// SQLite gives the -wal and -shm files the mode of the database file:
+	// create it readable by its owner only (it holds sealed keys, TOTP
+	// secrets and the audit log). An existing file keeps its mode.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
+	}
+	_ = f.Close()
 	dsn := path + "?" + strings.Join([]string{
 		"_txlock=immediate",
 		fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds()),
@@ -71,8 +83,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	// Writers take turns anyway; a few connections let reads proceed
 	// while one writes.
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 
 	d := &sqlstore.Dialect{
 		ForUpdate:  "", // the transaction already holds the write lock
@@ -82,7 +94,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		Classify:   classify,
 	}
 	stmts := &stmtCache{db: db, m: map[string]*sql.Stmt{}}
-	s := &Store{records: sqlstore.NewTx(querier{db: db, stmts: stmts}, d), db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending), stmts: stmts, writer: make(chan struct{}, 1)}
+	s := &Store{records: nil, db: db, dialect: d, hub: sqlstore.NewHub(sqlstore.DefaultMaxPending), stmts: stmts, writer: make(chan struct{}, 1)}
+	s.records = sqlstore.NewTx(querier{db: db, stmts: stmts, failed: s.unavailable}, d)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %q: %w", path, err)
@@ -132,7 +145,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 	defer func() { <-s.writer }()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
+		return fmt.Errorf("beginning transaction: %w", s.unavailable(err))
 	}
 	finished := false
 	defer func() {
@@ -143,13 +156,17 @@ func (s *Store) inTx(ctx context.Context, fn func(q sqlstore.Querier) error) err
 	err = fn(querier{db: tx, tx: tx, stmts: s.stmts})
 	finished = true
 	if err != nil {
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+		rbErr := tx.Rollback()
+		// After the rollback, which gives the connection back: the
+		// connections are dropped only once none is in use.
+		err = s.unavailable(err)
+		if rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("rolling back transaction: %w", rbErr))
 		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing transaction: %w", err)
+		return fmt.Errorf("committing transaction: %w", s.unavailable(err))
 	}
 	return nil
 }
@@ -198,13 +215,68 @@ func (s *Store) WatchChecks(ctx context.Context) (<-chan string, error) {
 	return ch, nil
 }
 
-// Ping checks the database answers a query.
+// Ping checks that a check could be recorded now: it rewrites the one row
+// of the readiness table in a write transaction (so the database does not
+// grow), which fails when the file cannot be written (read-only, disk
+// full, locked by another process beyond the context's deadline). Its
+// errors wrap store.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return fmt.Errorf("pinging SQLite database: %w", err)
+	probe := func() error {
+		return s.inTx(ctx, func(q sqlstore.Querier) error {
+			_, err := q.Exec(ctx, `UPDATE readiness SET probed_at = ? WHERE id = 1`, time.Now().UnixMicro())
+			return err
+		})
+	}
+	err := probe()
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		// The failure dropped the idle connections, which may have been
+		// opened while the file was read-only: probe once more on fresh
+		// ones, so readiness says what the file is now.
+		err = probe()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: writing to the SQLite database: %w", store.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// cannotWrite reports whether err says the file cannot be written now
+// (rather than that a statement was wrong): read-only, full, I/O error,
+// cannot open.
+func cannotWrite(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_BUSY:
+		return true
+	}
+	return false
+}
+
+// recover drops the idle connections after a write failed because of the
+// file: a connection opened while the file was read-only stays read-only,
+// so the pool opens fresh ones, which see the file as it is now.
+func (s *Store) recover(err error) {
+	if !cannotWrite(err) {
+		return
+	}
+	s.db.SetMaxIdleConns(0)
+	s.db.SetMaxIdleConns(maxConns)
+}
+
+// unavailable wraps err with store.ErrUnavailable when it says the file
+// cannot be written now (callers answer 503), after recover.
+func (s *Store) unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	s.recover(err)
+	if cannotWrite(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Close closes the watchers' channels and the database. It is safe to call
@@ -232,6 +304,9 @@ type querier struct {
 	}
 	tx    *sql.Tx // the transaction, when db is one
 	stmts *stmtCache
+	// failed, when set, is told of the statements' errors and returns
+	// the error to return.
+	failed func(error) error
 }
 
 // stmt returns the prepared statement of query for this querier, or nil to
@@ -259,6 +334,9 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 		res, err = q.db.ExecContext(ctx, query, args...)
 	}
 	if err != nil {
+		if q.failed != nil {
+			err = q.failed(err)
+		}
 		return 0, err
 	}
 	return res.RowsAffected()
@@ -273,6 +351,9 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 		rows, err = q.db.QueryContext(ctx, query, args...)
 	}
 	if err != nil {
+		if q.failed != nil {
+			err = q.failed(err)
+		}
 		return nil, err
 	}
 	return sqlRows{rows}, nil

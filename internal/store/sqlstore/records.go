@@ -266,6 +266,48 @@ func (x *Tx) ListChecks(ctx context.Context, state store.CheckState, limit int) 
 	return out, nil
 }
 
+// ListChecksPage returns the checks in state in ListChecks' order,
+// skipping the first offset of them, at most limit.
+func (x *Tx) ListChecksPage(ctx context.Context, state store.CheckState, offset, limit int) ([]*store.Check, error) {
+	var out []*store.Check
+	err := positive(limit)
+	if err == nil && offset < 0 {
+		err = fmt.Errorf("offset %d is negative", offset)
+	}
+	if err == nil {
+		err = x.queryAll(ctx, appendTo(&out, scanCheck), `SELECT `+checkColumns+` FROM checks
+			WHERE state = $1
+			ORDER BY created_at DESC NULLS LAST, id DESC
+			LIMIT $2 OFFSET $3`, string(state), limit, offset)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %q checks from %d: %w", state, offset, err)
+	}
+	return out, nil
+}
+
+// PendingStats counts the pending checks, and those of them whose expiry
+// is before now (overdue: the expiry loop has not caught up).
+func (x *Tx) PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error) {
+	err = x.queryOne(ctx, func(r Rows) error { return r.Scan(&pending, &overdue) },
+		`SELECT count(*), coalesce(sum(CASE WHEN expires_at < $1 THEN 1 ELSE 0 END), 0) FROM checks WHERE state = 'pending'`, x.d.timeArg(now))
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting pending checks: %w", err)
+	}
+	return pending, overdue, nil
+}
+
+// CountPendingChecks counts the pending checks created with a token.
+func (x *Tx) CountPendingChecks(ctx context.Context, tokenID string) (int, error) {
+	var n int
+	err := x.queryOne(ctx, func(r Rows) error { return r.Scan(&n) },
+		`SELECT count(*) FROM checks WHERE token_id = $1 AND state = 'pending'`, tokenID)
+	if err != nil {
+		return 0, fmt.Errorf("counting the pending checks of token %q: %w", tokenID, err)
+	}
+	return n, nil
+}
+
 // PutCheckChanges stores the changes of a check, verbatim, replacing those
 // stored before; store.ErrNotFound if the check does not exist. Empty or
 // all-space changes are stored as NULL and read back nil.

@@ -1119,6 +1119,80 @@ func testListChecks(t *testing.T, open Opener) {
 		})
 	}
 
+	t.Run("pages", func(t *testing.T) {
+		t.Parallel()
+		st, ctx := open(t), t.Context()
+		for _, c := range checks {
+			if err := st.CreateCheck(ctx, c); err != nil {
+				t.Fatalf("CreateCheck(%s) = %v, want nil", c.ID, err)
+			}
+		}
+		for _, tt := range []struct {
+			name          string
+			offset, limit int
+			want          []string
+			wantErr       bool
+		}{
+			{"ok/first", 0, 2, []string{"p-new-b", "p-new-a"}, false},
+			{"ok/second", 2, 2, []string{"p-mid-1us", "p-mid"}, false},
+			{"ok/last", 4, 2, []string{"p-old", "p-zero"}, false},
+			{"ok/past-the-end", 6, 2, []string{}, false},
+			{"fail/negative-offset", -1, 2, nil, true},
+			{"fail/zero-limit", 0, 0, nil, true},
+		} {
+			got, err := st.ListChecksPage(ctx, store.StatePending, tt.offset, tt.limit)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("%s: ListChecksPage(%d, %d) error = %v, want error %v", tt.name, tt.offset, tt.limit, err, tt.wantErr)
+			}
+			if err != nil {
+				continue
+			}
+			if diff := cmp.Diff(tt.want, ids(got, func(c *store.Check) string { return c.ID })); diff != "" {
+				t.Errorf("%s: ListChecksPage(%d, %d) mismatch (-want +got):\n%s", tt.name, tt.offset, tt.limit, diff)
+			}
+		}
+	})
+
+	t.Run("count-pending", func(t *testing.T) {
+		t.Parallel()
+		st, ctx := open(t), t.Context()
+		for _, c := range []*store.Check{
+			{ID: "a1", State: store.StatePending, TokenID: "tok-a"},
+			{ID: "a2", State: store.StatePending, TokenID: "tok-a"},
+			{ID: "a3", State: store.StateApproved, TokenID: "tok-a"},
+			{ID: "b1", State: store.StatePending, TokenID: "tok-b"},
+		} {
+			if err := st.CreateCheck(ctx, c); err != nil {
+				t.Fatalf("CreateCheck(%s) = %v, want nil", c.ID, err)
+			}
+		}
+		for tok, want := range map[string]int{"tok-a": 2, "tok-b": 1, "tok-c": 0} {
+			if got, err := st.CountPendingChecks(ctx, tok); err != nil || got != want {
+				t.Errorf("CountPendingChecks(%s) = %d, %v; want %d, nil", tok, got, err, want)
+			}
+		}
+	})
+
+	t.Run("pending-stats", func(t *testing.T) {
+		t.Parallel()
+		st, ctx := open(t), t.Context()
+		if p, o, err := st.PendingStats(ctx, at(0)); err != nil || p != 0 || o != 0 {
+			t.Errorf("PendingStats() of an empty store = %d, %d, %v; want 0, 0, nil", p, o, err)
+		}
+		for _, c := range []*store.Check{
+			{ID: "due", State: store.StatePending, ExpiresAt: at(time.Minute)},
+			{ID: "later", State: store.StatePending, ExpiresAt: at(time.Hour)},
+			{ID: "done", State: store.StateApproved, ExpiresAt: at(time.Minute)},
+		} {
+			if err := st.CreateCheck(ctx, c); err != nil {
+				t.Fatalf("CreateCheck(%s) = %v, want nil", c.ID, err)
+			}
+		}
+		if p, o, err := st.PendingStats(ctx, at(2*time.Minute)); err != nil || p != 2 || o != 1 {
+			t.Errorf("PendingStats() = %d, %d, %v; want 2 pending, 1 overdue", p, o, err)
+		}
+	})
+
 	t.Run("ok/every-field", func(t *testing.T) {
 		t.Parallel()
 		st, ctx := open(t), t.Context()
