@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -272,6 +273,9 @@ type checkView struct {
 	ChangeGroups []actionGroup
 	Listed       int // changes listed in ChangeGroups
 	NotListed    int
+	// The list of every change is paged, maxListed a page: ChangesPage is
+	// this page (1 on), PrevChanges and NextChanges the others (0: none).
+	ChangesPage, PrevChanges, NextChanges int
 
 	Requester      string
 	RequesterIsYou bool
@@ -321,7 +325,7 @@ const (
 	maxAddresses = 20
 )
 
-func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User, creds []*store.Credential) *checkView {
+func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User, creds []*store.Credential, changesPage int) *checkView {
 	now := w.now()
 	v := &checkView{
 		ID: c.ID, State: c.State, Pending: c.State == string(store.StatePending), Kind: c.Kind,
@@ -404,6 +408,15 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 		}
 	}
 	groups := map[plan.Action]*actionGroup{}
+	pages := max((len(changes)+maxListed-1)/maxListed, 1)
+	v.ChangesPage = min(max(changesPage, 1), pages)
+	if v.ChangesPage > 1 {
+		v.PrevChanges = v.ChangesPage - 1
+	}
+	if v.ChangesPage < pages {
+		v.NextChanges = v.ChangesPage + 1
+	}
+	first := (v.ChangesPage - 1) * maxListed
 	for i := range changes {
 		ch := &changes[i]
 		g := groups[ch.Action]
@@ -412,7 +425,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 			groups[ch.Action] = g
 		}
 		g.Count++
-		if v.Listed >= maxListed {
+		if i < first || i >= first+maxListed {
 			v.NotListed++
 			continue
 		}
@@ -530,7 +543,8 @@ func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, st
 	if err != nil {
 		return fmt.Errorf("listing factors: %w", err)
 	}
-	v := w.buildCheckView(c, changes, s.user, creds)
+	page, _ := strconv.Atoi(r.URL.Query().Get("changes"))
+	v := w.buildCheckView(c, changes, s.user, creds, page)
 	v.Message = msg
 	v.OIDC = w.oidcName()
 	if msg == "" {

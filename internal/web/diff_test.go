@@ -2,6 +2,8 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -79,5 +81,38 @@ func TestListSummaryAndStateHeading(t *testing.T) {
 	if strings.Contains(page.body, "Decision: needs approval") || !strings.Contains(page.body, "Decision: approved: the grant is issued") {
 		i := strings.Index(page.body, "Decision:")
 		t.Errorf("an approved check's heading: want it to say approved, not needs approval: %q", page.body[i:min(len(page.body), i+80)])
+	}
+}
+
+// Every change of a large plan can be reached: the list is paged.
+func TestChangesArePaged(t *testing.T) {
+	f := newFixture(t)
+	f.addUser(t, "bob", "approvers")
+	var changes []plan.Change
+	for i := range 2*maxListed + 50 {
+		ch := tagChange()
+		ch.Address = fmt.Sprintf("aws_s3_bucket.b%04d", i)
+		changes = append(changes, ch)
+	}
+	f.putCheck(t, "chk_many", checkSpec{requester: "ci-bot", req: policy.Requirements{AAL: 2, Approvals: 1}, changes: changes})
+	b := f.browser(t)
+	b.signIn(t, "bob")
+	for _, tt := range []struct {
+		query      string
+		has, hasnt string
+		next       bool
+	}{
+		{"", "aws_s3_bucket.b0000", "aws_s3_bucket.b0300", true},
+		{"?changes=2", "aws_s3_bucket.b0300", "aws_s3_bucket.b0299<", true},
+		{"?changes=3", "aws_s3_bucket.b0649", "aws_s3_bucket.b0599<", false},
+		{"?changes=99", "aws_s3_bucket.b0649", "aws_s3_bucket.b0000<", false},
+	} {
+		res := b.get(t, "/checks/chk_many"+tt.query)
+		if res.status != http.StatusOK || !strings.Contains(res.body, tt.has) || strings.Contains(res.body, tt.hasnt) {
+			t.Errorf("page %q: status %d; want %s listed and not %s", tt.query, res.status, tt.has, tt.hasnt)
+		}
+		if got := strings.Contains(res.body, "more changes →"); got != tt.next {
+			t.Errorf("page %q: a link to more changes = %v, want %v", tt.query, got, tt.next)
+		}
 	}
 }
