@@ -153,23 +153,9 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 	review := n.publicURL + "/checks/" + c.ID
 	view := *c
 	view.Grant = "" // a grant never leaves in a notification
-	for _, h := range n.hooks {
-		if !h.wants(event) {
-			continue
-		}
-		var body []byte
-		var err error
-		if h.Format == "slack" {
-			body, err = json.Marshal(slackMessage(event, &view, review))
-		} else {
-			body, err = json.Marshal(Event{Type: event, Time: n.now().UTC(), Check: &view, ReviewURL: review})
-		}
-		if err != nil {
-			n.log.ErrorContext(ctx, "encoding notification failed", "event", event, "check", c.ID, "err", err)
-			continue
-		}
-		n.enqueue(ctx, &delivery{hook: h, body: body, event: event, check: c.ID})
-	}
+	n.queueFor(ctx, event, c.ID,
+		func() any { return slackMessage(event, &view, review) },
+		func() any { return Event{Type: event, Time: n.now().UTC(), Check: &view, ReviewURL: review} })
 }
 
 // NotifyFactor queues a factor's event (FactorAdded, FactorRemoved) for
@@ -179,22 +165,28 @@ func (n *Notifier) NotifyFactor(ctx context.Context, event string, fc FactorChan
 		return
 	}
 	account := n.publicURL + "/account"
+	n.queueFor(ctx, event, "user:"+fc.User,
+		func() any { return slackFactorMessage(event, &fc, account) },
+		func() any { return Event{Type: event, Time: n.now().UTC(), Factor: &fc, AccountURL: account} })
+}
+
+// queueFor queues event, about subject, for every webhook that wants it:
+// slack's body for the Slack-compatible ones, the JSON event for the others.
+func (n *Notifier) queueFor(ctx context.Context, event, subject string, slack, plain func() any) {
 	for _, h := range n.hooks {
 		if !h.wants(event) {
 			continue
 		}
-		var body []byte
-		var err error
+		msg := plain
 		if h.Format == "slack" {
-			body, err = json.Marshal(slackFactorMessage(event, &fc, account))
-		} else {
-			body, err = json.Marshal(Event{Type: event, Time: n.now().UTC(), Factor: &fc, AccountURL: account})
+			msg = slack
 		}
+		body, err := json.Marshal(msg())
 		if err != nil {
-			n.log.ErrorContext(ctx, "encoding notification failed", "event", event, "user", fc.User, "err", err)
+			n.log.ErrorContext(ctx, "encoding notification failed", "event", event, "about", subject, "err", err)
 			continue
 		}
-		n.enqueue(ctx, &delivery{hook: h, body: body, event: event, check: "user:" + fc.User})
+		n.enqueue(ctx, &delivery{hook: h, body: body, event: event, check: subject})
 	}
 }
 
