@@ -362,20 +362,9 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 	}
 	var out *api.ConsumeResponse
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
-		c, err := tx.GetCheckForUpdate(ctx, claims.Check())
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: the grant's check %s does not exist", ErrInvalidGrant, claims.Check())
-		}
+		c, err := lockGrantCheck(ctx, tx, claims, nil)
 		if err != nil {
 			return err
-		}
-		switch {
-		case c.GrantID != claims.ID:
-			return fmt.Errorf("%w: the grant is not the one issued for check %s", ErrInvalidGrant, c.ID)
-		case c.State == store.StateConsumed:
-			return fmt.Errorf("%w: grant already used at %s", ErrConflict, c.ConsumedAt.Format(time.RFC3339))
-		case c.State != store.StateAllowed && c.State != store.StateApproved:
-			return fmt.Errorf("%w: check %s is %s", ErrConflict, c.ID, c.State)
 		}
 		c.State, c.ConsumedAt, c.UpdatedAt = store.StateConsumed, now, now
 		if err := tx.UpdateCheck(ctx, c); err != nil {
@@ -393,6 +382,35 @@ func (s *Service) Consume(ctx context.Context, caller *Caller, token string) (*a
 	}
 	s.wake(ctx, claims.Check())
 	return out, nil
+}
+
+// lockGrantCheck reads the check of a verified grant under its row lock and
+// refuses it unless the grant is the one issued for it, and unused:
+// ErrInvalidGrant, or ErrConflict once it was used. also, when set, is one
+// more rule of the caller's, checked after the grant matches.
+func lockGrantCheck(ctx context.Context, tx store.Tx, claims *grant.Claims, also func(*store.Check) error) (*store.Check, error) {
+	c, err := tx.GetCheckForUpdate(ctx, claims.Check())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the grant's check %s does not exist", ErrInvalidGrant, claims.Check())
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.GrantID != claims.ID {
+		return nil, fmt.Errorf("%w: the grant is not the one issued for check %s", ErrInvalidGrant, c.ID)
+	}
+	if also != nil {
+		if err := also(c); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case c.State == store.StateConsumed:
+		return nil, fmt.Errorf("%w: grant already used at %s", ErrConflict, c.ConsumedAt.Format(time.RFC3339))
+	case c.State != store.StateAllowed && c.State != store.StateApproved:
+		return nil, fmt.Errorf("%w: check %s is %s", ErrConflict, c.ID, c.State)
+	}
+	return c, nil
 }
 
 // refused writes a refused use of a grant to the audit log.

@@ -175,22 +175,14 @@ func (s *Service) Release(ctx context.Context, caller *Caller, token string) (*a
 		}
 	}()
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
-		c, err := tx.GetCheckForUpdate(ctx, claims.Check())
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: the grant's check %s does not exist", ErrInvalidGrant, claims.Check())
-		}
+		c, err := lockGrantCheck(ctx, tx, claims, func(c *store.Check) error {
+			if c.TokenID != caller.TokenID {
+				return fmt.Errorf("%w: only the pipeline that asked for check %s may release its secrets", ErrForbidden, c.ID)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		switch {
-		case c.GrantID != claims.ID:
-			return fmt.Errorf("%w: the grant is not the one issued for check %s", ErrInvalidGrant, c.ID)
-		case c.TokenID != caller.TokenID:
-			return fmt.Errorf("%w: only the pipeline that asked for check %s may release its secrets", ErrForbidden, c.ID)
-		case c.State == store.StateConsumed:
-			return fmt.Errorf("%w: grant already used at %s", ErrConflict, c.ConsumedAt.Format(time.RFC3339))
-		case c.State != store.StateAllowed && c.State != store.StateApproved:
-			return fmt.Errorf("%w: check %s is %s", ErrConflict, c.ID, c.State)
 		}
 		all, err := tx.GetCheckSecrets(ctx, c.ID)
 		if err != nil {
