@@ -1,39 +1,21 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/client"
-	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/report"
 	"github.com/stepgate/stepgate/internal/secret"
-)
-
-// Environment variables of the commands that talk to a server.
-const (
-	envServer    = "STEPGATE_SERVER"
-	envToken     = "STEPGATE_TOKEN"
-	envTokenFile = "STEPGATE_TOKEN_FILE"
-	envIDToken   = "STEPGATE_ID_TOKEN"
 )
 
 // Check states, as the API names them.
@@ -46,143 +28,6 @@ const (
 	stateExpired  = api.StateExpired
 	stateConsumed = api.StateConsumed
 )
-
-// WaitPace paces the wait for approval (Env.Pace; tests shorten it).
-type WaitPace struct {
-	Slice    time.Duration // the longest one wait request asks the server to hold
-	MinPoll  time.Duration // the least time between two wait requests, whatever the server does
-	Progress time.Duration // how often a plain progress line is printed (not a terminal)
-	Tick     time.Duration // how often the terminal's progress line is redrawn
-	Retry    time.Duration // the first pause after a failed wait request; it doubles up to Slice
-}
-
-// DefaultWaitPace is the pace of a real wait.
-var DefaultWaitPace = WaitPace{Slice: 30 * time.Second, MinPoll: 2 * time.Second, Progress: 30 * time.Second, Tick: time.Second, Retry: 2 * time.Second}
-
-// serverFlags are the flags of the commands that talk to a server.
-type serverFlags struct {
-	server          string
-	tokenFile       string
-	idTokenAudience string
-}
-
-func (s *serverFlags) add(f *pflag.FlagSet) {
-	addServerFlag(f, &s.server)
-	f.StringVar(&s.tokenFile, "token-file", "", "file holding the API token (default: $"+envToken+", else the file $"+envTokenFile+" names)")
-	f.StringVar(&s.idTokenAudience, "id-token-audience", defaultIDTokenAudience, "audience of the CI OIDC token asked of GitHub Actions when there is no API token")
-}
-
-// addServerFlag adds --server, which every command that talks to a server
-// has.
-func addServerFlag(f *pflag.FlagSet, server *string) {
-	f.StringVar(server, "server", "", "URL of the stepgate server (default $"+envServer+")")
-}
-
-// serverURL is --server (flag) or $STEPGATE_SERVER, without a trailing
-// slash.
-func serverURL(env Env, flag string) (string, error) {
-	u := flag
-	if u == "" {
-		u = env.Getenv(envServer)
-	}
-	if u == "" {
-		return "", exit(ExitUsage, fmt.Errorf("no server: set $%s or --server", envServer))
-	}
-	return strings.TrimRight(strings.TrimSpace(u), "/"), nil
-}
-
-// token is the API token: from --token-file, $STEPGATE_TOKEN or the file
-// named by $STEPGATE_TOKEN_FILE, in that order; failing those, the CI
-// system's OIDC token ($STEPGATE_ID_TOKEN, else asked of GitHub Actions).
-// It is never a flag's value, which would show in process listings and
-// shell history, and never printed.
-func (s *serverFlags) token(env Env) (string, error) {
-	file := s.tokenFile
-	if file == "" {
-		if t := strings.TrimSpace(env.Getenv(envToken)); t != "" {
-			return t, nil
-		}
-		file = env.Getenv(envTokenFile)
-	}
-	if file == "" {
-		aud := s.idTokenAudience
-		if aud == "" {
-			aud = defaultIDTokenAudience
-		}
-		t, err := ciIDToken(env.Getenv, aud)
-		if err != nil {
-			return "", exit(ExitInternal, err)
-		}
-		return t, nil
-	}
-	f, err := os.Open(resolve(env, file))
-	if err != nil {
-		return "", exit(ExitUsage, fmt.Errorf("reading token file: %w", err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return "", exit(ExitUsage, fmt.Errorf("reading token file %s: %w", file, err))
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", exit(ExitUsage, fmt.Errorf("token file %s is empty", file))
-	}
-	return t, nil
-}
-
-// client returns a client of the server; needToken makes a missing token
-// an error.
-func (s *serverFlags) client(env Env, needToken bool) (*client.Client, error) {
-	server, err := serverURL(env, s.server)
-	if err != nil {
-		return nil, err
-	}
-	token, err := s.token(env)
-	if err != nil {
-		return nil, err
-	}
-	if token == "" && needToken {
-		return nil, exit(ExitUsage, fmt.Errorf("no API token: set $%s (or --token-file; 'stepgate tokens create' makes one), or give the job an OIDC token: $%s, or permissions: id-token: write in GitHub Actions", envToken, envIDToken))
-	}
-	return newClient(server, token)
-}
-
-// newClient returns a client of server that says it is this stepgate.
-func newClient(server, token string) (*client.Client, error) {
-	c, err := client.New(server, token, client.WithUserAgent("stepgate/"+version()))
-	if err != nil {
-		return nil, exit(ExitUsage, err)
-	}
-	return c, nil
-}
-
-// serverError turns an error from the server into an exit code: bad input
-// is the caller's to fix (2); everything else, the server unreachable or
-// failing or refusing the token, is 1, never 0.
-func serverError(doing string, err error) error {
-	var e *client.Error
-	if errors.As(err, &e) {
-		switch e.Status {
-		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
-			return exit(ExitUsage, fmt.Errorf("%s: %w", doing, err))
-		case http.StatusUnauthorized:
-			return exit(ExitInternal, fmt.Errorf("%s: %w (is $%s a valid API token?)", doing, err, envToken))
-		}
-	}
-	return exit(ExitInternal, fmt.Errorf("%s: %w", doing, err))
-}
-
-// transient reports whether a failed request is worth repeating: the
-// server could not be reached, or a proxy or the server said it is
-// unavailable for now.
-func transient(err error) bool {
-	var e *client.Error
-	if !errors.As(err, &e) {
-		return true
-	}
-	return e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout || e.Status == http.StatusInternalServerError
-}
 
 type checkOptions struct {
 	serverFlags
@@ -328,91 +173,6 @@ func runCheck(ctx context.Context, env Env, o checkOptions) error {
 	return err
 }
 
-// openPlanBody opens the plan JSON to stream as the request body. A saved
-// binary plan is refused here with a hint rather than by the server: the
-// server assesses JSON, and apply checks the digest of what was sent.
-func openPlanBody(env Env, name string) (io.Reader, func(), error) {
-	var r io.Reader = env.Stdin
-	closeFn := func() {}
-	if name != "-" {
-		f, err := os.Open(resolve(env, name))
-		if err != nil {
-			return nil, nil, exit(ExitUsage, fmt.Errorf("reading plan: %w", err))
-		}
-		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-			f.Close()
-			return nil, nil, exit(ExitUsage, fmt.Errorf("reading plan: %s is not a regular file", name))
-		}
-		r, closeFn = f, func() { f.Close() }
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if head, _ := br.Peek(4); plan.IsSaved(head) {
-		closeFn()
-		return nil, nil, exit(ExitUsage, fmt.Errorf("--plan %s is a saved binary plan: give its JSON (terraform show -json %s > plan.json) as --plan and the saved plan as --plan-file", name, name))
-	}
-	return br, closeFn, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return "", err
-	} else if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", path)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// prepareGrantOut makes sure the grant can be written before the server is
-// asked (people should not approve a grant that is then lost), and removes
-// an older grant, so that a check that ends without one leaves none.
-func prepareGrantOut(path string) error {
-	if fi, err := os.Lstat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".stepgate-grant-*")
-	if err != nil {
-		return fmt.Errorf("cannot write the grant next to %s: %w", path, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing the older grant: %w", err)
-	}
-	return nil
-}
-
-// writePrivate writes a secret (a grant, a sign-in) to path with mode 0600,
-// atomically: a reader sees no file or the whole of it, never a part, and
-// never a wider mode.
-func writePrivate(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".stepgate-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
 // checkRun is one run of stepgate check after the check was created.
 type checkRun struct {
 	env       Env
@@ -546,19 +306,6 @@ func (r *checkRun) wait(ctx context.Context, ch *api.Check) (*api.Check, error) 
 	}
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 // conclude writes the grant of a granted check, or says why there is none.
 func (r *checkRun) conclude(ch *api.Check) error {
 	w := r.info()
@@ -669,159 +416,3 @@ func approvers(as []api.Approval) string {
 
 // printable keeps text from the server from driving the terminal.
 func printable(s string) string { return report.Printable(s) }
-
-// short writes a duration in whole seconds: 45s, 2m10s, 1h05m00s.
-func short(d time.Duration) string {
-	d = max(d, 0).Round(time.Second)
-	h, m, s := int(d/time.Hour), int(d/time.Minute)%60, int(d/time.Second)%60
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh%02dm%02ds", h, m, s)
-	case m > 0:
-		return fmt.Sprintf("%dm%02ds", m, s)
-	}
-	return fmt.Sprintf("%ds", s)
-}
-
-// progress shows how long check has waited: one line redrawn in place on a
-// terminal, a plain line every WaitPace.Progress otherwise.
-type progress struct {
-	w               io.Writer
-	tty             bool
-	start, deadline time.Time
-	url             string
-	pace            WaitPace
-
-	mu        sync.Mutex
-	lastPlain time.Time
-	done      chan struct{}
-	stopped   sync.WaitGroup
-}
-
-func newProgress(w io.Writer, tty bool, start, deadline time.Time, url string, pace WaitPace) *progress {
-	p := &progress{w: w, tty: tty, start: start, deadline: deadline, url: url, lastPlain: start, done: make(chan struct{}), pace: pace}
-	if tty {
-		p.stopped.Add(1)
-		go p.redraw()
-	}
-	return p
-}
-
-func (p *progress) line(now time.Time) string {
-	s := fmt.Sprintf("waiting for approval · %s elapsed · %s left", short(now.Sub(p.start)), short(p.deadline.Sub(now)))
-	if p.url != "" {
-		s += " · " + printable(p.url)
-	}
-	return s
-}
-
-func (p *progress) redraw() {
-	defer p.stopped.Done()
-	t := time.NewTicker(p.pace.Tick)
-	defer t.Stop()
-	for {
-		p.mu.Lock()
-		fmt.Fprint(p.w, "\r\x1b[K"+p.line(time.Now()))
-		p.mu.Unlock()
-		select {
-		case <-t.C:
-		case <-p.done:
-			return
-		}
-	}
-}
-
-// plain prints the progress line when not on a terminal, at most once per
-// WaitPace.Progress.
-func (p *progress) plain(now time.Time) {
-	if p.tty || now.Sub(p.lastPlain) < p.pace.Progress {
-		return
-	}
-	p.lastPlain = now
-	fmt.Fprintln(p.w, p.line(now))
-}
-
-// printf prints a message on a line of its own, above the progress line.
-func (p *progress) printf(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.tty {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
-	fmt.Fprintf(p.w, format+"\n", args...)
-}
-
-// stop ends the redrawing and clears the progress line.
-func (p *progress) stop() {
-	if !p.tty {
-		return
-	}
-	close(p.done)
-	p.stopped.Wait()
-	fmt.Fprint(p.w, "\r\x1b[K")
-}
-
-// appendGitHubOutput appends name=value pairs to $GITHUB_OUTPUT; a value
-// with a line break is written in the multi-line form with a random
-// delimiter, so that no value can add an output of its own.
-func appendGitHubOutput(path string, kv [][2]string) error {
-	var b strings.Builder
-	for _, p := range kv {
-		if !strings.ContainsAny(p[1], "\r\n") {
-			fmt.Fprintf(&b, "%s=%s\n", p[0], p[1])
-			continue
-		}
-		delim := "ghadelimiter_" + rand.Text()
-		fmt.Fprintf(&b, "%s<<%s\n%s\n%s\n", p[0], delim, p[1], delim)
-	}
-	return appendFile(path, b.String())
-}
-
-func appendFile(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(s); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-var mdEscape = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "&", "&amp;", "`", "'", "[", `\[`, "]", `\]`, "\n", " ", "\r", " ")
-
-// stepSummary is the markdown for $GITHUB_STEP_SUMMARY: where the check
-// stands, its review link, then the assessment (decision, requirements,
-// findings table) as stepgate eval writes it.
-func stepSummary(ch *api.Check, reviewURL, grantOut string, granted bool) string {
-	var b strings.Builder
-	icon := map[string]string{stateAllowed: "✅", stateApproved: "✅", statePending: "⏳"}[ch.State]
-	if icon == "" {
-		icon = "⛔"
-	}
-	fmt.Fprintf(&b, "**stepgate check** `%s`: %s **%s**", mdEscape.Replace(printable(ch.ID)), icon, mdEscape.Replace(printable(ch.State)))
-	if u, err := url.Parse(reviewURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
-		fmt.Fprintf(&b, " · [review](%s)", strings.NewReplacer("(", "%28", ")", "%29", " ", "%20").Replace(u.String()))
-	}
-	b.WriteString("  \n")
-	for _, a := range ch.Approvals {
-		fmt.Fprintf(&b, "%s  \n", mdEscape.Replace(approvalLine(a)))
-	}
-	if granted {
-		fmt.Fprintf(&b, "**Grant:** written to `%s`", mdEscape.Replace(grantOut))
-		if ch.GrantExpiresAt != nil {
-			fmt.Fprintf(&b, ", valid until %s", ch.GrantExpiresAt.UTC().Format(time.RFC3339))
-		}
-		b.WriteString("  \n")
-	}
-	b.WriteString("\n")
-	if ch.Assessment != nil {
-		var a strings.Builder
-		if report.Write(&a, "markdown", ch.Assessment, report.Options{}) == nil {
-			b.WriteString(a.String())
-		}
-	}
-	b.WriteString("\n")
-	return b.String()
-}

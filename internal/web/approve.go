@@ -1,0 +1,329 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/authn/totp"
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/ident"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// totpAllowed reports whether a TOTP code can meet req.
+func totpAllowed(req *policy.Requirements) bool {
+	if req.AAL > totp.AAL {
+		return false
+	}
+	return len(req.Methods) == 0 || slices.ContainsFunc(totp.AMR, func(m string) bool { return slices.Contains(req.Methods, m) })
+}
+
+// precheck refuses, before any ceremony, an answer that cannot count:
+// so that a person does not spend a code, or touch a key, for nothing.
+// Record checks all of it again under the check's lock.
+func precheck(c *api.Check, u *store.User, method string) error {
+	if err := gate.MayApprove(c, &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true}); err != nil {
+		return recordError(err, c)
+	}
+	req := c.Assessment.Requirements
+	if method == "totp" && !totpAllowed(req) {
+		if req.AAL > totp.AAL {
+			return fail(http.StatusForbidden, "This check needs level 3: a passkey with user verification. An authenticator app code is not enough.")
+		}
+		return fail(http.StatusForbidden, "This check accepts only these methods: "+strings.Join(req.Methods, ", ")+".")
+	}
+	return nil
+}
+
+func notEligibleMessage(req *policy.Requirements) string {
+	if len(req.Groups) > 0 {
+		return msgNotEligible + " It needs members of: " + strings.Join(req.Groups, ", ") + "."
+	}
+	return msgNotEligible + " It needs an admin or a member of the group \"" + gate.DefaultApproverGroup + "\"."
+}
+
+// recordError turns a refusal of gate.Record into a message.
+func recordError(err error, c *api.Check) error {
+	switch {
+	case errors.Is(err, gate.ErrSelfApproval):
+		return failWith(http.StatusForbidden, msgSelf, err)
+	case errors.Is(err, gate.ErrNotPending):
+		return failWith(http.StatusConflict, msgNotPending, err)
+	case errors.Is(err, gate.ErrNotEligible):
+		msg := msgNotEligible
+		if c != nil && c.Assessment != nil && c.Assessment.Requirements != nil {
+			msg = notEligibleMessage(c.Assessment.Requirements)
+		}
+		return failWith(http.StatusForbidden, msg, err)
+	case errors.Is(err, gate.ErrNotFound):
+		return failWith(http.StatusNotFound, "There is no such check.", err)
+	case errors.Is(err, gate.ErrBadRequest):
+		return failWith(http.StatusBadRequest, "This answer could not be recorded.", err)
+	}
+	return fmt.Errorf("recording answer: %w", err)
+}
+
+// formError shows the review page again with a person's error, or
+// returns any other error.
+func (w *Web) formError(rw http.ResponseWriter, r *http.Request, s *signedIn, err error) error {
+	var ue *userError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	w.logFailure(r, ue.status, err)
+	return w.showCheck(rw, r, s, ue.status, ue.msg)
+}
+
+func evidenceJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encoding evidence: %v", err)) // maps of strings and a struct of bytes always encode
+	}
+	return b
+}
+
+// approveTOTP approves with an authenticator app code: the code is the
+// step-up, whatever the session's age. The code is checked and the
+// factor written back (single use, failure counter, audit) in a
+// transaction that commits before the approval is recorded: a code spent
+// on an approval that is then refused stays spent, which is the safe way
+// round.
+func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	ctx := r.Context()
+	c, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "totp"); err != nil {
+		return w.formError(rw, r, s, err)
+	}
+	code := normalizeCode(r.PostFormValue("code"))
+	key, addr := ident.Key(s.user.Name), w.clientAddr(r)
+	if w.throttle.Wait(key, addr) > 0 {
+		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
+	}
+	var cred *store.Credential
+	var refused error
+	err = w.st.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		cred, refused, err = w.verifyTOTP(ctx, tx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("verifying totp for approval: %w", err)
+	}
+	if errors.Is(refused, totp.ErrInvalid) {
+		w.throttle.Fail(key, addr)
+	} else if refused == nil {
+		w.throttle.Succeed(key, addr)
+	}
+	if refused != nil {
+		return w.formError(rw, r, s, failWith(http.StatusUnauthorized, totpMessage(refused, false), refused))
+	}
+	now := w.now().UTC()
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
+		AMR: totp.AMR, AAL: totp.AAL, AuthTime: now,
+		Evidence: evidenceJSON(map[string]string{"method": "totp", "credential": cred.ID}),
+	}
+	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+		return w.formError(rw, r, s, recordError(err, c))
+	}
+	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=approved")
+	return nil
+}
+
+// reject records a no. A signed-in session is enough: saying no needs
+// no step-up; the session's own proof is what is recorded.
+func (w *Web) reject(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	c, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	reason := gate.CleanReason(r.PostFormValue("reason"))
+	if reason == "" {
+		return w.showCheck(rw, r, s, http.StatusBadRequest, "Say why you reject it: the requester reads your reason.")
+	}
+	aal := gate.ClampAAL(s.sess.AAL)
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: false, Reason: reason,
+		AMR: s.sess.AMR, AAL: aal, AuthTime: s.sess.AuthTime,
+		Evidence: evidenceJSON(map[string]string{"method": "session"}),
+	}
+	if _, err := w.svc.Record(r.Context(), c.ID, proof); err != nil {
+		return w.formError(rw, r, s, recordError(err, c))
+	}
+	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=rejected")
+	return nil
+}
+
+// approvePasskeyBegin starts the approval ceremony: a WebAuthn assertion
+// whose challenge the webauthn package derives from the check id, its plan
+// digest and a server nonce. At aal 3 the options ask for user
+// verification ("required").
+func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	c, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "passkey"); err != nil {
+		return err
+	}
+	all, err := w.st.ListCredentials(r.Context(), s.user.ID)
+	if err != nil {
+		return fmt.Errorf("listing factors: %w", err)
+	}
+	creds := webauthnOnly(all)
+	if len(creds) == 0 {
+		return fail(http.StatusBadRequest, msgNoPasskey)
+	}
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, approvalDigest(c))
+	if errors.Is(err, webauthn.ErrNoCredentials) {
+		return fail(http.StatusBadRequest, msgNoPasskey)
+	}
+	if err != nil {
+		return fmt.Errorf("beginning passkey approval: %w", err)
+	}
+	if c.Assessment.Requirements.AAL >= webauthn.AALWithUV {
+		if opts, err = requireUV(opts); err != nil {
+			return err
+		}
+	}
+	err = w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeApprove, Bind: s.hash, Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(rw, http.StatusOK, opts)
+	return nil
+}
+
+// requireUV sets publicKey.userVerification to "required" in WebAuthn
+// request options. (FinishApproval enforces it; this makes the browser
+// ask for the PIN or biometrics instead of failing afterwards.)
+func requireUV(opts json.RawMessage) (json.RawMessage, error) {
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(opts, &o); err != nil {
+		return nil, fmt.Errorf("reading webauthn options: %w", err)
+	}
+	var pk map[string]json.RawMessage
+	if err := json.Unmarshal(o["publicKey"], &pk); err != nil {
+		return nil, fmt.Errorf("reading webauthn options: %w", err)
+	}
+	pk["userVerification"] = json.RawMessage(`"required"`)
+	b, err := json.Marshal(pk)
+	if err != nil {
+		return nil, err
+	}
+	o["publicKey"] = b
+	return json.Marshal(o)
+}
+
+// approvalDigest is the plan digest an approval signature covers: the
+// digest of the plan shown, or "none" for an operation without a plan
+// (secret.read), since the challenge needs a non-empty value.
+func approvalDigest(c *api.Check) string {
+	if c.PlanSHA256 == "" {
+		return "none"
+	}
+	return c.PlanSHA256
+}
+
+// passkeyEvidence is what is stored with a passkey approval: the
+// Assertion's fields as they are (so the evidence decodes as a
+// webauthn.Assertion), with what VerifyStoredAssertion needs besides them:
+// the nonce, and the check and plan digest the challenge covered.
+func passkeyEvidence(as *webauthn.Assertion, checkID, digest, nonce string) (json.RawMessage, error) {
+	b, err := json.Marshal(as)
+	if err != nil {
+		return nil, fmt.Errorf("encoding assertion: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("encoding assertion: %w", err)
+	}
+	for k, v := range map[string]string{"method": "webauthn", "check_id": checkID, "plan_digest": digest, "nonce": nonce} {
+		m[k], _ = json.Marshal(v)
+	}
+	return json.Marshal(m)
+}
+
+// approvePasskeyFinish verifies the assertion against the check it was
+// begun for and records the approval with the assertion as evidence. The
+// person's passkeys are read for update and the one used written back in
+// a transaction that commits before the approval is recorded (as for a
+// TOTP code: a signature spent on a refused approval stays spent).
+func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
+	ctx := r.Context()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	cer, err := w.takeCeremony(rw, r, purposeApprove, s.hash, id, s.user.Name)
+	if err != nil {
+		return ceremonyFailure(err, msgCeremonyGone)
+	}
+	c, err := w.review(r)
+	if err != nil {
+		return err
+	}
+	if err := precheck(c, s.user, "passkey"); err != nil {
+		return err
+	}
+	req := c.Assessment.Requirements
+	requireUV := req.AAL >= webauthn.AALWithUV
+	digest := approvalDigest(c)
+	var as *webauthn.Assertion
+	var refused error
+	err = w.st.InTx(ctx, func(tx store.Tx) error {
+		creds, err := lockedPasskeys(ctx, tx, s.user.ID)
+		if err != nil {
+			return err
+		}
+		a, cred, err := w.wa.FinishApproval(waUser(s.user), creds, cer.Data, body, c.ID, digest, requireUV)
+		if err != nil {
+			if refused = passkeyRefusal(err, requireUV); refused == nil {
+				return err
+			}
+			if errors.Is(err, webauthn.ErrCloned) {
+				return w.audit(ctx, tx, audit.CredentialSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()})
+			}
+			return nil
+		}
+		as = a
+		return tx.UpdateCredential(ctx, cred)
+	})
+	if err != nil {
+		return fmt.Errorf("verifying passkey approval: %w", err)
+	}
+	if refused != nil {
+		return refused
+	}
+	now := w.now().UTC()
+	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: as.AAL, AMR: as.AMR, AuthTime: now}, now) {
+		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", as.AAL, strings.Join(as.AMR, ", "), aalText(req.AAL)))
+	}
+	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
+	if err != nil {
+		return err
+	}
+	proof := &gate.Proof{
+		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
+		AMR: as.AMR, AAL: as.AAL, AuthTime: now, Evidence: evidence,
+	}
+	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+		return recordError(err, c)
+	}
+	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/checks/" + url.PathEscape(c.ID) + "?done=approved"})
+	return nil
+}
