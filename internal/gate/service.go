@@ -38,6 +38,9 @@ type Config struct {
 	SavedPlanBinding string
 	// Limits bound what one token may ask (zero values: DefaultLimits).
 	Limits Limits
+	// RecheckInterval is how often a waiting request re-reads its check
+	// without a notification: 0 means RecheckInterval, negative never.
+	RecheckInterval time.Duration
 	// SubjectTemplate, when set, is the sub of grants, such as
 	// "workspace:{workspace}:aal:{aal}" (see SubjectFields), for clouds that
 	// match the subject exactly; the check id is then in check_id only.
@@ -62,6 +65,9 @@ type Service struct {
 	secrets SecretOpener
 	// limiter enforces cfg.Limits.
 	limiter *limiter
+	// waiting, when set (tests), is called each time a waiter has read its
+	// check as pending and waits for news.
+	waiting func(id string)
 }
 
 // Notifier tells people about checks (package notify); it must not block,

@@ -86,7 +86,7 @@ func (h *Hub) Subscribe(id string) (<-chan struct{}, func()) {
 const MaxWait = 60 * time.Second
 
 // RecheckInterval is how often a waiting request re-reads its check even
-// without a notification.
+// without a notification, by default (Config.RecheckInterval).
 const RecheckInterval = 2 * time.Second
 
 // Wait returns a check once it is no longer pending, or when timeout (at
@@ -99,8 +99,12 @@ func (s *Service) Wait(ctx context.Context, hub *Hub, caller *Caller, id string,
 	defer deadline.Stop()
 	// Notifications wake a waiter at once; this re-read bounds the delay
 	// when one is lost, or when another process wrote a SQLite database.
-	recheck := time.NewTicker(RecheckInterval)
-	defer recheck.Stop()
+	var rechecks <-chan time.Time // nil: never
+	if every := s.recheckInterval(); every > 0 {
+		recheck := time.NewTicker(every)
+		defer recheck.Stop()
+		rechecks = recheck.C
+	}
 	// The pending check's own expiry also ends the wait.
 	for {
 		v, err := s.GetCheck(ctx, caller, id)
@@ -109,9 +113,12 @@ func (s *Service) Wait(ctx context.Context, hub *Hub, caller *Caller, id string,
 		}
 		untilExpiry := v.ExpiresAt.Sub(s.now()) + 10*time.Millisecond
 		expiry := time.NewTimer(max(untilExpiry, 0))
+		if s.waiting != nil {
+			s.waiting(id) // a test learns that this waiter now waits
+		}
 		select {
 		case <-woken:
-		case <-recheck.C:
+		case <-rechecks:
 		case <-expiry.C:
 		case <-deadline.C:
 			expiry.Stop()
@@ -125,4 +132,17 @@ func (s *Service) Wait(ctx context.Context, hub *Hub, caller *Caller, id string,
 		}
 		expiry.Stop()
 	}
+}
+
+// recheckInterval is Config.RecheckInterval: 0 means RecheckInterval, a
+// negative value never (only notifications wake a waiter; tests of the
+// notification path use it, so that the fallback cannot pass for it).
+func (s *Service) recheckInterval() time.Duration {
+	switch {
+	case s.cfg.RecheckInterval == 0:
+		return RecheckInterval
+	case s.cfg.RecheckInterval < 0:
+		return 0
+	}
+	return s.cfg.RecheckInterval
 }
