@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/store"
 )
 
 // Operational metrics: what docs/operations.md#metrics explains and
@@ -20,7 +19,7 @@ type opsMetrics struct {
 	decision    *prometheus.HistogramVec
 }
 
-func newOpsMetrics(reg prometheus.Registerer, st store.Store) *opsMetrics {
+func newOpsMetrics(reg prometheus.Registerer, st pendingStatter) *opsMetrics {
 	m := &opsMetrics{
 		byWorkspace: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stepgate_checks_workspace_total", Help: "Checks created, by workspace and the policy's decision.",
@@ -63,7 +62,12 @@ var (
 
 // pendingCollector reads the pending counts from the database at each
 // scrape (bounded at 2 s).
-type pendingCollector struct{ st store.Store }
+type pendingCollector struct{ st pendingStatter }
+
+// pendingStatter counts the pending checks (store.Store has it).
+type pendingStatter interface {
+	PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error)
+}
 
 func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- pendingDesc

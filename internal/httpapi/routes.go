@@ -23,7 +23,7 @@ import (
 type API struct {
 	svc      *gate.Service
 	hub      *gate.Hub
-	st       store.Store
+	st       apiStore
 	log      *slog.Logger
 	maxPlan  int64
 	metrics  *metrics
@@ -63,8 +63,18 @@ func (a *API) metricsAuth(next http.Handler) http.Handler {
 	})
 }
 
+// apiStore is what the API needs of the store itself (everything else goes
+// through the gate): readiness, the pending counts of the metrics, and the
+// people API's account lookup and group sync.
+type apiStore interface {
+	Ping(ctx context.Context) error
+	PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error)
+	FindUserByLink(ctx context.Context, link string) (*store.User, error)
+	InTx(ctx context.Context, fn func(tx store.Tx) error) error
+}
+
 // New returns the API. maxPlan caps the body of POST /v1/checks.
-func New(svc *gate.Service, hub *gate.Hub, st store.Store, log *slog.Logger, maxPlan int64) *API {
+func New(svc *gate.Service, hub *gate.Hub, st apiStore, log *slog.Logger, maxPlan int64) *API {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	log = requestid.Logger(log)
