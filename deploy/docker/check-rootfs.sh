@@ -21,7 +21,10 @@ CGO_ENABLED=0 GOOS=linux go build -trimpath \
 
 bin="$root/usr/local/bin/stepgate"
 if command -v file >/dev/null; then
-	file "$bin" | tee /dev/stderr | grep -q "statically linked" || { echo "not a static binary"; exit 1; }
+	# (not `tee /dev/stderr`: reopening stderr truncates a log file it is)
+	kind=$(file "$bin")
+	echo "$kind" >&2
+	grep -q "statically linked" <<<"$kind" || { echo "not a static binary"; exit 1; }
 fi
 if ldd "$bin" >/dev/null 2>&1; then
 	echo "ldd finds dynamic dependencies:"; ldd "$bin"; exit 1
