@@ -420,31 +420,24 @@ func (s *Store) CreateCeremony(ctx context.Context, c *store.Ceremony) error {
 // UseCeremony runs in a transaction of its own, queued behind this
 // process's other writers.
 func (s *Store) UseCeremony(ctx context.Context, hash []byte, now time.Time) (*store.Ceremony, error) {
-	var c *store.Ceremony
-	var refused error // ErrUsed or ErrExpired: nothing to roll back
-	err := s.InTx(ctx, func(tx store.Tx) error {
-		var err error
-		c, err = tx.UseCeremony(ctx, hash, now)
-		if errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrExpired) {
-			refused = err
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c, refused
+	return useOnce(ctx, s, func(tx store.Tx) (*store.Ceremony, error) { return tx.UseCeremony(ctx, hash, now) })
 }
 
 // UseEnrollment runs in a transaction of its own, queued behind this
 // process's other writers.
 func (s *Store) UseEnrollment(ctx context.Context, hash []byte, now time.Time) (*store.Enrollment, error) {
-	var e *store.Enrollment
+	return useOnce(ctx, s, func(tx store.Tx) (*store.Enrollment, error) { return tx.UseEnrollment(ctx, hash, now) })
+}
+
+// useOnce runs use, a single-use record's use, in a transaction of its own.
+// Its refusals (store.ErrUsed, store.ErrExpired) change nothing: they are
+// returned with the record as read, and the transaction commits.
+func useOnce[T any](ctx context.Context, s *Store, use func(tx store.Tx) (T, error)) (T, error) {
+	var v T
 	var refused error
 	err := s.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		e, err = tx.UseEnrollment(ctx, hash, now)
+		v, err = use(tx)
 		if errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrExpired) {
 			refused = err
 			return nil
@@ -452,9 +445,10 @@ func (s *Store) UseEnrollment(ctx context.Context, hash []byte, now time.Time) (
 		return err
 	})
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	return e, refused
+	return v, refused
 }
 
 // SetGrantApprovals records the approvals of a grant in a transaction of
