@@ -60,11 +60,18 @@ type result struct {
 // run runs the binary with env added to a minimal environment.
 func run(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
+	return runStdin(t, dir, env, "", args...)
+}
+
+// runStdin is run with stdin on standard input.
+func runStdin(t *testing.T, dir string, env []string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,27 +17,6 @@ import (
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/keys"
 )
-
-// runStdin is run with stdin as the command's standard input.
-func runStdin(t *testing.T, dir string, env []string, stdin string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running stepgate %v: %v", args, err)
-	}
-	return result{code, out.String(), errOut.String()}
-}
 
 // TestSecretsEndToEnd is the secrets side through the real binary and a
 // real browser: an admin puts a secret; `stepgate exec --secret` waits on
