@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,12 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 		r = withAttempt(r)
 		err := h(w, r)
 		if err == nil {
+			return
+		}
+		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+			// The client hung up (an interrupted CLI, a closed browser tab):
+			// nobody reads an answer, and it is not the server's failure.
+			a.log.InfoContext(r.Context(), "client went away", "method", r.Method, "path", r.URL.Path, "err", err)
 			return
 		}
 		status, code, msg := classify(err)
