@@ -13,7 +13,7 @@ func TestNormalize(t *testing.T) {
 		"repository": "acme/infra", "ref": "refs/heads/main", "ref_type": "branch", "ref_protected": "true",
 		"event_name": "push", "environment": "production", "workflow": "deploy",
 		"job_workflow_ref": "acme/infra/.github/workflows/deploy.yml@refs/heads/main",
-		"actor": "alice", "run_id": "42", "run_attempt": "1", "sha": "abc", "runner_environment": "github-hosted",
+		"actor":            "alice", "run_id": "42", "run_attempt": "1", "sha": "abc", "runner_environment": "github-hosted",
 	}
 	gitlab := map[string]string{
 		"iss": "https://gitlab.com", "sub": "project_path:acme/infra:ref_type:branch:ref:main",
