@@ -31,6 +31,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, policy.DefaultConfig())
+}
+
+// newFixtureWith is newFixture with a policy configuration.
+func newFixtureWith(t *testing.T, cfg policy.Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
 	if err != nil {
@@ -50,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := ring.Ensure(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	engine, err := policy.New(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
