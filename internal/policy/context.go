@@ -305,3 +305,18 @@ func weekMinute(s string) (int, error) {
 
 // Time returns input.time as the last evaluation of this input saw it.
 func (in *Input) Time() TimeInput { return in.time }
+
+// ContextEcho is the context an evaluation used, as stepgate eval prints
+// it (the "context" of its JSON output).
+type ContextEcho struct {
+	Pipeline           *ciclaims.Pipeline `json:"pipeline"`
+	PipelineUnverified map[string]string  `json:"pipeline_unverified,omitempty"`
+	Requester          Requester          `json:"requester"`
+	Time               TimeInput          `json:"time"`
+	History            *History           `json:"history"`
+}
+
+// Echo returns the context the last evaluation of this input used.
+func (in *Input) Echo() ContextEcho {
+	return ContextEcho{Pipeline: in.ctx.Pipeline, PipelineUnverified: in.ctx.PipelineUnverified, Requester: in.ctx.Requester, Time: in.time, History: in.ctx.History}
+}
