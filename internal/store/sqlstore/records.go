@@ -249,6 +249,19 @@ func (x *Tx) ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*stor
 	return out, nil
 }
 
+// CheckHistoryQuery is CheckHistory's statement, exported so that the
+// backends' tests can check that it reads indexes only: $1 workspace, $2
+// requester, $3 since, $4 plan digest, $5 now.
+const CheckHistoryQuery = `SELECT
+		(SELECT consumed_at FROM checks WHERE state = 'consumed' AND workspace = $1 AND consumed_at IS NOT NULL
+			ORDER BY consumed_at DESC, id DESC LIMIT 1),
+		(SELECT requester FROM checks WHERE state = 'consumed' AND workspace = $1 AND consumed_at IS NOT NULL
+			ORDER BY consumed_at DESC, id DESC LIMIT 1),
+		CASE WHEN EXISTS (SELECT 1 FROM checks WHERE state = 'consumed' AND workspace = $1 AND requester = $2) THEN 1 ELSE 0 END,
+		(SELECT count(*) FROM checks WHERE requester = $2 AND created_at >= $3),
+		CASE WHEN $4 <> '' AND EXISTS (SELECT 1 FROM checks WHERE state = 'approved' AND plan_sha256 = $4
+			AND workspace = $1 AND grant_expires_at < $5) THEN 1 ELSE 0 END`
+
 // CheckHistory reads input.history in one statement: each subquery has an
 // index of its own (migration 0012).
 func (x *Tx) CheckHistory(ctx context.Context, q store.HistoryQuery) (*store.History, error) {
@@ -256,15 +269,7 @@ func (x *Tx) CheckHistory(ctx context.Context, q store.HistoryQuery) (*store.His
 	var applied, expired int
 	err := x.queryOne(ctx, func(r Rows) error {
 		return r.Scan(timeDest{&h.LastAppliedAt}, optDest{&h.LastAppliedBy}, &applied, &h.RequesterChecks, &expired)
-	}, `SELECT
-		(SELECT consumed_at FROM checks WHERE state = 'consumed' AND workspace = $1
-			ORDER BY consumed_at DESC NULLS LAST, id DESC LIMIT 1),
-		(SELECT requester FROM checks WHERE state = 'consumed' AND workspace = $1
-			ORDER BY consumed_at DESC NULLS LAST, id DESC LIMIT 1),
-		CASE WHEN EXISTS (SELECT 1 FROM checks WHERE state = 'consumed' AND workspace = $1 AND requester = $2) THEN 1 ELSE 0 END,
-		(SELECT count(*) FROM checks WHERE requester = $2 AND created_at >= $3),
-		CASE WHEN $4 <> '' AND EXISTS (SELECT 1 FROM checks WHERE state = 'approved' AND plan_sha256 = $4
-			AND workspace = $1 AND grant_expires_at < $5) THEN 1 ELSE 0 END`,
+	}, CheckHistoryQuery,
 		q.Workspace, q.Requester, x.d.timeArg(q.Since), q.PlanSHA256, x.d.timeArg(q.Now))
 	if err != nil {
 		return nil, fmt.Errorf("reading the history of workspace %q and requester %q: %w", q.Workspace, q.Requester, err)
