@@ -29,13 +29,13 @@ type fixture struct {
 	caller *Caller
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	return newFixtureWith(t, policy.DefaultConfig())
 }
 
 // newFixtureWith is newFixture with a policy configuration.
-func newFixtureWith(t *testing.T, cfg policy.Config) *fixture {
+func newFixtureWith(t testing.TB, cfg policy.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
