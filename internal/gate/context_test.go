@@ -65,6 +65,9 @@ freeze:
 		t.Fatalf("Record(alice of approvers) = %v, want ErrNotEligible", err)
 	}
 	// A proof claiming the group is not enough: the account's groups now count.
+	if v, err := f.svc.Record(ctx, id, proof("alice", "change-board")); err == nil && v.State == "approved" {
+		t.Fatalf("Record(alice claiming change-board) approved the check")
+	}
 	if v, err := f.svc.Record(ctx, id, proof("carol", "change-board")); err != nil || v.State != "approved" {
 		t.Fatalf("Record(carol of change-board) = %v, %v; want approved", v, err)
 	}

@@ -47,6 +47,9 @@ type PipelineConfig struct {
 	// slashes too: refs/heads/main, refs/tags/v*) a production operation
 	// may run for, by the CI token's verified claims.
 	ReleaseRefs []string `json:"release_refs" yaml:"release_refs"`
+	// RequireVerified makes a production operation without a CI token's
+	// verified claims (one asked with an API token) untrusted as well.
+	RequireVerified bool `json:"require_verified" yaml:"require_verified"`
 }
 
 // Freeze tunes change.freeze: the windows in which changes are frozen.

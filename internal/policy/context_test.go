@@ -126,6 +126,38 @@ func TestContextRules(t *testing.T) {
 	}
 }
 
+// policy.pipeline.require_verified: an API token's production operation
+// is untrusted too; a verified protected main is not.
+func TestRequireVerifiedPipeline(t *testing.T) {
+	e := contextEngine(t, `pipeline: {require_verified: true}`)
+	for _, tt := range []struct {
+		name string
+		ctx  Context
+		want Decision
+	}{
+		{"ok/api-token", Context{PipelineUnverified: map[string]string{"ref": "refs/heads/main", "ref_protected": "true"}}, Deny},
+		{"ok/ci-token-main", Context{Pipeline: github("ref", "refs/heads/main", "ref_protected", "true")}, StepUp},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := e.NewInput(Operation{Kind: "terraform.apply", Workspace: "billing-prod"})
+			for _, c := range onePlan().Changes {
+				if err := in.Add(&c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in.SetPlan(onePlan())
+			in.SetContext(tt.ctx)
+			a, err := e.Evaluate(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Decision != tt.want {
+				t.Errorf("decision = %s, want %s (%+v)", a.Decision, tt.want, a.Findings)
+			}
+		})
+	}
+}
+
 // The rules are off where they need configuration: with the defaults, no
 // window, no release_refs, no burst limit.
 func TestContextRulesOffByDefault(t *testing.T) {

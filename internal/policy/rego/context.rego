@@ -15,16 +15,21 @@ verified_pipeline := input.pipeline if is_object(input.pipeline)
 
 release_refs := [r | some r in object.get(lib.cfg, ["pipeline", "release_refs"], [])]
 
-untrusted_reasons contains "it runs for a pull request" if verified_pipeline.pull_request == true
+untrusted_reasons contains "its CI token says it runs for a pull request" if verified_pipeline.pull_request == true
 
-untrusted_reasons contains sprintf("ref %q is not protected", [verified_pipeline.ref]) if {
+untrusted_reasons contains sprintf("its CI token says ref %q is not protected", [verified_pipeline.ref]) if {
 	verified_pipeline.ref_protected == false
 }
 
-untrusted_reasons contains sprintf("ref %q is not one of policy.pipeline.release_refs", [ref]) if {
+untrusted_reasons contains sprintf("its CI token's ref %q is not one of policy.pipeline.release_refs", [ref]) if {
 	count(release_refs) > 0
 	ref := verified_pipeline.ref
 	not release_ref(ref)
+}
+
+untrusted_reasons contains "no CI token vouches for it (policy.pipeline.require_verified)" if {
+	object.get(lib.cfg, ["pipeline", "require_verified"], false) == true
+	not verified_pipeline
 }
 
 release_ref(ref) if {
@@ -35,10 +40,7 @@ release_ref(ref) if {
 findings contains f if {
 	lib.production
 	count(untrusted_reasons) > 0
-	reason := sprintf("Untrusted ref: the CI token of %s says %s.", [
-		object.get(verified_pipeline, "repository", "the pipeline"),
-		concat("; ", sort(untrusted_reasons)),
-	])
+	reason := sprintf("Untrusted pipeline: %s.", [concat("; ", sort(untrusted_reasons))])
 	f := lib.finding("pipeline.untrusted_ref", [], reason)
 }
 
