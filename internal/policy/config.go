@@ -174,6 +174,10 @@ type defaultsFile struct {
 		OutsideProduction *RuleContext `yaml:"outside_production"`
 		Production        *RuleContext `yaml:"production"`
 	} `yaml:"rules"`
+	Timezone string         `yaml:"timezone"`
+	Pipeline PipelineConfig `yaml:"pipeline"`
+	Freeze   Freeze         `yaml:"freeze"`
+	Burst    Burst          `yaml:"burst"`
 }
 
 // DefaultConfig returns the built-in tuning, the one documented in
@@ -198,6 +202,10 @@ func DefaultConfig() Config {
 		SafeguardTypes: f.SafeguardTypes,
 		Rules:          map[string]Rule{},
 		Secrets:        map[string]SecretRule{},
+		Timezone:       f.Timezone,
+		Pipeline:       f.Pipeline,
+		Freeze:         f.Freeze,
+		Burst:          f.Burst,
 	}
 	for id, r := range f.Rules {
 		c.Rules[id] = Rule{Enabled: true, OutsideProduction: r.OutsideProduction, Production: r.Production}

@@ -246,3 +246,14 @@ func TestWeekMinute(t *testing.T) {
 		}
 	}
 }
+
+// docs/policy.md shows defaults.yaml whole: the reference cannot drift.
+func TestDocsShowTheDefaults(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), strings.TrimSpace(string(DefaultsYAML()))) {
+		t.Error("docs/policy.md does not show internal/policy/defaults.yaml as it is (section The defaults)")
+	}
+}
