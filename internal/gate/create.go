@@ -169,6 +169,11 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	if err := s.admitPending(ctx, caller); err != nil {
 		return nil, false, err
 	}
+	pc, err := s.policyContext(ctx, caller, r, planSHA, now)
+	if err != nil {
+		return nil, false, err
+	}
+	in.SetContext(pc)
 	a, err := s.engine.Evaluate(ctx, in)
 	if err != nil {
 		return nil, false, err // never an allow
@@ -187,7 +192,7 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		Environment:        r.Environment,
 		PlanSHA256:         planSHA,
 		PlanFileSHA256:     r.PlanFileSHA256,
-		Requester:          s.requester(ctx, caller),
+		Requester:          pc.Requester.Name,
 		TokenID:            caller.TokenID,
 		Pipeline:           caller.Pipeline,
 		PipelineUnverified: r.Pipeline,
