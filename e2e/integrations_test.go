@@ -576,6 +576,9 @@ func TestAtlantisWorkflow(t *testing.T) {
 	if id == "" || !strings.Contains(r.output, s.url+"/checks/"+id) {
 		t.Fatalf("plan stage printed no review link:\n%s", r.output)
 	}
+	if left, _ := filepath.Glob(filepath.Join(project, "*grant*")); len(left) != 0 {
+		t.Errorf("the plan stage left grant files: %v", left)
+	}
 
 	// atlantis apply before anyone approved: nothing applied.
 	if r := runAtlantisStage(t, project, wf["apply"].Steps, env, builtin); r.code == 0 || appliedLines() != 0 {
