@@ -1,17 +1,26 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,7 +226,9 @@ func binPath(dirs ...string) string {
 // the job's variables, and its ID token minted by issuer with the job's
 // aud and claims. It answers the job's status: passed, warning (failed
 // with an exit code allow_failure lists) or failed.
-func runGitLabJob(t *testing.T, dir string, j gitlabJob, issuer *ciauthtest.Issuer, claims map[string]any) (string, ciRun) {
+// Variables in extra win over the others (PATH, for a runner without
+// stepgate).
+func runGitLabJob(t *testing.T, dir string, j gitlabJob, issuer *ciauthtest.Issuer, claims map[string]any, extra ...string) (string, ciRun) {
 	t.Helper()
 	tok, ok := j.IDTokens["STEPGATE_ID_TOKEN"]
 	if !ok {
@@ -237,6 +248,7 @@ func runGitLabJob(t *testing.T, dir string, j gitlabJob, issuer *ciauthtest.Issu
 	for k, v := range j.Variables {
 		env = append(env, k+"="+v)
 	}
+	env = append(env, extra...)
 	script := "set -eo pipefail\n" + strings.Join(append(slices.Clone(j.BeforeScript), j.Script...), "\n")
 	r := shellRun(t, dir, env, []string{"bash", "-c"}, script)
 	switch {
@@ -617,5 +629,76 @@ func TestAtlantisWorkflow(t *testing.T) {
 	}
 	if r := runAtlantisStage(t, project, wf["apply"].Steps, env, builtin); r.code == 0 || appliedLines() != 1 {
 		t.Errorf("apply stage again: exit %d, applied %d; want a failure and still one apply\n%s", r.code, appliedLines(), r.output)
+	}
+}
+
+// TestGitLabComponentInstallsVerifiedRelease: with the version input, the
+// jobs download that release and run it only when its archive matches the
+// release's checksums file; a tampered archive runs nothing.
+func TestGitLabComponentInstallsVerifiedRelease(t *testing.T) {
+	dir := t.TempDir()
+	issuer := ciauthtest.New(t)
+	const aud = "stepgate"
+	s := integrationServer(t, dir, fmt.Sprintf(`server:
+  ci_issuers:
+    - url: %s
+      audience: %s
+      rules:
+        - claims: {project_path: acme/infra, ref_protected: "true"}
+          workspaces: ["billing-*"]
+`, issuer.URL, aud))
+	copyFile(t, repo(t, "examples/dev-tag-change.plan.json"), filepath.Join(dir, "plan.json"))
+	writeSavedPlanFor(t, filepath.Join(dir, "plan.json"), filepath.Join(dir, "tfplan"))
+
+	// A release as GoReleaser publishes it: an archive per platform and
+	// a checksums file.
+	const version = "1.2.3"
+	archive := fmt.Sprintf("stepgate_%s_linux_%s.tar.gz", version, runtime.GOARCH)
+	var tgz bytes.Buffer
+	gz := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(gz)
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "stepgate", Mode: 0o755, Size: int64(len(bin))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(tgz.Bytes())
+	var sums atomic.Value
+	sums.Store(hex.EncodeToString(sum[:]) + "  " + archive + "\n")
+	rel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v" + version + "/" + archive:
+			_, _ = w.Write(tgz.Bytes())
+		case fmt.Sprintf("/v%s/stepgate_%s_checksums.txt", version, version):
+			_, _ = io.WriteString(w, sums.Load().(string))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer rel.Close()
+
+	jobs := loadComponent(t, repo(t, "templates/stepgate/template.yml"), map[string]string{
+		"server": s.url, "workspace": "billing-dev", "audience": aud, "version": "v" + version, "releases_url": rel.URL,
+		"environment": "dev",
+	})
+	// The runner's image has no stepgate: only what was downloaded runs.
+	noStepgate := "PATH=/usr/local/bin:/usr/bin:/bin"
+	status, r := runGitLabJob(t, dir, jobs["stepgate-check"], issuer, issuer.GitLabClaims(aud, time.Now()), noStepgate)
+	if status != "passed" || !strings.Contains(r.output, archive+": OK") || !strings.Contains(r.output, "allowed") {
+		t.Fatalf("check job with a verified release: %s (exit %d), want passed and allowed\n%s", status, r.code, r.output)
+	}
+
+	sums.Store(strings.Repeat("0", 64) + "  " + archive + "\n")
+	status, r = runGitLabJob(t, dir, jobs["stepgate-check"], issuer, issuer.GitLabClaims(aud, time.Now()), noStepgate)
+	if status != "failed" || !strings.Contains(r.output, "checksum") || checkID.MatchString(r.output) {
+		t.Errorf("check job with a release not matching its checksums: %s (exit %d), want failed before stepgate ran\n%s", status, r.code, r.output)
 	}
 }
