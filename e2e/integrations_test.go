@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -221,6 +222,12 @@ func binPath(dirs ...string) string {
 	return strings.Join(append(dirs, filepath.Dir(binary), os.Getenv("PATH")), string(os.PathListSeparator))
 }
 
+// chatPost is one message a chat webhook received.
+type chatPost struct {
+	path string
+	body []byte
+}
+
 // runGitLabJob runs a job's before_script and script as one shell session
 // that stops at the first failing line, with GitLab's predefined variables,
 // the job's variables, and its ID token minted by issuer with the job's
@@ -293,6 +300,16 @@ func TestGitLabComponent(t *testing.T) {
 	dir := t.TempDir()
 	issuer := ciauthtest.New(t)
 	const aud = "https://gate.example.test"
+	chat := make(chan chatPost, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		select {
+		case chat <- chatPost{r.URL.Path, b}:
+		default: // the test looks at the first ones only
+		}
+	}))
+	defer receiver.Close()
 	s := integrationServer(t, dir, fmt.Sprintf(`server:
   ci_issuers:
     - url: %s
@@ -304,7 +321,15 @@ func TestGitLabComponent(t *testing.T) {
             ref_protected: "true"
           workspaces: ["billing-*"]
           name: "gitlab:{user_login}"
-`, issuer.URL, aud))
+notifications:
+  webhooks:
+    - url: %s/slack/T0/B0/SECRET
+      format: slack
+      events: [check.pending]
+    - url: %s/teams/webhookb2/SECRET
+      format: teams
+      events: [check.pending]
+`, issuer.URL, aud, receiver.URL, receiver.URL))
 	copyFile(t, repo(t, "examples/prod-iam.plan.json"), filepath.Join(dir, "plan.json"))
 	writeSavedPlanFor(t, filepath.Join(dir, "plan.json"), filepath.Join(dir, "tfplan"))
 
@@ -353,6 +378,33 @@ func TestGitLabComponent(t *testing.T) {
 	}
 	if fileExists(filepath.Join(dir, ".stepgate-check.grant")) {
 		t.Error("the check job left a grant file behind")
+	}
+	// Approvers hear of it in Slack and Teams, with the verified pipeline.
+	for range 2 {
+		select {
+		case p := <-chat:
+			var msg struct {
+				Text        string `json:"text"`
+				Type        string `json:"type"`
+				Attachments []struct {
+					ContentType string `json:"contentType"`
+				} `json:"attachments"`
+			}
+			if err := json.Unmarshal(p.body, &msg); err != nil {
+				t.Fatalf("%s: %v", p.path, err)
+			}
+			var shape bool
+			if strings.HasPrefix(p.path, "/slack/") {
+				shape = strings.Contains(msg.Text, "<"+s.url+"/checks/"+id+"|Review "+id+">")
+			} else {
+				shape = msg.Type == "message" && len(msg.Attachments) == 1 && msg.Attachments[0].ContentType == "application/vnd.microsoft.card.adaptive"
+			}
+			if !shape || !strings.Contains(string(p.body), "gitlab-ci · acme/infra · main · run 1234") || !strings.Contains(string(p.body), "gitlab:alice") {
+				t.Errorf("%s got %s, want the check with its verified pipeline and requester", p.path, p.body)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no notification of the pending check reached Slack and Teams")
+		}
 	}
 
 	// The apply job before anyone approved: it waits its 3s, then fails.
