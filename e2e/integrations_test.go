@@ -532,7 +532,7 @@ func runAtlantisStage(t *testing.T, dir string, steps []atlantisStep, env []stri
 				if r.code != 0 {
 					return ciRun{r.code, out.String()}
 				}
-				v = strings.TrimSpace(r.output)
+				v = strings.TrimSuffix(r.output, "\n") // as Atlantis does
 				out.Reset()
 			}
 			env = append(env, st.envName+"="+v)
