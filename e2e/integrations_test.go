@@ -344,8 +344,11 @@ notifications:
 	if apply.Environment.Name != "production" || apply.Stage != "deploy" || check.Stage != "test" {
 		t.Errorf("apply job: environment %q stage %q, check stage %q; want production, deploy, test", apply.Environment.Name, apply.Stage, check.Stage)
 	}
+	if len(apply.Needs) != 2 || apply.Needs[1].Job != "stepgate-check" {
+		t.Errorf("apply job needs %+v, want the check job too (needs runs a job beside its stage's predecessors otherwise)", apply.Needs)
+	}
 	for _, j := range []gitlabJob{check, apply} {
-		if len(j.Needs) != 1 || j.Needs[0].Job != "tofu-plan" || !j.Needs[0].Artifacts {
+		if len(j.Needs) == 0 || j.Needs[0].Job != "tofu-plan" || !j.Needs[0].Artifacts {
 			t.Errorf("needs %+v, want the plan job's artifacts", j.Needs)
 		}
 		if j.IDTokens["STEPGATE_ID_TOKEN"].Aud != aud {
