@@ -20,7 +20,8 @@ const maxPipelineValue = 1024
 // pipelineIdentity is what the CI system says of the running pipeline, sent
 // with a check so that people reviewing it can see which run asks, and
 // carried in the grant. The keys are the same whatever the system: system,
-// repository, ref, sha, run_id, run_attempt, workflow, actor, run_url.
+// repository, ref, sha, run_id, run_attempt, workflow, actor, run_url (and,
+// for Atlantis, pull_request and pull_author).
 // Outside a known CI system it is empty.
 //
 // These values are what the runner's environment claims, not proof of it;
@@ -54,6 +55,19 @@ func pipelineIdentity(getenv func(string) string) map[string]string {
 		set("run_id", getenv("CI_PIPELINE_ID"))
 		set("actor", getenv("GITLAB_USER_LOGIN"))
 		set("run_url", getenv("CI_JOB_URL"))
+	case getenv("ATLANTIS_TERRAFORM_VERSION") != "" && getenv("PULL_NUM") != "":
+		// An Atlantis custom workflow step (docs/integrations/atlantis.md).
+		set("system", "atlantis")
+		if owner, name := getenv("BASE_REPO_OWNER"), getenv("BASE_REPO_NAME"); owner != "" && name != "" {
+			set("repository", owner+"/"+name)
+		}
+		set("ref", getenv("HEAD_BRANCH_NAME"))
+		set("sha", getenv("HEAD_COMMIT"))
+		set("pull_request", getenv("PULL_NUM"))
+		set("workflow", getenv("PROJECT_NAME"))
+		set("actor", getenv("USER_NAME"))
+		set("pull_author", getenv("PULL_AUTHOR"))
+		set("run_url", getenv("PULL_URL"))
 	}
 	return id
 }

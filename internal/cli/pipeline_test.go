@@ -32,6 +32,15 @@ func TestPipelineIdentity(t *testing.T) {
 			"system": "gitlab-ci", "repository": "acme/platform/infra", "ref": "main", "sha": "feedbeef",
 			"run_id": "1234", "actor": "alice", "run_url": "https://gitlab.example.com/acme/platform/infra/-/jobs/5678",
 		}},
+		{"ok/atlantis", map[string]string{
+			"ATLANTIS_TERRAFORM_VERSION": "1.9.8", "PULL_NUM": "42", "BASE_REPO_OWNER": "acme", "BASE_REPO_NAME": "infra",
+			"HEAD_BRANCH_NAME": "more-iam", "HEAD_COMMIT": "c0ffee", "PROJECT_NAME": "billing-prod", "USER_NAME": "carol",
+			"PULL_AUTHOR": "dave", "PULL_URL": "https://github.com/acme/infra/pull/42", "WORKSPACE": "default",
+		}, map[string]string{
+			"system": "atlantis", "repository": "acme/infra", "ref": "more-iam", "sha": "c0ffee", "pull_request": "42",
+			"workflow": "billing-prod", "actor": "carol", "pull_author": "dave", "run_url": "https://github.com/acme/infra/pull/42",
+		}},
+		{"ok/atlantis-needs-a-pull", map[string]string{"ATLANTIS_TERRAFORM_VERSION": "1.9.8", "USER_NAME": "carol"}, map[string]string{}},
 		{"ok/elsewhere", map[string]string{"CI": "true", "HOME": "/root"}, map[string]string{}},
 		{"ok/too-long-left-out", map[string]string{"GITLAB_CI": "true", "CI_COMMIT_REF_NAME": strings.Repeat("x", 2000), "CI_PIPELINE_ID": "1"},
 			map[string]string{"system": "gitlab-ci", "run_id": "1"}},

@@ -229,7 +229,7 @@ type Webhook struct {
 	// URL receives a POST per event. Slack-style URLs hold a secret: keep
 	// the file private.
 	URL string `yaml:"url"`
-	// Format is json (default) or slack.
+	// Format is json (default), slack or teams.
 	Format string `yaml:"format"`
 	// Events: check.pending, check.approved, check.rejected, check.expired,
 	// factor.added, factor.removed (default: all).

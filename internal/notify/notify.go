@@ -19,7 +19,6 @@ import (
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
-	"github.com/stepgate/stepgate/internal/report"
 )
 
 // Events a webhook can receive.
@@ -46,8 +45,9 @@ var AllEvents = []string{Pending, Approved, Rejected, Expired, FactorAdded, Fact
 // Webhook is one receiver.
 type Webhook struct {
 	URL string
-	// Format is "json" (the Event below) or "slack" (a message for a Slack
-	// or Mattermost incoming webhook).
+	// Format is "json" (the Event below), "slack" (a message for a Slack
+	// or Mattermost incoming webhook) or "teams" (an Adaptive Card for a
+	// Microsoft Teams incoming webhook or Workflows webhook).
 	Format string
 	// Events the receiver wants; empty means all.
 	Events []string
@@ -62,12 +62,12 @@ func (w *Webhook) Validate() error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("webhook url %q is not an http(s) URL", redact(w.URL))
 	}
-	if w.Format != "" && w.Format != "json" && w.Format != "slack" {
-		return fmt.Errorf("webhook %s: format %q is not json or slack", redact(w.URL), w.Format)
+	if !validFormat(w.Format) {
+		return fmt.Errorf("webhook %s: format %q is not one of %s", redact(w.URL), w.Format, strings.Join(Formats, ", "))
 	}
 	for _, e := range w.Events {
 		if e == Checkpoint {
-			if w.Format == "slack" {
+			if w.Format != "" && w.Format != "json" {
 				return fmt.Errorf("webhook %s: event %s is sent in the json format only", redact(w.URL), Checkpoint)
 			}
 			continue
@@ -153,9 +153,11 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 	review := n.publicURL + "/checks/" + c.ID
 	view := *c
 	view.Grant = "" // a grant never leaves in a notification
-	n.queueFor(ctx, event, c.ID,
-		func() any { return slackMessage(event, &view, review) },
-		func() any { return Event{Type: event, Time: n.now().UTC(), Check: &view, ReviewURL: review} })
+	n.queueFor(ctx, event, c.ID, map[string]func() any{
+		"slack": func() any { return slackMessage(event, &view, review) },
+		"teams": func() any { return teamsMessage(event, &view, review) },
+		"json":  func() any { return Event{Type: event, Time: n.now().UTC(), Check: &view, ReviewURL: review} },
+	})
 }
 
 // NotifyFactor queues a factor's event (FactorAdded, FactorRemoved) for
@@ -165,21 +167,23 @@ func (n *Notifier) NotifyFactor(ctx context.Context, event string, fc FactorChan
 		return
 	}
 	account := n.publicURL + "/account"
-	n.queueFor(ctx, event, "user:"+fc.User,
-		func() any { return slackFactorMessage(event, &fc, account) },
-		func() any { return Event{Type: event, Time: n.now().UTC(), Factor: &fc, AccountURL: account} })
+	n.queueFor(ctx, event, "user:"+fc.User, map[string]func() any{
+		"slack": func() any { return slackFactorMessage(event, &fc, account) },
+		"teams": func() any { return teamsFactorMessage(event, &fc, account) },
+		"json":  func() any { return Event{Type: event, Time: n.now().UTC(), Factor: &fc, AccountURL: account} },
+	})
 }
 
-// queueFor queues event, about subject, for every webhook that wants it:
-// slack's body for the Slack-compatible ones, the JSON event for the others.
-func (n *Notifier) queueFor(ctx context.Context, event, subject string, slack, plain func() any) {
+// queueFor queues event, about subject, for every webhook that wants it,
+// in the webhook's format (bodies by format; json when none is set).
+func (n *Notifier) queueFor(ctx context.Context, event, subject string, bodies map[string]func() any) {
 	for _, h := range n.hooks {
 		if !h.wants(event) {
 			continue
 		}
-		msg := plain
-		if h.Format == "slack" {
-			msg = slack
+		msg, ok := bodies[h.Format]
+		if !ok {
+			msg = bodies["json"]
 		}
 		body, err := json.Marshal(msg())
 		if err != nil {
@@ -349,39 +353,6 @@ func Sign(secret, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// slackMessage is a message for Slack-compatible incoming webhooks.
-func slackMessage(event string, c *api.Check, review string) map[string]any {
-	what := map[string]string{
-		Pending:  "waits for approval",
-		Approved: "was approved",
-		Rejected: "was rejected",
-		Expired:  "expired without a decision",
-	}[event]
-	needs := ""
-	if c.Assessment != nil && c.Assessment.Requirements != nil && event == Pending {
-		needs = "\nNeeds: " + report.Needs(c.Assessment.Requirements)
-	}
-	reasons := ""
-	if c.Assessment != nil {
-		for i, f := range c.Assessment.Findings {
-			if i == 3 {
-				break
-			}
-			reasons += "\n• " + escapeSlack(f.Reason)
-		}
-	}
-	if len(c.Secrets) > 0 {
-		names := make([]string, len(c.Secrets))
-		for i, sec := range c.Secrets {
-			names[i] = "`" + escapeSlack(sec.Name) + "`"
-		}
-		needs = "\nReleases secrets: " + strings.Join(names, ", ") + needs
-	}
-	text := fmt.Sprintf("*%s* on `%s` requested by %s %s.%s%s\n<%s|Review %s>",
-		escapeSlack(c.Kind), escapeSlack(c.Workspace), escapeSlack(c.Requester), what, needs, reasons, review, c.ID)
-	return map[string]any{"text": text}
 }
 
 // escapeSlack escapes the three characters Slack's mrkdwn gives meaning.

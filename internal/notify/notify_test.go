@@ -104,14 +104,14 @@ func TestSlackAndEventFilter(t *testing.T) {
 	c.State = "approved"
 	n.Notify(ctx, Approved, c)
 	wait(t, r)
-	var msg map[string]string
+	var msg map[string]any
 	if err := json.Unmarshal(r.bodies[0], &msg); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(msg["text"], "was approved") || !strings.Contains(msg["text"], "<https://gate.example.com/checks/chk_1|Review chk_1>") {
+	if !strings.Contains(msg["text"].(string), "was approved") || !strings.Contains(msg["text"].(string), "<https://gate.example.com/checks/chk_1|Review chk_1>") {
 		t.Errorf("slack text = %q", msg["text"])
 	}
-	if !strings.Contains(msg["text"], "&lt;identity&gt;") {
+	if !strings.Contains(msg["text"].(string), "&lt;identity&gt;") {
 		t.Errorf("a reason was not escaped for Slack: %q", msg["text"])
 	}
 	select {

@@ -170,3 +170,39 @@ func (is *Issuer) Token(t testing.TB, base map[string]any, change ...func(map[st
 	}
 	return s
 }
+
+// GitLabClaims are the claims GitLab puts in a job's ID token (see "OpenID
+// Connect (OIDC) Authentication Using ID Tokens"), for pipeline 1234 of
+// acme/infra's protected main branch, run by alice.
+func (is *Issuer) GitLabClaims(aud string, now time.Time) map[string]any {
+	return map[string]any{
+		"namespace_id":       "72",
+		"namespace_path":     "acme",
+		"project_id":         "20",
+		"project_path":       "acme/infra",
+		"user_id":            "5",
+		"user_login":         "alice",
+		"user_email":         "alice@example.com",
+		"user_access_level":  "maintainer",
+		"pipeline_id":        "1234",
+		"pipeline_source":    "push",
+		"job_id":             "5678",
+		"ref":                "main",
+		"ref_type":           "branch",
+		"ref_path":           "refs/heads/main",
+		"ref_protected":      "true",
+		"runner_id":          "1",
+		"runner_environment": "gitlab-hosted",
+		"sha":                "feedbeef0123456789abcdef0123456789abcdef",
+		"project_visibility": "private",
+		"ci_config_ref_uri":  "gitlab.example.com/acme/infra//.gitlab-ci.yml@refs/heads/main",
+		"ci_config_sha":      "feedbeef0123456789abcdef0123456789abcdef",
+		"jti":                "example-gitlab-id",
+		"iss":                is.URL,
+		"sub":                "project_path:acme/infra:ref_type:branch:ref:main",
+		"aud":                aud,
+		"nbf":                now.Add(-5 * time.Second).Unix(),
+		"exp":                now.Add(5 * time.Minute).Unix(),
+		"iat":                now.Unix(),
+	}
+}
