@@ -161,6 +161,7 @@ type Tx interface {
 	CeremonyTx
 	GrantTx
 	SecretTx
+	BreakGlassTx
 }
 
 // Store is a database.
