@@ -37,6 +37,12 @@ const (
 	// person whose session was stolen hears of it.
 	FactorAdded   = "factor.added"
 	FactorRemoved = "factor.removed"
+	// BreakGlassUsed: a person broke the glass on a check; BreakGlassOverdue:
+	// its review is late (repeated until someone acknowledges it). Every
+	// webhook receives them, whatever events it lists: an emergency path
+	// is never silenced by a filter.
+	BreakGlassUsed    = "break_glass.used"
+	BreakGlassOverdue = "break_glass.review_overdue"
 )
 
 // AllEvents lists the events of checks and factors, which a webhook with no
@@ -151,6 +157,9 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 		return
 	}
 	review := n.publicURL + "/checks/" + c.ID
+	if c.BreakGlass != nil && (event == BreakGlassUsed || event == BreakGlassOverdue) {
+		review = n.publicURL + "/reviews"
+	}
 	view := *c
 	view.Grant = "" // a grant never leaves in a notification
 	n.queueFor(ctx, event, c.ID,
@@ -201,6 +210,9 @@ func (n *Notifier) enqueue(ctx context.Context, d *delivery) {
 // wants reports whether the webhook receives event: one it lists, or,
 // when it lists none, an event of checks.
 func (w *Webhook) wants(event string) bool {
+	if event == BreakGlassUsed || event == BreakGlassOverdue {
+		return true // never filtered out
+	}
 	if len(w.Events) == 0 {
 		return slices.Contains(AllEvents, event)
 	}
@@ -359,6 +371,12 @@ func slackMessage(event string, c *api.Check, review string) map[string]any {
 		Rejected: "was rejected",
 		Expired:  "expired without a decision",
 	}[event]
+	if bg := c.BreakGlass; bg != nil && (event == BreakGlassUsed || event == BreakGlassOverdue) {
+		what = "was approved by BREAK-GLASS by " + escapeSlack(bg.UsedBy) + " (reason: " + escapeSlack(bg.Reason) + "); another person must review it"
+		if event == BreakGlassOverdue {
+			what = "was approved by BREAK-GLASS by " + escapeSlack(bg.UsedBy) + " and its review is OVERDUE (reason: " + escapeSlack(bg.Reason) + ")"
+		}
+	}
 	needs := ""
 	if c.Assessment != nil && c.Assessment.Requirements != nil && event == Pending {
 		needs = "\nNeeds: " + report.Needs(c.Assessment.Requirements)
