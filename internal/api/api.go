@@ -26,6 +26,10 @@ const (
 	// ParamSecret names a secret the operation would release, repeatable:
 	// secret=billing/db, or secret=ENV=billing/db to have it in $ENV.
 	ParamSecret = "secret"
+	// ParamBreakGlass=true asks for break-glass on the new check, with
+	// ParamBreakGlassReason saying why (at least 20 characters).
+	ParamBreakGlass       = "break_glass"
+	ParamBreakGlassReason = "break_glass_reason"
 	// PathRelease exchanges a grant for the secrets its check names.
 	PathRelease = "/v1/secrets/release"
 )
