@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -124,3 +125,16 @@ const (
 // BreakGlassTypes are the event types `stepgate audit export --break-glass`
 // keeps.
 var BreakGlassTypes = []string{BreakGlassRequested, BreakGlassUsed, BreakGlassRefused, BreakGlassReviewed}
+
+// IsBreakGlass reports whether e is an event of break-glass: one of
+// BreakGlassTypes, or the approval and grant a break-glass made (data
+// break_glass: true).
+func IsBreakGlass(e *Event) bool {
+	if slices.Contains(BreakGlassTypes, e.Type) {
+		return true
+	}
+	var d struct {
+		BreakGlass bool `json:"break_glass"`
+	}
+	return len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil && d.BreakGlass
+}
