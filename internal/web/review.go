@@ -296,6 +296,9 @@ type checkView struct {
 	NoFactorNote    string
 	OIDC            string // the identity provider's name, when configured
 
+	// BreakGlass is the check's break-glass request, if any.
+	BreakGlass *breakGlassView
+
 	Message string
 	Notice  string
 }
@@ -309,8 +312,9 @@ type secretView struct {
 func (v *checkView) title() string { return "Check " + v.ID }
 
 var checkNotices = map[string]string{
-	"approved": "Your approval is recorded.",
-	"rejected": "Your rejection is recorded; the pipeline will stop.",
+	"approved":   "Your approval is recorded.",
+	"rejected":   "Your rejection is recorded; the pipeline will stop.",
+	"breakglass": "You broke the glass: the check is approved. Everyone is told, and another person must review it.",
 }
 
 // Caps that keep a review page readable on a phone and bounded in size.
@@ -532,6 +536,7 @@ func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, st
 	}
 	page, _ := strconv.Atoi(r.URL.Query().Get("changes"))
 	v := w.buildCheckView(c, changes, s.user, creds, page)
+	v.BreakGlass = w.breakGlassOf(c, s.user, creds)
 	v.Message = msg
 	v.OIDC = w.oidcName()
 	if msg == "" {
