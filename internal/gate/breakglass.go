@@ -303,6 +303,11 @@ func (s *Service) BreakGlass(ctx context.Context, checkID string, p *Proof) (*ap
 				"reason": bg.Reason, "deny_rules": bg.DenyRules, "approval": ap.ID, "aal": p.AAL, "amr": p.AMR,
 				"auth_time": ap.AuthTime, "grant_id": c.GrantID, "grant_expires_at": c.GrantExpiresAt, "review_due_at": bg.ReviewDueAt,
 			}),
+			// The approval, as every approval is recorded (audit verify
+			// checks its passkey assertion again).
+			s.event(now, audit.CheckApproval, p.Subject, c.ID, map[string]any{
+				"approval": ap.ID, "aal": p.AAL, "amr": p.AMR, "auth_time": ap.AuthTime, "reason": ap.Reason, "break_glass": true,
+			}),
 			s.event(now, audit.CheckApproved, p.Subject, c.ID, map[string]any{"break_glass": true}),
 			s.event(now, audit.GrantIssued, p.Subject, c.ID, map[string]any{"grant_id": c.GrantID, "expires_at": c.GrantExpiresAt, "break_glass": true}),
 		}); err != nil {
