@@ -44,7 +44,9 @@ func TestBreakGlassRefusedOnTheWeb(t *testing.T) {
 		}
 	}
 	ack := func(id, note string) func(b *browser) *response {
-		return func(b *browser) *response { return b.post(t, "/reviews/"+id+"/acknowledge", url.Values{"note": {note}}) }
+		return func(b *browser) *response {
+			return b.post(t, "/reviews/"+id+"/acknowledge", url.Values{"note": {note}})
+		}
 	}
 	for _, tt := range []struct {
 		name, as string
