@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,6 +166,26 @@ func (w *Web) breakGlassOf(c *api.Check, u *store.User, creds []*store.Credentia
 	hasPasskey := len(webauthnOnly(creds)) > 0
 	v.CanBreak = hasPasskey && w.svc.MayBreakGlass(c, &gate.Proof{Subject: u.Name, Groups: u.Groups, Admin: u.Admin}) == nil
 	return v
+}
+
+// reviewsWaiting counts, for a person who may review them (an admin, an
+// approver, a member of the break-glass group), the uses of break-glass
+// waiting for a review and those overdue; zeros for anyone else.
+func (w *Web) reviewsWaiting(ctx context.Context, u *store.User) (waiting, overdue int, err error) {
+	if !w.svc.BreakGlassEnabled() || (!u.Admin && !slices.Contains(u.Groups, gate.DefaultApproverGroup) && !slices.Contains(u.Groups, w.svc.BreakGlassGroup())) {
+		return 0, 0, nil
+	}
+	list, err := w.svc.Reviews(ctx, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range list {
+		waiting++
+		if r.BreakGlass.Overdue {
+			overdue++
+		}
+	}
+	return waiting, overdue, nil
 }
 
 // reviewsView is the review queue.

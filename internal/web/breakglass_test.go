@@ -104,3 +104,34 @@ func TestBreakGlassRefusedOnTheWeb(t *testing.T) {
 		t.Errorf("after the review: %+v, %v; want reviewed by bob with his note", bg, err)
 	}
 }
+
+// TestReviewsBanner: the list of checks tells whoever may review that
+// uses of break-glass wait for a review, and which are overdue.
+func TestReviewsBanner(t *testing.T) {
+	f := newFixtureWith(t, gate.Config{BreakGlass: gate.BreakGlassConfig{Group: "oncall"}})
+	f.addUser(t, "bob", "approvers")
+	f.addUser(t, "dev", "developers")
+	f.putCheck(t, "chk_used", checkSpec{requester: "ci-bot", req: policy.Requirements{AAL: 3, Approvals: 1}})
+	now := f.clock.Now()
+	if err := f.st.CreateBreakGlass(context.Background(), &store.BreakGlass{CheckID: "chk_used", Reason: "INC-1234: the invoices bucket is down",
+		RequestedAt: now, Subject: "olivia", UsedAt: now, ReviewDueAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		as    string
+		after time.Duration
+		want  string
+	}{
+		{"bob", 0, "1 use(s) waiting for a review</a>."},
+		{"bob", 2 * time.Hour, "1 use(s) waiting for a review</a>, 1 overdue."},
+		{"dev", 0, ""},
+	} {
+		f.clock.Add(tt.after)
+		b := f.browser(t)
+		b.signIn(t, tt.as)
+		res := b.get(t, "/checks")
+		if got := strings.Contains(res.body, "Break-glass:"); got != (tt.want != "") || !strings.Contains(res.body, tt.want) {
+			t.Errorf("/checks for %s after %v: banner %t; want %q\n%s", tt.as, tt.after, got, tt.want, res.body)
+		}
+	}
+}

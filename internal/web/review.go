@@ -79,6 +79,9 @@ type checksView struct {
 	Rows []checkRow
 	// Prev and Next are the numbers of the neighbouring pages, 0 for none.
 	Page, Prev, Next int
+	// ToReview and Overdue count the uses of break-glass waiting for a
+	// review, and those late: shown to everyone who may review them.
+	ToReview, Overdue int
 }
 
 func (v *checksView) title() string { return "Checks waiting for people" }
@@ -96,6 +99,9 @@ func (w *Web) checksList(rw http.ResponseWriter, r *http.Request, s *signedIn) e
 	slices.SortStableFunc(list, func(a, b *api.Check) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	now := w.now()
 	v := &checksView{Page: page, Prev: page - 1}
+	if v.ToReview, v.Overdue, err = w.reviewsWaiting(r.Context(), s.user); err != nil {
+		return err
+	}
 	if more {
 		v.Next = page + 1
 	}
