@@ -354,3 +354,37 @@ func TestBreakGlassRequest(t *testing.T) {
 		}
 	})
 }
+
+// TestRemindLoop: the loop announces at each tick what is overdue, and
+// returns when its context ends.
+func TestRemindLoop(t *testing.T) {
+	f := newBreakGlassFixture(t, BreakGlassConfig{ReviewWithin: time.Hour}, false)
+	r := &recorder{}
+	f.svc.SetNotifier(r)
+	id, err := f.ask(t, incident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.BreakGlass(t.Context(), id, f.passkey("olivia", "oncall")); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(2 * time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	tick := make(chan time.Time)
+	done := make(chan struct{})
+	go func() { f.svc.RemindLoop(ctx, tick); close(done) }()
+	tick <- time.Time{} // announces
+	tick <- time.Time{} // a second tick: its work for the first is done
+	r.mu.Lock()
+	got := strings.Join(r.events, ",")
+	r.mu.Unlock()
+	if !strings.HasSuffix(got, notify.BreakGlassOverdue+" approved") || strings.Count(got, notify.BreakGlassOverdue) != 1 {
+		t.Errorf("notifications %q; want one break_glass.review_overdue", got)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("RemindLoop did not return after its context ended")
+	}
+}
