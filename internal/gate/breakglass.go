@@ -382,28 +382,31 @@ type Review struct {
 // MaxReviews is how many uses the review queue reads at most.
 const MaxReviews = 500
 
-// Reviews lists the uses of break-glass: those waiting for a review, oldest
-// first, then (when done is set) those reviewed.
+// Reviews lists the uses of break-glass waiting for a review, oldest
+// first, then (when done is set) the latest reviewed ones, newest review
+// first; at most MaxReviews of each.
 func (s *Service) Reviews(ctx context.Context, done bool) ([]Review, error) {
-	bgs, err := s.st.ListBreakGlassUsed(ctx, !done, MaxReviews)
+	bgs, err := s.st.ListBreakGlassUsed(ctx, true, MaxReviews)
 	if err != nil {
 		return nil, fmt.Errorf("listing break-glass uses: %w", err)
 	}
+	if done {
+		reviewed, err := s.st.ListBreakGlassReviewed(ctx, MaxReviews)
+		if err != nil {
+			return nil, fmt.Errorf("listing reviewed break-glass uses: %w", err)
+		}
+		bgs = append(bgs, reviewed...)
+	}
 	now := s.now().UTC()
-	var waiting, reviewed []Review
+	out := make([]Review, 0, len(bgs))
 	for _, bg := range bgs {
 		c, err := s.st.GetCheck(ctx, bg.CheckID)
 		if err != nil {
 			return nil, fmt.Errorf("reading check %s: %w", bg.CheckID, err)
 		}
-		r := Review{Check: c, BreakGlass: s.breakGlassView(bg, now)}
-		if bg.ReviewedAt.IsZero() {
-			waiting = append(waiting, r)
-		} else {
-			reviewed = append(reviewed, r)
-		}
+		out = append(out, Review{Check: c, BreakGlass: s.breakGlassView(bg, now)})
 	}
-	return append(waiting, reviewed...), nil
+	return out, nil
 }
 
 // OverdueReviews counts the uses of break-glass whose review is late.

@@ -42,4 +42,7 @@ type BreakGlassTx interface {
 	// first: only those not reviewed yet when unreviewed is set. At most
 	// limit of them (positive).
 	ListBreakGlassUsed(ctx context.Context, unreviewed bool, limit int) ([]*BreakGlass, error)
+	// ListBreakGlassReviewed lists the reviewed uses, the newest review
+	// first, at most limit of them (positive).
+	ListBreakGlassReviewed(ctx context.Context, limit int) ([]*BreakGlass, error)
 }

@@ -89,3 +89,18 @@ func (x *Tx) ListBreakGlassUsed(ctx context.Context, unreviewed bool, limit int)
 	}
 	return out, nil
 }
+
+// ListBreakGlassReviewed lists the reviewed break-glass uses, newest review
+// first.
+func (x *Tx) ListBreakGlassReviewed(ctx context.Context, limit int) ([]*store.BreakGlass, error) {
+	if err := positive(limit); err != nil {
+		return nil, err
+	}
+	var out []*store.BreakGlass
+	err := x.queryAll(ctx, appendTo(&out, scanBreakGlass), `SELECT `+breakGlassColumns+` FROM break_glass
+		WHERE reviewed_at IS NOT NULL ORDER BY reviewed_at DESC, check_id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing reviewed break-glass uses: %w", err)
+	}
+	return out, nil
+}

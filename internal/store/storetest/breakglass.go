@@ -82,6 +82,20 @@ func testBreakGlass(t *testing.T, open Opener) {
 	if l, err := st.ListBreakGlassUsed(ctx, false, 1); err != nil || len(l) != 1 {
 		t.Errorf("ListBreakGlassUsed(limit 1) = %d, %v; want 1", len(l), err)
 	}
+	// c2 reviewed after c1: newest review first.
+	got.Reviewer, got.ReviewNote, got.ReviewedAt = "alice", "fine", t0.Add(2*time.Hour)
+	if err := st.UpdateBreakGlass(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := st.ListBreakGlassReviewed(ctx, 10); err != nil || len(l) != 2 || l[0].CheckID != "c2" || l[1].CheckID != "c1" {
+		t.Errorf("ListBreakGlassReviewed = %v, %v; want c2 then c1", l, err)
+	}
+	if l, err := st.ListBreakGlassUsed(ctx, true, 10); err != nil || len(l) != 0 {
+		t.Errorf("ListBreakGlassUsed(unreviewed) after both reviews = %v, %v; want none", l, err)
+	}
+	if _, err := st.ListBreakGlassReviewed(ctx, 0); err == nil {
+		t.Error("ListBreakGlassReviewed(limit 0) = nil error, want an error")
+	}
 	if _, err := st.ListBreakGlassUsed(ctx, false, 0); err == nil {
 		t.Error("ListBreakGlassUsed(limit 0) = nil error, want an error")
 	}
