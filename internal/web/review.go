@@ -71,6 +71,10 @@ func stateText(d policy.Decision, state string) string {
 		return "rejected"
 	case "expired":
 		return "expired before it was approved"
+	case "pending":
+		if d == policy.Deny { // a deny break-glass may override
+			return "denied by the policy: only break-glass can satisfy it"
+		}
 	}
 	return decisionText(d)
 }
