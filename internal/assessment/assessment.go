@@ -102,6 +102,10 @@ type Assessment struct {
 	Findings     []Finding     `json:"findings"`
 	Summary      Summary       `json:"summary"`
 	Plan         PlanInfo      `json:"plan"`
+	// Context is what stepgate eval assumed besides the plan (its
+	// --pipeline, --requester, --at and --history): set by eval only, so
+	// that its answer says what it was the answer to.
+	Context any `json:"context,omitempty"`
 }
 
 // Combine folds findings into one decision and its requirements: deny beats

@@ -28,6 +28,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/stepgate/stepgate/internal/ciclaims"
 	"github.com/stepgate/stepgate/internal/loopback"
 )
 
@@ -491,4 +492,10 @@ func (id *Identity) RunKey() string {
 		fmt.Fprintf(h, "%d:%s\n", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Normalized is the token's verified claims in the shape the policy reads
+// (input.pipeline) and integrations match runs by: see ciclaims.Normalize.
+func (id *Identity) Normalized() ciclaims.Pipeline {
+	return ciclaims.Normalize(id.System, id.Claims)
 }

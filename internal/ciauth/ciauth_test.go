@@ -228,3 +228,14 @@ func TestLooksLikeJWT(t *testing.T) {
 		}
 	}
 }
+
+// A verified GitHub token's claims, normalised.
+func TestIdentityNormalized(t *testing.T) {
+	id := &ciauth.Identity{System: "github-actions", Claims: map[string]string{
+		"repository": "acme/infra", "ref": "refs/pull/4/merge", "ref_protected": "false", "event_name": "pull_request", "run_id": "7", "sha": "abc",
+	}}
+	p := id.Normalized()
+	if p.Repository != "acme/infra" || p.RunID != "7" || p.SHA != "abc" || !p.PullRequest || p.RefProtected == nil || *p.RefProtected {
+		t.Errorf("Normalized() = %+v", p)
+	}
+}

@@ -12,10 +12,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/stepgate/stepgate/internal/ciclaims"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/plan"
@@ -35,6 +38,11 @@ type evalOptions struct {
 	output      string
 	tool        string
 	maxSize     string
+	// What if: the context the policy is asked about.
+	pipeline  []string
+	requester string
+	at        string
+	history   []string
 }
 
 func newEvalCmd(env Env) *cobra.Command {
@@ -87,7 +95,77 @@ Exit codes:
 	f.StringVarP(&o.output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
 	f.StringVar(&o.tool, "tool", "", "program that reads saved plans: terraform or tofu (default: the first on PATH)")
 	f.StringVar(&o.maxSize, "max-plan-size", "", "largest plan accepted, e.g. 512MiB (default: plan.max_size in the config, 512MiB)")
+	f.StringArrayVar(&o.pipeline, "pipeline", nil, "a verified CI claim to assume, KEY=VALUE (repeatable): system=github-actions, ref=refs/heads/main, ref_protected=true, event_name=push...")
+	f.StringVar(&o.requester, "requester", "", "who asks: NAME (a person), or token:NAME, ci:NAME, person:NAME")
+	f.StringVar(&o.at, "at", "", "evaluate at this time, RFC 3339 (default now): freeze windows")
+	f.StringArrayVar(&o.history, "history", nil, "history to assume, KEY=VALUE (repeatable): requester_applied=true|false, requester_checks_last_hour=N, plan_approved_then_expired=true|false, last_applied_by=NAME, last_applied_at=RFC3339")
 	return cmd
+}
+
+// evalContext reads the what-if flags of eval into the policy context.
+// Offline, the --pipeline claims stand for a CI token's verified claims.
+func evalContext(o evalOptions, now func() time.Time) (policy.Context, error) {
+	var pc policy.Context
+	var errs []error
+	if len(o.pipeline) > 0 {
+		claims := map[string]string{}
+		for _, kv := range o.pipeline {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				errs = append(errs, fmt.Errorf("--pipeline %q: want KEY=VALUE", kv))
+				continue
+			}
+			claims[k] = v
+		}
+		system := claims["system"]
+		delete(claims, "system")
+		p := ciclaims.Normalize(system, claims)
+		pc.Pipeline = &p
+	}
+	if o.requester != "" {
+		kind, name, ok := strings.Cut(o.requester, ":")
+		if !ok || !slices.Contains([]string{policy.RequesterToken, policy.RequesterCI, policy.RequesterPerson}, kind) {
+			kind, name = policy.RequesterPerson, o.requester
+		}
+		pc.Requester = policy.Requester{Kind: kind, Name: name, Groups: []string{}}
+		if kind == policy.RequesterPerson {
+			pc.Requester.Owner = name
+		}
+	}
+	pc.At = now()
+	if o.at != "" {
+		t, err := time.Parse(time.RFC3339, o.at)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--at %q: not an RFC 3339 time such as 2026-12-24T15:00:00+01:00", o.at))
+		}
+		pc.At = t
+	}
+	if len(o.history) > 0 {
+		h := &policy.History{}
+		for _, kv := range o.history {
+			k, v, _ := strings.Cut(kv, "=")
+			var err error
+			switch k {
+			case "requester_applied":
+				h.RequesterApplied, err = strconv.ParseBool(v)
+			case "plan_approved_then_expired":
+				h.PlanApprovedThenExpired, err = strconv.ParseBool(v)
+			case "requester_checks_last_hour":
+				h.RequesterChecksLastHour, err = strconv.Atoi(v)
+			case "last_applied_by":
+				h.LastAppliedBy = v
+			case "last_applied_at":
+				h.LastAppliedAt, err = time.Parse(time.RFC3339, v)
+			default:
+				err = errors.New("unknown key")
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--history %q: %w", kv, err))
+			}
+		}
+		pc.History = h
+	}
+	return pc, errors.Join(errs...)
 }
 
 // setup is what eval and the commands after it share: the configuration,
@@ -173,11 +251,20 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 	if env.Getenv == nil || env.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(50))
 	}
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	pc, err := evalContext(o, now)
+	if err != nil {
+		return exit(ExitUsage, err)
+	}
 	s, err := loadSetup(ctx, env, o.config, o.policyDirs, o.maxSize)
 	if err != nil {
 		return err
 	}
 	in := s.engine.NewInput(op)
+	in.SetContext(pc)
 	var unverified *policy.Finding
 	if o.plan != "" {
 		visit, done := in.Stream()
@@ -213,6 +300,7 @@ func runEval(ctx context.Context, env Env, o evalOptions) error {
 	if unverified != nil {
 		a.Findings = append(a.Findings, *unverified)
 	}
+	a.Context = in.Echo()
 	opts := report.Options{Color: colorOn(env, env.Stdout)}
 	if err := report.Write(env.Stdout, o.output, a, opts); err != nil {
 		return exit(ExitInternal, fmt.Errorf("writing report: %w", err))

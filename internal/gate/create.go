@@ -177,6 +177,11 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	if err := s.admitPending(ctx, caller); err != nil {
 		return nil, false, err
 	}
+	pc, err := s.policyContext(ctx, caller, r, planSHA, now)
+	if err != nil {
+		return nil, false, err
+	}
+	in.SetContext(pc)
 	a, err := s.engine.Evaluate(ctx, in)
 	if err != nil {
 		return nil, false, err // never an allow
@@ -185,7 +190,7 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		a.Findings = append(a.Findings, *unverified)
 	}
 	id := newID("chk_")
-	requester := s.requester(ctx, caller)
+	requester := pc.Requester.Name
 	// Before the assessment is encoded: a deny break-glass may override
 	// waits for a break-glass only, with its requirements.
 	bg, bgEvents := s.breakGlassOnCreate(id, a, r, requester, now)

@@ -29,7 +29,13 @@ type fixture struct {
 	caller *Caller
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	return newFixtureWith(t, policy.DefaultConfig())
+}
+
+// newFixtureWith is newFixture with a policy configuration.
+func newFixtureWith(t testing.TB, cfg policy.Config) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
@@ -50,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := ring.Ensure(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	engine, err := policy.New(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,8 +132,23 @@ func (lm *limiter) shouldAudit(key string) (int, bool) {
 	defer lm.mu.Unlock()
 	b := lm.buckets[key]
 	if b == nil {
-		b = &bucket{tokens: float64(max(lm.l.Burst, 1)), at: now}
-		lm.buckets[key] = b
+		if len(lm.buckets) >= maxBuckets {
+			// Keys whose last audit is a minute old are audited at once
+			// anyway; past that, keys share one bucket rather than memory
+			// growing with every new address.
+			for k, old := range lm.buckets {
+				if old.refused == 0 && now.Sub(old.auditedAt) >= auditEvery {
+					delete(lm.buckets, k)
+				}
+			}
+			if len(lm.buckets) >= maxBuckets {
+				key = "*"
+			}
+		}
+		if b = lm.buckets[key]; b == nil {
+			b = &bucket{tokens: float64(max(lm.l.Burst, 1)), at: now}
+			lm.buckets[key] = b
+		}
 	}
 	b.refused++
 	if !b.auditedAt.IsZero() && now.Sub(b.auditedAt) < auditEvery {

@@ -52,6 +52,11 @@ type Refusal struct {
 	Reason string
 	// Status is the HTTP status the attempt was answered with.
 	Status int
+	// Source is the client's address, as far as the front end can tell.
+	// Refusals of anonymous attempts are audited per action and source at
+	// most once a minute, with the count (anyone who can reach the server
+	// can be refused, and a flood must not become a flood of audit writes).
+	Source string
 }
 
 // maxRefusalReason caps the reason kept, in bytes.
@@ -64,10 +69,21 @@ func (s *Service) AuditRefusal(ctx context.Context, r Refusal) {
 	if !ok {
 		typ = audit.ApprovalRefused
 	}
+	refused := 1
 	if r.Actor == "" {
-		r.Actor = "anonymous"
+		n, ok := s.anonymous.shouldAudit("anonymous:" + r.Action + ":" + r.Source)
+		if !ok {
+			return
+		}
+		r.Actor, refused = "anonymous", n
 	}
 	data := map[string]any{"reason": truncate(r.Reason, maxRefusalReason)}
+	if refused > 1 {
+		data["refused"] = refused
+	}
+	if r.Source != "" {
+		data["source"] = r.Source
+	}
 	if r.Method != "" {
 		data["method"] = r.Method
 	}

@@ -68,6 +68,9 @@ type Service struct {
 	secrets SecretOpener
 	// limiter enforces cfg.Limits.
 	limiter *limiter
+	// anonymous spaces the audit writes of refusals nobody authenticated
+	// for, per action and client address (AuditRefusal).
+	anonymous *limiter
 	// waiting, when set (tests), is called each time a waiter has read its
 	// check as pending and waits for news.
 	waiting func(id string)
@@ -117,7 +120,7 @@ func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log
 	cfg.BreakGlass = cfg.BreakGlass.withDefaults(cfg.GrantTTL)
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	log = requestid.Logger(log) // the request's id on each line
-	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now, limiter: newLimiter(cfg.Limits, now)}
+	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now, limiter: newLimiter(cfg.Limits, now), anonymous: newLimiter(Limits{}, now)}
 }
 
 // Issuer is the iss of grants: the public URL.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net"
 	"net/http"
 
 	"github.com/stepgate/stepgate/internal/api"
@@ -48,5 +49,17 @@ func (a *API) auditRefusal(r *http.Request, status int, msg string, err error) {
 	}
 	a.svc.AuditRefusal(r.Context(), gate.Refusal{
 		Action: action, Actor: actor, Subject: r.PathValue("id"), Method: "api", Reason: msg, Status: status,
+		Source: peer(r),
 	})
+}
+
+// peer is the address of the connection's other end: the client, or the
+// reverse proxy in front of the server (the API does not read
+// X-Forwarded-For; anonymous refusals behind one proxy then share one
+// audit budget, which loses detail, never the count).
+func peer(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -32,6 +33,56 @@ type Config struct {
 	// Secrets are requirements per secret name pattern (* matches any
 	// characters, slashes included), on top of the secret.read rule.
 	Secrets map[string]SecretRule `json:"secrets"`
+	// Timezone is the IANA time zone of input.time.local and of weekly
+	// freeze windows (empty: UTC).
+	Timezone string         `json:"timezone"`
+	Pipeline PipelineConfig `json:"pipeline"`
+	Freeze   Freeze         `json:"freeze"`
+	Burst    Burst          `json:"burst"`
+}
+
+// PipelineConfig tunes pipeline.untrusted_ref.
+type PipelineConfig struct {
+	// ReleaseRefs, when set, are the only refs (glob patterns, * matching
+	// slashes too: refs/heads/main, refs/tags/v*) a production operation
+	// may run for, by the CI token's verified claims.
+	ReleaseRefs []string `json:"release_refs" yaml:"release_refs"`
+	// RequireVerified makes a production operation without a CI token's
+	// verified claims (one asked with an API token) untrusted as well.
+	RequireVerified bool `json:"require_verified" yaml:"require_verified"`
+}
+
+// Freeze tunes change.freeze: the windows in which changes are frozen.
+type Freeze struct {
+	// Approvers is the group whose members' approvals alone count for a
+	// check that a freeze window holds (empty: the usual approvers).
+	Approvers string         `json:"approvers" yaml:"approvers"`
+	Windows   []FreezeWindow `json:"windows" yaml:"windows"`
+}
+
+// FreezeWindow is one named window: dated (start and end, RFC 3339) or
+// weekly (from and to, "Fri 16:00", in policy.timezone).
+type FreezeWindow struct {
+	Name   string  `json:"name" yaml:"name"`
+	Start  string  `json:"start,omitempty" yaml:"start"`
+	End    string  `json:"end,omitempty" yaml:"end"`
+	Weekly *Weekly `json:"weekly,omitempty" yaml:"weekly"`
+	// Decision, when deny, refuses changes during the window instead of
+	// asking for the rule's step-up.
+	Decision Decision `json:"decision,omitempty" yaml:"decision"`
+}
+
+// Weekly is a window that comes back every week.
+type Weekly struct {
+	From string `json:"from" yaml:"from"`
+	To   string `json:"to" yaml:"to"`
+}
+
+// Burst tunes requester.burst.
+type Burst struct {
+	// MaxChecks is how many checks one requester may create in an hour
+	// before the next ones need a step-up (0: off).
+	MaxChecks int `json:"max_checks" yaml:"max_checks"`
 }
 
 // SecretRule is what reading the secrets whose names match a pattern asks
@@ -123,6 +174,10 @@ type defaultsFile struct {
 		OutsideProduction *RuleContext `yaml:"outside_production"`
 		Production        *RuleContext `yaml:"production"`
 	} `yaml:"rules"`
+	Timezone string         `yaml:"timezone"`
+	Pipeline PipelineConfig `yaml:"pipeline"`
+	Freeze   Freeze         `yaml:"freeze"`
+	Burst    Burst          `yaml:"burst"`
 }
 
 // DefaultConfig returns the built-in tuning, the one documented in
@@ -147,6 +202,10 @@ func DefaultConfig() Config {
 		SafeguardTypes: f.SafeguardTypes,
 		Rules:          map[string]Rule{},
 		Secrets:        map[string]SecretRule{},
+		Timezone:       f.Timezone,
+		Pipeline:       f.Pipeline,
+		Freeze:         f.Freeze,
+		Burst:          f.Burst,
 	}
 	for id, r := range f.Rules {
 		c.Rules[id] = Rule{Enabled: true, OutsideProduction: r.OutsideProduction, Production: r.Production}
@@ -172,7 +231,11 @@ type Overrides struct {
 	SafeguardTypes map[string]string       `yaml:"safeguard_types"`
 	Rules          map[string]RuleOverride `yaml:"rules"`
 	// Secrets add requirements per secret name pattern.
-	Secrets map[string]SecretRule `yaml:"secrets"`
+	Secrets  map[string]SecretRule `yaml:"secrets"`
+	Timezone *string               `yaml:"timezone"`
+	Pipeline *PipelineConfig       `yaml:"pipeline"`
+	Freeze   *Freeze               `yaml:"freeze"`
+	Burst    *Burst                `yaml:"burst"`
 }
 
 // TypeChanges adds patterns to a type list and removes default ones.
@@ -342,6 +405,18 @@ func (o *Overrides) Apply(c Config) Config {
 		}
 		c.Secrets = m
 	}
+	if o.Timezone != nil {
+		c.Timezone = *o.Timezone
+	}
+	if o.Pipeline != nil {
+		c.Pipeline = *o.Pipeline
+	}
+	if o.Freeze != nil {
+		c.Freeze = *o.Freeze
+	}
+	if o.Burst != nil {
+		c.Burst = *o.Burst
+	}
 	return c
 }
 
@@ -464,6 +539,34 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("policy.rules.%s.%s: %w", id, name, err))
 			}
 		}
+	}
+	if _, err := location(c.Timezone); err != nil {
+		errs = append(errs, err)
+	}
+	for i, p := range c.Pipeline.ReleaseRefs {
+		if strings.TrimSpace(p) == "" {
+			errs = append(errs, fmt.Errorf("policy.pipeline.release_refs[%d]: empty pattern", i))
+		}
+	}
+	names := map[string]bool{}
+	for i, w := range c.Freeze.Windows {
+		key := fmt.Sprintf("policy.freeze.windows[%d]", i)
+		switch {
+		case strings.TrimSpace(w.Name) == "":
+			errs = append(errs, fmt.Errorf("%s.name: every window needs a name", key))
+		case names[w.Name]:
+			errs = append(errs, fmt.Errorf("%s.name: %q names two windows", key, w.Name))
+		}
+		names[w.Name] = true
+		if _, err := parseWindow(w); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		if w.Decision != "" && w.Decision != StepUp && w.Decision != Deny {
+			errs = append(errs, fmt.Errorf("%s.decision: %q is not step_up or deny", key, w.Decision))
+		}
+	}
+	if c.Burst.MaxChecks < 0 {
+		errs = append(errs, fmt.Errorf("policy.burst.max_checks: %d is negative", c.Burst.MaxChecks))
 	}
 	for _, p := range slices.Sorted(maps.Keys(c.Secrets)) {
 		if err := c.Secrets[p].validate(p); err != nil {

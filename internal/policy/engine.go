@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -77,6 +78,8 @@ type Engine struct {
 	// production.reference_attributes, as terms (see Input.tags and
 	// Input.containers).
 	tagAttrs, refAttrs []*ast.Term
+	// clock is policy.timezone and the freeze windows, for input.time.
+	clock *clock
 }
 
 // BuiltinModules returns the embedded Rego modules, tests excluded unless
@@ -199,7 +202,11 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}}
+	cl, err := newClock(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	e := &Engine{cfg: cfg, query: q, disabled: map[string]bool{}, clock: cl}
 	if len(user) == 0 {
 		e.attrs = newAttributeSelector(cfg)
 		types, patterns, err := contentTypes(ctx, parsed, store)
@@ -282,6 +289,10 @@ func (e *Engine) Assess(ctx context.Context, op Operation, p *plan.Plan) (*Asses
 // Evaluate runs the policy on an input. Any failure is an error wrapping
 // ErrEvaluation: never an allow.
 func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Assessment, error) {
+	if in.ctx.At.IsZero() {
+		in.ctx.At = time.Now()
+	}
+	in.time = in.clock.timeInput(in.ctx.At)
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(in.value()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)

@@ -59,13 +59,19 @@ type Input struct {
 	attrs       *attributeSelector
 	actionLists map[string]*ast.Term
 	stacks      []string // Pulumi stacks named by the URNs of changes
+
+	// ctx is what the policy knows besides the plan (SetContext); time
+	// is input.time, computed when the input is evaluated.
+	ctx   Context
+	clock *clock
+	time  TimeInput
 }
 
 // NewInput starts the input of an operation for this engine's policy.
 func (e *Engine) NewInput(op Operation) *Input {
 	return &Input{
 		op: op, terms: newTermBuilder(), actionLists: map[string]*ast.Term{},
-		attrs: e.attrs, tagAttrs: e.tagAttrs, refAttrs: e.refAttrs,
+		attrs: e.attrs, tagAttrs: e.tagAttrs, refAttrs: e.refAttrs, clock: e.clock,
 	}
 }
 
@@ -219,6 +225,11 @@ func (in *Input) value() ast.Value {
 		)),
 		item("changes", ast.ArrayTerm(in.changes...)),
 		item("reads", ast.ArrayTerm(in.reads...)),
+		item("pipeline", pipelineTerm(in.ctx.Pipeline)),
+		item("pipeline_unverified", stringMapTerm(in.ctx.PipelineUnverified)),
+		item("requester", in.ctx.Requester.term()),
+		item("time", in.time.term()),
+		item("history", historyTerm(in.ctx.History)),
 	)
 }
 

@@ -79,6 +79,32 @@ type Check struct {
 	OutcomeAt         time.Time
 }
 
+// HistoryQuery says whose history CheckHistory reads.
+type HistoryQuery struct {
+	Workspace string
+	Requester string
+	// PlanSHA256 is the plan of the new check (empty: no plan).
+	PlanSHA256 string
+	// Since is where the requester's recent checks are counted from; Now
+	// is when grants count as expired.
+	Since, Now time.Time
+}
+
+// History is what came before a new check.
+type History struct {
+	// LastAppliedAt and LastAppliedBy: the workspace's check whose grant
+	// was used last (zero: none).
+	LastAppliedAt time.Time
+	LastAppliedBy string
+	// RequesterApplied: the requester used a grant of this workspace.
+	RequesterApplied bool
+	// RequesterChecks: checks of the requester created at or after Since.
+	RequesterChecks int
+	// PlanApprovedThenExpired: a check of this plan and workspace was
+	// approved and its grant expired before Now, unused.
+	PlanApprovedThenExpired bool
+}
+
 // Approval is one person's signed yes or no on a check.
 type Approval struct {
 	ID       string
@@ -134,6 +160,9 @@ type Tx interface {
 	FindResumableCheck(ctx context.Context, resumeKey string) (*Check, error)
 	// ExpiredChecks lists pending checks whose ExpiresAt is before t.
 	ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*Check, error)
+	// CheckHistory reads what the policy knows of the past at a new check
+	// (input.history), in one statement over indexed columns.
+	CheckHistory(ctx context.Context, q HistoryQuery) (*History, error)
 
 	AddApproval(ctx context.Context, a *Approval) error
 	ListApprovals(ctx context.Context, checkID string) ([]*Approval, error)

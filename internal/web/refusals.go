@@ -120,5 +120,6 @@ func (w *Web) auditRefusal(r *http.Request, status int, reason string, err error
 	}
 	w.svc.AuditRefusal(r.Context(), gate.Refusal{
 		Action: action, Actor: a.actor, Subject: subject, Method: method, Reason: reason, Status: status,
+		Source: w.clientAddr(r),
 	})
 }

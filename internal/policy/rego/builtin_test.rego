@@ -861,3 +861,59 @@ test_tag_value_tokens_are_production if {
 	"prod.change" in rules_of(inp)
 	not "prod.change" in rules_of(apply("shop", "", [res_with("aws_instance", "update", {"tags": {"Environment": "preprod"}})]))
 }
+
+# --- Context rules -----------------------------------------------------------
+# input.pipeline, input.time and input.history are set by stepgate (see
+# docs/policy.md, "The context"); a test sets them with object.union.
+
+with_context(inp, ctx) := object.union(inp, ctx)
+
+gh_pipeline(ref, protected) := {
+	"system": "github-actions", "repository": "acme/infra", "ref": ref,
+	"ref_protected": protected, "event_name": "push", "pull_request": false,
+}
+
+one_change := [change("aws_instance.web", "aws_instance", "update", {})]
+
+test_untrusted_ref_denies_unprotected_feature_branch if {
+	f := finding_of(with_context(prod(one_change), {"pipeline": gh_pipeline("refs/heads/feature-x", false)}), "pipeline.untrusted_ref")
+	f.decision == "deny"
+}
+
+test_untrusted_ref_passes_protected_main if {
+	not "pipeline.untrusted_ref" in rules_of(with_context(prod(one_change), {"pipeline": gh_pipeline("refs/heads/main", true)}))
+}
+
+test_untrusted_ref_never_reads_unverified_claims if {
+	inp := with_context(prod(one_change), {"pipeline": null, "pipeline_unverified": {"ref": "refs/heads/feature-x", "event_name": "pull_request"}})
+	not "pipeline.untrusted_ref" in rules_of(inp)
+}
+
+test_release_refs if {
+	inp := with_context(prod(one_change), {"pipeline": gh_pipeline("refs/heads/hotfix", true)})
+	f := finding_of(inp, "pipeline.untrusted_ref") with data.stepgate.config.pipeline.release_refs as ["refs/heads/main"]
+	contains(f.reason, "release_refs")
+}
+
+test_freeze_window_steps_up if {
+	inp := with_context(dev(one_change), {"time": {"windows": ["weekend"]}})
+	windows := [{"name": "weekend", "weekly": {"from": "Fri 16:00", "to": "Mon 08:00"}}]
+	f := finding_of(inp, "change.freeze") with data.stepgate.config.freeze as {"approvers": "cab", "windows": windows}
+	f.decision == "step_up"
+	f.requirements.groups == ["cab"]
+}
+
+test_no_freeze_outside_windows if {
+	inp := with_context(dev(one_change), {"time": {"windows": []}})
+	not "change.freeze" in rules_of(inp)
+}
+
+test_first_time_in_production if {
+	inp := with_context(prod(one_change), {"requester": {"kind": "ci", "name": "github:acme"}, "history": {"requester_applied": false}})
+	"requester.first_time" in rules_of(inp)
+}
+
+test_not_first_time if {
+	inp := with_context(prod(one_change), {"requester": {"kind": "ci", "name": "github:acme"}, "history": {"requester_applied": true}})
+	not "requester.first_time" in rules_of(inp)
+}

@@ -249,6 +249,35 @@ func (x *Tx) ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*stor
 	return out, nil
 }
 
+// CheckHistoryQuery is CheckHistory's statement, exported so that the
+// backends' tests can check that it reads indexes only: $1 workspace, $2
+// requester, $3 since, $4 plan digest, $5 now.
+const CheckHistoryQuery = `SELECT
+		(SELECT consumed_at FROM checks WHERE state = 'consumed' AND workspace = $1 AND consumed_at IS NOT NULL
+			ORDER BY consumed_at DESC, id DESC LIMIT 1),
+		(SELECT requester FROM checks WHERE state = 'consumed' AND workspace = $1 AND consumed_at IS NOT NULL
+			ORDER BY consumed_at DESC, id DESC LIMIT 1),
+		CASE WHEN EXISTS (SELECT 1 FROM checks WHERE state = 'consumed' AND workspace = $1 AND requester = $2) THEN 1 ELSE 0 END,
+		(SELECT count(*) FROM checks WHERE requester = $2 AND created_at >= $3),
+		CASE WHEN $4 <> '' AND EXISTS (SELECT 1 FROM checks WHERE state = 'approved' AND plan_sha256 = $4
+			AND workspace = $1 AND grant_expires_at < $5) THEN 1 ELSE 0 END`
+
+// CheckHistory reads input.history in one statement: each subquery has an
+// index of its own (migration 0012).
+func (x *Tx) CheckHistory(ctx context.Context, q store.HistoryQuery) (*store.History, error) {
+	var h store.History
+	var applied, expired int
+	err := x.queryOne(ctx, func(r Rows) error {
+		return r.Scan(timeDest{&h.LastAppliedAt}, optDest{&h.LastAppliedBy}, &applied, &h.RequesterChecks, &expired)
+	}, CheckHistoryQuery,
+		q.Workspace, q.Requester, x.d.timeArg(q.Since), q.PlanSHA256, x.d.timeArg(q.Now))
+	if err != nil {
+		return nil, fmt.Errorf("reading the history of workspace %q and requester %q: %w", q.Workspace, q.Requester, err)
+	}
+	h.RequesterApplied, h.PlanApprovedThenExpired = applied == 1, expired == 1
+	return &h, nil
+}
+
 // ListChecks returns at most limit checks in state, the one created last
 // first (ties broken by the greater id; a zero CreatedAt last).
 func (x *Tx) ListChecks(ctx context.Context, state store.CheckState, limit int) ([]*store.Check, error) {

@@ -1,0 +1,64 @@
+package ciclaims
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestNormalize(t *testing.T) {
+	yes, no := true, false
+	github := map[string]string{
+		"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/infra:ref:refs/heads/main",
+		"repository": "acme/infra", "ref": "refs/heads/main", "ref_type": "branch", "ref_protected": "true",
+		"event_name": "push", "environment": "production", "workflow": "deploy",
+		"job_workflow_ref": "acme/infra/.github/workflows/deploy.yml@refs/heads/main",
+		"actor":            "alice", "run_id": "42", "run_attempt": "1", "sha": "abc", "runner_environment": "github-hosted",
+	}
+	gitlab := map[string]string{
+		"iss": "https://gitlab.com", "sub": "project_path:acme/infra:ref_type:branch:ref:main",
+		"project_path": "acme/infra", "namespace_path": "acme", "ref": "main", "ref_type": "branch",
+		"ref_protected": "false", "pipeline_source": "merge_request_event", "pipeline_id": "7",
+		"user_login": "bob", "sha": "def", "ci_config_ref_uri": "gitlab.com/acme/infra//.gitlab-ci.yml@refs/heads/main",
+		"environment": "production",
+	}
+	for _, tt := range []struct {
+		name   string
+		system string
+		claims map[string]string
+		want   Pipeline
+	}{
+		{"ok/github", GitHubActions, github, Pipeline{
+			System: GitHubActions, Issuer: github["iss"], Subject: github["sub"], Repository: "acme/infra",
+			Ref: "refs/heads/main", RefType: "branch", RefProtected: &yes, EventName: "push", Environment: "production",
+			Workflow: "deploy", JobWorkflowRef: github["job_workflow_ref"], Actor: "alice", RunID: "42", RunAttempt: "1",
+			SHA: "abc", RunnerEnvironment: "github-hosted", Claims: github,
+		}},
+		{"ok/gitlab", GitLabCI, gitlab, Pipeline{
+			System: GitLabCI, Issuer: gitlab["iss"], Subject: gitlab["sub"], Repository: "acme/infra",
+			Ref: "refs/heads/main", RefType: "branch", RefProtected: &no, EventName: "merge_request_event", PullRequest: true,
+			Environment: "production", Workflow: gitlab["ci_config_ref_uri"], JobWorkflowRef: gitlab["ci_config_ref_uri"],
+			Actor: "bob", RunID: "7", SHA: "def", ProjectPath: "acme/infra", NamespacePath: "acme",
+			PipelineSource: "merge_request_event", Claims: gitlab,
+		}},
+		{"ok/gitlab-guessed-tag", "", map[string]string{"project_path": "a/b", "ref": "v1", "ref_type": "tag"}, Pipeline{
+			System: GitLabCI, Repository: "a/b", ProjectPath: "a/b", Ref: "refs/tags/v1", RefType: "tag",
+			Claims: map[string]string{"project_path": "a/b", "ref": "v1", "ref_type": "tag"},
+		}},
+		{"ok/github-pull-request-ref", GitHubActions, map[string]string{"ref": "refs/pull/3/merge", "event_name": "pull_request_target"}, Pipeline{
+			System: GitHubActions, Ref: "refs/pull/3/merge", EventName: "pull_request_target", PullRequest: true,
+			Claims: map[string]string{"ref": "refs/pull/3/merge", "event_name": "pull_request_target"},
+		}},
+		{"ok/protection-not-said", "", map[string]string{"ref_protected": "maybe"}, Pipeline{
+			Claims: map[string]string{"ref_protected": "maybe"},
+		}},
+		{"ok/nil-claims", "custom", nil, Pipeline{System: "custom", Claims: map[string]string{}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Normalize(tt.system, tt.claims)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Normalize mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
