@@ -26,6 +26,10 @@ const (
 	// ParamSecret names a secret the operation would release, repeatable:
 	// secret=billing/db, or secret=ENV=billing/db to have it in $ENV.
 	ParamSecret = "secret"
+	// ParamBreakGlass=true asks for break-glass on the new check, with
+	// ParamBreakGlassReason saying why (at least 20 characters).
+	ParamBreakGlass       = "break_glass"
+	ParamBreakGlassReason = "break_glass_reason"
 	// PathRelease exchanges a grant for the secrets its check names.
 	PathRelease = "/v1/secrets/release"
 )
@@ -92,6 +96,29 @@ type Check struct {
 	GrantExpiresAt *time.Time `json:"grant_expires_at,omitempty"`
 	// Resumed is true when this answer is a pending check asked for before.
 	Resumed bool `json:"resumed,omitempty"`
+	// BreakGlass is the check's break-glass request, its use and its
+	// review; absent when the pipeline did not ask for break-glass.
+	BreakGlass *BreakGlass `json:"break_glass,omitempty"`
+}
+
+// BreakGlass is a check's break-glass request (stepgate check
+// --break-glass), and once a person used it, who did and its review.
+type BreakGlass struct {
+	Reason string `json:"reason"`
+	// DenyRules are the deny rules of the policy the request overrides
+	// (break_glass.allow_deny_rules); empty for a step-up.
+	DenyRules   []string   `json:"deny_rules,omitempty"`
+	RequestedAt time.Time  `json:"requested_at"`
+	UsedBy      string     `json:"used_by,omitempty"`
+	UsedAt      *time.Time `json:"used_at,omitempty"`
+	ReviewDueAt *time.Time `json:"review_due_at,omitempty"`
+	ReviewedBy  string     `json:"reviewed_by,omitempty"`
+	ReviewedAt  *time.Time `json:"reviewed_at,omitempty"`
+	ReviewNote  string     `json:"review_note,omitempty"`
+	// Overdue is true when the review is late.
+	Overdue bool `json:"overdue,omitempty"`
+	// ReviewURL is the review queue.
+	ReviewURL string `json:"review_url,omitempty"`
 }
 
 // Approval is one person's answer on a check.

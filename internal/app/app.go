@@ -184,6 +184,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
 		SavedPlanBinding: o.SavedPlanBinding,
 		Limits:           gate.Limits{PerMinute: srv.Limits.ChecksPerMinute, Burst: srv.Limits.ChecksBurst, MaxPending: srv.Limits.MaxPendingPerToken},
+		BreakGlass:       BreakGlass(srv.BreakGlass),
 	}, o.Log, o.Now)
 	svc.SetSecrets(secret.New(st, master, o.Now))
 	hub := gate.NewHub()
@@ -208,6 +209,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 	})
 	bg.run(func(ctx context.Context) { expireLoop(ctx, svc, o.Log) })
+	if svc.BreakGlassEnabled() {
+		// Overdue break-glass reviews are announced again; each tick reads
+		// at most gate.MaxReviews of them.
+		bg.run(func(ctx context.Context) {
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			svc.RemindLoop(ctx, t.C)
+		})
+	}
 	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
 	registerCheckpointMetrics(api.Registry(), checkpoints)
 	svc.SetNotifier(append(notifiers{api.Observer()}, told...))
@@ -486,6 +496,14 @@ func firstAdmin(ctx context.Context, st store.Store, srv config.Server, o ServeO
 	}
 	fmt.Fprintf(o.Out, "dev: created the first admin, \"admin\"; enroll a passkey or TOTP within 24 h at:\n  %s/enroll/%s\n", strings.TrimRight(srv.PublicURL, "/"), secret)
 	return nil
+}
+
+// BreakGlass is the gate's break-glass configuration from the server's.
+func BreakGlass(c config.BreakGlass) gate.BreakGlassConfig {
+	return gate.BreakGlassConfig{
+		Group: c.Group, GrantTTL: time.Duration(c.GrantTTL), ReviewWithin: time.Duration(c.ReviewWithin),
+		FreshPasskey: time.Duration(c.FreshPasskey), AllowDenyRules: c.AllowDenyRules, RemindEvery: time.Duration(c.RemindEvery),
+	}
 }
 
 func expireLoop(ctx context.Context, svc *gate.Service, log *slog.Logger) {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -101,3 +102,39 @@ const (
 	SecretReleased = "secret.released" // a grant was exchanged for values
 	SecretRefused  = "secret.refused"  // a check naming secrets, or a release, was refused
 )
+
+// Event types of break-glass (docs/people.md): the emergency path on which
+// one person of the break-glass group satisfies a check alone with a fresh
+// passkey, and the review another person must give afterwards.
+const (
+	// BreakGlassRequested: a pipeline asked for break-glass on a new check
+	// (data: reason, deny_rules overridden).
+	BreakGlassRequested = "breakglass.requested"
+	// BreakGlassUsed: a person broke the glass; the check is approved and
+	// its short-lived grant issued (data: reason, approval, aal, amr,
+	// auth_time, grant_id, grant_expires_at, review_due_at).
+	BreakGlassUsed = "breakglass.used"
+	// BreakGlassRefused: a request for break-glass, a use of it or a
+	// review of it was refused (data: reason).
+	BreakGlassRefused = "breakglass.refused"
+	// BreakGlassReviewed: another person acknowledged a use (data: note,
+	// late).
+	BreakGlassReviewed = "breakglass.reviewed"
+)
+
+// BreakGlassTypes are the event types `stepgate audit export --break-glass`
+// keeps.
+var BreakGlassTypes = []string{BreakGlassRequested, BreakGlassUsed, BreakGlassRefused, BreakGlassReviewed}
+
+// IsBreakGlass reports whether e is an event of break-glass: one of
+// BreakGlassTypes, or the approval and grant a break-glass made (data
+// break_glass: true).
+func IsBreakGlass(e *Event) bool {
+	if slices.Contains(BreakGlassTypes, e.Type) {
+		return true
+	}
+	var d struct {
+		BreakGlass bool `json:"break_glass"`
+	}
+	return len(e.Data) > 0 && json.Unmarshal(e.Data, &d) == nil && d.BreakGlass
+}

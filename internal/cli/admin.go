@@ -281,12 +281,14 @@ SHA-256 of the one before it.`,
 		publicURL       string
 		checkpointsFile string
 		output          string
+		breakGlass      bool
 	)
 	export := &cobra.Command{
-		Use:   "export [--since TIME]",
+		Use:   "export [--since TIME] [--break-glass]",
 		Short: "Write the audit log as JSON lines, oldest first",
 		Example: `  stepgate audit export --since 2026-11-01T00:00:00Z > audit.jsonl
-  stepgate audit export --since 24h | jq 'select(.type == "grant.consumed")'`,
+  stepgate audit export --since 24h | jq 'select(.type == "grant.consumed")'
+  stepgate audit export --break-glass   # break-glass requests, uses, refusals, reviews`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var from time.Time
@@ -306,7 +308,7 @@ SHA-256 of the one before it.`,
 			defer st.Close()
 			enc := json.NewEncoder(env.Stdout)
 			return forEachEvent(cmd.Context(), st, func(e *audit.Event) error {
-				if e.Time.Before(from) {
+				if e.Time.Before(from) || (breakGlass && !audit.IsBreakGlass(e)) {
 					return nil
 				}
 				return enc.Encode(e)
@@ -315,6 +317,7 @@ SHA-256 of the one before it.`,
 	}
 	fe.add(export)
 	export.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339) or this long ago (24h)")
+	export.Flags().BoolVar(&breakGlass, "break-glass", false, "only the events of break-glass: requests, uses (with the approval and grant they made), refusals and reviews")
 	verify := &cobra.Command{
 		Use:   "verify [--checkpoints FILE]",
 		Short: "Check the hash chain, its signed checkpoints and every stored passkey approval",

@@ -40,6 +40,8 @@ type checkOptions struct {
 	grantOut    string
 	output      string
 	secrets     []string
+	breakGlass  bool
+	reason      string
 }
 
 func newCheckCmd(env Env) *cobra.Command {
@@ -103,6 +105,8 @@ Exit codes:
 	f.StringVar(&o.grantOut, "grant-out", "stepgate.grant", "file to write the grant to (mode 0600)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (the final check, without the grant)")
 	f.StringArrayVar(&o.secrets, "secret", nil, "ENV=NAME: the grant also releases secret NAME, into $ENV of the command stepgate apply runs; or STORE:PATH (vault:billing/db), a secret kept elsewhere that the grant names (repeatable; one review covers all)")
+	f.BoolVar(&o.breakGlass, "break-glass", false, "ask for the emergency path: one person of the server's break-glass group may satisfy the check alone with a fresh passkey; everyone is told, and another person reviews it (needs --reason)")
+	f.StringVar(&o.reason, "reason", "", `why break-glass is needed, at least 20 characters, such as "INC-1234: invoices fail, the deployer role needs s3:PutObject"`)
 	o.serverFlags.add(f)
 	return cmd
 }
@@ -123,6 +127,10 @@ func runCheck(ctx context.Context, env Env, o checkOptions) error {
 		return exit(ExitUsage, errors.New("--wait must not be negative"))
 	case o.grantOut == "":
 		return exit(ExitUsage, errors.New("--grant-out must name a file"))
+	case o.reason != "" && !o.breakGlass:
+		return exit(ExitUsage, errors.New("--reason goes with --break-glass"))
+	case o.breakGlass && strings.TrimSpace(o.reason) == "":
+		return exit(ExitUsage, errors.New("--break-glass needs --reason: why, with the incident it is for (at least 20 characters)"))
 	}
 	c, err := o.client(env, true)
 	if err != nil {
@@ -136,6 +144,7 @@ func runCheck(ctx context.Context, env Env, o checkOptions) error {
 	req := client.CheckRequest{
 		Kind: o.kind, Workspace: o.workspace, Environment: o.environment,
 		Pipeline: pipelineIdentity(env.Getenv), Secrets: o.secrets,
+		BreakGlass: o.breakGlass, BreakGlassReason: o.reason,
 	}
 	if o.planFile != "" {
 		if req.PlanFileSHA256, err = fileSHA256(resolve(env, o.planFile)); err != nil {
@@ -230,6 +239,14 @@ func (r *checkRun) describe(ch *api.Check) error {
 				continue
 			}
 			fmt.Fprintf(w, "Secret:     %s → $%s (released once, by stepgate apply)\n", printable(sec.Name), printable(sec.Env))
+		}
+	}
+	if bg := ch.BreakGlass; bg != nil && r.o.output == "text" {
+		switch {
+		case bg.UsedBy != "":
+			fmt.Fprintf(w, "Break-glass: used by %s; to be reviewed by another person\n", printable(bg.UsedBy))
+		case ch.State == statePending:
+			fmt.Fprintf(w, "Break-glass: asked (%s); one person of the break-glass group may satisfy it alone\n", printable(bg.Reason))
 		}
 	}
 	if ch.State == statePending {

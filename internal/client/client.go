@@ -163,6 +163,10 @@ type CheckRequest struct {
 	PlanFile io.Reader
 	// Secrets the grant would release, each "NAME" or "ENV=NAME".
 	Secrets []string
+	// BreakGlass asks for the emergency path, with BreakGlassReason
+	// saying why (at least 20 characters).
+	BreakGlass       bool
+	BreakGlassReason string
 }
 
 // CreateCheck submits an operation. The server answers with a new check,
@@ -183,6 +187,10 @@ func (c *Client) CreateCheck(ctx context.Context, r CheckRequest) (*api.Check, e
 	}
 	for _, s := range r.Secrets {
 		q.Add(api.ParamSecret, s)
+	}
+	if r.BreakGlass {
+		q.Set(api.ParamBreakGlass, "true")
+		q.Set(api.ParamBreakGlassReason, r.BreakGlassReason)
 	}
 	body, contentType := r.Plan, "application/json"
 	if body == nil {

@@ -102,6 +102,65 @@ type Server struct {
 	// proxies in front of stepgate, whose X-Forwarded-For is believed for
 	// the client address (which keys the TOTP back-off).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// BreakGlass is the emergency path (docs/people.md): off unless a
+	// group is named.
+	BreakGlass BreakGlass `yaml:"break_glass"`
+}
+
+// BreakGlass tunes break-glass: one person of Group satisfies a check
+// alone with a fresh passkey, when its pipeline asked for it; another
+// person reviews it afterwards. Unset durations take the defaults.
+type BreakGlass struct {
+	// Group is the group whose members may break the glass; empty: off.
+	Group string `yaml:"group"`
+	// GrantTTL is how long a break-glass grant is valid (default 5m, at
+	// most server.grant_ttl).
+	GrantTTL Duration `yaml:"grant_ttl"`
+	// ReviewWithin is how long another person has to acknowledge a use
+	// (default 24h).
+	ReviewWithin Duration `yaml:"review_within"`
+	// FreshPasskey is how old the passkey proof may be (default 5m).
+	FreshPasskey Duration `yaml:"fresh_passkey"`
+	// AllowDenyRules are the deny rules break-glass may override (default
+	// none: a deny is final).
+	AllowDenyRules []string `yaml:"allow_deny_rules"`
+	// RemindEvery is how often an overdue review is announced again
+	// (default 1h).
+	RemindEvery Duration `yaml:"remind_every"`
+}
+
+// validate says what is wrong with the break-glass settings, each problem
+// naming its key.
+func (b *BreakGlass) validate(grantTTL Duration) []error {
+	var errs []error
+	set := b.GrantTTL != 0 || b.ReviewWithin != 0 || b.FreshPasskey != 0 || len(b.AllowDenyRules) > 0 || b.RemindEvery != 0
+	if b.Group == "" {
+		if set {
+			errs = append(errs, errors.New("server.break_glass.group: required when any other server.break_glass key is set (the group whose members may break the glass)"))
+		}
+		return errs
+	}
+	if strings.TrimSpace(b.Group) != b.Group || strings.ContainsAny(b.Group, ",\n") {
+		errs = append(errs, fmt.Errorf("server.break_glass.group: %q is not a group name", b.Group))
+	}
+	between := func(key string, d Duration, lo, hi time.Duration) {
+		if d != 0 && (time.Duration(d) < lo || time.Duration(d) > hi) {
+			errs = append(errs, fmt.Errorf("server.break_glass.%s: %v is not between %v and %v", key, time.Duration(d), lo, hi))
+		}
+	}
+	between("grant_ttl", b.GrantTTL, 30*time.Second, time.Hour)
+	if grantTTL > 0 && b.GrantTTL > grantTTL {
+		errs = append(errs, fmt.Errorf("server.break_glass.grant_ttl: %v is longer than server.grant_ttl (%v): a break-glass grant is the shorter one", time.Duration(b.GrantTTL), time.Duration(grantTTL)))
+	}
+	between("review_within", b.ReviewWithin, 10*time.Minute, 30*24*time.Hour)
+	between("fresh_passkey", b.FreshPasskey, 30*time.Second, 15*time.Minute)
+	between("remind_every", b.RemindEvery, 5*time.Minute, 7*24*time.Hour)
+	for i, r := range b.AllowDenyRules {
+		if strings.TrimSpace(r) == "" || strings.TrimSpace(r) != r {
+			errs = append(errs, fmt.Errorf("server.break_glass.allow_deny_rules[%d]: %q is not a rule id", i, r))
+		}
+	}
+	return errs
 }
 
 // TrustedProxyPrefixes parses TrustedProxies.
@@ -309,6 +368,7 @@ func (s *Server) Validate() error {
 	if s.Audit.CheckpointInterval > Duration(MaxCheckpointInterval) {
 		errs = append(errs, fmt.Errorf("server.audit.checkpoint_interval: %v is longer than %v (unsealed events are what a database attacker can remove undetected)", time.Duration(s.Audit.CheckpointInterval), MaxCheckpointInterval))
 	}
+	errs = append(errs, s.BreakGlass.validate(s.GrantTTL)...)
 	switch s.GrantAlgorithm {
 	case "", "EdDSA", "RS256":
 	default:

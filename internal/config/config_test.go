@@ -311,3 +311,35 @@ func TestDeployExamplesLoad(t *testing.T) {
 		t.Errorf("server = %+v", c.Server)
 	}
 }
+
+func TestBreakGlassSettings(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		wantErr    string // a key path the error names; "" for none
+	}{
+		{"ok/off", "server:\n  database: sqlite://x.db\n", ""},
+		{"ok/every-key", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: oncall\n    grant_ttl: 2m\n    review_within: 12h\n    fresh_passkey: 3m\n    allow_deny_rules: [plan.errored]\n    remind_every: 30m\n", ""},
+		{"fail/keys-without-group", "server:\n  database: sqlite://x.db\n  break_glass:\n    grant_ttl: 2m\n", "server.break_glass.group"},
+		{"fail/grant-ttl-too-long", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: oncall\n    grant_ttl: 2h\n", "server.break_glass.grant_ttl"},
+		{"fail/grant-ttl-longer-than-grants", "server:\n  database: sqlite://x.db\n  grant_ttl: 1m\n  break_glass:\n    group: oncall\n    grant_ttl: 5m\n", "server.break_glass.grant_ttl"},
+		{"fail/stale-passkey", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: oncall\n    fresh_passkey: 1h\n", "server.break_glass.fresh_passkey"},
+		{"fail/review-too-short", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: oncall\n    review_within: 1m\n", "server.break_glass.review_within"},
+		{"fail/remind-too-often", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: oncall\n    remind_every: 1s\n", "server.break_glass.remind_every"},
+		{"fail/blank-rule", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: oncall\n    allow_deny_rules: [\"\"]\n", "server.break_glass.allow_deny_rules[0]"},
+		{"fail/group-with-spaces", "server:\n  database: sqlite://x.db\n  break_glass:\n    group: \" oncall\"\n", "server.break_glass.group"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			if err := c.decode([]byte(tt.yaml)); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Server.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Validate() = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -57,6 +57,9 @@ func MayApprove(c *api.Check, p *Proof) error {
 	if !AwaitsPeople(c) {
 		return ErrNotPending
 	}
+	if c.Assessment.Decision != policy.StepUp {
+		return errBreakGlassOnly
+	}
 	return refusal(c.Assessment.Requirements, c.Requester, p)
 }
 
@@ -65,6 +68,10 @@ func MayApprove(c *api.Check, p *Proof) error {
 func AwaitsPeople(c *api.Check) bool {
 	return c.State == string(store.StatePending) && c.Assessment != nil && c.Assessment.Requirements != nil
 }
+
+// errBreakGlassOnly refuses an approval of a check the policy denied,
+// which waits for a break-glass only (breakglass.go).
+var errBreakGlassOnly = fmt.Errorf("%w: the policy denied this check; only a break-glass may satisfy it", ErrNotEligible)
 
 // refusal is why p may not answer a check of requester with requirements
 // req, or nil: ErrSelfApproval or ErrNotEligible.

@@ -74,7 +74,12 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		if req == nil {
 			return fmt.Errorf("check %s is pending without requirements", checkID)
 		}
-		if refused = refusal(req, c.Requester, p); refused != nil {
+		if a.Decision != policy.StepUp {
+			refused = errBreakGlassOnly
+		} else {
+			refused = refusal(req, c.Requester, p)
+		}
+		if refused != nil {
 			return tx.AppendAudit(ctx, s.event(now, audit.ApprovalRefused, p.Subject, c.ID, map[string]any{"reason": refused.Error(), "approved": p.Approved, "amr": p.AMR, "aal": p.AAL}))
 		}
 		ap := &store.Approval{

@@ -42,6 +42,8 @@ type CreateRequest struct {
 	// get, exec, check --secret), each with the environment variable the
 	// pipeline wants it in, if any.
 	Secrets []store.CheckSecret
+	// BreakGlass, when set, asks for the emergency path (breakglass.go).
+	BreakGlass *BreakGlassRequest
 }
 
 var (
@@ -87,6 +89,9 @@ func resumeKey(tokenID string, r *CreateRequest, planSHA string) string {
 	for _, sec := range r.Secrets { // none: the key of a check without secrets is unchanged
 		fmt.Fprintf(h, "secret %d:%s %d:%s\n", len(sec.Env), sec.Env, len(sec.Name), sec.Name)
 	}
+	if r.BreakGlass != nil { // asking for break-glass is another check than asking people
+		fmt.Fprintf(h, "break-glass\n")
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -106,6 +111,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		return nil, false, err
 	}
 	if err := s.admit(ctx, caller); err != nil {
+		return nil, false, err
+	}
+	if err := s.checkBreakGlassRequest(ctx, caller, r); err != nil {
 		return nil, false, err
 	}
 	op := policy.Operation{Kind: r.Kind, Workspace: r.Workspace, Environment: r.Environment}
@@ -181,18 +189,23 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	if unverified != nil {
 		a.Findings = append(a.Findings, *unverified)
 	}
+	id := newID("chk_")
+	requester := pc.Requester.Name
+	// Before the assessment is encoded: a deny break-glass may override
+	// waits for a break-glass only, with its requirements.
+	bg, bgEvents := s.breakGlassOnCreate(id, a, r, requester, now)
 	assessment, err := json.Marshal(a)
 	if err != nil {
 		return nil, false, fmt.Errorf("encoding assessment: %w", err)
 	}
 	c := &store.Check{
-		ID:                 newID("chk_"),
+		ID:                 id,
 		Kind:               r.Kind,
 		Workspace:          r.Workspace,
 		Environment:        r.Environment,
 		PlanSHA256:         planSHA,
 		PlanFileSHA256:     r.PlanFileSHA256,
-		Requester:          pc.Requester.Name,
+		Requester:          requester,
 		TokenID:            caller.TokenID,
 		Pipeline:           caller.Pipeline,
 		PipelineUnverified: r.Pipeline,
@@ -215,6 +228,9 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	if caller.Owner != "" {
 		createdData["token_owner"] = caller.Owner
 	}
+	if r.BreakGlass != nil {
+		createdData["break_glass"] = strings.TrimSpace(r.BreakGlass.Reason)
+	}
 	events := []*audit.Event{s.event(now, audit.CheckCreated, c.Requester, c.ID, createdData)}
 	switch a.Decision {
 	case policy.Allow:
@@ -226,10 +242,19 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 	case policy.StepUp:
 		c.State = store.StatePending
 		events = append(events, s.event(now, audit.CheckPending, "policy", c.ID, map[string]any{"expires_at": c.ExpiresAt}))
+	case policy.Deny:
+		if bg == nil {
+			c.State = store.StateDenied
+			events = append(events, s.event(now, audit.CheckDenied, "policy", c.ID, nil))
+			break
+		}
+		c.State = store.StatePending // for a break-glass only
+		events = append(events, s.event(now, audit.CheckPending, "policy", c.ID, map[string]any{"expires_at": c.ExpiresAt}))
 	default:
 		c.State = store.StateDenied
 		events = append(events, s.event(now, audit.CheckDenied, "policy", c.ID, nil))
 	}
+	events = append(events, bgEvents...)
 	var cp *audit.Checkpoint
 	err = s.st.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateCheck(ctx, c); err != nil {
@@ -242,6 +267,11 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		}
 		if len(r.Secrets) > 0 {
 			if err := tx.PutCheckSecrets(ctx, c.ID, r.Secrets); err != nil {
+				return err
+			}
+		}
+		if bg != nil {
+			if err := tx.CreateBreakGlass(ctx, bg); err != nil {
 				return err
 			}
 		}

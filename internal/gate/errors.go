@@ -18,4 +18,11 @@ var (
 	// ErrNotEligible: the person is not among the approvers the
 	// requirements name (by default the group "approvers", and admins).
 	ErrNotEligible = errors.New("not an eligible approver")
+	// ErrBreakGlass: break-glass is refused: not enabled, not asked for,
+	// not allowed over a deny rule, or its proof is not a fresh passkey
+	// with user verification. Wrapped with the precise reason.
+	ErrBreakGlass = errors.New("break-glass refused")
+	// ErrSelfReview: the person who broke the glass (or asked for it)
+	// cannot acknowledge its review.
+	ErrSelfReview = errors.New("a break-glass is reviewed by another person")
 )

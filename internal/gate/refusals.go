@@ -25,6 +25,7 @@ const (
 	ActionSignIn     = "signin"     // signing in
 	ActionEnrollment = "enrollment" // using an enrollment link
 	ActionFactor     = "factor"     // adding, renaming or removing a factor
+	ActionBreakGlass = "breakglass" // breaking the glass, or reviewing it
 )
 
 // refusalTypes are the audit event types of refused actions.
@@ -34,6 +35,7 @@ var refusalTypes = map[string]string{
 	ActionSignIn:     audit.SignInRefused,
 	ActionEnrollment: audit.EnrollmentRefused,
 	ActionFactor:     audit.FactorRefused,
+	ActionBreakGlass: audit.BreakGlassRefused,
 }
 
 // Refusal is one refused attempt.

@@ -49,6 +49,9 @@ type Config struct {
 	// AWS session tags naming the kind, workspace, environment, check and
 	// secrets (see awsTags).
 	AWSSessionTags bool
+	// BreakGlass tunes the emergency path (breakglass.go); off without a
+	// group.
+	BreakGlass BreakGlassConfig
 }
 
 // Service is the gate.
@@ -114,6 +117,7 @@ func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log
 	if cfg.GrantTTL <= 0 {
 		cfg.GrantTTL = 15 * time.Minute
 	}
+	cfg.BreakGlass = cfg.BreakGlass.withDefaults(cfg.GrantTTL)
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	log = requestid.Logger(log) // the request's id on each line
 	return &Service{st: st, engine: engine, ring: ring, cfg: cfg, log: log, now: now, limiter: newLimiter(cfg.Limits, now), anonymous: newLimiter(Limits{}, now)}

@@ -69,6 +69,12 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 	for _, sec := range secrets {
 		v.Secrets = append(v.Secrets, api.CheckSecret{Name: sec.Name, Env: sec.Env})
 	}
+	switch bg, err := s.st.GetBreakGlass(ctx, c.ID); {
+	case err == nil:
+		v.BreakGlass = s.breakGlassView(bg, s.now().UTC())
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("reading break-glass of %s: %w", c.ID, err)
+	}
 	var withdrawn map[string]string
 	if c.State == store.StatePending && a.Requirements != nil && len(approvals) > 0 {
 		var err error

@@ -76,7 +76,9 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusBadRequest, api.CodeSavedPlan, err.Error()
 	case errors.Is(err, gate.ErrBadRequest):
 		return http.StatusBadRequest, api.CodeBadRequest, words(err, gate.ErrBadRequest)
-	case errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrNotEligible):
+	case errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrNotEligible), errors.Is(err, gate.ErrSelfReview):
+		return http.StatusForbidden, api.CodeForbidden, err.Error()
+	case errors.Is(err, gate.ErrBreakGlass):
 		return http.StatusForbidden, api.CodeForbidden, err.Error()
 	case errors.Is(err, gate.ErrUnauthorized):
 		return http.StatusUnauthorized, api.CodeUnauthorized, "a valid stepgate token is required (Authorization: Bearer sgt_...)"

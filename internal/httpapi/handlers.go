@@ -47,6 +47,11 @@ func (a *API) createCheck(w http.ResponseWriter, r *http.Request) error {
 		req.Pipeline = nil // what the request says: kept as unverified claims
 	}
 	req.Secrets = secretParams(q[api.ParamSecret])
+	if req.BreakGlass, err = breakGlassParams(q); err != nil {
+		a.svc.AuditRefusal(r.Context(), gate.Refusal{Action: gate.ActionBreakGlass, Actor: caller.Name, Subject: "workspace:" + req.Workspace,
+			Method: "request", Reason: err.Error(), Status: http.StatusBadRequest})
+		return err
+	}
 	v, created, err := a.svc.CreateCheck(r.Context(), caller, req)
 	if err != nil {
 		return err

@@ -81,6 +81,9 @@ func New(svc *gate.Service, hub *gate.Hub, st apiStore, log *slog.Logger, maxPla
 	if hub != nil {
 		reg.MustRegister(waitingGauge(hub))
 	}
+	if svc != nil {
+		reg.MustRegister(overdueReviewsGauge(svc))
+	}
 	return &API{svc: svc, hub: hub, st: st, log: log, maxPlan: maxPlan, metrics: newMetrics(reg), ops: newOpsMetrics(reg, st), registry: reg}
 }
 

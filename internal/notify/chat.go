@@ -59,6 +59,12 @@ func line(s string) string {
 
 func summarize(event string, c *api.Check, review string) chatCheck {
 	m := chatCheck{kind: line(c.Kind), space: line(c.Workspace), what: eventWords[event], asked: line(c.Requester), id: c.ID, review: review}
+	if bg := c.BreakGlass; bg != nil && (event == BreakGlassUsed || event == BreakGlassOverdue) {
+		m.what = "was approved by BREAK-GLASS by " + line(bg.UsedBy) + " (reason: " + line(bg.Reason) + "); another person must review it"
+		if event == BreakGlassOverdue {
+			m.what = "was approved by BREAK-GLASS by " + line(bg.UsedBy) + " and its review is OVERDUE (reason: " + line(bg.Reason) + ")"
+		}
+	}
 	m.title = m.kind + " on " + m.space + " " + m.what
 	m.via = pipelineLine(c)
 	if c.Assessment != nil {
@@ -125,7 +131,7 @@ func pipelineLine(c *api.Check) string {
 // what Slack shows).
 func slackMessage(event string, c *api.Check, review string) map[string]any {
 	m := summarize(event, c, review)
-	text := fmt.Sprintf("*%s* on `%s` requested by %s %s.", escapeSlack(m.kind), escapeSlack(m.space), escapeSlack(m.asked), m.what)
+	text := fmt.Sprintf("*%s* on `%s` requested by %s %s.", escapeSlack(m.kind), escapeSlack(m.space), escapeSlack(m.asked), escapeSlack(m.what))
 	if len(m.secrets) > 0 {
 		text += "\nReleases secrets: " + slackCodes(m.secrets)
 	}
@@ -137,7 +143,7 @@ func slackMessage(event string, c *api.Check, review string) map[string]any {
 	}
 	text += fmt.Sprintf("\n<%s|Review %s>", review, m.id)
 
-	head := fmt.Sprintf("*%s* on `%s` %s", escapeSlack(m.kind), escapeSlack(m.space), m.what)
+	head := fmt.Sprintf("*%s* on `%s` %s", escapeSlack(m.kind), escapeSlack(m.space), escapeSlack(m.what))
 	if m.decided != "" {
 		head += " " + escapeSlack(m.decided)
 	}

@@ -36,6 +36,12 @@ const (
 	// person whose session was stolen hears of it.
 	FactorAdded   = "factor.added"
 	FactorRemoved = "factor.removed"
+	// BreakGlassUsed: a person broke the glass on a check; BreakGlassOverdue:
+	// its review is late (repeated until someone acknowledges it). Every
+	// webhook receives them, whatever events it lists: an emergency path
+	// is never silenced by a filter.
+	BreakGlassUsed    = "break_glass.used"
+	BreakGlassOverdue = "break_glass.review_overdue"
 )
 
 // AllEvents lists the events of checks and factors, which a webhook with no
@@ -71,6 +77,9 @@ func (w *Webhook) Validate() error {
 				return fmt.Errorf("webhook %s: event %s is sent in the json format only", redact(w.URL), Checkpoint)
 			}
 			continue
+		}
+		if e == BreakGlassUsed || e == BreakGlassOverdue {
+			continue // sent to every webhook anyway
 		}
 		if !slices.Contains(AllEvents, e) {
 			return fmt.Errorf("webhook %s: event %q is not one of %v or %s", redact(w.URL), e, AllEvents, Checkpoint)
@@ -151,6 +160,9 @@ func (n *Notifier) Notify(ctx context.Context, event string, c *api.Check) {
 		return
 	}
 	review := n.publicURL + "/checks/" + c.ID
+	if c.BreakGlass != nil && (event == BreakGlassUsed || event == BreakGlassOverdue) {
+		review = n.publicURL + "/reviews"
+	}
 	view := *c
 	view.Grant = "" // a grant never leaves in a notification
 	n.queueFor(ctx, event, c.ID, map[string]func() any{
@@ -205,6 +217,9 @@ func (n *Notifier) enqueue(ctx context.Context, d *delivery) {
 // wants reports whether the webhook receives event: one it lists, or,
 // when it lists none, an event of checks.
 func (w *Webhook) wants(event string) bool {
+	if event == BreakGlassUsed || event == BreakGlassOverdue {
+		return true // never filtered out
+	}
 	if len(w.Events) == 0 {
 		return slices.Contains(AllEvents, event)
 	}

@@ -304,3 +304,36 @@ func TestRunDrainsAtShutdown(t *testing.T) {
 		t.Errorf("delivered %d of the 3 events queued at shutdown, want 3", len(r.bodies))
 	}
 }
+
+// TestBreakGlassIsNeverFiltered: a webhook that lists only check.pending
+// still receives break_glass.used, with who, why and the review queue's
+// link; listing the break-glass events is valid.
+func TestBreakGlassIsNeverFiltered(t *testing.T) {
+	r, srv := newReceiver(0)
+	defer srv.Close()
+	n := newNotifier(&Webhook{URL: srv.URL, Format: "slack", Events: []string{Pending}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.Run(ctx)
+	c := check()
+	c.State = "approved"
+	c.BreakGlass = &api.BreakGlass{Reason: "INC-1234: <the> bucket is down", UsedBy: "olivia"}
+	n.Notify(ctx, BreakGlassUsed, c)
+	wait(t, r)
+	var msg struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(r.bodies[0], &msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"BREAK-GLASS by olivia", "INC-1234: &lt;the&gt; bucket is down", "<https://gate.example.com/reviews|"} {
+		if !strings.Contains(msg.Text, want) {
+			t.Errorf("slack text %q; want it to contain %q", msg.Text, want)
+		}
+	}
+	for _, e := range []string{BreakGlassUsed, BreakGlassOverdue} {
+		if err := (&Webhook{URL: srv.URL, Events: []string{e}}).Validate(); err != nil {
+			t.Errorf("a webhook listing %s: %v", e, err)
+		}
+	}
+}

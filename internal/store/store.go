@@ -190,6 +190,7 @@ type Tx interface {
 	CeremonyTx
 	GrantTx
 	SecretTx
+	BreakGlassTx
 }
 
 // Store is a database.

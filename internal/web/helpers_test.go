@@ -49,6 +49,13 @@ type fixture struct {
 // that the test client keeps them over http).
 func newFixture(t *testing.T, configure ...func(w *Web, public string)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, gate.Config{}, configure...)
+}
+
+// newFixtureWith is newFixture with the gate configured by cfg (its
+// PublicURL is set here).
+func newFixtureWith(t *testing.T, cfg gate.Config, configure ...func(w *Web, public string)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
 	if err != nil {
@@ -73,7 +80,8 @@ func newFixture(t *testing.T, configure ...func(w *Web, public string)) *fixture
 	public := "http://" + srv.Listener.Addr().String()
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: public}, log, clk.Now)
+	cfg.PublicURL = public
+	svc := gate.New(st, engine, ring, cfg, log, clk.Now)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	wa, err := webauthn.New("localhost", fmt.Sprintf("http://localhost:%d", port), "stepgate", clk.Now)
 	if err != nil {

@@ -78,6 +78,10 @@ func refusalAction(r *http.Request) (action, method string) {
 		return gate.ActionApproval, first(strings.TrimPrefix(path, "/checks/{id}/approve/"))
 	case path == "/checks/{id}/reject":
 		return gate.ActionApproval, "reject"
+	case strings.HasPrefix(path, "/checks/{id}/breakglass/"):
+		return gate.ActionBreakGlass, first(strings.TrimPrefix(path, "/checks/{id}/breakglass/"))
+	case path == "/reviews/{id}/acknowledge":
+		return gate.ActionBreakGlass, "review"
 	case strings.HasPrefix(path, "/signin/"):
 		return gate.ActionSignIn, first(strings.TrimPrefix(path, "/signin/"))
 	case strings.HasPrefix(path, "/enroll/{token}/"):
@@ -111,7 +115,7 @@ func (w *Web) auditRefusal(r *http.Request, status int, reason string, err error
 		method = a.method
 	}
 	subject := a.subject
-	if subject == "" && action == gate.ActionApproval {
+	if subject == "" && (action == gate.ActionApproval || action == gate.ActionBreakGlass) {
 		subject = r.PathValue("id")
 	}
 	w.svc.AuditRefusal(r.Context(), gate.Refusal{

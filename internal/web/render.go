@@ -24,7 +24,7 @@ var staticFS embed.FS
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"message", "signin", "enroll", "account", "checks", "check"}
+var pageNames = []string{"message", "signin", "enroll", "account", "checks", "check", "reviews"}
 
 type pages struct {
 	byName map[string]*template.Template

@@ -71,6 +71,10 @@ func stateText(d policy.Decision, state string) string {
 		return "rejected"
 	case "expired":
 		return "expired before it was approved"
+	case "pending":
+		if d == policy.Deny { // a deny break-glass may override
+			return "denied by the policy: only break-glass can satisfy it"
+		}
 	}
 	return decisionText(d)
 }
@@ -79,6 +83,9 @@ type checksView struct {
 	Rows []checkRow
 	// Prev and Next are the numbers of the neighbouring pages, 0 for none.
 	Page, Prev, Next int
+	// ToReview and Overdue count the uses of break-glass waiting for a
+	// review, and those late: shown to everyone who may review them.
+	ToReview, Overdue int
 }
 
 func (v *checksView) title() string { return "Checks waiting for people" }
@@ -96,6 +103,9 @@ func (w *Web) checksList(rw http.ResponseWriter, r *http.Request, s *signedIn) e
 	slices.SortStableFunc(list, func(a, b *api.Check) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	now := w.now()
 	v := &checksView{Page: page, Prev: page - 1}
+	if v.ToReview, v.Overdue, err = w.reviewsWaiting(r.Context(), s.user); err != nil {
+		return err
+	}
 	if more {
 		v.Next = page + 1
 	}
@@ -296,6 +306,9 @@ type checkView struct {
 	NoFactorNote    string
 	OIDC            string // the identity provider's name, when configured
 
+	// BreakGlass is the check's break-glass request, if any.
+	BreakGlass *breakGlassView
+
 	Message string
 	Notice  string
 }
@@ -309,8 +322,9 @@ type secretView struct {
 func (v *checkView) title() string { return "Check " + v.ID }
 
 var checkNotices = map[string]string{
-	"approved": "Your approval is recorded.",
-	"rejected": "Your rejection is recorded; the pipeline will stop.",
+	"approved":   "Your approval is recorded.",
+	"rejected":   "Your rejection is recorded; the pipeline will stop.",
+	"breakglass": "You broke the glass: the check is approved. Everyone is told, and another person must review it.",
 }
 
 // Caps that keep a review page readable on a phone and bounded in size.
@@ -532,6 +546,7 @@ func (w *Web) showCheck(rw http.ResponseWriter, r *http.Request, s *signedIn, st
 	}
 	page, _ := strconv.Atoi(r.URL.Query().Get("changes"))
 	v := w.buildCheckView(c, changes, s.user, creds, page)
+	v.BreakGlass = w.breakGlassOf(c, s.user, creds)
 	v.Message = msg
 	v.OIDC = w.oidcName()
 	if msg == "" {

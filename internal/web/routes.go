@@ -50,6 +50,12 @@ func (w *Web) Routes() http.Handler {
 	ceremony("POST /checks/{id}/approve/passkey/finish", authed(w.approvePasskeyFinish))
 	form("POST /checks/{id}/reject", authed(w.reject))
 
+	// Break-glass (breakglass.go): the emergency path, and its reviews.
+	ceremony("POST /checks/{id}/breakglass/passkey/begin", authed(w.breakGlassBegin))
+	ceremony("POST /checks/{id}/breakglass/passkey/finish", authed(w.breakGlassFinish))
+	get("GET /reviews", authed(w.reviewsPage))
+	form("POST /reviews/{id}/acknowledge", authed(w.acknowledge))
+
 	// The organisation's identity provider, when configured (oidc.go).
 	w.oidcRoutes(mux, form, get)
 

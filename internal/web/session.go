@@ -180,7 +180,10 @@ const (
 	purposeLogin    = "login"
 	purposeRegister = "register"
 	purposeApprove  = "approve"
-	purposeTOTP     = "totp"
+	// purposeBreakGlass: a break-glass ceremony, never taken for an
+	// approval's (nor the other way round).
+	purposeBreakGlass = "breakglass"
+	purposeTOTP       = "totp"
 )
 
 func ceremonyCookie(purpose string) string { return "stepgate_ceremony_" + purpose }
