@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +14,8 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/app"
-	"github.com/stepgate/stepgate/internal/checkpoint"
+	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -90,6 +87,7 @@ type server struct {
 	dir      string
 	database string
 	url      string
+	public   string // the public URL serve printed
 	cmd      *exec.Cmd
 	exited   chan error
 }
@@ -135,8 +133,9 @@ func (s *server) token(name string, workspaces ...string) string {
 	return tok
 }
 
-// domain opens the server's database in the test process, as the web UI
-// will: approvals are recorded through the gate's domain layer.
+// domain builds, in the test process, a replica of the server over its
+// database, as serve builds it (app.NewServer), without serving: approvals
+// are recorded through its gate as the web UI records them.
 func (s *server) domain() (*gate.Service, store.Store) {
 	s.t.Helper()
 	return s.domainWithKey(app.DevMasterKeyPath(s.database))
@@ -144,25 +143,23 @@ func (s *server) domain() (*gate.Service, store.Store) {
 
 func (s *server) domainWithKey(keyFile string) (*gate.Service, store.Store) {
 	s.t.Helper()
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, s.database)
-	if err != nil {
-		s.t.Fatal(err)
+	public := s.public
+	if public == "" {
+		public = s.url
 	}
-	s.t.Cleanup(func() { st.Close() })
-	master, err := keys.LoadMaster(keyFile)
+	replica, err := app.NewServer(context.Background(), app.Options{
+		Server: config.Server{Database: s.database, MasterKeyFile: keyFile, PublicURL: public},
+		Policy: policy.DefaultConfig(),
+	})
 	if err != nil {
-		s.t.Fatalf("loading the master key: %v", err)
+		s.t.Fatalf("building a replica of the server: %v", err)
 	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := gate.New(st, engine, keys.NewRing(master, time.Now), gate.Config{PublicURL: s.url}, log, time.Now)
-	// Grants issued here are checkpointed, as the server's are.
-	svc.SetSealer(checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, time.Now), log, time.Now))
-	return svc, st
+	s.t.Cleanup(func() {
+		if err := replica.Close(); err != nil {
+			s.t.Errorf("closing the replica: %v", err)
+		}
+	})
+	return replica.Gate, replica.Store
 }
 
 // approvers creates, if missing, the accounts of people of the group
