@@ -16,8 +16,8 @@ import (
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/app"
-	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/authn/oidc/oidctest"
+	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
 )
