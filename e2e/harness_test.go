@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,6 +163,31 @@ func (s *server) domainWithKey(keyFile string) (*gate.Service, store.Store) {
 		}
 	})
 	return replica.Gate, replica.Store
+}
+
+// awaitWaiting returns once n requests wait on a pending check in the
+// server (its stepgate_waiting_requests gauge), and fails the test if
+// that does not happen within 10 s.
+func (s *server) awaitWaiting(n int) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := waitingMetric.FindSubmatch(b); m != nil {
+			if got, _ := strconv.Atoi(string(m[1])); got == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the server never had %d waiting requests", n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the server's state
+	}
 }
 
 // approvers creates, if missing, the accounts of people of the group

@@ -53,6 +53,10 @@ type Options struct {
 	CIVerifier *ciauth.Verifier
 	// ExpireEvery is how often pending checks are expired; 0 is 30 s.
 	ExpireEvery time.Duration
+	// RecheckInterval is gate.Config.RecheckInterval: 0 is the default,
+	// negative turns the re-read off, so that only notifications wake a
+	// waiter (for the tests of the notification path).
+	RecheckInterval time.Duration
 	// NoCheckpoints leaves the audit log unsealed: for the benchmark that
 	// measures what sealing costs, never for a server.
 	NoCheckpoints bool
@@ -204,8 +208,8 @@ func NewServer(ctx context.Context, o Options) (s *Server, err error) {
 	svc := gate.New(st, s.Engine, s.Ring, gate.Config{
 		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject, AWSSessionTags: srv.GrantAWSSessionTags,
 		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
-		SavedPlanBinding: o.SavedPlanBinding,
-		Limits:           gate.Limits{PerMinute: srv.Limits.ChecksPerMinute, Burst: srv.Limits.ChecksBurst, MaxPending: srv.Limits.MaxPendingPerToken},
+		SavedPlanBinding: o.SavedPlanBinding, RecheckInterval: o.RecheckInterval,
+		Limits: gate.Limits{PerMinute: srv.Limits.ChecksPerMinute, Burst: srv.Limits.ChecksBurst, MaxPending: srv.Limits.MaxPendingPerToken},
 	}, o.Log, o.Now)
 	svc.SetSecrets(secret.New(st, master, o.Now))
 	s.Gate = svc
