@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/plan/planfile/planfiletest"
 )
 
 func sha(t *testing.T, path string) string {
@@ -104,7 +105,7 @@ func TestProductionIAMWaitsForApproval(t *testing.T) {
 	env := pipelineEnv(s, s.token("billing-ci"))
 	plan := repo(t, "examples/prod-iam.plan.json")
 	tfplan := filepath.Join(dir, "tfplan")
-	writeSavedPlanFor(t, plan, tfplan) // the server compares it with the JSON
+	planfiletest.WriteFor(t, plan, tfplan) // the server compares it with the JSON
 
 	// The pipeline waits in the background.
 	check := startCheck(t, dir, env, "--plan", plan, "--plan-file", tfplan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
