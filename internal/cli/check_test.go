@@ -26,10 +26,9 @@ import (
 // STAND-IN SERVER, for faults only. The commands are tested against the
 // real server in check_server_test.go (startTestServer). standIn follows
 // the documented contract of internal/api just far enough to inject what a
-// healthy server does not do: failing or hanging up (createFails,
-// failWaits, consumeFails, outcomeFails), answering a wait at once with
-// partial news (partialAt), and signing grants with keys a test controls,
-// to forge, tamper with or expire them (apply_test.go).
+// healthy server does not do: failing (createFails, failWaits), and
+// answering a wait at once, with partial news (partialAt). Faults of
+// apply are injected in front of the real server (testServer.fail).
 // ---------------------------------------------------------------------------
 
 const standInToken = "sgt_test-0123456789abcdef"
@@ -47,43 +46,25 @@ type standIn struct {
 	failWaits   int    // answer this many wait requests 503 first
 	partialAt   int    // on this wait request, record an approval that is not enough
 	createFails int    // answer create with this status (0: normally)
-	// consumeFails answers consume with this status; -1 hangs up instead.
-	consumeFails int
-	outcomeFails int // answer outcome reports with this status
-	// sign makes the grant of a check; apply tests sign real ones.
-	sign     func(c *api.Check) string
-	checks   map[string]*api.Check
-	byInputs map[string]string // pending check id by inputs, to resume
-	plans    map[string][]byte // the plan body each check was created with
-	queries  []url.Values      // of every create
-	lengths  []int64           // Content-Length of every create (-1: streamed)
-	tokens   []string          // Authorization of every request
-	waits    int
-	timeouts []string // timeout parameter of every wait
-	consumed map[string]bool
-	outcomes []api.OutcomeRequest
-	jwks     []byte
+	checks      map[string]*api.Check
+	byInputs    map[string]string // pending check id by inputs, to resume
+	plans       map[string][]byte // the plan body each check was created with
+	queries     []url.Values      // of every create
+	lengths     []int64           // Content-Length of every create (-1: streamed)
+	tokens      []string          // Authorization of every request
+	waits       int
+	timeouts    []string // timeout parameter of every wait
 }
 
 func newStandIn(t *testing.T) *standIn {
 	s := &standIn{
 		t: t, settleAfter: 3, settleAs: stateApproved,
 		checks: map[string]*api.Check{}, byInputs: map[string]string{}, plans: map[string][]byte{},
-		consumed: map[string]bool{},
-		sign:     func(c *api.Check) string { return "grant-of-" + c.ID },
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+api.PathChecks, s.create)
 	mux.HandleFunc("GET "+api.PathChecks+"/{id}", s.get)
 	mux.HandleFunc("GET "+api.PathChecks+"/{id}/wait", s.wait)
-	mux.HandleFunc("POST "+api.PathChecks+"/{id}/outcome", s.outcome)
-	mux.HandleFunc("POST "+api.PathConsume, s.consume)
-	mux.HandleFunc("GET "+api.PathJWKS, func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(s.jwks)
-	})
 	s.srv = httptest.NewServer(s.auth(mux))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -224,7 +205,7 @@ func (s *standIn) issue(c *api.Check) {
 	exp := time.Now().UTC().Add(15 * time.Minute).Truncate(time.Second)
 	c.GrantID = "grt_" + strings.TrimPrefix(c.ID, "chk_")
 	c.GrantExpiresAt = &exp
-	c.Grant = s.sign(c)
+	c.Grant = "grant-of-" + c.ID
 }
 
 func (s *standIn) lookup(w http.ResponseWriter, r *http.Request) *api.Check {
@@ -287,60 +268,6 @@ func (s *standIn) settle(c *api.Check) {
 		s.issue(c)
 	}
 	c.ReviewURL = "" // the server shows it only while pending
-}
-
-func (s *standIn) consume(w http.ResponseWriter, r *http.Request) {
-	var req api.ConsumeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "body: "+err.Error())
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.consumeFails == -1:
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-		return
-	case s.consumeFails != 0:
-		apiError(w, s.consumeFails, api.CodeUnavailable, "the store cannot be reached")
-		return
-	}
-	for _, c := range s.checks {
-		if c.Grant == "" || c.Grant != req.Grant {
-			continue
-		}
-		if s.consumed[c.ID] {
-			apiError(w, http.StatusConflict, api.CodeConflict, "grant "+c.GrantID+" was already used")
-			return
-		}
-		s.consumed[c.ID] = true
-		c.State = stateConsumed
-		writeJSON(w, http.StatusOK, api.ConsumeResponse{CheckID: c.ID, GrantID: c.GrantID, ConsumedAt: time.Now().UTC()})
-		return
-	}
-	apiError(w, http.StatusUnauthorized, api.CodeInvalidGrant, "unknown grant")
-}
-
-func (s *standIn) outcome(w http.ResponseWriter, r *http.Request) {
-	var req api.OutcomeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, api.CodeBadRequest, "body: "+err.Error())
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lookup(w, r) == nil {
-		return
-	}
-	if s.outcomeFails != 0 {
-		apiError(w, s.outcomeFails, api.CodeInternal, "could not record the outcome")
-		return
-	}
-	s.outcomes = append(s.outcomes, req)
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // ---------------------------------------------------------------------------

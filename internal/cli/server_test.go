@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
@@ -32,8 +33,13 @@ type testServer struct {
 	*app.Server
 	URL string
 
+	hs *httptest.Server
+
 	mu   sync.Mutex
 	seen []request
+	// faults answers requests whose "METHOD /path" starts with a key
+	// with that status instead of the server (-1: hang up).
+	faults map[string]int
 	// waits receives the check id of every wait request as it reaches the
 	// server (dropped when nobody reads).
 	waits chan string
@@ -75,12 +81,28 @@ func startTestServer(t *testing.T, configure func(o *app.Options, url string)) *
 	if err != nil {
 		t.Fatalf("building the server: %v", err)
 	}
-	ts := &testServer{Server: s, URL: u, waits: make(chan string, 16)}
+	ts := &testServer{Server: s, URL: u, hs: hs, waits: make(chan string, 16), faults: map[string]int{}}
 	h := s.Handler()
 	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ts.mu.Lock()
 		ts.seen = append(ts.seen, request{r.Method, r.URL.Path, r.URL.Query(), r.Header.Get("Authorization"), r.ContentLength})
+		fault := 0
+		for k, status := range ts.faults {
+			if strings.HasPrefix(r.Method+" "+r.URL.Path, k) {
+				fault = status
+			}
+		}
 		ts.mu.Unlock()
+		switch {
+		case fault == -1:
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		case fault != 0:
+			apiError(w, fault, api.CodeUnavailable, "injected fault")
+			return
+		}
 		if id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/checks/"), "/wait"); ok && r.Method == http.MethodGet {
 			select {
 			case ts.waits <- id:
@@ -99,6 +121,14 @@ func startTestServer(t *testing.T, configure func(o *app.Options, url string)) *
 		}
 	})
 	return ts
+}
+
+// fail makes requests whose "METHOD /path" starts with prefix fail with
+// status (-1: the connection is closed without an answer).
+func (s *testServer) fail(prefix string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[prefix] = status
 }
 
 // requests returns what reached the server with this method and path
