@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/grant"
