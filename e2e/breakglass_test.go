@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/stepgate/stepgate/internal/plan/planfile/planfiletest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +65,7 @@ notifications:
 
 	prodIAM := repo(t, "examples/prod-iam.plan.json")
 	tfplan := filepath.Join(dir, "tfplan")
-	writeSavedPlanFor(t, prodIAM, tfplan)
+	planfiletest.WriteFor(t, prodIAM, tfplan)
 	const reason = "INC-1234: invoices fail to upload, the deployer role needs s3:PutObject"
 
 	step := func(name string, f func(t *testing.T)) {

@@ -93,7 +93,7 @@ func startWebServerOn(t *testing.T, dir, database, listen string, extra ...strin
 	go func() { s.exited <- cmd.Wait() }()
 	select {
 	case st := <-ready:
-		s.url, ws.enrollLink = st.url, st.link
+		s.url, s.public, ws.enrollLink = st.url, st.url, st.link
 	case err := <-s.exited:
 		t.Fatalf("stepgate serve exited: %v\n%s", err, log)
 	case <-time.After(30 * time.Second):

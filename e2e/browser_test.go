@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/stepgate/stepgate/internal/plan/planfile/planfiletest"
 )
 
 // TestBrowserApprovals is the people's side end to end, in a real headless
@@ -38,7 +40,7 @@ func TestBrowserApprovals(t *testing.T) {
 	rgProd := repo(t, "examples/billing-rg-prod.plan.json")
 	tfplan := filepath.Join(dir, "tfplan")
 	// The server compares the saved plan with the JSON.
-	writeSavedPlanFor(t, prodIAM, tfplan)
+	planfiletest.WriteFor(t, prodIAM, tfplan)
 	var env []string // the pipeline's: server and token
 
 	start := time.Now()

@@ -5,20 +5,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/app"
-	"github.com/stepgate/stepgate/internal/checkpoint"
+	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -90,6 +90,7 @@ type server struct {
 	dir      string
 	database string
 	url      string
+	public   string // the public URL serve printed
 	cmd      *exec.Cmd
 	exited   chan error
 }
@@ -135,8 +136,9 @@ func (s *server) token(name string, workspaces ...string) string {
 	return tok
 }
 
-// domain opens the server's database in the test process, as the web UI
-// will: approvals are recorded through the gate's domain layer.
+// domain builds, in the test process, a replica of the server over its
+// database, as serve builds it (app.NewServer), without serving: approvals
+// are recorded through its gate as the web UI records them.
 func (s *server) domain() (*gate.Service, store.Store) {
 	s.t.Helper()
 	return s.domainWithKey(app.DevMasterKeyPath(s.database))
@@ -144,25 +146,48 @@ func (s *server) domain() (*gate.Service, store.Store) {
 
 func (s *server) domainWithKey(keyFile string) (*gate.Service, store.Store) {
 	s.t.Helper()
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, s.database)
-	if err != nil {
-		s.t.Fatal(err)
+	public := s.public
+	if public == "" {
+		public = s.url
 	}
-	s.t.Cleanup(func() { st.Close() })
-	master, err := keys.LoadMaster(keyFile)
+	replica, err := app.NewServer(context.Background(), app.Options{
+		Server: config.Server{Database: s.database, MasterKeyFile: keyFile, PublicURL: public},
+		Policy: policy.DefaultConfig(),
+	})
 	if err != nil {
-		s.t.Fatalf("loading the master key: %v", err)
+		s.t.Fatalf("building a replica of the server: %v", err)
 	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		s.t.Fatal(err)
+	s.t.Cleanup(func() {
+		if err := replica.Close(); err != nil {
+			s.t.Errorf("closing the replica: %v", err)
+		}
+	})
+	return replica.Gate, replica.Store
+}
+
+// awaitWaiting returns once n requests wait on a pending check in the
+// server (its stepgate_waiting_requests gauge), and fails the test if
+// that does not happen within 10 s.
+func (s *server) awaitWaiting(n int) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := waitingMetric.FindSubmatch(b); m != nil {
+			if got, _ := strconv.Atoi(string(m[1])); got == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the server never had %d waiting requests", n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the server's state
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := gate.New(st, engine, keys.NewRing(master, time.Now), gate.Config{PublicURL: s.url}, log, time.Now)
-	// Grants issued here are checkpointed, as the server's are.
-	svc.SetSealer(checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, time.Now), log, time.Now))
-	return svc, st
 }
 
 // approvers creates, if missing, the accounts of people of the group

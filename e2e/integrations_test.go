@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stepgate/stepgate/internal/plan/planfile/planfiletest"
 	"io"
 	"maps"
 	"net/http"
@@ -331,7 +332,7 @@ notifications:
       events: [check.pending]
 `, issuer.URL, aud, receiver.URL, receiver.URL))
 	copyFile(t, repo(t, "examples/prod-iam.plan.json"), filepath.Join(dir, "plan.json"))
-	writeSavedPlanFor(t, filepath.Join(dir, "plan.json"), filepath.Join(dir, "tfplan"))
+	planfiletest.WriteFor(t, filepath.Join(dir, "plan.json"), filepath.Join(dir, "tfplan"))
 
 	jobs := loadComponent(t, repo(t, "templates/stepgate/template.yml"), map[string]string{
 		"server": s.url, "workspace": "billing-prod", "audience": aud, "wait": "3s",
@@ -614,7 +615,7 @@ func TestAtlantisWorkflow(t *testing.T) {
 			return nil
 		case "plan": // terraform plan -out $PLANFILE
 			copyFile(t, planNow, planfile+".source.json")
-			writeSavedPlanFor(t, planNow, planfile)
+			planfiletest.WriteFor(t, planNow, planfile)
 			return nil
 		}
 		return fmt.Errorf("built-in %s is not expected in this workflow", name)
@@ -703,7 +704,7 @@ func TestGitLabComponentInstallsVerifiedRelease(t *testing.T) {
           workspaces: ["billing-*"]
 `, issuer.URL, aud))
 	copyFile(t, repo(t, "examples/dev-tag-change.plan.json"), filepath.Join(dir, "plan.json"))
-	writeSavedPlanFor(t, filepath.Join(dir, "plan.json"), filepath.Join(dir, "tfplan"))
+	planfiletest.WriteFor(t, filepath.Join(dir, "plan.json"), filepath.Join(dir, "tfplan"))
 
 	// A release as GoReleaser publishes it: an archive per platform and
 	// a checksums file.

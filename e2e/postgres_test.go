@@ -81,7 +81,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	check := startCheck(t, dir, pipelineEnv(a, tok), "--plan", plan, "--workspace", "billing-prod", "--wait", "60s", "--grant-out", "g.jws")
 	defer check.stop()
 	id := check.id(t)
-	time.Sleep(300 * time.Millisecond) // let the pipeline's long-poll reach server A
+	a.awaitWaiting(1) // the pipeline's long-poll has reached server A
 
 	// The approval is made through its own connection to the database, as
 	// a third replica would: server A learns of it by LISTEN/NOTIFY.

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,24 +97,7 @@ func TestSIGTERMAnswersWaiters(t *testing.T) {
 		})
 	}
 	// Until all are waiting in the server.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.url + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if m := waitingMetric.FindSubmatch(b); m != nil {
-			if n, _ := strconv.Atoi(string(m[1])); n == waiters {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server never had %d waiting requests", waiters)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the server's state
-	}
+	s.awaitWaiting(waiters)
 
 	sigtermM.Lock()
 	sigterm = time.Now()

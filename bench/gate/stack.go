@@ -8,21 +8,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/stepgate/stepgate/internal/checkpoint"
+	"github.com/stepgate/stepgate/internal/app"
+	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/httpapi"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
-// stack is one server as internal/app wires it: a store, the keyring, the
-// policy engine, the gate service, the hub that follows the store's
-// notifications, and the HTTP API on a real socket of 127.0.0.1.
+// stack is one server as serve builds it (app.NewServer): a store, the
+// keyring, the policy engine, the gate service, the hub that follows the
+// store's notifications, and the HTTP API on a real socket of 127.0.0.1.
 type stack struct {
 	name   string
 	st     store.Store
@@ -37,52 +38,44 @@ type stack struct {
 	// so that the wake-up measurement knows the client is waiting.
 	waits chan string
 
-	hs      *http.Server
-	stop    context.CancelFunc
-	hubDone chan error
+	server *app.Server
+	hs     *http.Server
 }
 
 // newStack starts a server over st. publicURL is the issuer of grants; ""
 // means the server's own address (several servers behind one name share
 // it).
 func newStack(ctx context.Context, name string, st store.Store, master *keys.Master, publicURL string, checkpoints bool) (*stack, error) {
-	ring := keys.NewRing(master, time.Now)
-	if _, err := ring.Ensure(ctx, st); err != nil {
-		return nil, fmt.Errorf("%s: preparing signing key: %w", name, err)
-	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: policy: %w", name, err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("%s: listening: %w", name, err)
 	}
 	url := "http://" + ln.Addr().String()
 	if publicURL == "" {
-		publicURL = url
+		// As serve names a loopback address.
+		publicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 	// The real server writes JSON lines to stderr: format them the same way,
 	// and throw them away.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	maxPlan := int64(plan.DefaultMaxBytes)
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: publicURL, MaxPlanBytes: maxPlan, Limits: gate.Limits{PerMinute: -1, MaxPending: -1}}, log, time.Now)
-	if checkpoints {
-		w := checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, time.Now), log, time.Now)
-		if _, err := w.Ensure(ctx); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		svc.SetSealer(w)
+	server, err := app.NewServer(ctx, app.Options{
+		Server: config.Server{
+			PublicURL: publicURL,
+			// No per-token limits: the benchmark asks as fast as it can.
+			Limits: config.Limits{ChecksPerMinute: -1, MaxPendingPerToken: -1},
+		},
+		Policy: policy.DefaultConfig(), MaxPlan: int64(plan.DefaultMaxBytes),
+		Log: log, Now: time.Now, Store: st, Master: master, NoCheckpoints: !checkpoints,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	hub := gate.NewHub()
-	s := &stack{name: name, st: st, ring: ring, engine: engine, svc: svc, hub: hub, url: url,
-		waits: make(chan string, 16), hubDone: make(chan error, 1)}
+	s := &stack{name: name, st: st, ring: server.Ring, engine: server.Engine, svc: server.Gate, hub: server.Hub, url: url,
+		waits: make(chan string, 16), server: server}
 	s.timed, _ = st.(*timedStore)
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stop = cancel
-	go func() { s.hubDone <- hub.Run(hctx, st) }()
-
-	routes := httpapi.New(svc, hub, st, log, maxPlan).Routes()
+	server.Start(ctx)
+	routes := server.Handler()
 	s.hs = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/checks/"), "/wait"); ok && r.Method == http.MethodGet {
@@ -108,11 +101,14 @@ func newStack(ctx context.Context, name string, st store.Store, master *keys.Mas
 	return s, nil
 }
 
-// close stops the HTTP server and the hub; the store stays open.
+// close stops the HTTP server and the background loops; the store stays
+// open.
 func (s *stack) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	s.server.Drain()
 	_ = s.hs.Shutdown(ctx)
-	s.stop()
-	<-s.hubDone
+	if err := s.server.Close(); err != nil {
+		fmt.Printf("%s: closing: %v\n", s.name, err)
+	}
 }

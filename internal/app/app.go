@@ -25,12 +25,9 @@ import (
 	"github.com/stepgate/stepgate/internal/ciauth"
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/httpapi"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
-	"github.com/stepgate/stepgate/internal/requestid"
-	"github.com/stepgate/stepgate/internal/secret"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/postgres"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
@@ -115,6 +112,9 @@ type ServeOptions struct {
 	Now      func() time.Time
 	OnListen func(addr string) // tests learn the port here
 
+	// Extensions add routes and background loops (see Options).
+	Extensions []Extension
+
 	// SavedPlanBinding is plan.saved_plan_binding ("" is verify).
 	SavedPlanBinding string
 }
@@ -127,37 +127,6 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err := CheckPublicURL(PublicURL(srv)); err != nil {
 		return err
 	}
-	st, err := OpenServerStore(ctx, srv, o.Log)
-	if err != nil {
-		return fmt.Errorf("opening store: %w", err)
-	}
-	defer st.Close() // last: after the server and the background loops
-	if srv.MasterKeyFile == "" && o.Dev {
-		srv.MasterKeyFile = DevMasterKeyPath(srv.Database)
-	}
-	master, created, err := LoadKeyring(srv, o.Dev)
-	if err != nil {
-		return err
-	}
-	if created {
-		fmt.Fprintf(o.Out, "dev: created master key %s (mode 0600); keep it: it decrypts the signing keys\n", srv.MasterKeyFile)
-	}
-	ring := keys.NewRing(master, o.Now, keys.WithAlgorithm(srv.GrantAlgorithm))
-	made, err := ring.Ensure(ctx, st)
-	if err != nil {
-		return fmt.Errorf("preparing signing key: %w", err)
-	}
-	if made {
-		fmt.Fprintf(o.Out, "created the first grant-signing key (%s, sealed under the master key)\n", ring.Algorithm())
-	}
-	engine, err := policy.New(ctx, o.Policy, o.Modules)
-	if err != nil {
-		return err
-	}
-	ciVerifier, err := CIVerifier(srv.CIIssuers)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", srv.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", srv.Listen, err)
@@ -166,81 +135,22 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if srv.PublicURL == "" {
 		srv.PublicURL = defaultPublicURL(ln.Addr().(*net.TCPAddr))
 	}
-	// Admin commands print enrollment links on the URL the server is
-	// reached at.
-	if err := st.SetSetting(ctx, store.SettingPublicURL, strings.TrimRight(srv.PublicURL, "/")); err != nil {
-		return fmt.Errorf("recording the public URL: %w", err)
+	s, err := NewServer(ctx, Options{
+		Server: srv, Policy: o.Policy, Modules: o.Modules, Webhooks: o.Webhooks, MaxPlan: o.MaxPlan,
+		Dev: o.Dev, Log: o.Log, Out: o.Out, Now: o.Now, SavedPlanBinding: o.SavedPlanBinding,
+		Extensions: o.Extensions,
+	})
+	if err != nil {
+		return err
 	}
+	defer s.Close() // after the HTTP server; a no-op after shutdown's
 	if o.Dev {
-		if err := firstAdmin(ctx, st, srv, o); err != nil {
+		if err := firstAdmin(ctx, s.Store, srv, o); err != nil {
 			return err
 		}
 	}
-	if err := gate.ValidSubjectTemplate(srv.GrantSubject); err != nil {
-		return fmt.Errorf("server.grant_subject: %w", err)
-	}
-	svc := gate.New(st, engine, ring, gate.Config{
-		PublicURL: srv.PublicURL, Audience: srv.Audience, SubjectTemplate: srv.GrantSubject, AWSSessionTags: srv.GrantAWSSessionTags,
-		CheckTTL: time.Duration(srv.CheckTTL), GrantTTL: time.Duration(srv.GrantTTL), MaxPlanBytes: o.MaxPlan,
-		SavedPlanBinding: o.SavedPlanBinding,
-		Limits:           gate.Limits{PerMinute: srv.Limits.ChecksPerMinute, Burst: srv.Limits.ChecksBurst, MaxPending: srv.Limits.MaxPendingPerToken},
-		BreakGlass:       BreakGlass(srv.BreakGlass),
-	}, o.Log, o.Now)
-	svc.SetSecrets(secret.New(st, master, o.Now))
-	hub := gate.NewHub()
-	bg := newBackground(ctx)
-	defer bg.stop()
-	var told notifiers // the metrics, then the webhooks
-	var n *notify.Notifier
-	if len(o.Webhooks) > 0 {
-		n = notify.New(o.Webhooks, srv.PublicURL, nil, o.Log, o.Now)
-		told = append(told, n)
-		bg.run(n.Run)
-	}
-	checkpoints, closeSinks, err := startCheckpoints(ctx, st, master, srv.Audit, n, o, bg)
-	if err != nil {
-		return err
-	}
-	defer closeSinks() // before the store closes
-	svc.SetSealer(checkpoints)
-	bg.run(func(ctx context.Context) {
-		if err := hub.Run(ctx, st); err != nil && ctx.Err() == nil {
-			o.Log.ErrorContext(ctx, "following check notifications stopped", "err", err)
-		}
-	})
-	bg.run(func(ctx context.Context) { expireLoop(ctx, svc, o.Log) })
-	if svc.BreakGlassEnabled() {
-		// Overdue break-glass reviews are announced again; each tick reads
-		// at most gate.MaxReviews of them.
-		bg.run(func(ctx context.Context) {
-			t := time.NewTicker(time.Minute)
-			defer t.Stop()
-			svc.RemindLoop(ctx, t.C)
-		})
-	}
-	api := httpapi.New(svc, hub, st, o.Log, o.MaxPlan)
-	registerCheckpointMetrics(api.Registry(), checkpoints)
-	svc.SetNotifier(append(notifiers{api.Observer()}, told...))
-	if ciVerifier != nil {
-		api.SetCIVerifier(ciVerifier)
-	}
-	metricsToken, err := MetricsToken(srv)
-	if err != nil {
-		return err
-	}
-	api.SetMetricsToken(metricsToken)
-	people, rp, err := webUI(ctx, srv, o, svc, st, master, n)
-	if err != nil {
-		return err
-	}
-	if rp != nil {
-		// People review and approve from the command line with the same
-		// provider's ID tokens (RFC 9470 step-up challenges).
-		api.SetPeople(rp, srv.OIDC.CLIClientID, o.Now)
-	}
-	var drain drainer
 	hs := &http.Server{
-		Handler:           drain.wrap(Handler(api.Routes(), people)),
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
 		WriteTimeout:      gate.MaxWait + 30*time.Second,
@@ -248,6 +158,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
 	}
+	s.Start(ctx)
 	fmt.Fprintf(o.Out, "stepgate listening on %s (public URL %s, database %s)\n", ln.Addr(), srv.PublicURL, config.Redacted(srv.Database))
 	if o.OnListen != nil {
 		o.OnListen(ln.Addr().String())
@@ -256,71 +167,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return err
+		return errors.Join(err, s.Close())
 	case <-ctx.Done():
 	}
 	grace := time.Duration(srv.ShutdownGrace)
 	if grace <= 0 {
 		grace = DefaultShutdownGrace
 	}
-	err = shutdown(hs, &drain, hub, bg, grace, o.Log)
+	err = shutdown(hs, s, grace, o.Log)
 	// Seal what the last minute added before going; the store closes after.
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if _, cerr := checkpoints.Checkpoint(sctx); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("writing the last audit checkpoint: %w", cerr))
-	}
-	return err
-}
-
-// startCheckpoints prepares the signed checkpoints of the audit log: the
-// checkpoint key (created, sealed under the master key, on the first
-// start), the sinks outside the database (the checkpoint file, the
-// webhooks that list audit.checkpoint), a first checkpoint of what is
-// there (the server refuses to start on a log changed under its newest
-// checkpoint), and the loop that checkpoints new events every interval.
-// The caller closes the sinks.
-func startCheckpoints(ctx context.Context, st store.Store, master *keys.Master, cfg config.Audit, n *notify.Notifier, o ServeOptions, bg *background) (*checkpoint.Writer, func(), error) {
-	var sinks []checkpoint.Sink
-	closeSinks := func() {}
-	if cfg.CheckpointFile != "" {
-		f, err := checkpoint.OpenFile(cfg.CheckpointFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("server.audit.checkpoint_file: %w", err)
-		}
-		sinks = append(sinks, f)
-		closeSinks = func() {
-			if err := f.Close(); err != nil {
-				o.Log.Error("closing the audit checkpoint file failed", "err", err)
-			}
-		}
-	}
-	if n != nil {
-		sinks = append(sinks, n)
-	}
-	w := checkpoint.NewWriter(st, keys.NewCheckpointKeys(master, o.Now), o.Log, o.Now, sinks...)
-	kid, err := w.Ensure(ctx)
-	if err != nil {
-		closeSinks()
-		return nil, nil, err
-	}
-	if kid != "" {
-		fmt.Fprintf(o.Out, "created the audit checkpoint key %s (Ed25519, sealed under the master key)\n", kid)
-	}
-	if _, err := w.Checkpoint(ctx); err != nil {
-		closeSinks()
-		return nil, nil, fmt.Errorf("%w (run `stepgate audit verify`)", err)
-	}
-	interval := time.Duration(cfg.CheckpointInterval)
-	if interval <= 0 || interval > config.MaxCheckpointInterval {
-		interval = config.MaxCheckpointInterval
-	}
-	t := time.NewTicker(interval)
-	bg.run(func(ctx context.Context) {
-		defer t.Stop()
-		w.Run(ctx, t.C)
-	})
-	return w, closeSinks, nil
+	return errors.Join(err, s.Close())
 }
 
 // registerCheckpointMetrics exports the newest checkpoint this server
@@ -390,7 +246,7 @@ func PublicURL(srv config.Server) string {
 // webUI builds the pages for people: sign-in, enrollment, review and
 // approval, with WebAuthn bound to the public URL's host. It returns the
 // relying party of server.oidc too (nil when unset), for the people API.
-func webUI(ctx context.Context, srv config.Server, o ServeOptions, svc *gate.Service, st store.Store, master *keys.Master, n *notify.Notifier) (http.Handler, *oidc.RP, error) {
+func webUI(ctx context.Context, srv config.Server, o Options, svc *gate.Service, st store.Store, master *keys.Master, n *notify.Notifier) (http.Handler, *oidc.RP, error) {
 	if err := CheckPublicURL(srv.PublicURL); err != nil {
 		return nil, nil, err
 	}
@@ -454,18 +310,6 @@ func oidcRelyingParty(ctx context.Context, srv config.Server, nonces oidc.NonceD
 	return rp, path, nil
 }
 
-// Handler serves the API's paths with the API and everything else with the
-// web UI: each keeps its own headers (the pages' CSP allows their script,
-// the API's allows nothing).
-func Handler(api, people http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	for _, p := range []string{"/v1/", "/.well-known/", "/healthz", "/readyz", "/metrics"} {
-		mux.Handle(p, api)
-	}
-	mux.Handle("/", people)
-	return requestid.Middleware(mux) // every request, API or page, has an id on each of its log lines
-}
-
 // firstAdmin creates the account "admin" on a database with no user, in dev
 // mode, and prints its enrollment link.
 func firstAdmin(ctx context.Context, st store.Store, srv config.Server, o ServeOptions) error {
@@ -506,8 +350,8 @@ func BreakGlass(c config.BreakGlass) gate.BreakGlassConfig {
 	}
 }
 
-func expireLoop(ctx context.Context, svc *gate.Service, log *slog.Logger) {
-	t := time.NewTicker(30 * time.Second)
+func expireLoop(ctx context.Context, svc *gate.Service, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -1,4 +1,5 @@
-// Package app wires stepgate's parts together for the commands: it opens
-// the configured store and keys, builds the gate, and runs the server with
-// a graceful shutdown. It holds no logic of its own.
+// Package app wires stepgate's parts together for the commands: NewServer
+// builds the whole server (store, keys, policy, gate, API, pages,
+// background loops) for serve, the benchmark and the tests, and Serve runs
+// it with a graceful shutdown. It holds no logic of its own.
 package app

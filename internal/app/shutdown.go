@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/gate"
 )
 
 // DefaultShutdownGrace is how long serve waits, after SIGTERM, for the
@@ -59,21 +58,16 @@ func (b *background) run(fn func(ctx context.Context)) { b.wg.Go(func() { fn(b.c
 // shutdown stops the server in this order: new requests are refused, every
 // waiter is answered with its check's current state, the requests in
 // flight finish, the background loops stop and drain; the caller closes
-// the store last. It fails when this takes longer than grace.
-func shutdown(hs *http.Server, d *drainer, hub *gate.Hub, bg *background, grace time.Duration, log *slog.Logger) error {
+// the server (last checkpoint, store) after. It fails when this takes
+// longer than grace.
+func shutdown(hs *http.Server, s *Server, grace time.Duration, log *slog.Logger) error {
 	start := time.Now()
-	d.on.Store(true)
-	hub.Stop()
+	s.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := hs.Shutdown(ctx)
-	bg.stop()
-	drained := make(chan struct{})
-	go func() { bg.wg.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		err = errors.Join(err, errors.New("background work did not stop in time"))
+	if lerr := s.stopLoops(ctx); lerr != nil {
+		err = errors.Join(err, lerr)
 	}
 	if err != nil {
 		_ = hs.Close()

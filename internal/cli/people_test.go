@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,21 +15,18 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/authn/oidc"
+	"github.com/stepgate/stepgate/internal/app"
 	"github.com/stepgate/stepgate/internal/authn/oidc/oidctest"
+	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
-	"github.com/stepgate/stepgate/internal/httpapi"
-	"github.com/stepgate/stepgate/internal/keys"
-	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
-	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
 
 // peopleServer is the real server (internal/httpapi over internal/gate,
 // SQLite) with the people API on, and a real OpenID Provider (oidctest)
 // with the command line's native client registered.
 type peopleServer struct {
-	srv      *httptest.Server
+	url      string
 	st       store.Store
 	p        *oidctest.Provider
 	ciToken  string
@@ -41,37 +36,19 @@ type peopleServer struct {
 func newPeopleServer(t *testing.T) *peopleServer {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.NewMaster(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(master, time.Now)
-	if _, err := ring.Ensure(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	p := oidctest.StartWithCLI(t, srv.URL+"/oidc/callback")
-	rp, err := oidc.New(ctx, oidc.Config{
-		Name: "Example SSO", Issuer: p.URL, ClientID: oidctest.ClientID, ClientSecret: oidctest.ClientSecret,
-		RedirectURL: srv.URL + "/oidc/callback", ACR: map[int]string{2: "urn:stepgate:mfa", 3: "phr"},
-	}, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := gate.New(st, engine, ring, gate.Config{PublicURL: srv.URL, MaxPlanBytes: 1 << 20}, log, time.Now)
-	a := httpapi.New(svc, gate.NewHub(), st, log, 1<<20)
-	a.SetPeople(rp, oidctest.CLIClientID, time.Now)
-	mux.Handle("/", a.Routes())
+	var p *oidctest.Provider
+	srv := startTestServer(t, func(o *app.Options, url string) {
+		p = oidctest.StartWithCLI(t, url+"/oidc/callback")
+		secret := filepath.Join(t.TempDir(), "client-secret")
+		if err := os.WriteFile(secret, []byte(oidctest.ClientSecret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		o.Server.OIDC = &config.OIDC{
+			Name: "Example SSO", Issuer: p.URL, ClientID: oidctest.ClientID, ClientSecretFile: secret,
+			CLIClientID: oidctest.CLIClientID, ACR: map[int]string{2: "urn:stepgate:mfa", 3: "phr"},
+		}
+	})
+	st := srv.Store
 	tok, _, err := gate.CreateToken(ctx, st, gate.TokenSpec{Name: "billing-ci"}, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +56,7 @@ func newPeopleServer(t *testing.T) *peopleServer {
 	if err := st.CreateUser(ctx, &store.User{ID: "usr_alice", Name: "alice", Groups: []string{"approvers"}, Links: []string{"oidc:id2"}, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return &peopleServer{srv: srv, st: st, p: p, ciToken: tok, loginDir: t.TempDir()}
+	return &peopleServer{url: srv.URL, st: st, p: p, ciToken: tok, loginDir: t.TempDir()}
 }
 
 // pendingCheck asks for a check the default policy holds for people:
@@ -91,7 +67,7 @@ func (s *peopleServer) pendingCheck(t *testing.T) api.Check {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", s.srv.URL+"/v1/checks?workspace=billing-prod&pipeline.repository=acme/infra", bytes.NewReader(plan))
+	req, _ := http.NewRequest("POST", s.url+"/v1/checks?workspace=billing-prod&pipeline.repository=acme/infra", bytes.NewReader(plan))
 	req.Header.Set("Authorization", "Bearer "+s.ciToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -183,7 +159,7 @@ func (r personRun) run(t *testing.T, args ...string) result {
 	env := Env{
 		Stdin: stdin, Stdout: &out, Stderr: &errOut, Dir: t.TempDir(),
 		Getenv: func(k string) string {
-			return map[string]string{envServer: r.s.srv.URL, envLoginDir: r.s.loginDir}[k]
+			return map[string]string{envServer: r.s.url, envLoginDir: r.s.loginDir}[k]
 		},
 		IsTerminal:  func(io.Writer) bool { return r.tty },
 		OpenBrowser: r.b.open,
@@ -322,7 +298,7 @@ func TestReviewAndReject(t *testing.T) {
 	run := personRun{s: s, b: b}
 
 	r := run.run(t, "login")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "Signed in to "+s.srv.URL+" as alice") {
+	if r.code != ExitOK || !strings.Contains(r.stdout, "Signed in to "+s.url+" as alice") {
 		t.Fatalf("login: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = run.run(t, "review", "list")

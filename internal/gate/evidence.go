@@ -41,6 +41,14 @@ func ApprovalDigest(c *store.Check) string {
 	return c.PlanSHA256
 }
 
+// evidenceStore is what VerifyEvidence reads: approvals, their checks and
+// the credentials that made them.
+type evidenceStore interface {
+	ListApprovals(ctx context.Context, checkID string) ([]*store.Approval, error)
+	GetCheck(ctx context.Context, id string) (*store.Check, error)
+	GetCredential(ctx context.Context, id string) (*store.Credential, error)
+}
+
 // VerifyEvidence verifies again the passkey assertion stored with every
 // approval of the given checks, against the credential's public key and the
 // challenge recomputed from the check id, the plan digest STORED WITH THE
@@ -51,7 +59,7 @@ func ApprovalDigest(c *store.Check) string {
 // not parse is reported too, never skipped.
 // verifier is called the first time a passkey approval is found: a log
 // without one needs no relying-party settings.
-func VerifyEvidence(ctx context.Context, st store.Store, verifier func() (*webauthn.WebAuthn, error), checkIDs []string) (int, error) {
+func VerifyEvidence(ctx context.Context, st evidenceStore, verifier func() (*webauthn.WebAuthn, error), checkIDs []string) (int, error) {
 	n := 0
 	var wa *webauthn.WebAuthn
 	for _, id := range checkIDs {

@@ -15,6 +15,7 @@ import (
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/requestid"
+	"github.com/stepgate/stepgate/internal/secret"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -54,9 +55,38 @@ type Config struct {
 	BreakGlass BreakGlassConfig
 }
 
+// gateStore is what the gate uses of the store. Every change runs in InTx,
+// whose store.Tx is the whole transaction; outside one, the gate only
+// reads: checks and their parts, tokens, people, signing keys, secrets.
+type gateStore interface {
+	InTx(ctx context.Context, fn func(tx store.Tx) error) error
+	NotifyCheck(ctx context.Context, id string) error
+	keys.KeyStore // the ring's signing keys
+	secret.Reader // the versions of released secrets
+
+	GetCheck(ctx context.Context, id string) (*store.Check, error)
+	GetCheckChanges(ctx context.Context, checkID string) (json.RawMessage, error)
+	GetCheckSecrets(ctx context.Context, checkID string) ([]store.CheckSecret, error)
+	ListApprovals(ctx context.Context, checkID string) ([]*store.Approval, error)
+	GrantApprovals(ctx context.Context, checkID string) ([]string, error)
+	FindResumableCheck(ctx context.Context, resumeKey string) (*store.Check, error)
+	CountPendingChecks(ctx context.Context, tokenID string) (int, error)
+	ExpiredChecks(ctx context.Context, t time.Time, limit int) ([]*store.Check, error)
+	ListChecks(ctx context.Context, state store.CheckState, limit int) ([]*store.Check, error)
+	ListChecksPage(ctx context.Context, state store.CheckState, offset, limit int) ([]*store.Check, error)
+	GetToken(ctx context.Context, id string) (*store.Token, error)
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	GetUserByName(ctx context.Context, name string) (*store.User, error)
+	FindUserByLink(ctx context.Context, link string) (*store.User, error)
+	CheckHistory(ctx context.Context, q store.HistoryQuery) (*store.History, error)
+	GetBreakGlass(ctx context.Context, checkID string) (*store.BreakGlass, error)
+	ListBreakGlassUsed(ctx context.Context, unreviewed bool, limit int) ([]*store.BreakGlass, error)
+	ListBreakGlassReviewed(ctx context.Context, limit int) ([]*store.BreakGlass, error)
+}
+
 // Service is the gate.
 type Service struct {
-	st     store.Store
+	st     gateStore
 	engine *policy.Engine
 	ring   *keys.Ring
 	cfg    Config
@@ -107,7 +137,7 @@ func (s *Service) tell(ctx context.Context, event string, v *api.Check) {
 }
 
 // New returns the gate over a store, a policy engine and a signing keyring.
-func New(st store.Store, engine *policy.Engine, ring *keys.Ring, cfg Config, log *slog.Logger, now func() time.Time) *Service {
+func New(st gateStore, engine *policy.Engine, ring *keys.Ring, cfg Config, log *slog.Logger, now func() time.Time) *Service {
 	if cfg.Audience == "" {
 		cfg.Audience = "stepgate"
 	}

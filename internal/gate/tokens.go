@@ -66,11 +66,17 @@ type TokenSpec struct {
 	Owner string
 }
 
+// txRunner runs a function in a transaction: all CreateToken and
+// RevokeToken need of the store.
+type txRunner interface {
+	InTx(ctx context.Context, fn func(tx store.Tx) error) error
+}
+
 // CreateToken makes an API token and returns its secret form, the only time
 // it exists: the store keeps a SHA-256 of the secret part. A name that is
 // a person's is refused unless that person owns the token: it would pass
 // for them.
-func CreateToken(ctx context.Context, st store.Store, spec TokenSpec, actor string, now time.Time) (string, *store.Token, error) {
+func CreateToken(ctx context.Context, st txRunner, spec TokenSpec, actor string, now time.Time) (string, *store.Token, error) {
 	name, err := ident.Name(spec.Name)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: token name: %w", ErrBadRequest, err)
@@ -154,7 +160,7 @@ func nameFree(ctx context.Context, tx store.Tx, name string, owner *store.User) 
 }
 
 // RevokeToken makes a token unusable from now on.
-func RevokeToken(ctx context.Context, st store.Store, id, actor string, now time.Time) error {
+func RevokeToken(ctx context.Context, st txRunner, id, actor string, now time.Time) error {
 	return st.InTx(ctx, func(tx store.Tx) error {
 		t, err := tx.GetToken(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {

@@ -39,8 +39,14 @@ func (h *Hub) Waiting() int {
 	return n
 }
 
+// checkWatcher delivers the ids of checks that changed, in this process
+// and in others sharing the database: all the Hub needs of the store.
+type checkWatcher interface {
+	WatchChecks(ctx context.Context) (<-chan string, error)
+}
+
 // Run follows the store's notifications until ctx ends.
-func (h *Hub) Run(ctx context.Context, st store.Store) error {
+func (h *Hub) Run(ctx context.Context, st checkWatcher) error {
 	ids, err := st.WatchChecks(ctx)
 	if err != nil {
 		return err

@@ -55,13 +55,30 @@ type FactorNotifier interface {
 	NotifyFactor(ctx context.Context, event string, fc notify.FactorChange)
 }
 
+// webStore is what the pages use of the store: sign-in sessions, the
+// ceremonies of passkeys, enrollment links, people and their factors.
+// What changes several rows together runs in InTx.
+type webStore interface {
+	InTx(ctx context.Context, fn func(tx store.Tx) error) error
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	GetCredential(ctx context.Context, id string) (*store.Credential, error)
+	ListCredentials(ctx context.Context, userID string) ([]*store.Credential, error)
+	GetEnrollment(ctx context.Context, hash []byte) (*store.Enrollment, error)
+	GetSession(ctx context.Context, hash []byte) (*store.Session, error)
+	UpdateSession(ctx context.Context, s *store.Session) error
+	DeleteSession(ctx context.Context, hash []byte) error
+	CreateCeremony(ctx context.Context, c *store.Ceremony) error
+	GetCeremony(ctx context.Context, hash []byte) (*store.Ceremony, error)
+	UseCeremony(ctx context.Context, hash []byte, now time.Time) (*store.Ceremony, error)
+}
+
 // Web serves the pages for people.
 type Web struct {
 	cfg    Config
 	origin string // scheme://host[:port] of PublicURL
 	secure bool   // cookies carry Secure
 	svc    *gate.Service
-	st     store.Store
+	st     webStore
 	master *keys.Master
 	wa     *webauthn.WebAuthn
 	tp     *totp.TOTP
@@ -89,7 +106,7 @@ func (w *Web) factorChanged(ctx context.Context, event string, u *store.User, c 
 
 // New returns the web side. A PublicURL that does not parse leaves every
 // POST refused (its origin matches nothing).
-func New(cfg Config, svc *gate.Service, st store.Store, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
+func New(cfg Config, svc *gate.Service, st webStore, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: requestid.Logger(log), now: now, secure: true, throttle: totp.NewThrottle(now)}
 	u, err := url.Parse(cfg.PublicURL)

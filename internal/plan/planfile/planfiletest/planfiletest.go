@@ -1,4 +1,5 @@
-package e2e
+// Package planfiletest writes saved plans for tests.
+package planfiletest
 
 import (
 	"archive/zip"
@@ -13,14 +14,14 @@ import (
 	"testing"
 )
 
-// writeSavedPlanFor writes, at path, a saved plan that describes the same
+// WriteFor writes, at path, a saved plan that describes the same
 // changes as the plan JSON at jsonPath, as `terraform plan -out` would
 // have: the tfplan protocol buffers (format version 3) with each change's
 // values encoded as msgpack. It stands in for Terraform where the plan's
 // providers (aws...) cannot be run here; the tests of the saved plan reader
 // itself use plans written by the real Terraform and OpenTofu
 // (internal/plan/planfile/testdata).
-func writeSavedPlanFor(t *testing.T, jsonPath, path string) {
+func WriteFor(t testing.TB, jsonPath, path string) {
 	t.Helper()
 	raw, err := os.ReadFile(jsonPath)
 	if err != nil {
@@ -115,7 +116,7 @@ func pbBytes(b []byte, num uint64, v []byte) []byte {
 	return append(b, v...)
 }
 
-func decodeAny(t *testing.T, raw json.RawMessage) any {
+func decodeAny(t testing.TB, raw json.RawMessage) any {
 	t.Helper()
 	if len(raw) == 0 {
 		return nil
@@ -131,12 +132,12 @@ func decodeAny(t *testing.T, raw json.RawMessage) any {
 
 // mpJSON encodes a JSON value as cty's msgpack would, with unknown marking
 // where after_unknown says the value is unknown.
-func mpJSON(t *testing.T, raw json.RawMessage, unknown any) []byte {
+func mpJSON(t testing.TB, raw json.RawMessage, unknown any) []byte {
 	t.Helper()
 	return mpValue(t, nil, decodeAny(t, raw), unknown)
 }
 
-func mpValue(t *testing.T, b []byte, v, unknown any) []byte {
+func mpValue(t testing.TB, b []byte, v, unknown any) []byte {
 	if unknown == true {
 		return append(b, 0xd4, 0, 0)
 	}
