@@ -190,6 +190,7 @@ type Tx interface {
 	CeremonyTx
 	GrantTx
 	SecretTx
+	RunTaskTx
 }
 
 // Store is a database.
