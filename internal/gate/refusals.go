@@ -25,15 +25,19 @@ const (
 	ActionSignIn     = "signin"     // signing in
 	ActionEnrollment = "enrollment" // using an enrollment link
 	ActionFactor     = "factor"     // adding, renaming or removing a factor
+	// ActionIntegration: a request of an integration (an HCP Terraform run
+	// task).
+	ActionIntegration = "integration"
 )
 
 // refusalTypes are the audit event types of refused actions.
 var refusalTypes = map[string]string{
-	ActionApproval:   audit.ApprovalRefused,
-	ActionGrant:      audit.GrantRefused,
-	ActionSignIn:     audit.SignInRefused,
-	ActionEnrollment: audit.EnrollmentRefused,
-	ActionFactor:     audit.FactorRefused,
+	ActionApproval:    audit.ApprovalRefused,
+	ActionGrant:       audit.GrantRefused,
+	ActionSignIn:      audit.SignInRefused,
+	ActionEnrollment:  audit.EnrollmentRefused,
+	ActionFactor:      audit.FactorRefused,
+	ActionIntegration: audit.IntegrationRefused,
 }
 
 // Refusal is one refused attempt.

@@ -62,6 +62,10 @@ func Same(a, b string) bool {
 var caseInsensitive = map[string]bool{
 	"github": true, // logins are unique regardless of case
 	"gitlab": true, // usernames are unique regardless of case
+	// HCP Terraform usernames: folding case can only make more people
+	// the requester of a run, never fewer, which keeps separation of
+	// duties on the safe side.
+	"hcp": true,
 }
 
 // Link returns the canonical form of a link "system:account": the system in
@@ -84,13 +88,15 @@ func Link(s string) (string, error) {
 }
 
 // CISystem maps the name a CI identity gives its system (github-actions,
-// gitlab-ci) to the system of links (github, gitlab).
+// gitlab-ci, hcp-terraform) to the system of links (github, gitlab, hcp).
 func CISystem(system string) string {
 	switch system {
 	case "github-actions":
 		return "github"
 	case "gitlab-ci":
 		return "gitlab"
+	case "hcp-terraform":
+		return "hcp"
 	}
 	return system
 }
