@@ -228,9 +228,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		// provider's ID tokens (RFC 9470 step-up challenges).
 		api.SetPeople(rp, srv.OIDC.CLIClientID, o.Now)
 	}
+	apiRoutes := api.Routes()
+	if h := srv.Integrations.HCPTerraform; h != nil {
+		if apiRoutes, err = hcpTerraform(h, apiRoutes, svc, hub, st, master, o, bg); err != nil {
+			return err
+		}
+	}
 	var drain drainer
 	hs := &http.Server{
-		Handler:           drain.wrap(Handler(api.Routes(), people)),
+		Handler:           drain.wrap(Handler(apiRoutes, people)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
 		WriteTimeout:      gate.MaxWait + 30*time.Second,
