@@ -1,0 +1,640 @@
+package hcpterraform_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/integrations/hcpterraform"
+	"github.com/stepgate/stepgate/internal/keys"
+	"github.com/stepgate/stepgate/internal/policy"
+	"github.com/stepgate/stepgate/internal/store"
+	"github.com/stepgate/stepgate/internal/store/sqlite"
+)
+
+var hmacKey = []byte("run-task-hmac-key")
+
+const token = "4QEuyyxug1f2rw.atlasv1.secret"
+
+// fakeHCP behaves as HCP Terraform's documentation says: plan JSON at
+// /api/v2/plans/ID/json-output for the run's bearer token, task results
+// PATCHed to /api/v2/task-results/ID/callback as JSON:API task-results.
+type fakeHCP struct {
+	t   *testing.T
+	srv *httptest.Server
+	mu  sync.Mutex
+	// plans by plan id; redirect, when set, answers plan requests with a
+	// redirect there instead.
+	plans    map[string][]byte
+	redirect string
+	planCode int
+	// callbackCodes are answered in turn to callbacks (then 200).
+	callbackCodes []int
+	attempts      int
+	results       chan callback
+}
+
+type callback struct {
+	task   string
+	result hcpterraform.Result
+}
+
+func newFakeHCP(t *testing.T) *fakeHCP {
+	f := &fakeHCP{t: t, plans: map[string][]byte{}, results: make(chan callback, 100)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v2/plans/{id}/json-output", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, `{"errors":[{"status":"401"}]}`, http.StatusUnauthorized)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.planCode != 0 {
+			w.WriteHeader(f.planCode)
+			return
+		}
+		if f.redirect != "" {
+			http.Redirect(w, r, f.redirect, http.StatusTemporaryRedirect)
+			return
+		}
+		b, ok := f.plans[r.PathValue("id")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("GET /archivist/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		_, _ = w.Write(f.plans[r.PathValue("id")])
+	})
+	mux.HandleFunc("PATCH /api/v2/task-results/{id}/callback", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.attempts++
+		code := http.StatusOK
+		if len(f.callbackCodes) > 0 {
+			code, f.callbackCodes = f.callbackCodes[0], f.callbackCodes[1:]
+		}
+		f.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+token || r.Header.Get("Content-Type") != "application/vnd.api+json" {
+			t.Errorf("callback headers: Authorization %q, Content-Type %q", r.Header.Get("Authorization"), r.Header.Get("Content-Type"))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var res hcpterraform.Result
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&res); err != nil || res.Data.Type != "task-results" {
+			t.Errorf("callback body is not a task-results resource: %v", err)
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			return
+		}
+		switch res.Data.Attributes.Status {
+		case "passed", "failed", "running":
+		default:
+			t.Errorf("callback status %q is not passed, failed or running", res.Data.Attributes.Status)
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			return
+		}
+		if rel := res.Data.Relationships; rel != nil {
+			if len(rel.Outcomes.Data) > 10 {
+				t.Errorf("%d outcomes, at most 10 are allowed", len(rel.Outcomes.Data))
+			}
+			for _, o := range rel.Outcomes.Data {
+				if o.Type != "task-result-outcomes" || o.Attributes.OutcomeID == "" || o.Attributes.Description == "" {
+					t.Errorf("outcome %+v is not a task-result-outcomes resource with an outcome-id and a description", o)
+				}
+			}
+		}
+		w.WriteHeader(code)
+		if code < 300 {
+			f.results <- callback{task: r.PathValue("id"), result: res}
+		}
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeHCP) host() string { u, _ := url.Parse(f.srv.URL); return u.Host }
+
+// next returns the next callback accepted, or fails after a while.
+func (f *fakeHCP) next(t *testing.T) callback {
+	t.Helper()
+	select {
+	case c := <-f.results:
+		return c
+	case <-time.After(20 * time.Second):
+		t.Fatal("no callback from stepgate")
+		return callback{}
+	}
+}
+
+// until returns the first callback with a final status, counting the
+// running ones before it.
+func (f *fakeHCP) until(t *testing.T) (callback, int) {
+	t.Helper()
+	running := 0
+	for {
+		c := f.next(t)
+		if c.result.Data.Attributes.Status != "running" {
+			return c, running
+		}
+		running++
+	}
+}
+
+type env struct {
+	st     store.Store
+	svc    *gate.Service
+	hub    *gate.Hub
+	master *keys.Master
+	hcp    *fakeHCP
+	cfg    hcpterraform.Config
+	url    string // stepgate's run task endpoint
+	stop   func()
+}
+
+func newEnv(t *testing.T, tune func(*hcpterraform.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	master, err := keys.NewMaster(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := keys.NewRing(master, time.Now)
+	if _, err := ring.Ensure(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := gate.New(st, engine, ring, gate.Config{PublicURL: "https://stepgate.example.com"}, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	for _, n := range []string{"alice", "bob", "carol"} {
+		if err := st.CreateUser(ctx, &store.User{ID: "usr_" + n, Name: n, Groups: []string{gate.DefaultApproverGroup}, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{st: st, svc: svc, hub: gate.NewHub(), master: master, hcp: newFakeHCP(t)}
+	e.cfg = hcpterraform.Config{HMACKey: hmacKey, APIHosts: []string{e.hcp.host()}, Workspace: "{workspace}",
+		Heartbeat: 100 * time.Millisecond, Attempts: 3, RetryBackoff: 10 * time.Millisecond}
+	if tune != nil {
+		tune(&e.cfg)
+	}
+	e.start(t)
+	return e
+}
+
+// start runs a runner (a server) over the environment's store.
+func (e *env) start(t *testing.T) {
+	t.Helper()
+	r, err := hcpterraform.New(e.cfg, e.svc, e.hub, e.st, e.master, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(ctx) })
+	wg.Go(func() { _ = e.hub.Run(ctx, e.st) })
+	srv := httptest.NewServer(r.Handler())
+	e.url = srv.URL
+	e.stop = func() { srv.Close(); cancel(); wg.Wait() }
+	t.Cleanup(e.stop)
+}
+
+func example(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// request is a run task request as HCP Terraform sends it.
+func (e *env) request(task, run, stage, workspace, plan string) map[string]any {
+	return map[string]any{
+		"payload_version": 1, "stage": stage, "access_token": token,
+		"capabilities":                  map[string]bool{"outcomes": true},
+		"is_speculative":                false,
+		"organization_name":             "acme",
+		"plan_json_api_url":             e.hcp.srv.URL + "/api/v2/plans/" + plan + "/json-output",
+		"run_app_url":                   "https://app.terraform.io/app/acme/" + workspace + "/runs/" + run,
+		"run_created_at":                "2026-12-08T02:00:00.000Z",
+		"run_created_by":                "Dave",
+		"run_id":                        run,
+		"run_message":                   "Triggered via UI",
+		"task_result_callback_url":      e.hcp.srv.URL + "/api/v2/task-results/" + task + "/callback",
+		"task_result_enforcement_level": "mandatory",
+		"task_result_id":                task,
+		"vcs_branch":                    "main",
+		"vcs_commit_url":                nil,
+		"vcs_pull_request_url":          nil,
+		"vcs_repo_url":                  nil,
+		"workspace_app_url":             "https://app.terraform.io/app/acme/" + workspace,
+		"workspace_id":                  "ws-ck4G5bb1Yei5szRh",
+		"workspace_name":                workspace,
+	}
+}
+
+// post sends a body signed with sig (computed when "sign").
+func (e *env) post(t *testing.T, body []byte, sig string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "TFC/1.0 (+https://app.terraform.io; TFC)")
+	if sig == "sign" {
+		sig = hcpterraform.Sign(hmacKey, body)
+	}
+	if sig != "" {
+		req.Header.Set(hcpterraform.SignatureHeader, sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (e *env) send(t *testing.T, p map[string]any) int {
+	t.Helper()
+	b, _ := json.Marshal(p)
+	return e.post(t, b, "sign")
+}
+
+func (e *env) refusals(t *testing.T) []string {
+	t.Helper()
+	events, err := e.st.ListAudit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range events {
+		if ev.Type == audit.IntegrationRefused {
+			var d struct{ Reason string }
+			_ = json.Unmarshal(ev.Data, &d)
+			out = append(out, d.Reason)
+		}
+	}
+	return out
+}
+
+func (e *env) approve(t *testing.T, checkID string, people ...string) {
+	t.Helper()
+	for _, p := range people {
+		v, err := e.svc.Record(context.Background(), checkID, &gate.Proof{Subject: p, Groups: []string{gate.DefaultApproverGroup}, Approved: true, AMR: []string{"hwk", "user"}, AAL: 3, AuthTime: time.Now()})
+		if err != nil {
+			t.Fatalf("approving as %s: %v", p, err)
+		}
+		if v.State == "approved" {
+			return
+		}
+	}
+	t.Fatalf("check %s not approved by %v", checkID, people)
+}
+
+// done waits until stepgate is done with a run task: it polls the store,
+// which has no notification of run tasks, for at most 20 seconds.
+func (e *env) done(t *testing.T, id string) *store.RunTask {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rt, err := e.st.GetRunTask(context.Background(), id)
+		if err == nil && rt.State == store.RunTaskDone {
+			return rt
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run task %s not done: %+v, %v", id, rt, err)
+		}
+		select {
+		case <-e.hcp.results:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func checkID(t *testing.T, c callback) string {
+	t.Helper()
+	u := c.result.Data.Attributes.URL
+	i := strings.LastIndex(u, "/checks/")
+	if i < 0 {
+		t.Fatalf("callback URL %q is not a review URL", u)
+	}
+	return u[i+len("/checks/"):]
+}
+
+func TestSignatureFirst(t *testing.T) {
+	e := newEnv(t, nil)
+	e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
+	body, _ := json.Marshal(e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev"))
+	for _, tt := range []struct {
+		name, sig string
+		want      int
+	}{
+		{"fail/missing", "", http.StatusUnauthorized},
+		{"fail/not-hex", "zz", http.StatusUnauthorized},
+		{"fail/other-key", hcpterraform.Sign([]byte("other"), body), http.StatusUnauthorized},
+		{"fail/other-body", hcpterraform.Sign(hmacKey, append(body, ' ')), http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := e.post(t, body, tt.sig); got != tt.want {
+				t.Errorf("POST with signature %q = %d, want %d", tt.name, got, tt.want)
+			}
+		})
+	}
+	if got := len(e.refusals(t)); got != 4 {
+		t.Errorf("%d refusals audited, want 4", got)
+	}
+	if _, err := e.st.GetRunTask(context.Background(), "taskrs-1"); err == nil {
+		t.Error("a run task with a bad signature was recorded")
+	}
+	// The verification request: 200, nothing done.
+	ping := e.request("taskrs-0", "run-0", "test", "billing-dev", "plan-dev")
+	ping["access_token"] = "test-token"
+	if got := e.send(t, ping); got != http.StatusOK {
+		t.Errorf("verification request = %d, want 200", got)
+	}
+	if _, err := e.st.GetRunTask(context.Background(), "taskrs-0"); err == nil {
+		t.Error("the verification request was recorded as a run task")
+	}
+}
+
+func TestPostPlanAllowedPasses(t *testing.T) {
+	e := newEnv(t, nil)
+	e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
+	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+		t.Fatalf("run task request = %d, want 200", got)
+	}
+	c, running := e.hcp.until(t)
+	if c.task != "taskrs-1" || c.result.Data.Attributes.Status != "passed" || running != 0 {
+		t.Errorf("callback = %s %+v after %d running, want passed at once", c.task, c.result.Data.Attributes, running)
+	}
+	rt := e.done(t, "taskrs-1")
+	if rt.CheckID == "" {
+		t.Fatalf("run task after its result = %+v", rt)
+	}
+	ck, err := e.st.GetCheck(context.Background(), rt.CheckID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Pipeline["system"] != "hcp-terraform" || ck.Pipeline["run_id"] != "run-1" || ck.Workspace != "billing-dev" || ck.PlanSHA256 != rt.PlanSHA256 {
+		t.Errorf("check = workspace %q, pipeline %v, plan %s (task's %s)", ck.Workspace, ck.Pipeline, ck.PlanSHA256, rt.PlanSHA256)
+	}
+	// HCP Terraform sending the same request again changes nothing.
+	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+		t.Errorf("the same request again = %d, want 200", got)
+	}
+}
+
+func TestPendingHeartbeatsThenApprovedThenPreApply(t *testing.T) {
+	e := newEnv(t, nil)
+	prod := example(t, "prod-iam.plan.json")
+	e.hcp.plans["plan-prod"] = prod
+	if err := e.st.InTx(context.Background(), func(tx store.Tx) error {
+		u, err := tx.GetUserByName(context.Background(), "carol")
+		if err != nil {
+			return err
+		}
+		u.Links = []string{"hcp:dave"}
+		return tx.UpdateUser(context.Background(), u)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
+		t.Fatalf("run task request = %d, want 200", got)
+	}
+	first := e.hcp.next(t)
+	if a := first.result.Data.Attributes; a.Status != "running" || !strings.HasPrefix(a.URL, "https://stepgate.example.com/checks/") {
+		t.Fatalf("first callback = %+v, want running with the review URL", a)
+	}
+	if rel := first.result.Data.Relationships; rel == nil || len(rel.Outcomes.Data) == 0 || rel.Outcomes.Data[0].Attributes.Tags["Severity"] == nil {
+		t.Errorf("running callback has no outcomes with a Severity tag: %+v", rel)
+	}
+	id := checkID(t, first)
+	// Heartbeats while people decide.
+	if c := e.hcp.next(t); c.result.Data.Attributes.Status != "running" {
+		t.Fatalf("second callback = %q, want running (heartbeat)", c.result.Data.Attributes.Status)
+	}
+	ck, _ := e.st.GetCheck(context.Background(), id)
+	if ck.Requester != "carol" {
+		t.Errorf("requester = %q, want carol (linked to hcp:dave; run_created_by Dave)", ck.Requester)
+	}
+	if d := ck.ExpiresAt.Sub(ck.CreatedAt); d > hcpterraform.MaxCheckTTL {
+		t.Errorf("run task check waits %v, more than %v", d, hcpterraform.MaxCheckTTL)
+	}
+	e.approve(t, id, "alice", "bob")
+	final, _ := e.hcp.until(t)
+	if final.result.Data.Attributes.Status != "passed" {
+		t.Fatalf("after approval: %+v, want passed", final.result.Data.Attributes)
+	}
+	// pre_apply of the same run with the same plan passes.
+	if got := e.send(t, e.request("taskrs-2", "run-1", "pre_apply", "billing-prod", "plan-prod")); got != http.StatusOK {
+		t.Fatal(got)
+	}
+	if c, _ := e.hcp.until(t); c.task != "taskrs-2" || c.result.Data.Attributes.Status != "passed" {
+		t.Errorf("pre_apply with the approved plan = %s %+v, want passed", c.task, c.result.Data.Attributes)
+	}
+	// The plan changed between post_plan and pre_apply: failed, audited.
+	e.hcp.mu.Lock()
+	e.hcp.plans["plan-prod"] = append(bytes.TrimSpace(prod), '\n', ' ')
+	e.hcp.mu.Unlock()
+	if got := e.send(t, e.request("taskrs-3", "run-1", "pre_apply", "billing-prod", "plan-prod")); got != http.StatusOK {
+		t.Fatal(got)
+	}
+	if c, _ := e.hcp.until(t); c.task != "taskrs-3" || c.result.Data.Attributes.Status != "failed" {
+		t.Errorf("pre_apply with another plan = %s %+v, want failed", c.task, c.result.Data.Attributes)
+	}
+	if r := e.refusals(t); len(r) != 1 || !strings.Contains(r[0], "plan changed") {
+		t.Errorf("refusals = %q, want the changed plan", r)
+	}
+}
+
+func TestFailClosed(t *testing.T) {
+	tests := []struct {
+		name    string
+		tune    func(*hcpterraform.Config)
+		prepare func(e *env, req map[string]any)
+		refusal string // in the audited refusal, if any
+	}{
+		{
+			name:    "fail/unknown-run-at-pre-apply",
+			prepare: func(e *env, req map[string]any) { req["stage"] = "pre_apply" },
+			refusal: "did not see at post_plan",
+		},
+		{
+			name:    "fail/plan-fetch-fails",
+			prepare: func(e *env, req map[string]any) { e.hcp.planCode = http.StatusInternalServerError },
+		},
+		{
+			name:    "fail/oversize-plan",
+			tune:    func(c *hcpterraform.Config) { c.MaxPlanBytes = 100 },
+			refusal: "larger than the limit",
+		},
+		{
+			name: "fail/redirect-to-a-foreign-host",
+			prepare: func(e *env, req map[string]any) {
+				foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					e.hcp.t.Errorf("the plan was fetched from a host not allowed (Authorization %q)", r.Header.Get("Authorization"))
+				}))
+				e.hcp.t.Cleanup(foreign.Close)
+				e.hcp.redirect = foreign.URL + "/plan.json"
+			},
+		},
+		{
+			name: "fail/plan-url-on-a-foreign-host",
+			prepare: func(e *env, req map[string]any) {
+				req["plan_json_api_url"] = "https://evil.example.com/api/v2/plans/plan-dev/json-output"
+			},
+			refusal: "not on an allowed host",
+		},
+		{
+			name:    "fail/pre-plan-stage",
+			prepare: func(e *env, req map[string]any) { req["stage"] = "pre_plan" },
+			refusal: "post_plan and pre_apply",
+		},
+		{
+			name: "ok/redirect-to-an-allowed-host",
+			prepare: func(e *env, req map[string]any) {
+				e.hcp.redirect = e.hcp.srv.URL + "/archivist/plan-dev"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.tune)
+			e.hcp.t = t
+			e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
+			req := e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")
+			if tt.prepare != nil {
+				tt.prepare(e, req)
+			}
+			if got := e.send(t, req); got != http.StatusOK {
+				t.Fatalf("run task request = %d, want 200", got)
+			}
+			c, _ := e.hcp.until(t)
+			want := "failed"
+			if strings.HasPrefix(tt.name, "ok/") {
+				want = "passed"
+			}
+			if c.result.Data.Attributes.Status != want {
+				t.Errorf("result = %+v, want %s", c.result.Data.Attributes, want)
+			}
+			r := e.refusals(t)
+			if tt.refusal != "" && (len(r) != 1 || !strings.Contains(r[0], tt.refusal)) {
+				t.Errorf("refusals = %q, want one about %q", r, tt.refusal)
+			}
+		})
+	}
+}
+
+func TestCallbackHostNotAllowed(t *testing.T) {
+	e := newEnv(t, nil)
+	hit := false
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit = true }))
+	defer foreign.Close()
+	for _, cb := range []string{
+		foreign.URL + "/api/v2/task-results/x/callback",
+		"http://app.terraform.io/api/v2/task-results/x/callback", // not https
+		"https://app.terraform.io.evil.example.com/api/v2/task-results/x/callback",
+	} {
+		req := e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")
+		req["task_result_callback_url"] = cb
+		if got := e.send(t, req); got != http.StatusBadRequest {
+			t.Errorf("callback URL %s: %d, want 400", cb, got)
+		}
+	}
+	foreign.Close()
+	if hit {
+		t.Error("stepgate called a host not allowed")
+	}
+	if r := e.refusals(t); len(r) != 3 {
+		t.Errorf("refusals = %q, want 3", r)
+	}
+	if _, err := e.st.GetRunTask(context.Background(), "taskrs-1"); err == nil {
+		t.Error("a run task with a foreign callback was recorded")
+	}
+}
+
+func TestCallbackAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		codes        []int
+		wantAttempts int
+		wantAccepted bool
+	}{
+		{"ok/5xx-then-200", []int{502, 503}, 3, true},
+		{"fail/422-is-not-retried", []int{422}, 1, false},
+		{"fail/5xx-bounded", []int{500, 500, 500, 500}, 3, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
+			e.hcp.callbackCodes = tt.codes
+			if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+				t.Fatal(got)
+			}
+			// The task is done when stepgate stops trying.
+			rt := e.done(t, "taskrs-1")
+			e.hcp.mu.Lock()
+			attempts := e.hcp.attempts
+			e.hcp.mu.Unlock()
+			if attempts != tt.wantAttempts {
+				t.Errorf("%d callback attempts, want %d", attempts, tt.wantAttempts)
+			}
+			if accepted := !strings.Contains(rt.Message, "not accepted"); accepted != tt.wantAccepted {
+				t.Errorf("run task message %q: accepted %v, want %v", rt.Message, accepted, tt.wantAccepted)
+			}
+		})
+	}
+}
+
+func TestRestartResumesPendingRunTask(t *testing.T) {
+	e := newEnv(t, func(c *hcpterraform.Config) { c.Heartbeat = time.Hour })
+	e.hcp.plans["plan-prod"] = example(t, "prod-iam.plan.json")
+	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
+		t.Fatal(got)
+	}
+	first := e.hcp.next(t)
+	if first.result.Data.Attributes.Status != "running" {
+		t.Fatalf("first callback = %+v", first.result.Data.Attributes)
+	}
+	id := checkID(t, first)
+	e.stop() // the server stops while people decide
+	rt, err := e.st.GetRunTask(context.Background(), "taskrs-1")
+	if err != nil || rt.State != store.RunTaskWaiting {
+		t.Fatalf("after the stop: %+v, %v; want waiting", rt, err)
+	}
+	if bytes.Contains(rt.SealedRequest, []byte(token)) {
+		t.Error("the access token is stored in clear")
+	}
+	e.approve(t, id, "alice", "bob")
+	e.start(t) // the restart
+	var final callback
+	for final = e.hcp.next(t); final.result.Data.Attributes.Status == "running"; final = e.hcp.next(t) {
+	}
+	if final.task != "taskrs-1" || final.result.Data.Attributes.Status != "passed" {
+		t.Errorf("after the restart: %s %+v, want passed", final.task, final.result.Data.Attributes)
+	}
+}
+
