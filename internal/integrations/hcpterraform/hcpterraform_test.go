@@ -637,4 +637,3 @@ func TestRestartResumesPendingRunTask(t *testing.T) {
 		t.Errorf("after the restart: %s %+v, want passed", final.task, final.result.Data.Attributes)
 	}
 }
-
