@@ -62,10 +62,6 @@ func Same(a, b string) bool {
 var caseInsensitive = map[string]bool{
 	"github": true, // logins are unique regardless of case
 	"gitlab": true, // usernames are unique regardless of case
-	// HCP Terraform usernames: folding case can only make more people
-	// the requester of a run, never fewer, which keeps separation of
-	// duties on the safe side.
-	"hcp": true,
 }
 
 // Link returns the canonical form of a link "system:account": the system in

@@ -416,7 +416,7 @@ func TestPendingHeartbeatsThenApprovedThenPreApply(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		u.Links = []string{"hcp:dave"}
+		u.Links = []string{"hcp:Dave"}
 		return tx.UpdateUser(context.Background(), u)
 	}); err != nil {
 		t.Fatal(err)
@@ -438,7 +438,7 @@ func TestPendingHeartbeatsThenApprovedThenPreApply(t *testing.T) {
 	}
 	ck, _ := e.st.GetCheck(context.Background(), id)
 	if ck.Requester != "carol" {
-		t.Errorf("requester = %q, want carol (linked to hcp:dave; run_created_by Dave)", ck.Requester)
+		t.Errorf("requester = %q, want carol (linked to hcp:Dave, the run's run_created_by)", ck.Requester)
 	}
 	if d := ck.ExpiresAt.Sub(ck.CreatedAt); d > hcpterraform.MaxCheckTTL {
 		t.Errorf("run task check waits %v, more than %v", d, hcpterraform.MaxCheckTTL)
