@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/integrations/hcpterraform"
+	"github.com/stepgate/stepgate/internal/integrations/hcpterraform/hcptest"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
@@ -27,143 +27,13 @@ import (
 
 var hmacKey = []byte("run-task-hmac-key")
 
-const token = "4QEuyyxug1f2rw.atlasv1.secret"
-
-// fakeHCP behaves as HCP Terraform's documentation says: plan JSON at
-// /api/v2/plans/ID/json-output for the run's bearer token, task results
-// PATCHed to /api/v2/task-results/ID/callback as JSON:API task-results.
-type fakeHCP struct {
-	t   *testing.T
-	srv *httptest.Server
-	mu  sync.Mutex
-	// plans by plan id; redirect, when set, answers plan requests with a
-	// redirect there instead.
-	plans    map[string][]byte
-	redirect string
-	planCode int
-	// callbackCodes are answered in turn to callbacks (then 200).
-	callbackCodes []int
-	attempts      int
-	results       chan callback
-}
-
-type callback struct {
-	task   string
-	result hcpterraform.Result
-}
-
-func newFakeHCP(t *testing.T) *fakeHCP {
-	f := &fakeHCP{t: t, plans: map[string][]byte{}, results: make(chan callback, 100)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v2/plans/{id}/json-output", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+token {
-			http.Error(w, `{"errors":[{"status":"401"}]}`, http.StatusUnauthorized)
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.planCode != 0 {
-			w.WriteHeader(f.planCode)
-			return
-		}
-		if f.redirect != "" {
-			http.Redirect(w, r, f.redirect, http.StatusTemporaryRedirect)
-			return
-		}
-		b, ok := f.plans[r.PathValue("id")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(b)
-	})
-	mux.HandleFunc("GET /archivist/{id}", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		_, _ = w.Write(f.plans[r.PathValue("id")])
-	})
-	mux.HandleFunc("PATCH /api/v2/task-results/{id}/callback", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.attempts++
-		code := http.StatusOK
-		if len(f.callbackCodes) > 0 {
-			code, f.callbackCodes = f.callbackCodes[0], f.callbackCodes[1:]
-		}
-		f.mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer "+token || r.Header.Get("Content-Type") != "application/vnd.api+json" {
-			t.Errorf("callback headers: Authorization %q, Content-Type %q", r.Header.Get("Authorization"), r.Header.Get("Content-Type"))
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var res hcpterraform.Result
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&res); err != nil || res.Data.Type != "task-results" {
-			t.Errorf("callback body is not a task-results resource: %v", err)
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			return
-		}
-		switch res.Data.Attributes.Status {
-		case "passed", "failed", "running":
-		default:
-			t.Errorf("callback status %q is not passed, failed or running", res.Data.Attributes.Status)
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			return
-		}
-		if rel := res.Data.Relationships; rel != nil {
-			if len(rel.Outcomes.Data) > 10 {
-				t.Errorf("%d outcomes, at most 10 are allowed", len(rel.Outcomes.Data))
-			}
-			for _, o := range rel.Outcomes.Data {
-				if o.Type != "task-result-outcomes" || o.Attributes.OutcomeID == "" || o.Attributes.Description == "" {
-					t.Errorf("outcome %+v is not a task-result-outcomes resource with an outcome-id and a description", o)
-				}
-			}
-		}
-		w.WriteHeader(code)
-		if code < 300 {
-			f.results <- callback{task: r.PathValue("id"), result: res}
-		}
-	})
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeHCP) host() string { u, _ := url.Parse(f.srv.URL); return u.Host }
-
-// next returns the next callback accepted, or fails after a while.
-func (f *fakeHCP) next(t *testing.T) callback {
-	t.Helper()
-	select {
-	case c := <-f.results:
-		return c
-	case <-time.After(20 * time.Second):
-		t.Fatal("no callback from stepgate")
-		return callback{}
-	}
-}
-
-// until returns the first callback with a final status, counting the
-// running ones before it.
-func (f *fakeHCP) until(t *testing.T) (callback, int) {
-	t.Helper()
-	running := 0
-	for {
-		c := f.next(t)
-		if c.result.Data.Attributes.Status != "running" {
-			return c, running
-		}
-		running++
-	}
-}
-
 type env struct {
+	t      *testing.T
 	st     store.Store
 	svc    *gate.Service
 	hub    *gate.Hub
 	master *keys.Master
-	hcp    *fakeHCP
+	hcp    *hcptest.Server
 	cfg    hcpterraform.Config
 	url    string // stepgate's run task endpoint
 	stop   func()
@@ -195,8 +65,8 @@ func newEnv(t *testing.T, tune func(*hcpterraform.Config)) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{st: st, svc: svc, hub: gate.NewHub(), master: master, hcp: newFakeHCP(t)}
-	e.cfg = hcpterraform.Config{HMACKey: hmacKey, APIHosts: []string{e.hcp.host()}, Workspace: "{workspace}",
+	e := &env{t: t, st: st, svc: svc, hub: gate.NewHub(), master: master, hcp: hcptest.New(t)}
+	e.cfg = hcpterraform.Config{HMACKey: hmacKey, APIHosts: []string{e.hcp.Host()}, Workspace: "{workspace}",
 		Heartbeat: 100 * time.Millisecond, Attempts: 3, RetryBackoff: 10 * time.Millisecond}
 	if tune != nil {
 		tune(&e.cfg)
@@ -229,32 +99,6 @@ func example(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// request is a run task request as HCP Terraform sends it.
-func (e *env) request(task, run, stage, workspace, plan string) map[string]any {
-	return map[string]any{
-		"payload_version": 1, "stage": stage, "access_token": token,
-		"capabilities":                  map[string]bool{"outcomes": true},
-		"is_speculative":                false,
-		"organization_name":             "acme",
-		"plan_json_api_url":             e.hcp.srv.URL + "/api/v2/plans/" + plan + "/json-output",
-		"run_app_url":                   "https://app.terraform.io/app/acme/" + workspace + "/runs/" + run,
-		"run_created_at":                "2026-12-08T02:00:00.000Z",
-		"run_created_by":                "Dave",
-		"run_id":                        run,
-		"run_message":                   "Triggered via UI",
-		"task_result_callback_url":      e.hcp.srv.URL + "/api/v2/task-results/" + task + "/callback",
-		"task_result_enforcement_level": "mandatory",
-		"task_result_id":                task,
-		"vcs_branch":                    "main",
-		"vcs_commit_url":                nil,
-		"vcs_pull_request_url":          nil,
-		"vcs_repo_url":                  nil,
-		"workspace_app_url":             "https://app.terraform.io/app/acme/" + workspace,
-		"workspace_id":                  "ws-ck4G5bb1Yei5szRh",
-		"workspace_name":                workspace,
-	}
 }
 
 // post sends a body signed with sig (computed when "sign").
@@ -328,15 +172,15 @@ func (e *env) done(t *testing.T, id string) *store.RunTask {
 			t.Fatalf("run task %s not done: %+v, %v", id, rt, err)
 		}
 		select {
-		case <-e.hcp.results:
+		case <-e.hcp.Results():
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-func checkID(t *testing.T, c callback) string {
+func checkID(t *testing.T, c hcptest.Callback) string {
 	t.Helper()
-	u := c.result.Data.Attributes.URL
+	u := c.Result.Data.Attributes.URL
 	i := strings.LastIndex(u, "/checks/")
 	if i < 0 {
 		t.Fatalf("callback URL %q is not a review URL", u)
@@ -346,8 +190,8 @@ func checkID(t *testing.T, c callback) string {
 
 func TestSignatureFirst(t *testing.T) {
 	e := newEnv(t, nil)
-	e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
-	body, _ := json.Marshal(e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev"))
+	e.hcp.SetPlan("plan-dev", example(t, "dev-tag-change.plan.json"))
+	body, _ := json.Marshal(e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev"))
 	for _, tt := range []struct {
 		name, sig string
 		want      int
@@ -370,7 +214,7 @@ func TestSignatureFirst(t *testing.T) {
 		t.Error("a run task with a bad signature was recorded")
 	}
 	// The verification request: 200, nothing done.
-	ping := e.request("taskrs-0", "run-0", "test", "billing-dev", "plan-dev")
+	ping := e.hcp.Request("taskrs-0", "run-0", "test", "billing-dev", "plan-dev")
 	ping["access_token"] = "test-token"
 	if got := e.send(t, ping); got != http.StatusOK {
 		t.Errorf("verification request = %d, want 200", got)
@@ -382,13 +226,13 @@ func TestSignatureFirst(t *testing.T) {
 
 func TestPostPlanAllowedPasses(t *testing.T) {
 	e := newEnv(t, nil)
-	e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
-	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+	e.hcp.SetPlan("plan-dev", example(t, "dev-tag-change.plan.json"))
+	if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
 		t.Fatalf("run task request = %d, want 200", got)
 	}
-	c, running := e.hcp.until(t)
-	if c.task != "taskrs-1" || c.result.Data.Attributes.Status != "passed" || running != 0 {
-		t.Errorf("callback = %s %+v after %d running, want passed at once", c.task, c.result.Data.Attributes, running)
+	c, running := e.hcp.Final(t)
+	if c.Task != "taskrs-1" || c.Result.Data.Attributes.Status != "passed" || running != 0 {
+		t.Errorf("callback = %s %+v after %d running, want passed at once", c.Task, c.Result.Data.Attributes, running)
 	}
 	rt := e.done(t, "taskrs-1")
 	if rt.CheckID == "" {
@@ -402,7 +246,7 @@ func TestPostPlanAllowedPasses(t *testing.T) {
 		t.Errorf("check = workspace %q, pipeline %v, plan %s (task's %s)", ck.Workspace, ck.Pipeline, ck.PlanSHA256, rt.PlanSHA256)
 	}
 	// HCP Terraform sending the same request again changes nothing.
-	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+	if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
 		t.Errorf("the same request again = %d, want 200", got)
 	}
 }
@@ -410,7 +254,7 @@ func TestPostPlanAllowedPasses(t *testing.T) {
 func TestPendingHeartbeatsThenApprovedThenPreApply(t *testing.T) {
 	e := newEnv(t, nil)
 	prod := example(t, "prod-iam.plan.json")
-	e.hcp.plans["plan-prod"] = prod
+	e.hcp.SetPlan("plan-prod", prod)
 	if err := e.st.InTx(context.Background(), func(tx store.Tx) error {
 		u, err := tx.GetUserByName(context.Background(), "carol")
 		if err != nil {
@@ -421,20 +265,20 @@ func TestPendingHeartbeatsThenApprovedThenPreApply(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
+	if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
 		t.Fatalf("run task request = %d, want 200", got)
 	}
-	first := e.hcp.next(t)
-	if a := first.result.Data.Attributes; a.Status != "running" || !strings.HasPrefix(a.URL, "https://stepgate.example.com/checks/") {
+	first := e.hcp.Next(t)
+	if a := first.Result.Data.Attributes; a.Status != "running" || !strings.HasPrefix(a.URL, "https://stepgate.example.com/checks/") {
 		t.Fatalf("first callback = %+v, want running with the review URL", a)
 	}
-	if rel := first.result.Data.Relationships; rel == nil || len(rel.Outcomes.Data) == 0 || rel.Outcomes.Data[0].Attributes.Tags["Severity"] == nil {
+	if rel := first.Result.Data.Relationships; rel == nil || len(rel.Outcomes.Data) == 0 || rel.Outcomes.Data[0].Attributes.Tags["Severity"] == nil {
 		t.Errorf("running callback has no outcomes with a Severity tag: %+v", rel)
 	}
 	id := checkID(t, first)
 	// Heartbeats while people decide.
-	if c := e.hcp.next(t); c.result.Data.Attributes.Status != "running" {
-		t.Fatalf("second callback = %q, want running (heartbeat)", c.result.Data.Attributes.Status)
+	if c := e.hcp.Next(t); c.Result.Data.Attributes.Status != "running" {
+		t.Fatalf("second callback = %q, want running (heartbeat)", c.Result.Data.Attributes.Status)
 	}
 	ck, _ := e.st.GetCheck(context.Background(), id)
 	if ck.Requester != "carol" {
@@ -444,26 +288,24 @@ func TestPendingHeartbeatsThenApprovedThenPreApply(t *testing.T) {
 		t.Errorf("run task check waits %v, more than %v", d, hcpterraform.MaxCheckTTL)
 	}
 	e.approve(t, id, "alice", "bob")
-	final, _ := e.hcp.until(t)
-	if final.result.Data.Attributes.Status != "passed" {
-		t.Fatalf("after approval: %+v, want passed", final.result.Data.Attributes)
+	final, _ := e.hcp.Final(t)
+	if final.Result.Data.Attributes.Status != "passed" {
+		t.Fatalf("after approval: %+v, want passed", final.Result.Data.Attributes)
 	}
 	// pre_apply of the same run with the same plan passes.
-	if got := e.send(t, e.request("taskrs-2", "run-1", "pre_apply", "billing-prod", "plan-prod")); got != http.StatusOK {
+	if got := e.send(t, e.hcp.Request("taskrs-2", "run-1", "pre_apply", "billing-prod", "plan-prod")); got != http.StatusOK {
 		t.Fatal(got)
 	}
-	if c, _ := e.hcp.until(t); c.task != "taskrs-2" || c.result.Data.Attributes.Status != "passed" {
-		t.Errorf("pre_apply with the approved plan = %s %+v, want passed", c.task, c.result.Data.Attributes)
+	if c, _ := e.hcp.Final(t); c.Task != "taskrs-2" || c.Result.Data.Attributes.Status != "passed" {
+		t.Errorf("pre_apply with the approved plan = %s %+v, want passed", c.Task, c.Result.Data.Attributes)
 	}
 	// The plan changed between post_plan and pre_apply: failed, audited.
-	e.hcp.mu.Lock()
-	e.hcp.plans["plan-prod"] = append(bytes.TrimSpace(prod), '\n', ' ')
-	e.hcp.mu.Unlock()
-	if got := e.send(t, e.request("taskrs-3", "run-1", "pre_apply", "billing-prod", "plan-prod")); got != http.StatusOK {
+	e.hcp.SetPlan("plan-prod", append(bytes.TrimSpace(prod), '\n', ' '))
+	if got := e.send(t, e.hcp.Request("taskrs-3", "run-1", "pre_apply", "billing-prod", "plan-prod")); got != http.StatusOK {
 		t.Fatal(got)
 	}
-	if c, _ := e.hcp.until(t); c.task != "taskrs-3" || c.result.Data.Attributes.Status != "failed" {
-		t.Errorf("pre_apply with another plan = %s %+v, want failed", c.task, c.result.Data.Attributes)
+	if c, _ := e.hcp.Final(t); c.Task != "taskrs-3" || c.Result.Data.Attributes.Status != "failed" {
+		t.Errorf("pre_apply with another plan = %s %+v, want failed", c.Task, c.Result.Data.Attributes)
 	}
 	if r := e.refusals(t); len(r) != 1 || !strings.Contains(r[0], "plan changed") {
 		t.Errorf("refusals = %q, want the changed plan", r)
@@ -484,7 +326,7 @@ func TestFailClosed(t *testing.T) {
 		},
 		{
 			name:    "fail/plan-fetch-fails",
-			prepare: func(e *env, req map[string]any) { e.hcp.planCode = http.StatusInternalServerError },
+			prepare: func(e *env, req map[string]any) { e.hcp.FailPlans(http.StatusInternalServerError) },
 		},
 		{
 			name:    "fail/oversize-plan",
@@ -495,10 +337,10 @@ func TestFailClosed(t *testing.T) {
 			name: "fail/redirect-to-a-foreign-host",
 			prepare: func(e *env, req map[string]any) {
 				foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					e.hcp.t.Errorf("the plan was fetched from a host not allowed (Authorization %q)", r.Header.Get("Authorization"))
+					e.t.Errorf("the plan was fetched from a host not allowed (Authorization %q)", r.Header.Get("Authorization"))
 				}))
-				e.hcp.t.Cleanup(foreign.Close)
-				e.hcp.redirect = foreign.URL + "/plan.json"
+				e.t.Cleanup(foreign.Close)
+				e.hcp.RedirectPlans(foreign.URL + "/plan.json")
 			},
 		},
 		{
@@ -516,29 +358,29 @@ func TestFailClosed(t *testing.T) {
 		{
 			name: "ok/redirect-to-an-allowed-host",
 			prepare: func(e *env, req map[string]any) {
-				e.hcp.redirect = e.hcp.srv.URL + "/archivist/plan-dev"
+				e.hcp.RedirectPlans(e.hcp.URL() + "/archivist/plan-dev")
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.tune)
-			e.hcp.t = t
-			e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
-			req := e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")
+			e.t = t
+			e.hcp.SetPlan("plan-dev", example(t, "dev-tag-change.plan.json"))
+			req := e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")
 			if tt.prepare != nil {
 				tt.prepare(e, req)
 			}
 			if got := e.send(t, req); got != http.StatusOK {
 				t.Fatalf("run task request = %d, want 200", got)
 			}
-			c, _ := e.hcp.until(t)
+			c, _ := e.hcp.Final(t)
 			want := "failed"
 			if strings.HasPrefix(tt.name, "ok/") {
 				want = "passed"
 			}
-			if c.result.Data.Attributes.Status != want {
-				t.Errorf("result = %+v, want %s", c.result.Data.Attributes, want)
+			if c.Result.Data.Attributes.Status != want {
+				t.Errorf("result = %+v, want %s", c.Result.Data.Attributes, want)
 			}
 			r := e.refusals(t)
 			if tt.refusal != "" && (len(r) != 1 || !strings.Contains(r[0], tt.refusal)) {
@@ -558,7 +400,7 @@ func TestCallbackHostNotAllowed(t *testing.T) {
 		"http://app.terraform.io/api/v2/task-results/x/callback", // not https
 		"https://app.terraform.io.evil.example.com/api/v2/task-results/x/callback",
 	} {
-		req := e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")
+		req := e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")
 		req["task_result_callback_url"] = cb
 		if got := e.send(t, req); got != http.StatusBadRequest {
 			t.Errorf("callback URL %s: %d, want 400", cb, got)
@@ -589,16 +431,14 @@ func TestCallbackAnswers(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			e.hcp.plans["plan-dev"] = example(t, "dev-tag-change.plan.json")
-			e.hcp.callbackCodes = tt.codes
-			if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+			e.hcp.SetPlan("plan-dev", example(t, "dev-tag-change.plan.json"))
+			e.hcp.AnswerCallbacks(tt.codes...)
+			if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
 				t.Fatal(got)
 			}
 			// The task is done when stepgate stops trying.
 			rt := e.done(t, "taskrs-1")
-			e.hcp.mu.Lock()
-			attempts := e.hcp.attempts
-			e.hcp.mu.Unlock()
+			attempts := e.hcp.Attempts()
 			if attempts != tt.wantAttempts {
 				t.Errorf("%d callback attempts, want %d", attempts, tt.wantAttempts)
 			}
@@ -611,13 +451,13 @@ func TestCallbackAnswers(t *testing.T) {
 
 func TestRestartResumesPendingRunTask(t *testing.T) {
 	e := newEnv(t, func(c *hcpterraform.Config) { c.Heartbeat = time.Hour })
-	e.hcp.plans["plan-prod"] = example(t, "prod-iam.plan.json")
-	if got := e.send(t, e.request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
+	e.hcp.SetPlan("plan-prod", example(t, "prod-iam.plan.json"))
+	if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
 		t.Fatal(got)
 	}
-	first := e.hcp.next(t)
-	if first.result.Data.Attributes.Status != "running" {
-		t.Fatalf("first callback = %+v", first.result.Data.Attributes)
+	first := e.hcp.Next(t)
+	if first.Result.Data.Attributes.Status != "running" {
+		t.Fatalf("first callback = %+v", first.Result.Data.Attributes)
 	}
 	id := checkID(t, first)
 	e.stop() // the server stops while people decide
@@ -625,15 +465,15 @@ func TestRestartResumesPendingRunTask(t *testing.T) {
 	if err != nil || rt.State != store.RunTaskWaiting {
 		t.Fatalf("after the stop: %+v, %v; want waiting", rt, err)
 	}
-	if bytes.Contains(rt.SealedRequest, []byte(token)) {
+	if bytes.Contains(rt.SealedRequest, []byte(hcptest.Token)) {
 		t.Error("the access token is stored in clear")
 	}
 	e.approve(t, id, "alice", "bob")
 	e.start(t) // the restart
-	var final callback
-	for final = e.hcp.next(t); final.result.Data.Attributes.Status == "running"; final = e.hcp.next(t) {
+	var final hcptest.Callback
+	for final = e.hcp.Next(t); final.Result.Data.Attributes.Status == "running"; final = e.hcp.Next(t) {
 	}
-	if final.task != "taskrs-1" || final.result.Data.Attributes.Status != "passed" {
-		t.Errorf("after the restart: %s %+v, want passed", final.task, final.result.Data.Attributes)
+	if final.Task != "taskrs-1" || final.Result.Data.Attributes.Status != "passed" {
+		t.Errorf("after the restart: %s %+v, want passed", final.Task, final.Result.Data.Attributes)
 	}
 }
