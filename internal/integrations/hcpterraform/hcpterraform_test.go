@@ -242,6 +242,9 @@ func TestPostPlanAllowedPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ck.PipelineUnverified["message"] != "Triggered via UI" || ck.Pipeline["message"] != "" {
+		t.Errorf("the run's message is %q verified, %q unverified; want it unverified only", ck.Pipeline["message"], ck.PipelineUnverified["message"])
+	}
 	if ck.Pipeline["system"] != "hcp-terraform" || ck.Pipeline["run_id"] != "run-1" || ck.Workspace != "billing-dev" || ck.PlanSHA256 != rt.PlanSHA256 {
 		t.Errorf("check = workspace %q, pipeline %v, plan %s (task's %s)", ck.Workspace, ck.Pipeline, ck.PlanSHA256, rt.PlanSHA256)
 	}

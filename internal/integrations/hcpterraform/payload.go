@@ -85,7 +85,6 @@ func (r *Request) Pipeline() map[string]string {
 		"commit_url":   r.VCSCommitURL,
 		"pr_url":       r.VCSPullRequestURL,
 		"repository":   r.VCSRepoURL,
-		"message":      r.RunMessage,
 	} {
 		if v = strings.TrimSpace(v); v != "" {
 			p[k] = truncate(v, 1024)
@@ -95,6 +94,15 @@ func (r *Request) Pipeline() map[string]string {
 		p["speculative"] = "true"
 	}
 	return p
+}
+
+// Claims are what the run says of itself in free text, written by whoever
+// queued it (its message): recorded apart, as unverified claims.
+func (r *Request) Claims() map[string]string {
+	if m := strings.TrimSpace(r.RunMessage); m != "" {
+		return map[string]string{"message": truncate(m, 1000)}
+	}
+	return nil
 }
 
 // validSignature reports, in constant time, whether sig is the hex

@@ -366,6 +366,7 @@ func (r *Runner) assess(ctx context.Context, t *store.RunTask, req *Request) (*a
 	}
 	v, _, err := r.gate.CreateCheck(ctx, caller(req), &gate.CreateRequest{
 		Kind: "terraform.apply", Workspace: r.workspace(req), Plan: bytes.NewReader(body), MaxTTL: ttl,
+		Pipeline: req.Claims(),
 	})
 	if ctx.Err() != nil {
 		return nil, false
