@@ -21,9 +21,9 @@ type hosts struct {
 	local  map[string]bool // loopback host:port, reached with http or https (tests)
 }
 
-// ParseHosts reads api_hosts: names (https, port 443, or the port given)
+// parseHosts reads api_hosts: names (https, port 443, or the port given)
 // and loopback hosts with an explicit port, which may also use plain http.
-func ParseHosts(list []string) (*hosts, error) {
+func parseHosts(list []string) (*hosts, error) {
 	h := &hosts{secure: map[string]bool{}, local: map[string]bool{}}
 	if len(list) == 0 {
 		list = DefaultAPIHosts

@@ -104,7 +104,7 @@ func New(cfg Config, g Gate, hub Hub, st Store, sealer Sealer, log *slog.Logger,
 	if len(cfg.HMACKey) == 0 {
 		return nil, errors.New("hcp_terraform: the HMAC key is empty")
 	}
-	h, err := ParseHosts(cfg.APIHosts)
+	h, err := parseHosts(cfg.APIHosts)
 	if err != nil {
 		return nil, fmt.Errorf("hcp_terraform.api_hosts: %w", err)
 	}
@@ -174,6 +174,13 @@ func (r *Runner) start(t *store.RunTask, req *Request) bool {
 	return true
 }
 
+// full reports whether this process works on as many run tasks as it may.
+func (r *Runner) full() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.busy) >= maxWorkers
+}
+
 func aad(id string) []byte { return []byte("stepgate hcp-terraform run task\n" + id) }
 
 // refuse audits a refused request and answers it.
@@ -234,6 +241,12 @@ func (r *Runner) Handler() http.Handler {
 		select {
 		case <-r.ready:
 		case <-hr.Context().Done():
+			return
+		}
+		if r.full() {
+			// Not recorded: HCP Terraform retries the request later.
+			r.log.WarnContext(hr.Context(), "too many run tasks at once; asking HCP Terraform to retry", "task", req.TaskResultID)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
 		now := r.now().UTC()
