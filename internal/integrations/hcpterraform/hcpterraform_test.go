@@ -480,3 +480,39 @@ func TestRestartResumesPendingRunTask(t *testing.T) {
 		t.Errorf("after the restart: %s %+v, want passed", final.Task, final.Result.Data.Attributes)
 	}
 }
+
+// TestShutdownCancelsRetries: a callback waiting to be retried does not
+// hold the server when it stops; the result stays to be sent by the next
+// start.
+func TestShutdownCancelsRetries(t *testing.T) {
+	e := newEnv(t, func(c *hcpterraform.Config) { c.RetryBackoff = time.Hour })
+	e.hcp.SetPlan("plan-dev", example(t, "dev-tag-change.plan.json"))
+	e.hcp.AnswerCallbacks(503)
+	if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-dev", "plan-dev")); got != http.StatusOK {
+		t.Fatal(got)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for e.hcp.Attempts() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no callback attempt")
+		}
+		select {
+		case <-e.hcp.Results():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	start := time.Now()
+	e.stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopping with a callback to retry took %v", took)
+	}
+	rt, err := e.st.GetRunTask(context.Background(), "taskrs-1")
+	if err != nil || rt.State != store.RunTaskReporting || rt.Result != "passed" {
+		t.Fatalf("after the stop: %+v, %v; want the passed result still to report", rt, err)
+	}
+	e.cfg.RetryBackoff = 10 * time.Millisecond
+	e.start(t)
+	if c, _ := e.hcp.Final(t); c.Task != "taskrs-1" || c.Status() != "passed" {
+		t.Errorf("after the restart: %s %s, want passed", c.Task, c.Status())
+	}
+}
