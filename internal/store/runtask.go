@@ -44,8 +44,12 @@ type RunTask struct {
 	// SealedRequest is the signed request as received, sealed under the
 	// master key: it holds the access token the callbacks need.
 	SealedRequest []byte
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Owner is the server process working on it, until LeaseUntil: the
+	// other servers leave it alone until then, and take it over after.
+	Owner      string
+	LeaseUntil time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 	// Deadline is when HCP Terraform gives up on the task: nothing is sent
 	// after it.
 	Deadline time.Time
@@ -62,6 +66,10 @@ type RunTaskTx interface {
 	UpdateRunTask(ctx context.Context, t *RunTask) error
 	// FindRunTask returns the newest run task of a run at a stage.
 	FindRunTask(ctx context.Context, runID, stage string) (*RunTask, error)
+	// ClaimRunTask makes owner the one working on run task id until
+	// `until`, unless another owner's lease runs past now; true if it did.
+	// An owner renews its lease, or gives it up with an until before now.
+	ClaimRunTask(ctx context.Context, id, owner string, until, now time.Time) (bool, error)
 	// OpenRunTasks lists run tasks not done, oldest first, at most limit.
 	OpenRunTasks(ctx context.Context, limit int) ([]*RunTask, error)
 }

@@ -76,9 +76,12 @@ func newEnv(t *testing.T, tune func(*hcpterraform.Config)) *env {
 }
 
 // start runs a runner (a server) over the environment's store.
-func (e *env) start(t *testing.T) {
+func (e *env) start(t *testing.T) { e.startAt(t, time.Now) }
+
+// startAt is start with the runner's clock.
+func (e *env) startAt(t *testing.T, now func() time.Time) {
 	t.Helper()
-	r, err := hcpterraform.New(e.cfg, e.svc, e.hub, e.st, e.master, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	r, err := hcpterraform.New(e.cfg, e.svc, e.hub, e.st, e.master, slog.New(slog.NewTextHandler(io.Discard, nil)), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,5 +517,49 @@ func TestShutdownCancelsRetries(t *testing.T) {
 	e.start(t)
 	if c, _ := e.hcp.Final(t); c.Task != "taskrs-1" || c.Status() != "passed" {
 		t.Errorf("after the restart: %s %s, want passed", c.Task, c.Status())
+	}
+}
+
+// TestAnotherServerTakesOverALapsedLease: a server that stops renewing its
+// lease (it died) leaves its run tasks to another, which finishes them;
+// until then, a second server leaves them alone.
+func TestAnotherServerTakesOverALapsedLease(t *testing.T) {
+	e := newEnv(t, nil)
+	e.hcp.SetPlan("plan-prod", example(t, "prod-iam.plan.json"))
+	if got := e.send(t, e.hcp.Request("taskrs-1", "run-1", "post_plan", "billing-prod", "plan-prod")); got != http.StatusOK {
+		t.Fatal(got)
+	}
+	first := e.hcp.Next(t)
+	before, err := e.st.GetRunTask(context.Background(), "taskrs-1")
+	if err != nil || before.Owner == "" {
+		t.Fatalf("run task = %+v, %v; want an owner", before, err)
+	}
+	stopFirst := e.stop
+	// A second server now: the lease runs, it leaves the task alone.
+	e.start(t)
+	if rt, _ := e.st.GetRunTask(context.Background(), "taskrs-1"); rt.Owner != before.Owner {
+		t.Fatalf("a second server took over a task whose lease runs (owner %s, was %s)", rt.Owner, before.Owner)
+	}
+	// A third one whose clock is past the lease: the first one is as good
+	// as dead, the third takes the task over.
+	e.startAt(t, func() time.Time { return time.Now().Add(4 * time.Minute) })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rt, _ := e.st.GetRunTask(context.Background(), "taskrs-1")
+		if rt.Owner != before.Owner {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nobody took over the run task after its lease ran out")
+		}
+		select {
+		case <-e.hcp.Results():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stopFirst()
+	e.approve(t, checkID(t, first), "alice", "bob")
+	if c, _ := e.hcp.Final(t); c.Task != "taskrs-1" || c.Status() != "passed" {
+		t.Errorf("after the take-over and the approval: %s %s, want passed", c.Task, c.Status())
 	}
 }

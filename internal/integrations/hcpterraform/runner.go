@@ -3,6 +3,8 @@ package hcpterraform
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +37,10 @@ const (
 	maxRequestBytes = 1 << 20
 	// maxWorkers caps the run tasks worked on at once by one server.
 	maxWorkers = 512
+	// lease is how long a server holds a run task without renewing it:
+	// after it, another server (or this one, restarted) takes the task
+	// over, well within HCP Terraform's 10 minutes.
+	lease = 3 * time.Minute
 )
 
 // Config is server.integrations.hcp_terraform, resolved.
@@ -71,6 +77,7 @@ type Store interface {
 	UpdateRunTask(ctx context.Context, t *store.RunTask) error
 	FindRunTask(ctx context.Context, runID, stage string) (*store.RunTask, error)
 	OpenRunTasks(ctx context.Context, limit int) ([]*store.RunTask, error)
+	ClaimRunTask(ctx context.Context, id, owner string, until, now time.Time) (bool, error)
 }
 
 // Sealer seals the requests at rest (keys.Master).
@@ -91,6 +98,8 @@ type Runner struct {
 	hosts       *hosts
 	fetcher     *http.Client
 	noRedirects *http.Client
+	// owner names this process in the leases it holds.
+	owner string
 
 	ready chan struct{} // closed once Run has started
 	ctx   context.Context
@@ -128,30 +137,88 @@ func New(cfg Config, g Gate, hub Hub, st Store, sealer Sealer, log *slog.Logger,
 		tr = http.DefaultTransport
 	}
 	r := &Runner{cfg: cfg, gate: g, hub: hub, st: st, sealer: sealer, log: log, now: now, hosts: h,
-		ready: make(chan struct{}), busy: map[string]bool{}}
+		owner: newOwner(), ready: make(chan struct{}), busy: map[string]bool{}}
 	r.fetcher = &http.Client{Transport: tr, CheckRedirect: r.checkRedirect}
 	r.noRedirects = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return r, nil
 }
 
+func newOwner() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "srv_" + hex.EncodeToString(b)
+}
+
 // Run resumes the run tasks left open in the store, works on new ones
 // until ctx ends, then waits for them to stop where they are (a restart
-// resumes them).
+// resumes them). Every lease/2 it looks again for open tasks nobody holds:
+// those of a server that died, or that arrived while this one was full.
 func (r *Runner) Run(ctx context.Context) {
 	r.ctx = ctx
 	close(r.ready)
+	sweep := time.NewTicker(lease / 2)
+	defer sweep.Stop()
+	for {
+		r.resume(ctx)
+		select {
+		case <-ctx.Done():
+			r.wg.Wait()
+			return
+		case <-sweep.C:
+		}
+	}
+}
+
+// resume starts the open run tasks this process does not work on; each
+// is worked on only once its lease is claimed.
+func (r *Runner) resume(ctx context.Context) {
 	open, err := r.st.OpenRunTasks(ctx, maxWorkers)
 	if err != nil {
-		r.log.ErrorContext(ctx, "reading open run tasks failed; they are not resumed", "err", err)
+		if ctx.Err() == nil {
+			r.log.ErrorContext(ctx, "reading open run tasks failed; they are resumed later", "err", err)
+		}
+		return
 	}
+	n := 0
 	for _, t := range open {
-		r.start(t, nil)
+		if t.Owner != r.owner && t.LeaseUntil.After(r.now()) {
+			continue // another server works on it
+		}
+		if r.start(t, nil) {
+			n++
+		}
 	}
-	if len(open) > 0 {
-		r.log.InfoContext(ctx, "resumed run tasks", "count", len(open))
+	if n > 0 {
+		r.log.InfoContext(ctx, "resuming run tasks", "count", n)
 	}
-	<-ctx.Done()
-	r.wg.Wait()
+}
+
+// claim takes or renews t's lease; false when another server holds it, or
+// the store cannot say.
+func (r *Runner) claim(ctx context.Context, t *store.RunTask) bool {
+	now := r.now()
+	ok, err := r.st.ClaimRunTask(ctx, t.ID, r.owner, now.Add(lease), now)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.WarnContext(ctx, "claiming a run task failed", "task", t.ID, "err", err)
+		}
+		return false
+	}
+	if ok {
+		t.Owner, t.LeaseUntil = r.owner, now.Add(lease)
+	}
+	return ok
+}
+
+// release gives t's lease up, so that the next server to start takes it
+// over at once.
+func (r *Runner) release(t *store.RunTask) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := r.now()
+	if _, err := r.st.ClaimRunTask(ctx, t.ID, r.owner, now.Add(-time.Microsecond), now); err != nil {
+		r.log.Warn("releasing a run task failed; it is taken over when its lease runs out", "task", t.ID, "err", err)
+	}
 }
 
 // start works on t in the background unless this process already does;
@@ -257,7 +324,7 @@ func (r *Runner) Handler() http.Handler {
 			return
 		}
 		t := &store.RunTask{ID: req.TaskResultID, RunID: req.RunID, Stage: req.Stage, State: store.RunTaskReceived,
-			SealedRequest: sealed, CreatedAt: now, UpdatedAt: now, Deadline: now.Add(TaskLimit)}
+			SealedRequest: sealed, Owner: r.owner, LeaseUntil: now.Add(lease), CreatedAt: now, UpdatedAt: now, Deadline: now.Add(TaskLimit)}
 		switch err := r.st.CreateRunTask(hr.Context(), t); {
 		case errors.Is(err, store.ErrConflict):
 			// HCP Terraform sent it again: it is worked on already
@@ -280,6 +347,14 @@ func (r *Runner) Handler() http.Handler {
 // work takes t from where it is to reported. It returns early when ctx
 // ends: what is done is in the store, and a restart resumes the rest.
 func (r *Runner) work(ctx context.Context, t *store.RunTask, req *Request) {
+	if !r.claim(ctx, t) {
+		return
+	}
+	defer func() {
+		if ctx.Err() != nil && t.State.Open() {
+			r.release(t)
+		}
+	}()
 	if req == nil {
 		b, err := r.sealer.Open(t.SealedRequest, aad(t.ID))
 		if err == nil {
@@ -496,6 +571,12 @@ func (r *Runner) wait(ctx context.Context, t *store.RunTask, req *Request) *api.
 			return nil
 		case <-woken:
 		case <-recheck.C:
+		}
+		if r.now().After(t.LeaseUntil.Add(-lease/2)) && !r.claim(ctx, t) {
+			if ctx.Err() == nil {
+				r.log.WarnContext(ctx, "another server took a run task over", "task", t.ID)
+			}
+			return nil
 		}
 	}
 }

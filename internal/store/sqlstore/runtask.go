@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stepgate/stepgate/internal/store"
 )
 
 const runTaskColumns = `id, run_id, stage, state, result, message, check_id, plan_sha256,
-	sealed_request, created_at, updated_at, deadline`
+	sealed_request, owner, lease_until, created_at, updated_at, deadline`
 
 func scanRunTask(r Rows) (*store.RunTask, error) {
 	var t store.RunTask
 	var state string
 	err := r.Scan(&t.ID, &t.RunID, &t.Stage, &state, &t.Result, &t.Message, optDest{&t.CheckID}, &t.PlanSHA256,
-		bytesDest{&t.SealedRequest}, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt}, timeDest{&t.Deadline})
+		bytesDest{&t.SealedRequest}, &t.Owner, timeDest{&t.LeaseUntil}, timeDest{&t.CreatedAt}, timeDest{&t.UpdatedAt}, timeDest{&t.Deadline})
 	t.State = store.RunTaskState(state)
 	return &t, err
 }
@@ -31,9 +32,9 @@ func (x *Tx) CreateRunTask(ctx context.Context, t *store.RunTask) error {
 		return errors.New("creating run task: created_at and deadline must be set")
 	}
 	tm := x.d.timeArg
-	_, err := x.q.Exec(ctx, `INSERT INTO run_tasks (`+runTaskColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := x.q.Exec(ctx, `INSERT INTO run_tasks (`+runTaskColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.ID, t.RunID, t.Stage, string(t.State), t.Result, t.Message, optArg(t.CheckID), t.PlanSHA256,
-		t.SealedRequest, tm(t.CreatedAt), tm(t.UpdatedAt), tm(t.Deadline))
+		t.SealedRequest, t.Owner, tm(t.LeaseUntil), tm(t.CreatedAt), tm(t.UpdatedAt), tm(t.Deadline))
 	if err != nil {
 		return fmt.Errorf("creating run task %q: %w", t.ID, x.insertErr(err))
 	}
@@ -63,6 +64,22 @@ func (x *Tx) UpdateRunTask(ctx context.Context, t *store.RunTask) error {
 		return fmt.Errorf("updating run task %q: %w", t.ID, err)
 	}
 	return nil
+}
+
+// ClaimRunTask takes or renews the lease of a run task in one UPDATE, which
+// only a task held by nobody, by owner, or by a lease past now matches:
+// of concurrent claims, exactly one matches.
+func (x *Tx) ClaimRunTask(ctx context.Context, id, owner string, until, now time.Time) (bool, error) {
+	if owner == "" || NormalTime(until).IsZero() || NormalTime(now).IsZero() {
+		return false, errors.New("claiming run task: owner, until and now must be set")
+	}
+	tm := x.d.timeArg
+	n, err := x.q.Exec(ctx, `UPDATE run_tasks SET owner = $2, lease_until = $3
+		WHERE id = $1 AND (owner = $2 OR lease_until IS NULL OR lease_until < $4)`, id, owner, tm(until), tm(now))
+	if err != nil {
+		return false, fmt.Errorf("claiming run task %q: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 // FindRunTask returns the newest run task of a run at a stage.

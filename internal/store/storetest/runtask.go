@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -17,7 +20,7 @@ func testRunTasks(t *testing.T, open Opener) {
 	}
 	post := &store.RunTask{
 		ID: "taskrs-1", RunID: "run-1", Stage: "post_plan", State: store.RunTaskReceived,
-		SealedRequest: []byte{1, 2, 3}, CreatedAt: at(0), UpdatedAt: at(0), Deadline: at(60 * 60e9),
+		SealedRequest: []byte{1, 2, 3}, Owner: "srv-a", LeaseUntil: at(60e9), CreatedAt: at(0), UpdatedAt: at(0), Deadline: at(60 * 60e9),
 	}
 	if err := st.CreateRunTask(ctx, post); err != nil {
 		t.Fatalf("CreateRunTask = %v", err)
@@ -71,6 +74,47 @@ func testRunTasks(t *testing.T, open Opener) {
 	}
 	if _, err := st.OpenRunTasks(ctx, 0); err == nil {
 		t.Error("OpenRunTasks(limit 0) = nil error")
+	}
+	// Leases: the owner renews; nobody else claims before it runs out;
+	// after, exactly one of many claims wins.
+	claim := func(id, owner string, until, now time.Time) bool {
+		t.Helper()
+		ok, err := st.ClaimRunTask(ctx, id, owner, until, now)
+		if err != nil {
+			t.Fatalf("ClaimRunTask(%s, %s) = %v", id, owner, err)
+		}
+		return ok
+	}
+	if !claim("taskrs-1", "srv-a", at(120e9), at(30e9)) {
+		t.Error("the owner could not renew its lease")
+	}
+	if claim("taskrs-1", "srv-b", at(200e9), at(90e9)) {
+		t.Error("another server claimed a task whose lease runs")
+	}
+	if claim("nope", "srv-b", at(200e9), at(90e9)) {
+		t.Error("a claim of an unknown task succeeded")
+	}
+	var mu sync.Mutex
+	won := 0
+	errs := concurrently(8, func(i int) error {
+		ok, err := st.ClaimRunTask(ctx, "taskrs-1", fmt.Sprintf("srv-%d", i), at(400e9), at(300e9))
+		if ok {
+			mu.Lock()
+			won++
+			mu.Unlock()
+		}
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of 8 concurrent claims of a lapsed lease won, want 1", won)
+	}
+	if got, _ := st.GetRunTask(ctx, "taskrs-1"); !got.LeaseUntil.Equal(stored(at(400e9))) {
+		t.Errorf("lease until %v after the claim, want %v", got.LeaseUntil, stored(at(400e9)))
 	}
 	if err := st.CreateRunTask(ctx, &store.RunTask{ID: "x", RunID: "r", Stage: "post_plan"}); err == nil {
 		t.Error("CreateRunTask without sealed request or times = nil error")

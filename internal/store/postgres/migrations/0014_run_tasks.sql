@@ -1,7 +1,8 @@
 -- Run tasks received from HCP Terraform or Terraform Enterprise, kept until
 -- their result is reported so that a restarted server resumes them. The
 -- request is sealed under the master key (it holds the access token the
--- callbacks need).
+-- callbacks need). A server works on a task while it holds its lease
+-- (owner, lease_until); another takes over an open task whose lease ran out.
 CREATE TABLE run_tasks (
 	id             text        NOT NULL PRIMARY KEY,
 	run_id         text        NOT NULL,
@@ -12,6 +13,8 @@ CREATE TABLE run_tasks (
 	check_id       text REFERENCES checks (id),
 	plan_sha256    text        NOT NULL,
 	sealed_request bytea       NOT NULL,
+	owner          text        NOT NULL,
+	lease_until    timestamptz,
 	created_at     timestamptz NOT NULL,
 	updated_at     timestamptz NOT NULL,
 	deadline       timestamptz NOT NULL
