@@ -257,9 +257,21 @@ func (r *Runner) refuse(w http.ResponseWriter, hr *http.Request, actor, subject 
 		Method: "POST " + Path, Reason: reason, Status: status,
 	})
 	r.log.WarnContext(hr.Context(), "run task request refused", "status", status, "reason", reason)
+	answer(w, status, http.StatusText(status))
+}
+
+// answer writes an error as the API does: {"error": {"code", "message"}}.
+func answer(w http.ResponseWriter, status int, message string) {
+	code := map[int]string{
+		http.StatusBadRequest: api.CodeBadRequest, http.StatusUnauthorized: api.CodeUnauthorized,
+		http.StatusRequestEntityTooLarge: api.CodeTooLarge, http.StatusServiceUnavailable: api.CodeUnavailable,
+	}[status]
+	if code == "" {
+		code = api.CodeInternal
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": http.StatusText(status)}})
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
 }
 
 // Handler serves POST Path.
@@ -313,14 +325,14 @@ func (r *Runner) Handler() http.Handler {
 		if r.full() {
 			// Not recorded: HCP Terraform retries the request later.
 			r.log.WarnContext(hr.Context(), "too many run tasks at once; asking HCP Terraform to retry", "task", req.TaskResultID)
-			http.Error(w, "busy", http.StatusServiceUnavailable)
+			answer(w, http.StatusServiceUnavailable, "too many run tasks at once; try again")
 			return
 		}
 		now := r.now().UTC()
 		sealed, err := r.sealer.Seal(body, aad(req.TaskResultID))
 		if err != nil {
 			r.log.ErrorContext(hr.Context(), "sealing a run task failed", "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
+			answer(w, http.StatusInternalServerError, "internal error")
 			return
 		}
 		t := &store.RunTask{ID: req.TaskResultID, RunID: req.RunID, Stage: req.Stage, State: store.RunTaskReceived,
@@ -333,7 +345,7 @@ func (r *Runner) Handler() http.Handler {
 			return
 		case err != nil:
 			r.log.ErrorContext(hr.Context(), "recording a run task failed", "task", t.ID, "err", err)
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable) // HCP Terraform retries
+			answer(w, http.StatusServiceUnavailable, "the store is unavailable; try again") // HCP Terraform retries
 			return
 		}
 		r.log.InfoContext(hr.Context(), "run task received", "task", t.ID, "run", t.RunID, "stage", t.Stage)
