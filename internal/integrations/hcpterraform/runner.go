@@ -301,7 +301,7 @@ func (r *Runner) Handler() http.Handler {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		subject := "run:" + req.RunID
+		subject := "run:" + truncate(req.RunID, 200)
 		switch {
 		case req.PayloadVersion != 1:
 			r.refuse(w, hr, "hcp-terraform", subject, http.StatusBadRequest, fmt.Sprintf("payload_version %d is not 1", req.PayloadVersion))
