@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +42,12 @@ type env struct {
 
 func newEnv(t *testing.T, tune func(*hcpterraform.Config)) *env {
 	t.Helper()
+	return newEnvPolicy(t, tune, nil)
+}
+
+// newEnvPolicy is newEnv with the policy's configuration tuned.
+func newEnvPolicy(t *testing.T, tune func(*hcpterraform.Config), pol func(*policy.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stepgate.db"))
 	if err != nil {
@@ -55,7 +62,11 @@ func newEnv(t *testing.T, tune func(*hcpterraform.Config)) *env {
 	if _, err := ring.Ensure(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	engine, err := policy.New(ctx, policy.DefaultConfig(), nil)
+	pc := policy.DefaultConfig()
+	if pol != nil {
+		pol(&pc)
+	}
+	engine, err := policy.New(ctx, pc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,5 +572,29 @@ func TestAnotherServerTakesOverALapsedLease(t *testing.T) {
 	e.approve(t, checkID(t, first), "alice", "bob")
 	if c, _ := e.hcp.Final(t); c.Task != "taskrs-1" || c.Status() != "passed" {
 		t.Errorf("after the take-over and the approval: %s %s, want passed", c.Task, c.Status())
+	}
+}
+
+// TestPolicyReadsTheRunAsVerified: the run's branch, as HCP Terraform signed
+// it, is the verified pipeline the policy reads: with release_refs and
+// require_verified, a run of main waits for people, a run of another branch
+// is denied.
+func TestPolicyReadsTheRunAsVerified(t *testing.T) {
+	e := newEnvPolicy(t, nil, func(c *policy.Config) {
+		c.Pipeline = policy.PipelineConfig{ReleaseRefs: []string{"refs/heads/main"}, RequireVerified: true}
+	})
+	e.hcp.SetPlan("plan-prod", example(t, "prod-iam.plan.json"))
+	for i, tt := range []struct{ branch, want string }{
+		{"main", "running"},
+		{"feature/x", "failed"},
+	} {
+		req := e.hcp.Request(fmt.Sprintf("taskrs-%d", i), fmt.Sprintf("run-%d", i), "post_plan", "billing-prod", "plan-prod")
+		req["vcs_branch"] = tt.branch
+		if got := e.send(t, req); got != http.StatusOK {
+			t.Fatal(got)
+		}
+		if c := e.hcp.Next(t); c.Status() != tt.want {
+			t.Errorf("a run of %s: %s (%s), want %s", tt.branch, c.Status(), c.Result.Data.Attributes.Message, tt.want)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/hex"
+	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -81,7 +83,6 @@ func (r *Request) Pipeline() map[string]string {
 		"run_id":       r.RunID,
 		"run_url":      r.RunAppURL,
 		"stage":        r.Stage,
-		"ref":          r.VCSBranch,
 		"commit_url":   r.VCSCommitURL,
 		"pr_url":       r.VCSPullRequestURL,
 		"repository":   r.VCSRepoURL,
@@ -90,15 +91,65 @@ func (r *Request) Pipeline() map[string]string {
 			p[k] = truncate(v, 1024)
 		}
 	}
+	if b := strings.TrimSpace(r.VCSBranch); b != "" {
+		p["ref"] = truncate("refs/heads/"+b, 1024)
+	}
 	if r.IsSpeculative {
 		p["speculative"] = "true"
 	}
 	return p
 }
 
-// Claims are what the run says of itself in free text, written by whoever
-// queued it (its message): recorded apart, as unverified claims.
-func (r *Request) Claims() map[string]string {
+// VerifiedClaims are the run's identity in the shape of a CI token's
+// claims (package ciclaims), for the policy's input.pipeline: the branch
+// as a full ref, the commit, the author as actor, and a run for a pull
+// request said as such (its code may come from a fork).
+func (r *Request) VerifiedClaims() map[string]string {
+	c := map[string]string{
+		"iss":          "https://" + hostOf(r.TaskResultCallbackURL),
+		"sub":          "organization:" + r.OrganizationName + ":workspace:" + r.WorkspaceName,
+		"repository":   r.VCSRepoURL,
+		"actor":        r.RunCreatedBy,
+		"run_id":       r.RunID,
+		"organization": r.OrganizationName,
+		"workspace":    r.WorkspaceName,
+		"workspace_id": r.WorkspaceID,
+	}
+	if b := strings.TrimSpace(r.VCSBranch); b != "" {
+		c["ref"], c["ref_type"] = "refs/heads/"+b, "branch"
+	}
+	if i := strings.LastIndex(r.VCSCommitURL, "/"); i >= 0 && commitSHA.MatchString(r.VCSCommitURL[i+1:]) {
+		c["sha"] = r.VCSCommitURL[i+1:]
+	}
+	if r.VCSPullRequestURL != "" {
+		c["event_name"] = "pull_request"
+	}
+	if r.IsSpeculative {
+		c["speculative"] = "true"
+	}
+	for k, v := range c {
+		if v == "" {
+			delete(c, k)
+		} else {
+			c[k] = truncate(v, 1024)
+		}
+	}
+	return c
+}
+
+var commitSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+
+func hostOf(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// Unverified is what the run says of itself in free text, written by
+// whoever queued it (its message): recorded apart, as unverified claims.
+func (r *Request) Unverified() map[string]string {
 	if m := strings.TrimSpace(r.RunMessage); m != "" {
 		return map[string]string{"message": truncate(m, 1000)}
 	}

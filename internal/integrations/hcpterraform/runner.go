@@ -398,9 +398,10 @@ func (r *Runner) work(ctx context.Context, t *store.RunTask, req *Request) {
 	}
 }
 
-// caller is who a run's checks are asked by.
+// caller is who a run's checks are asked by: a verified CI identity, whose
+// claims are what HCP Terraform signed (see Request.Pipeline).
 func caller(req *Request) *gate.Caller {
-	return &gate.Caller{TokenID: "hcp:" + req.RunID, Name: "hcp-terraform", Pipeline: req.Pipeline()}
+	return &gate.Caller{TokenID: "hcp:" + req.RunID, Name: "hcp-terraform", Pipeline: req.Pipeline(), Claims: req.VerifiedClaims()}
 }
 
 // workspace expands the workspace template for req.
@@ -466,7 +467,7 @@ func (r *Runner) assess(ctx context.Context, t *store.RunTask, req *Request) (*a
 	}
 	v, _, err := r.gate.CreateCheck(ctx, caller(req), &gate.CreateRequest{
 		Kind: "terraform.apply", Workspace: r.workspace(req), Plan: bytes.NewReader(body), MaxTTL: ttl,
-		Pipeline: req.Claims(),
+		Pipeline: req.Unverified(),
 	})
 	if ctx.Err() != nil {
 		return nil, false
