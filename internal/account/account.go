@@ -42,7 +42,7 @@ const (
 var (
 	namePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	groupPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	linkPattern  = regexp.MustCompile(`^(github|gitlab|oidc):[^\s:]{1,200}$`)
+	linkPattern  = regexp.MustCompile(`^(github|gitlab|hcp|oidc):[^\s:]{1,200}$`)
 )
 
 // Manager changes accounts.
@@ -221,7 +221,7 @@ func (m *Manager) SetGroups(ctx context.Context, name string, groups []string, a
 func (m *Manager) Link(ctx context.Context, name, link string, remove bool, actor string) (*store.User, error) {
 	link = strings.TrimSpace(link)
 	if !linkPattern.MatchString(link) {
-		return nil, fmt.Errorf("%w: identity %q: want github:LOGIN, gitlab:LOGIN or oidc:SUBJECT", ErrInvalid, link)
+		return nil, fmt.Errorf("%w: identity %q: want github:LOGIN, gitlab:LOGIN, hcp:USERNAME or oidc:SUBJECT", ErrInvalid, link)
 	}
 	// GitHub and GitLab logins ignore case: github:Bob is github:bob.
 	canonical, err := ident.Link(link)

@@ -271,6 +271,9 @@ func NewServer(ctx context.Context, o Options) (s *Server, err error) {
 	s.mux.Handle("/", people)
 	// Every request, API or page, has an id on each of its log lines.
 	s.handler = s.drain.wrap(requestid.Middleware(s.mux))
+	if err := integrations(s, srv, o); err != nil {
+		return s, err
+	}
 	for _, ext := range o.Extensions {
 		if err := ext(s); err != nil {
 			return s, err

@@ -59,6 +59,12 @@ const (
 // "workspace:NAME"; its data says who asked, with which plans, and why.
 const CheckRefused = "check.refused"
 
+// IntegrationRefused is a request of a system stepgate gates from its side
+// (an HCP Terraform run task) that was refused: a bad or missing signature,
+// a callback or plan URL on a host not allowed, a plan that changed between
+// two stages of a run. Its data says why.
+const IntegrationRefused = "integration.refused"
+
 // Event types of people and their factors.
 const (
 	UserCreated       = "user.created"

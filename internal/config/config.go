@@ -102,6 +102,8 @@ type Server struct {
 	// proxies in front of stepgate, whose X-Forwarded-For is believed for
 	// the client address (which keys the TOTP back-off).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Integrations are the systems that call stepgate from their side.
+	Integrations Integrations `yaml:"integrations"`
 	// BreakGlass is the emergency path (docs/people.md): off unless a
 	// group is named.
 	BreakGlass BreakGlass `yaml:"break_glass"`
@@ -369,6 +371,9 @@ func (s *Server) Validate() error {
 		errs = append(errs, fmt.Errorf("server.audit.checkpoint_interval: %v is longer than %v (unsealed events are what a database attacker can remove undetected)", time.Duration(s.Audit.CheckpointInterval), MaxCheckpointInterval))
 	}
 	errs = append(errs, s.BreakGlass.validate(s.GrantTTL)...)
+	if err := s.Integrations.HCPTerraform.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch s.GrantAlgorithm {
 	case "", "EdDSA", "RS256":
 	default:
@@ -512,4 +517,59 @@ func (c *Config) PolicyConfig() (policy.Config, error) {
 		return policy.Config{}, err
 	}
 	return pc, nil
+}
+
+// Integrations are the systems that call stepgate from their side.
+type Integrations struct {
+	// HCPTerraform makes stepgate a run task of HCP Terraform or Terraform
+	// Enterprise (docs/integrations/hcp-terraform.md).
+	HCPTerraform *HCPTerraform `yaml:"hcp_terraform"`
+}
+
+// HCPTerraform is server.integrations.hcp_terraform.
+type HCPTerraform struct {
+	// HMACKeyFile holds the run task's HMAC key (required).
+	HMACKeyFile string `yaml:"hmac_key_file"`
+	// APIHosts are the hosts plan JSON is fetched from, redirects followed
+	// to and callbacks sent to (default app.terraform.io and
+	// archivist.terraform.io); https only, but for loopback hosts given
+	// with a port (tests).
+	APIHosts []string `yaml:"api_hosts"`
+	// Workspace is the stepgate workspace of a run (default
+	// "{organization}/{workspace}"; also {workspace_id}).
+	Workspace string `yaml:"workspace"`
+	// Heartbeat is how often a waiting run task tells HCP Terraform it is
+	// running (default 5m; HCP Terraform fails a task silent for 10m).
+	Heartbeat Duration `yaml:"heartbeat"`
+}
+
+// MaxHCPHeartbeat keeps heartbeats well within HCP Terraform's 10 minutes.
+const MaxHCPHeartbeat = 8 * time.Minute
+
+var workspacePlaceholder = regexp.MustCompile(`\{[^}]*\}`)
+
+// Validate checks server.integrations.hcp_terraform.
+func (h *HCPTerraform) Validate() error {
+	if h == nil {
+		return nil
+	}
+	var errs []error
+	if strings.TrimSpace(h.HMACKeyFile) == "" {
+		errs = append(errs, errors.New("server.integrations.hcp_terraform.hmac_key_file: required (the run task's HMAC key)"))
+	}
+	for _, p := range workspacePlaceholder.FindAllString(h.Workspace, -1) {
+		if p != "{organization}" && p != "{workspace}" && p != "{workspace_id}" {
+			errs = append(errs, fmt.Errorf("server.integrations.hcp_terraform.workspace: unknown placeholder %s (use {organization}, {workspace}, {workspace_id})", p))
+		}
+	}
+	if time.Duration(h.Heartbeat) > MaxHCPHeartbeat {
+		errs = append(errs, fmt.Errorf("server.integrations.hcp_terraform.heartbeat: %v is longer than %v (HCP Terraform fails a task silent for 10 minutes)", time.Duration(h.Heartbeat), MaxHCPHeartbeat))
+	}
+	for _, e := range h.APIHosts {
+		e = strings.TrimSpace(e)
+		if e == "" || strings.Contains(e, "://") || strings.ContainsAny(e, "/?#@ ") {
+			errs = append(errs, fmt.Errorf("server.integrations.hcp_terraform.api_hosts: %q is not a host name (give app.terraform.io, or 127.0.0.1:8080 for tests)", e))
+		}
+	}
+	return errors.Join(errs...)
 }

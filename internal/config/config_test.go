@@ -343,3 +343,34 @@ func TestBreakGlassSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestHCPTerraformSettings(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		h    *HCPTerraform
+		want []string // every one must appear in the error; none: valid
+	}{
+		{"ok/none", nil, nil},
+		{"ok/defaults", &HCPTerraform{HMACKeyFile: "/k"}, nil},
+		{"ok/tfe-and-test-hosts", &HCPTerraform{HMACKeyFile: "/k", APIHosts: []string{"tfe.example.com", "127.0.0.1:8443"}, Workspace: "{organization}-{workspace_id}", Heartbeat: Duration(time.Minute)}, nil},
+		{"fail/no-key", &HCPTerraform{}, []string{"server.integrations.hcp_terraform.hmac_key_file"}},
+		{"fail/unknown-placeholder", &HCPTerraform{HMACKeyFile: "/k", Workspace: "{org}/{workspace}"}, []string{"server.integrations.hcp_terraform.workspace", "{org}"}},
+		{"fail/heartbeat-too-long", &HCPTerraform{HMACKeyFile: "/k", Heartbeat: Duration(10 * time.Minute)}, []string{"server.integrations.hcp_terraform.heartbeat"}},
+		{"fail/url-as-host", &HCPTerraform{HMACKeyFile: "/k", APIHosts: []string{"https://app.terraform.io"}}, []string{"server.integrations.hcp_terraform.api_hosts"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := (&Server{Database: "sqlite://x.db", Integrations: Integrations{HCPTerraform: tt.h}}).Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Errorf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %v, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}

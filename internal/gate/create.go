@@ -44,6 +44,10 @@ type CreateRequest struct {
 	Secrets []store.CheckSecret
 	// BreakGlass, when set, asks for the emergency path (breakglass.go).
 	BreakGlass *BreakGlassRequest
+	// MaxTTL, when positive, shortens how long the check waits for people
+	// below the server's check_ttl: an HCP Terraform run task must answer
+	// within the hour HCP Terraform waits.
+	MaxTTL time.Duration
 }
 
 var (
@@ -213,7 +217,7 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		ResumeKey:          key,
 		CreatedAt:          now,
 		UpdatedAt:          now,
-		ExpiresAt:          now.Add(s.cfg.CheckTTL),
+		ExpiresAt:          now.Add(s.checkTTL(r)),
 	}
 	createdData := map[string]any{
 		"token": caller.Name,
@@ -298,6 +302,14 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		s.tell(ctx, notify.Pending, v) // a pending check carries no grant
 	}
 	return v, true, nil
+}
+
+// checkTTL is how long a new check of r waits for people.
+func (s *Service) checkTTL(r *CreateRequest) time.Duration {
+	if r.MaxTTL > 0 && r.MaxTTL < s.cfg.CheckTTL {
+		return r.MaxTTL
+	}
+	return s.cfg.CheckTTL
 }
 
 func resumable(c *store.Check, now time.Time) bool {

@@ -26,16 +26,20 @@ const (
 	ActionEnrollment = "enrollment" // using an enrollment link
 	ActionFactor     = "factor"     // adding, renaming or removing a factor
 	ActionBreakGlass = "breakglass" // breaking the glass, or reviewing it
+	// ActionIntegration: a request of an integration (an HCP Terraform run
+	// task).
+	ActionIntegration = "integration"
 )
 
 // refusalTypes are the audit event types of refused actions.
 var refusalTypes = map[string]string{
-	ActionApproval:   audit.ApprovalRefused,
-	ActionGrant:      audit.GrantRefused,
-	ActionSignIn:     audit.SignInRefused,
-	ActionEnrollment: audit.EnrollmentRefused,
-	ActionFactor:     audit.FactorRefused,
-	ActionBreakGlass: audit.BreakGlassRefused,
+	ActionApproval:    audit.ApprovalRefused,
+	ActionGrant:       audit.GrantRefused,
+	ActionSignIn:      audit.SignInRefused,
+	ActionEnrollment:  audit.EnrollmentRefused,
+	ActionFactor:      audit.FactorRefused,
+	ActionBreakGlass:  audit.BreakGlassRefused,
+	ActionIntegration: audit.IntegrationRefused,
 }
 
 // Refusal is one refused attempt.

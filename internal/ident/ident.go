@@ -84,13 +84,15 @@ func Link(s string) (string, error) {
 }
 
 // CISystem maps the name a CI identity gives its system (github-actions,
-// gitlab-ci) to the system of links (github, gitlab).
+// gitlab-ci, hcp-terraform) to the system of links (github, gitlab, hcp).
 func CISystem(system string) string {
 	switch system {
 	case "github-actions":
 		return "github"
 	case "gitlab-ci":
 		return "gitlab"
+	case "hcp-terraform":
+		return "hcp"
 	}
 	return system
 }

@@ -191,6 +191,7 @@ type Tx interface {
 	GrantTx
 	SecretTx
 	BreakGlassTx
+	RunTaskTx
 }
 
 // Store is a database.

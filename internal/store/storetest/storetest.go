@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("secrets", func(t *testing.T) { testSecrets(t, open) })
 	t.Run("check-history", func(t *testing.T) { testCheckHistory(t, open) })
 	t.Run("break-glass", func(t *testing.T) { testBreakGlass(t, open) })
+	t.Run("run-tasks", func(t *testing.T) { testRunTasks(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
