@@ -161,6 +161,7 @@ type Tx interface {
 	CeremonyTx
 	GrantTx
 	SecretTx
+	GitHubTx
 }
 
 // Store is a database.

@@ -42,6 +42,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ceremonies", func(t *testing.T) { testCeremonies(t, open) })
 	t.Run("grant-approvals", func(t *testing.T) { testGrantApprovals(t, open) })
 	t.Run("secrets", func(t *testing.T) { testSecrets(t, open) })
+	t.Run("github-deliveries", func(t *testing.T) { testGitHubDeliveries(t, open) })
+	t.Run("checks-of-run", func(t *testing.T) { testChecksOfRun(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
