@@ -53,6 +53,17 @@ const (
 	CredentialRefused = "credential.refused"
 )
 
+// Event types of the integrations with where pipelines run
+// (internal/integrations/...).
+const (
+	// IntegrationRefused: a delivery from a CI or deployment system was
+	// refused (no or a wrong signature, a callback on another host...).
+	IntegrationRefused = "integration.refused"
+	// DeploymentReviewed: stepgate answered a GitHub deployment protection
+	// rule (data: state approved or rejected, run, environment, checks).
+	DeploymentReviewed = "deployment.reviewed"
+)
+
 // CheckRefused is an operation refused before any check was recorded, such
 // as a saved plan that does not match its plan JSON. Its subject is
 // "workspace:NAME"; its data says who asked, with which plans, and why.

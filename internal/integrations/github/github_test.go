@@ -1,0 +1,504 @@
+package github
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/store"
+	"github.com/stepgate/stepgate/internal/store/sqlite"
+)
+
+const (
+	appID     = 31337
+	secret    = "It's a Secret to Everybody"
+	publicURL = "https://stepgate.example.com"
+	repo      = "acme/infra"
+	runID     = "4242"
+	sha       = "ffac537e6cbbf934b08745a378932722df287a53"
+)
+
+// fakeGitHub behaves as GitHub's REST API documentation says for the two
+// calls the App makes: creating an installation token with the App's JWT
+// (201, {"token", "expires_at"}), and reviewing a run's custom deployment
+// protection rule with that token (204).
+type fakeGitHub struct {
+	t      *testing.T
+	pub    *rsa.PublicKey
+	srv    *httptest.Server
+	mu     sync.Mutex
+	fail   int // answer 502 to this many reviews first
+	failed int
+	tokens int
+	// reviews receives each review GitHub accepted.
+	reviews chan gotReview
+}
+
+type gotReview struct {
+	Path string
+	Body map[string]any
+}
+
+var runPath = regexp.MustCompile(`^/repos/[^/]+/[^/]+/actions/runs/[0-9]+/deployment_protection_rule$`)
+
+func newFakeGitHub(t *testing.T, pub *rsa.PublicKey) *fakeGitHub {
+	f := &fakeGitHub{t: t, pub: pub, reviews: make(chan gotReview, 16)}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Header.Get("X-GitHub-Api-Version") != apiVersion || r.Header.Get("Accept") != "application/vnd.github+json" {
+		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+		return
+	}
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	switch {
+	case r.URL.Path == "/app/installations/77/access_tokens":
+		tok, err := jwt.ParseSigned(bearer, []jose.SignatureAlgorithm{jose.RS256})
+		var cl jwt.Claims
+		if err == nil {
+			err = tok.Claims(f.pub, &cl)
+		}
+		if err == nil {
+			err = cl.ValidateWithLeeway(jwt.Expected{Issuer: strconv.Itoa(appID), Time: time.Now()}, 0)
+		}
+		if err == nil && (cl.IssuedAt == nil || cl.Expiry == nil || cl.Expiry.Time().Sub(cl.IssuedAt.Time()) > 10*time.Minute+time.Minute) {
+			err = fmt.Errorf("iat/exp: more than 10 minutes apart")
+		}
+		if err != nil {
+			f.t.Errorf("installation token asked with a bad App JWT: %v", err)
+			http.Error(w, `{"message":"A JSON web token could not be decoded"}`, http.StatusUnauthorized)
+			return
+		}
+		f.mu.Lock()
+		f.tokens++
+		n := f.tokens
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"token":"ghs_test%d","expires_at":%q,"permissions":{"deployments":"write","actions":"read"}}`, n, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	case runPath.MatchString(r.URL.Path):
+		if !strings.HasPrefix(bearer, "ghs_test") {
+			http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+			return
+		}
+		var body map[string]any
+		dec := json.NewDecoder(r.Body)
+		if r.Header.Get("Content-Type") != "application/json" || dec.Decode(&body) != nil {
+			http.Error(w, `{"message":"Problems parsing JSON"}`, http.StatusBadRequest)
+			return
+		}
+		for k := range body {
+			if k != "environment_name" && k != "state" && k != "comment" {
+				http.Error(w, `{"message":"Invalid request"}`, http.StatusUnprocessableEntity)
+				return
+			}
+		}
+		if st, ok := body["state"]; ok && st != "approved" && st != "rejected" {
+			http.Error(w, `{"message":"Invalid request"}`, http.StatusUnprocessableEntity)
+			return
+		}
+		if e, _ := body["environment_name"].(string); e == "" {
+			http.Error(w, `{"message":"Invalid request"}`, http.StatusUnprocessableEntity)
+			return
+		}
+		f.mu.Lock()
+		fail := f.failed < f.fail
+		if fail {
+			f.failed++
+		}
+		f.mu.Unlock()
+		if fail {
+			http.Error(w, `{"message":"Server Error"}`, http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		f.reviews <- gotReview{Path: r.URL.Path, Body: body}
+	default:
+		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+	}
+}
+
+// next is the next review GitHub accepted.
+func (f *fakeGitHub) next(t *testing.T) gotReview {
+	t.Helper()
+	select {
+	case r := <-f.reviews:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no review reached GitHub")
+		return gotReview{}
+	}
+}
+
+// none asserts that no review reached GitHub.
+func (f *fakeGitHub) none(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-f.reviews:
+		t.Fatalf("a review reached GitHub: %+v", r)
+	default:
+	}
+}
+
+type harness struct {
+	st      *sqlite.Store
+	gh      *fakeGitHub
+	key     *rsa.PrivateKey
+	hub     *gate.Hub
+	app     *App
+	stop    func()
+	waiting chan string
+	done    chan string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{st: st, gh: newFakeGitHub(t, &key.PublicKey), key: key, hub: gate.NewHub()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.hub.Run(ctx, st) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h.start(t)
+	return h
+}
+
+// start runs a new App over the harness's store, as a server (re)start.
+func (h *harness) start(t *testing.T) {
+	t.Helper()
+	c, err := NewClient(h.gh.srv.URL, appID, h.key, h.gh.srv.Client(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waiting = make(chan string, 16)
+	h.app = New(Config{Secret: []byte(secret), APIURL: h.gh.srv.URL, PublicURL: publicURL,
+		Backoff: func(int) time.Duration { return time.Millisecond }, Recheck: time.Hour},
+		h.st, h.hub, c, slog.New(slog.DiscardHandler), time.Now)
+	h.app.onWait = func(id string) { h.waiting <- id }
+	h.done = make(chan string, 16)
+	h.app.onDone = func(id string) { h.done <- id }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.app.Run(ctx) }()
+	h.stop = func() { cancel(); <-done }
+	t.Cleanup(h.stop)
+}
+
+// awaitDone returns once a delivery's follower has returned.
+func (h *harness) awaitDone(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery was never answered")
+	}
+}
+
+func (h *harness) awaitWaiting(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery never waited for its checks")
+	}
+}
+
+// payload is a deployment_protection_rule delivery as GitHub documents it.
+func (h *harness) payload(callback string) []byte {
+	if callback == "" {
+		callback = h.gh.srv.URL + "/repos/" + repo + "/actions/runs/" + runID + "/deployment_protection_rule"
+	}
+	b, _ := json.Marshal(map[string]any{
+		"action": "requested", "environment": "production", "event": "push",
+		"ref": "refs/heads/main", "sha": sha,
+		"deployment_callback_url": callback,
+		"deployment": map[string]any{"id": 1, "sha": sha, "ref": "main", "environment": "production", "task": "deploy"},
+		"repository":   map[string]any{"id": 9, "full_name": repo, "name": "infra", "owner": map[string]any{"login": "acme"}},
+		"installation": map[string]any{"id": 77, "node_id": "MDIz"},
+		"sender":       map[string]any{"login": "octocat"},
+	})
+	return b
+}
+
+func sign(body []byte, key string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (h *harness) deliver(t *testing.T, id string, body []byte, sig string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "deployment_protection_rule")
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("Content-Type", "application/json")
+	if sig != "" {
+		req.Header.Set("X-Hub-Signature-256", sig)
+	}
+	rec := httptest.NewRecorder()
+	h.app.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+// verified is a check made with a CI token whose claims were verified.
+func verified(id string, state store.CheckState, commit string) *store.Check {
+	return &store.Check{ID: id, State: state, TokenID: "oidc:x", CreatedAt: time.Now(),
+		Pipeline: map[string]string{"system": "github-actions", "issuer": "https://token.actions.githubusercontent.com", "repository": repo, "run_id": runID, "sha": commit}}
+}
+
+func (h *harness) create(t *testing.T, cs ...*store.Check) {
+	t.Helper()
+	for _, c := range cs {
+		if err := h.st.CreateCheck(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (h *harness) audited(t *testing.T, typ string) []*audit.Event {
+	t.Helper()
+	evs, err := h.st.ListAudit(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*audit.Event
+	for _, e := range evs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestSignatureIsVerifiedFirst(t *testing.T) {
+	for _, tt := range []struct{ name, sig string }{
+		{"fail/missing", ""},
+		{"fail/other-secret", sign(nil, "not the secret")},
+		{"fail/sha1", "sha1=" + strings.Repeat("0", 40)},
+		{"fail/not-hex", "sha256=zz"},
+		{"fail/signature-of-another-body", sign([]byte("{}"), secret)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			body := h.payload("")
+			sig := tt.sig
+			if tt.name == "fail/other-secret" {
+				sig = sign(body, "not the secret")
+			}
+			code, _ := h.deliver(t, "d1", body, sig)
+			if code != http.StatusUnauthorized {
+				t.Errorf("status = %d, want 401", code)
+			}
+			if n := len(h.audited(t, audit.IntegrationRefused)); n != 1 {
+				t.Errorf("%d integration.refused events, want 1", n)
+			}
+			if open, _ := h.st.OpenGitHubDeliveries(t.Context(), 10); len(open) != 0 {
+				t.Errorf("a delivery with a bad signature was recorded: %v", open)
+			}
+			h.gh.none(t)
+		})
+	}
+}
+
+func TestValidSignature(t *testing.T) {
+	// The example of GitHub's "Validating webhook deliveries".
+	got := ValidSignature([]byte(secret), []byte("Hello, World!"), "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+	if !got {
+		t.Error("ValidSignature(GitHub's documented example) = false")
+	}
+}
+
+func TestCallbackMustBeARunOnTheAPIHost(t *testing.T) {
+	for _, tt := range []struct{ name, callback string }{
+		{"fail/other-host", "https://evil.example.com/repos/" + repo + "/actions/runs/" + runID + "/deployment_protection_rule"},
+		{"fail/other-repository", "{api}/repos/acme/other/actions/runs/" + runID + "/deployment_protection_rule"},
+		{"fail/not-a-run-callback", "{api}/repos/" + repo + "/actions/runs/" + runID + "/approve"},
+		{"fail/query", "{api}/repos/" + repo + "/actions/runs/" + runID + "/deployment_protection_rule?x=1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.create(t, verified("c1", store.StateAllowed, sha))
+			body := h.payload(strings.ReplaceAll(tt.callback, "{api}", h.gh.srv.URL))
+			code, _ := h.deliver(t, "d1", body, sign(body, secret))
+			if code != http.StatusBadRequest {
+				t.Errorf("status = %d, want 400", code)
+			}
+			if n := len(h.audited(t, audit.IntegrationRefused)); n != 1 {
+				t.Errorf("%d integration.refused events, want 1", n)
+			}
+			h.gh.none(t)
+		})
+	}
+}
+
+func TestAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		checks []*store.Check
+		want   string
+	}{
+		{"ok/allowed", []*store.Check{verified("c1", store.StateAllowed, sha)}, Approved},
+		{"ok/approved-and-consumed", []*store.Check{verified("c1", store.StateApproved, sha), verified("c2", store.StateConsumed, sha)}, Approved},
+		{"fail/no-check", nil, Rejected},
+		{"fail/denied", []*store.Check{verified("c1", store.StateAllowed, sha), verified("c2", store.StateDenied, sha)}, Rejected},
+		{"fail/rejected", []*store.Check{verified("c1", store.StateRejected, sha)}, Rejected},
+		{"fail/expired", []*store.Check{verified("c1", store.StateExpired, sha)}, Rejected},
+		{"fail/other-commit", []*store.Check{verified("c1", store.StateAllowed, strings.Repeat("0", 40))}, Rejected},
+		{
+			// The attack: an API token's check saying pipeline.run_id=...
+			// (what a pipeline merely says) must not count.
+			"fail/unverified-claims", []*store.Check{{
+				ID: "c1", State: store.StateAllowed, TokenID: "tok_1", CreatedAt: time.Now(),
+				PipelineUnverified: map[string]string{"system": "github-actions", "repository": repo, "run_id": runID, "sha": sha},
+			}}, Rejected,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.create(t, tt.checks...)
+			body := h.payload("")
+			if code, msg := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusAccepted {
+				t.Fatalf("status = %d (%s), want 202", code, msg)
+			}
+			r := h.gh.next(t)
+			h.awaitDone(t)
+			if r.Path != "/repos/"+repo+"/actions/runs/"+runID+"/deployment_protection_rule" || r.Body["state"] != tt.want || r.Body["environment_name"] != "production" {
+				t.Errorf("review = %+v, want state %s for production", r, tt.want)
+			}
+			if evs := h.audited(t, audit.DeploymentReviewed); len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"state":"`+tt.want+`"`) {
+				t.Errorf("deployment.reviewed events = %v", evs)
+			}
+		})
+	}
+}
+
+func TestPendingReportsThenAnswersWhenPeopleDecide(t *testing.T) {
+	h := newHarness(t)
+	h.create(t, verified("c1", store.StateAllowed, sha), verified("c2", store.StatePending, sha))
+	body := h.payload("")
+	if code, _ := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusAccepted {
+		t.Fatalf("status = %d, want 202", code)
+	}
+	r := h.gh.next(t)
+	if _, hasState := r.Body["state"]; hasState || !strings.Contains(r.Body["comment"].(string), publicURL+"/checks/c2") {
+		t.Fatalf("status report = %+v, want no state and the review link of c2", r.Body)
+	}
+	h.awaitWaiting(t)
+	c, _ := h.st.GetCheck(t.Context(), "c2")
+	c.State = store.StateApproved
+	if err := h.st.UpdateCheck(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.NotifyCheck(t.Context(), "c2"); err != nil { // as the gate does after a decision
+		t.Fatal(err)
+	}
+	if r := h.gh.next(t); r.Body["state"] != Approved {
+		t.Errorf("final answer = %+v, want approved", r.Body)
+	}
+}
+
+func TestRetriesGitHubErrors(t *testing.T) {
+	h := newHarness(t)
+	h.gh.fail = 2 // 502, 502, then 204
+	h.create(t, verified("c1", store.StateAllowed, sha))
+	body := h.payload("")
+	h.deliver(t, "d1", body, sign(body, secret))
+	if r := h.gh.next(t); r.Body["state"] != Approved {
+		t.Fatalf("answer = %+v, want approved", r.Body)
+	}
+	h.awaitDone(t)
+	d, err := h.st.GetGitHubDelivery(t.Context(), "d1")
+	if err != nil || d.State != store.DeliveryAnswered || d.Answer != Approved || d.Attempts != 2 {
+		t.Errorf("delivery = %+v, %v; want answered approved after 2 failed attempts", d, err)
+	}
+	h.gh.none(t)
+}
+
+func TestRedeliveryIsAnsweredOnce(t *testing.T) {
+	h := newHarness(t)
+	h.create(t, verified("c1", store.StateAllowed, sha))
+	body := h.payload("")
+	if code, _ := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusAccepted {
+		t.Fatalf("status = %d, want 202", code)
+	}
+	h.gh.next(t)
+	h.awaitDone(t)
+	if code, msg := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusOK || !strings.Contains(msg, "already") {
+		t.Errorf("redelivery: %d %s, want 200 already received", code, msg)
+	}
+	h.stop()
+	h.gh.none(t)
+}
+
+func TestPendingDeliverySurvivesARestart(t *testing.T) {
+	h := newHarness(t)
+	h.create(t, verified("c1", store.StatePending, sha))
+	body := h.payload("")
+	h.deliver(t, "d1", body, sign(body, secret))
+	if r := h.gh.next(t); r.Body["state"] != nil {
+		t.Fatalf("status report = %+v, want no state", r.Body)
+	}
+	h.awaitWaiting(t)
+	h.stop() // the server stops while people decide
+	c, _ := h.st.GetCheck(t.Context(), "c1")
+	c.State = store.StateRejected
+	if err := h.st.UpdateCheck(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t) // and starts again: the delivery is resumed from the store
+	if r := h.gh.next(t); r.Body["state"] != Rejected {
+		t.Errorf("answer after the restart = %+v, want rejected", r.Body)
+	}
+	h.awaitDone(t)
+	h.gh.none(t) // the status report was not sent again
+}
+
+func TestPingAndOtherEvents(t *testing.T) {
+	h := newHarness(t)
+	for _, ev := range []string{"ping", "push"} {
+		body := []byte(`{"zen":"Keep it logically awesome."}`)
+		req := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", ev)
+		req.Header.Set("X-Hub-Signature-256", sign(body, secret))
+		rec := httptest.NewRecorder()
+		h.app.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s: status %d, want 200", ev, rec.Code)
+		}
+	}
+	h.gh.none(t)
+}
