@@ -26,6 +26,7 @@ import (
 	"github.com/stepgate/stepgate/internal/config"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/httpapi"
+	"github.com/stepgate/stepgate/internal/integrations/github"
 	"github.com/stepgate/stepgate/internal/keys"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -228,9 +229,18 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		// provider's ID tokens (RFC 9470 step-up challenges).
 		api.SetPeople(rp, srv.OIDC.CLIClientID, o.Now)
 	}
+	routes := api.Routes()
+	if g := srv.Integrations.GitHub; g != nil {
+		gh, err := github.FromConfig(g, srv.PublicURL, st, hub, o.Log, o.Now)
+		if err != nil {
+			return err
+		}
+		bg.run(gh.Run)
+		routes = withRoute(routes, "POST "+github.Path, gh)
+	}
 	var drain drainer
 	hs := &http.Server{
-		Handler:           drain.wrap(Handler(api.Routes(), people)),
+		Handler:           drain.wrap(Handler(routes, people)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // a large plan on a slow link
 		WriteTimeout:      gate.MaxWait + 30*time.Second,
@@ -454,6 +464,14 @@ func Handler(api, people http.Handler) http.Handler {
 	}
 	mux.Handle("/", people)
 	return requestid.Middleware(mux) // every request, API or page, has an id on each of its log lines
+}
+
+// withRoute serves pattern with h, and everything else with next.
+func withRoute(next http.Handler, pattern string, h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(pattern, h)
+	mux.Handle("/", next)
+	return mux
 }
 
 // firstAdmin creates the account "admin" on a database with no user, in dev
