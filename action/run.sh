@@ -23,7 +23,9 @@ install() {
   dir="$(mktemp -d)"
   curl -fsSL --proto '=https' -o "$dir/stepgate_${version}_${os}_${arch}.tar.gz" "$base/stepgate_${version}_${os}_${arch}.tar.gz"
   curl -fsSL --proto '=https' -o "$dir/checksums.txt" "$base/stepgate_${version}_checksums.txt"
-  (cd "$dir" && grep -E "  stepgate_${version}_${os}_${arch}\.tar\.gz\$" checksums.txt | sha256sum -c --strict -) >/dev/null ||
+  local sha256=(sha256sum)
+  command -v sha256sum >/dev/null 2>&1 || sha256=(shasum -a 256) # macOS
+  (cd "$dir" && grep -E "  stepgate_${version}_${os}_${arch}\.tar\.gz\$" checksums.txt | "${sha256[@]}" -c -) >/dev/null ||
     die "the stepgate archive does not match the release's checksums"
   tar -xzf "$dir/stepgate_${version}_${os}_${arch}.tar.gz" -C "$dir" stepgate
   mkdir -p "$dir/bin" && mv "$dir/stepgate" "$dir/bin/stepgate"
