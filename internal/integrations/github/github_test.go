@@ -9,24 +9,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/gate"
+	"github.com/stepgate/stepgate/internal/integrations/github/githubtest"
 	"github.com/stepgate/stepgate/internal/store"
 	"github.com/stepgate/stepgate/internal/store/sqlite"
 )
@@ -40,134 +34,9 @@ const (
 	sha       = "ffac537e6cbbf934b08745a378932722df287a53"
 )
 
-// fakeGitHub behaves as GitHub's REST API documentation says for the two
-// calls the App makes: creating an installation token with the App's JWT
-// (201, {"token", "expires_at"}), and reviewing a run's custom deployment
-// protection rule with that token (204).
-type fakeGitHub struct {
-	t      *testing.T
-	pub    *rsa.PublicKey
-	srv    *httptest.Server
-	mu     sync.Mutex
-	fail   int // answer 502 to this many reviews first
-	failed int
-	tokens int
-	// reviews receives each review GitHub accepted.
-	reviews chan gotReview
-}
-
-type gotReview struct {
-	Path string
-	Body map[string]any
-}
-
-var runPath = regexp.MustCompile(`^/repos/[^/]+/[^/]+/actions/runs/[0-9]+/deployment_protection_rule$`)
-
-func newFakeGitHub(t *testing.T, pub *rsa.PublicKey) *fakeGitHub {
-	f := &fakeGitHub{t: t, pub: pub, reviews: make(chan gotReview, 16)}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.Header.Get("X-GitHub-Api-Version") != apiVersion || r.Header.Get("Accept") != "application/vnd.github+json" {
-		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
-		return
-	}
-	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	switch {
-	case r.URL.Path == "/app/installations/77/access_tokens":
-		tok, err := jwt.ParseSigned(bearer, []jose.SignatureAlgorithm{jose.RS256})
-		var cl jwt.Claims
-		if err == nil {
-			err = tok.Claims(f.pub, &cl)
-		}
-		if err == nil {
-			err = cl.ValidateWithLeeway(jwt.Expected{Issuer: strconv.Itoa(appID), Time: time.Now()}, 0)
-		}
-		if err == nil && (cl.IssuedAt == nil || cl.Expiry == nil || cl.Expiry.Time().Sub(cl.IssuedAt.Time()) > 10*time.Minute+time.Minute) {
-			err = fmt.Errorf("iat/exp: more than 10 minutes apart")
-		}
-		if err != nil {
-			f.t.Errorf("installation token asked with a bad App JWT: %v", err)
-			http.Error(w, `{"message":"A JSON web token could not be decoded"}`, http.StatusUnauthorized)
-			return
-		}
-		f.mu.Lock()
-		f.tokens++
-		n := f.tokens
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"token":"ghs_test%d","expires_at":%q,"permissions":{"deployments":"write","actions":"read"}}`, n, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
-	case runPath.MatchString(r.URL.Path):
-		if !strings.HasPrefix(bearer, "ghs_test") {
-			http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
-			return
-		}
-		var body map[string]any
-		dec := json.NewDecoder(r.Body)
-		if r.Header.Get("Content-Type") != "application/json" || dec.Decode(&body) != nil {
-			http.Error(w, `{"message":"Problems parsing JSON"}`, http.StatusBadRequest)
-			return
-		}
-		for k := range body {
-			if k != "environment_name" && k != "state" && k != "comment" {
-				http.Error(w, `{"message":"Invalid request"}`, http.StatusUnprocessableEntity)
-				return
-			}
-		}
-		if st, ok := body["state"]; ok && st != "approved" && st != "rejected" {
-			http.Error(w, `{"message":"Invalid request"}`, http.StatusUnprocessableEntity)
-			return
-		}
-		if e, _ := body["environment_name"].(string); e == "" {
-			http.Error(w, `{"message":"Invalid request"}`, http.StatusUnprocessableEntity)
-			return
-		}
-		f.mu.Lock()
-		fail := f.failed < f.fail
-		if fail {
-			f.failed++
-		}
-		f.mu.Unlock()
-		if fail {
-			http.Error(w, `{"message":"Server Error"}`, http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-		f.reviews <- gotReview{Path: r.URL.Path, Body: body}
-	default:
-		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
-	}
-}
-
-// next is the next review GitHub accepted.
-func (f *fakeGitHub) next(t *testing.T) gotReview {
-	t.Helper()
-	select {
-	case r := <-f.reviews:
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("no review reached GitHub")
-		return gotReview{}
-	}
-}
-
-// none asserts that no review reached GitHub.
-func (f *fakeGitHub) none(t *testing.T) {
-	t.Helper()
-	select {
-	case r := <-f.reviews:
-		t.Fatalf("a review reached GitHub: %+v", r)
-	default:
-	}
-}
-
 type harness struct {
 	st      *sqlite.Store
-	gh      *fakeGitHub
+	gh      *githubtest.Server
 	key     *rsa.PrivateKey
 	hub     *gate.Hub
 	app     *App
@@ -187,7 +56,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{st: st, gh: newFakeGitHub(t, &key.PublicKey), key: key, hub: gate.NewHub()}
+	h := &harness{st: st, gh: githubtest.New(t, appID, &key.PublicKey), key: key, hub: gate.NewHub()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.hub.Run(ctx, st) }()
@@ -199,12 +68,12 @@ func newHarness(t *testing.T) *harness {
 // start runs a new App over the harness's store, as a server (re)start.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	c, err := NewClient(h.gh.srv.URL, appID, h.key, h.gh.srv.Client(), time.Now)
+	c, err := NewClient(h.gh.URL, appID, h.key, h.gh.Client(), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.waiting = make(chan string, 16)
-	h.app = New(Config{Secret: []byte(secret), APIURL: h.gh.srv.URL, PublicURL: publicURL,
+	h.app = New(Config{Secret: []byte(secret), APIURL: h.gh.URL, PublicURL: publicURL,
 		Backoff: func(int) time.Duration { return time.Millisecond }, Recheck: time.Hour},
 		h.st, h.hub, c, slog.New(slog.DiscardHandler), time.Now)
 	h.app.onWait = func(id string) { h.waiting <- id }
@@ -239,16 +108,16 @@ func (h *harness) awaitWaiting(t *testing.T) {
 // payload is a deployment_protection_rule delivery as GitHub documents it.
 func (h *harness) payload(callback string) []byte {
 	if callback == "" {
-		callback = h.gh.srv.URL + "/repos/" + repo + "/actions/runs/" + runID + "/deployment_protection_rule"
+		callback = h.gh.URL + "/repos/" + repo + "/actions/runs/" + runID + "/deployment_protection_rule"
 	}
 	b, _ := json.Marshal(map[string]any{
 		"action": "requested", "environment": "production", "event": "push",
 		"ref": "refs/heads/main", "sha": sha,
 		"deployment_callback_url": callback,
-		"deployment": map[string]any{"id": 1, "sha": sha, "ref": "main", "environment": "production", "task": "deploy"},
-		"repository":   map[string]any{"id": 9, "full_name": repo, "name": "infra", "owner": map[string]any{"login": "acme"}},
-		"installation": map[string]any{"id": 77, "node_id": "MDIz"},
-		"sender":       map[string]any{"login": "octocat"},
+		"deployment":              map[string]any{"id": 1, "sha": sha, "ref": "main", "environment": "production", "task": "deploy"},
+		"repository":              map[string]any{"id": 9, "full_name": repo, "name": "infra", "owner": map[string]any{"login": "acme"}},
+		"installation":            map[string]any{"id": githubtest.Installation, "node_id": "MDIz"},
+		"sender":                  map[string]any{"login": "octocat"},
 	})
 	return b
 }
@@ -329,7 +198,7 @@ func TestSignatureIsVerifiedFirst(t *testing.T) {
 			if open, _ := h.st.OpenGitHubDeliveries(t.Context(), 10); len(open) != 0 {
 				t.Errorf("a delivery with a bad signature was recorded: %v", open)
 			}
-			h.gh.none(t)
+			h.gh.None(t)
 		})
 	}
 }
@@ -352,7 +221,7 @@ func TestCallbackMustBeARunOnTheAPIHost(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.create(t, verified("c1", store.StateAllowed, sha))
-			body := h.payload(strings.ReplaceAll(tt.callback, "{api}", h.gh.srv.URL))
+			body := h.payload(strings.ReplaceAll(tt.callback, "{api}", h.gh.URL))
 			code, _ := h.deliver(t, "d1", body, sign(body, secret))
 			if code != http.StatusBadRequest {
 				t.Errorf("status = %d, want 400", code)
@@ -360,7 +229,7 @@ func TestCallbackMustBeARunOnTheAPIHost(t *testing.T) {
 			if n := len(h.audited(t, audit.IntegrationRefused)); n != 1 {
 				t.Errorf("%d integration.refused events, want 1", n)
 			}
-			h.gh.none(t)
+			h.gh.None(t)
 		})
 	}
 }
@@ -394,7 +263,7 @@ func TestAnswers(t *testing.T) {
 			if code, msg := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusAccepted {
 				t.Fatalf("status = %d (%s), want 202", code, msg)
 			}
-			r := h.gh.next(t)
+			r := h.gh.Next(t)
 			h.awaitDone(t)
 			if r.Path != "/repos/"+repo+"/actions/runs/"+runID+"/deployment_protection_rule" || r.Body["state"] != tt.want || r.Body["environment_name"] != "production" {
 				t.Errorf("review = %+v, want state %s for production", r, tt.want)
@@ -413,7 +282,7 @@ func TestPendingReportsThenAnswersWhenPeopleDecide(t *testing.T) {
 	if code, _ := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusAccepted {
 		t.Fatalf("status = %d, want 202", code)
 	}
-	r := h.gh.next(t)
+	r := h.gh.Next(t)
 	if _, hasState := r.Body["state"]; hasState || !strings.Contains(r.Body["comment"].(string), publicURL+"/checks/c2") {
 		t.Fatalf("status report = %+v, want no state and the review link of c2", r.Body)
 	}
@@ -426,18 +295,18 @@ func TestPendingReportsThenAnswersWhenPeopleDecide(t *testing.T) {
 	if err := h.st.NotifyCheck(t.Context(), "c2"); err != nil { // as the gate does after a decision
 		t.Fatal(err)
 	}
-	if r := h.gh.next(t); r.Body["state"] != Approved {
+	if r := h.gh.Next(t); r.Body["state"] != Approved {
 		t.Errorf("final answer = %+v, want approved", r.Body)
 	}
 }
 
 func TestRetriesGitHubErrors(t *testing.T) {
 	h := newHarness(t)
-	h.gh.fail = 2 // 502, 502, then 204
+	h.gh.Fail(2) // 502, 502, then 204
 	h.create(t, verified("c1", store.StateAllowed, sha))
 	body := h.payload("")
 	h.deliver(t, "d1", body, sign(body, secret))
-	if r := h.gh.next(t); r.Body["state"] != Approved {
+	if r := h.gh.Next(t); r.Body["state"] != Approved {
 		t.Fatalf("answer = %+v, want approved", r.Body)
 	}
 	h.awaitDone(t)
@@ -445,7 +314,7 @@ func TestRetriesGitHubErrors(t *testing.T) {
 	if err != nil || d.State != store.DeliveryAnswered || d.Answer != Approved || d.Attempts != 2 {
 		t.Errorf("delivery = %+v, %v; want answered approved after 2 failed attempts", d, err)
 	}
-	h.gh.none(t)
+	h.gh.None(t)
 }
 
 func TestRedeliveryIsAnsweredOnce(t *testing.T) {
@@ -455,13 +324,13 @@ func TestRedeliveryIsAnsweredOnce(t *testing.T) {
 	if code, _ := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusAccepted {
 		t.Fatalf("status = %d, want 202", code)
 	}
-	h.gh.next(t)
+	h.gh.Next(t)
 	h.awaitDone(t)
 	if code, msg := h.deliver(t, "d1", body, sign(body, secret)); code != http.StatusOK || !strings.Contains(msg, "already") {
 		t.Errorf("redelivery: %d %s, want 200 already received", code, msg)
 	}
 	h.stop()
-	h.gh.none(t)
+	h.gh.None(t)
 }
 
 func TestPendingDeliverySurvivesARestart(t *testing.T) {
@@ -469,7 +338,7 @@ func TestPendingDeliverySurvivesARestart(t *testing.T) {
 	h.create(t, verified("c1", store.StatePending, sha))
 	body := h.payload("")
 	h.deliver(t, "d1", body, sign(body, secret))
-	if r := h.gh.next(t); r.Body["state"] != nil {
+	if r := h.gh.Next(t); r.Body["state"] != nil {
 		t.Fatalf("status report = %+v, want no state", r.Body)
 	}
 	h.awaitWaiting(t)
@@ -480,11 +349,11 @@ func TestPendingDeliverySurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start(t) // and starts again: the delivery is resumed from the store
-	if r := h.gh.next(t); r.Body["state"] != Rejected {
+	if r := h.gh.Next(t); r.Body["state"] != Rejected {
 		t.Errorf("answer after the restart = %+v, want rejected", r.Body)
 	}
 	h.awaitDone(t)
-	h.gh.none(t) // the status report was not sent again
+	h.gh.None(t) // the status report was not sent again
 }
 
 func TestPingAndOtherEvents(t *testing.T) {
@@ -500,5 +369,5 @@ func TestPingAndOtherEvents(t *testing.T) {
 			t.Errorf("%s: status %d, want 200", ev, rec.Code)
 		}
 	}
-	h.gh.none(t)
+	h.gh.None(t)
 }
