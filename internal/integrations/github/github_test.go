@@ -371,3 +371,57 @@ func TestPingAndOtherEvents(t *testing.T) {
 	}
 	h.gh.None(t)
 }
+
+func TestGitHubRefusingForGoodIsRecordedNotRetried(t *testing.T) {
+	h := newHarness(t)
+	h.gh.FailWith(1, http.StatusUnprocessableEntity)
+	h.create(t, verified("c1", store.StateAllowed, sha))
+	body := h.payload("")
+	h.deliver(t, "d1", body, sign(body, secret))
+	h.awaitDone(t)
+	d, err := h.st.GetGitHubDelivery(t.Context(), "d1")
+	if err != nil || d.State != store.DeliveryAnswered || d.Answer != "" || d.Attempts != 1 || !strings.Contains(d.LastError, "422") {
+		t.Errorf("delivery = %+v, %v; want answered, no answer sent, 1 attempt, the 422 kept", d, err)
+	}
+	if evs := h.audited(t, audit.DeploymentReviewed); len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"sent":false`) {
+		t.Errorf("deployment.reviewed events = %v, want one saying the answer was not sent", evs)
+	}
+	h.gh.None(t)
+}
+
+func TestShutdownCancelsRetries(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+	h.app.cfg.Backoff = func(int) time.Duration { return time.Hour }
+	h.gh.Fail(1)
+	h.create(t, verified("c1", store.StateAllowed, sha))
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); h.app.Run(ctx) }()
+	body := h.payload("")
+	h.deliver(t, "d1", body, sign(body, secret))
+	// The first call fails; the follower now waits an hour to retry.
+	deadline := time.After(10 * time.Second)
+	for {
+		d, err := h.st.GetGitHubDelivery(t.Context(), "d1")
+		if err == nil && d.Attempts == 1 {
+			break
+		}
+		select {
+		case <-stopped:
+			t.Fatal("Run returned before shutdown")
+		case <-deadline:
+			t.Fatal("the first call to GitHub was never recorded as failed")
+		case <-time.After(10 * time.Millisecond): // polling the store
+		}
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return on shutdown while a retry waited")
+	}
+	if d, _ := h.st.GetGitHubDelivery(t.Context(), "d1"); d.State == store.DeliveryAnswered {
+		t.Errorf("delivery = %+v, want it still open, to resume at the next start", d)
+	}
+}

@@ -35,13 +35,15 @@ type Server struct {
 	t     *testing.T
 	appID int64
 	// URL is the API's base URL.
-	URL    string
-	pub    *rsa.PublicKey
-	srv    *httptest.Server
-	mu     sync.Mutex
-	fail   int
-	failed int
-	tokens int
+	URL  string
+	pub  *rsa.PublicKey
+	srv  *httptest.Server
+	mu   sync.Mutex
+	fail int
+	// failStatus is what a failing review answers (default 502).
+	failStatus int
+	failed     int
+	tokens     int
 	// reviews receives each review GitHub accepted.
 	reviews chan Review
 }
@@ -126,7 +128,11 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Unlock()
 		if fail {
-			http.Error(w, `{"message":"Server Error"}`, http.StatusBadGateway)
+			status := f.failStatus
+			if status == 0 {
+				status = http.StatusBadGateway
+			}
+			http.Error(w, `{"message":"Server Error"}`, status)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -159,9 +165,13 @@ func (f *Server) None(t *testing.T) {
 }
 
 // Fail makes the next n reviews answer 502.
-func (f *Server) Fail(n int) {
+func (f *Server) Fail(n int) { f.FailWith(n, http.StatusBadGateway) }
+
+// FailWith makes the next n reviews answer status.
+func (f *Server) FailWith(n, status int) {
 	f.mu.Lock()
 	f.fail += n
+	f.failStatus = status
 	f.mu.Unlock()
 }
 
