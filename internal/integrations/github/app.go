@@ -243,6 +243,13 @@ func (a *App) finish(ctx context.Context, d *store.GitHubDelivery, v Verdict) er
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	return a.st.InTx(ctx, func(tx store.Tx) error {
+		// Another server sharing the database may have answered the same
+		// delivery (both resumed it at start): the first record stands.
+		if cur, err := tx.GetGitHubDelivery(ctx, d.ID); err != nil {
+			return err
+		} else if cur.State == store.DeliveryAnswered {
+			return nil
+		}
 		if err := tx.UpdateGitHubDelivery(ctx, d); err != nil {
 			return err
 		}

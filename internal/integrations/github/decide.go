@@ -2,10 +2,20 @@ package github
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/store"
 )
+
+// attempt is a check's verified run attempt (0 when the token had none).
+func attempt(c *store.Check) int {
+	n, err := strconv.Atoi(c.Pipeline["run_attempt"])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
 
 // system is the verified pipeline system of GitHub Actions' tokens.
 const system = "github-actions"
@@ -35,11 +45,25 @@ type Verdict struct {
 // of that commit count. Approved when every one is allowed or approved
 // (or consumed: approved, and its grant used); rejected when one is
 // denied, rejected or expired, or when there is none; pending otherwise.
+//
+// Only the newest attempt of the run counts (the verified run_attempt):
+// re-running a workflow whose check was rejected asks again, and an
+// attempt that re-runs only the deploying job keeps the checks of the
+// attempt that planned.
 func Decide(checks []*store.Check, sha, publicURL string) Verdict {
 	var v Verdict
 	var bad []string
+	var ofRun []*store.Check
+	newest := 0
 	for _, c := range checks {
 		if sha == "" || c.Pipeline["sha"] != sha || c.Pipeline["system"] != system {
+			continue
+		}
+		ofRun = append(ofRun, c)
+		newest = max(newest, attempt(c))
+	}
+	for _, c := range ofRun {
+		if attempt(c) != newest {
 			continue
 		}
 		v.Checks = append(v.Checks, c.ID)
