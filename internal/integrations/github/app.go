@@ -233,6 +233,8 @@ func (a *App) finish(ctx context.Context, d *store.GitHubDelivery, v Verdict) er
 	}
 	if err == nil {
 		d.Answer = v.State
+		a.log.InfoContext(ctx, "answered a GitHub deployment protection rule", "delivery", d.ID,
+			"repository", d.Repository, "run_id", d.RunID, "environment", d.Environment, "state", v.State)
 	} else {
 		// GitHub refused the answer for good, or kept failing: the
 		// deployment stays waiting (GitHub's own timeout rejects it).

@@ -20,6 +20,9 @@ func attempt(c *store.Check) int {
 // system is the verified pipeline system of GitHub Actions' tokens.
 const system = "github-actions"
 
+// maxLinks bounds the review links of a status report.
+const maxLinks = 5
+
 // maxChecks bounds the checks of one run read to answer.
 const maxChecks = 200
 
@@ -85,9 +88,12 @@ func Decide(checks []*store.Check, sha, publicURL string) Verdict {
 		v.Comment = "stepgate: refused: " + strings.Join(bad, ", ")
 	case len(v.Waiting) > 0:
 		v.State = Pending
-		links := make([]string, len(v.Waiting))
-		for i, id := range v.Waiting {
-			links[i] = base + "/checks/" + id
+		var links []string
+		for _, id := range v.Waiting[:min(len(v.Waiting), maxLinks)] {
+			links = append(links, base+"/checks/"+id)
+		}
+		if more := len(v.Waiting) - len(links); more > 0 {
+			links = append(links, fmt.Sprintf("(and %d more)", more))
 		}
 		v.Comment = "stepgate: waiting for approval: " + strings.Join(links, " ")
 	default:
