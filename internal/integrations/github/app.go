@@ -63,12 +63,20 @@ type App struct {
 	kick chan string // deliveries to follow
 	mu   sync.Mutex
 	busy map[string]bool // deliveries followed now
+	// refused: by reason, when a refusal was last audited and how many
+	// were refused since.
+	refused map[string]*refusals
 	// onWait, when set (tests), is called once a delivery waiting for
 	// people listens for its checks' changes.
 	onWait func(delivery string)
 	// onDone, when set (tests), is called when a delivery's follower
 	// returns.
 	onDone func(delivery string)
+}
+
+type refusals struct {
+	last  time.Time
+	since int
 }
 
 // New returns the App over a store, the gate's hub and GitHub.
@@ -298,12 +306,38 @@ func event(t time.Time, typ, actor, subject string, data map[string]any) *audit.
 	return e
 }
 
+// refusalEvery is how often one reason of refusal is audited: anyone can
+// send unsigned requests, and they must not flood the audit log. The
+// refusals in between are counted into the next event, and logged.
+const refusalEvery = time.Minute
+
 // refuse audits a refused delivery.
 func (a *App) refuse(ctx context.Context, delivery, reason string, status int) {
+	now := a.now()
+	a.mu.Lock()
+	if a.refused == nil {
+		a.refused = map[string]*refusals{}
+	}
+	r := a.refused[reason]
+	if r == nil {
+		r = &refusals{}
+		a.refused[reason] = r
+	}
+	if !r.last.IsZero() && now.Sub(r.last) < refusalEvery {
+		r.since++
+		a.mu.Unlock()
+		a.log.WarnContext(ctx, "refused a GitHub delivery", "reason", reason, "status", status)
+		return
+	}
+	before := r.since
+	r.last, r.since = now, 0
+	a.mu.Unlock()
+	data := map[string]any{"reason": reason, "delivery": truncate(delivery, 100), "status": status}
+	if before > 0 {
+		data["refused_since_last"] = before // not audited one by one
+	}
 	err := a.st.InTx(ctx, func(tx store.Tx) error {
-		return tx.AppendAudit(ctx, event(a.now(), audit.IntegrationRefused, "anonymous", "github-webhook", map[string]any{
-			"reason": reason, "delivery": truncate(delivery, 100), "status": status,
-		}))
+		return tx.AppendAudit(ctx, event(now, audit.IntegrationRefused, "anonymous", "github-webhook", data))
 	})
 	if err != nil {
 		a.log.ErrorContext(ctx, "auditing a refused GitHub delivery failed", "err", fmt.Errorf("%s: %w", reason, err))

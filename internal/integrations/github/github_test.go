@@ -425,3 +425,26 @@ func TestShutdownCancelsRetries(t *testing.T) {
 		t.Errorf("delivery = %+v, want it still open, to resume at the next start", d)
 	}
 }
+
+// TestRefusalsDoNotFloodTheAuditLog: anyone may send unsigned requests; one
+// reason is audited at most once a minute, with the count of the others.
+func TestRefusalsDoNotFloodTheAuditLog(t *testing.T) {
+	h := newHarness(t)
+	now := time.Date(2026, 12, 8, 3, 0, 0, 0, time.UTC)
+	h.app.now = func() time.Time { return now }
+	body := h.payload("")
+	for range 50 {
+		if code, _ := h.deliver(t, "d1", body, "sha256=00"); code != http.StatusUnauthorized {
+			t.Fatalf("status = %d, want 401", code)
+		}
+	}
+	if n := len(h.audited(t, audit.IntegrationRefused)); n != 1 {
+		t.Fatalf("%d integration.refused events after 50 refusals within a minute, want 1", n)
+	}
+	now = now.Add(refusalEvery)
+	h.deliver(t, "d1", body, "")
+	evs := h.audited(t, audit.IntegrationRefused)
+	if len(evs) != 2 || !strings.Contains(string(evs[1].Data), `"refused_since_last":49`) {
+		t.Errorf("after a minute: %d events, last %s; want 2, counting the 49 not audited", len(evs), evs[len(evs)-1].Data)
+	}
+}
