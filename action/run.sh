@@ -48,7 +48,7 @@ case "$mode" in
 eval)
   [[ -n "${INPUT_ENVIRONMENT:-}" ]] && args+=(--environment "$INPUT_ENVIRONMENT")
   set +e
-  summary="$(stepgate eval "${args[@]}" --output markdown)"
+  summary="$(stepgate eval ${args[@]+"${args[@]}"} --output markdown)"
   code=$?
   set -e
   case $code in 0) decision=allow ;; 3) decision=step_up ;; 4) decision=deny ;; *) echo "$summary"; exit "$code" ;; esac
@@ -63,7 +63,7 @@ check)
   set +e
   # stepgate check writes check_id, state, review_url and grant_path to
   # $GITHUB_OUTPUT and its summary to $GITHUB_STEP_SUMMARY.
-  stepgate check "${args[@]}" --wait "${INPUT_WAIT:-30m}" --grant-out "$grant" --id-token-audience "${INPUT_AUDIENCE:-stepgate}"
+  stepgate check ${args[@]+"${args[@]}"} --wait "${INPUT_WAIT:-30m}" --grant-out "$grant" --id-token-audience "${INPUT_AUDIENCE:-stepgate}"
   code=$?
   set -e
   case $code in 0) decision=allow ;; 3) decision=pending ;; 4) decision=deny ;; *) decision=error ;; esac
@@ -79,7 +79,7 @@ apply)
     # No grant from an earlier step of this job: ask for it now (a grant
     # never travels between jobs: it is a bearer credential).
     set +e
-    stepgate check "${args[@]}" --wait "${INPUT_WAIT:-30m}" --grant-out "$grant" --id-token-audience "${INPUT_AUDIENCE:-stepgate}"
+    stepgate check ${args[@]+"${args[@]}"} --wait "${INPUT_WAIT:-30m}" --grant-out "$grant" --id-token-audience "${INPUT_AUDIENCE:-stepgate}"
     code=$?
     set -e
     if [[ $code -ne 0 ]]; then
@@ -88,7 +88,7 @@ apply)
     fi
   fi
   set +e
-  stepgate apply --grant "$grant" "${args[@]}" --id-token-audience "${INPUT_AUDIENCE:-stepgate}" -- "${cmd[@]}"
+  stepgate apply --grant "$grant" ${args[@]+"${args[@]}"} --id-token-audience "${INPUT_AUDIENCE:-stepgate}" -- "${cmd[@]}"
   code=$?
   set -e
   out decision applied
