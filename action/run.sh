@@ -78,8 +78,10 @@ apply)
   if [[ ! -f "$grant" ]]; then
     # No grant from an earlier step of this job: ask for it now (a grant
     # never travels between jobs: it is a bearer credential).
+    env_args=()
+    [[ -n "${INPUT_ENVIRONMENT:-}" ]] && env_args+=(--environment "$INPUT_ENVIRONMENT")
     set +e
-    stepgate check ${args[@]+"${args[@]}"} --wait "${INPUT_WAIT:-30m}" --grant-out "$grant" --id-token-audience "${INPUT_AUDIENCE:-stepgate}"
+    stepgate check ${args[@]+"${args[@]}"} ${env_args[@]+"${env_args[@]}"} --wait "${INPUT_WAIT:-30m}" --grant-out "$grant" --id-token-audience "${INPUT_AUDIENCE:-stepgate}"
     code=$?
     set -e
     if [[ $code -ne 0 ]]; then
