@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -150,10 +151,22 @@ func (a *App) follow(ctx context.Context, wg *sync.WaitGroup, id string) {
 // status report with the review link while people are needed, then the
 // final answer.
 func (a *App) answer(ctx context.Context, id string) error {
+	listening := func() {
+		if a.onWait != nil {
+			a.onWait(id)
+		}
+	}
 	for {
 		d, err := a.st.GetGitHubDelivery(ctx, id)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		if err != nil {
+			a.log.ErrorContext(ctx, "reading a GitHub delivery failed", "delivery", id, "err", err)
+			if !a.wait(ctx, nil, func() {}) {
+				return ctx.Err()
+			}
+			continue
 		}
 		if d.State == store.DeliveryAnswered {
 			return nil
@@ -172,9 +185,18 @@ func (a *App) answer(ctx context.Context, id string) error {
 			return a.finish(ctx, d, v)
 		}
 		if d.State == store.DeliveryReceived {
-			err := a.call(ctx, d, Review{EnvironmentName: d.Environment, Comment: v.Comment})
-			if err != nil {
-				return err
+			// The status report only informs: when GitHub refuses it, the
+			// final answer is still owed, and the report is tried again at
+			// the next change.
+			if err := a.call(ctx, d, Review{EnvironmentName: d.Environment, Comment: v.Comment}); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				a.log.WarnContext(ctx, "GitHub refused a status report", "delivery", id, "err", err)
+				if !a.wait(ctx, v.Waiting, listening) {
+					return ctx.Err()
+				}
+				continue
 			}
 			d.State = store.DeliveryReported
 			d.UpdatedAt = a.now()
@@ -185,11 +207,7 @@ func (a *App) answer(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		if !a.wait(ctx, v.Waiting, func() {
-			if a.onWait != nil {
-				a.onWait(id)
-			}
-		}) {
+		if !a.wait(ctx, v.Waiting, listening) {
 			return ctx.Err()
 		}
 	}

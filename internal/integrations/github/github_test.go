@@ -448,3 +448,25 @@ func TestRefusalsDoNotFloodTheAuditLog(t *testing.T) {
 		t.Errorf("after a minute: %d events, last %s; want 2, counting the 49 not audited", len(evs), evs[len(evs)-1].Data)
 	}
 }
+
+// TestRefusedStatusReportStillAnswers: GitHub refusing the status report
+// does not drop the final answer.
+func TestRefusedStatusReportStillAnswers(t *testing.T) {
+	h := newHarness(t)
+	h.gh.FailWith(1, http.StatusUnprocessableEntity)
+	h.create(t, verified("c1", store.StatePending, sha))
+	body := h.payload("")
+	h.deliver(t, "d1", body, sign(body, secret))
+	h.awaitWaiting(t)
+	c, _ := h.st.GetCheck(t.Context(), "c1")
+	c.State = store.StateDenied
+	if err := h.st.UpdateCheck(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.NotifyCheck(t.Context(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.gh.Next(t); r.Body["state"] != Rejected {
+		t.Errorf("answer = %+v, want rejected", r.Body)
+	}
+}
