@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/config"
+	"github.com/stepgate/stepgate/internal/integrations/github"
 	"github.com/stepgate/stepgate/internal/integrations/hcpterraform"
 )
 
@@ -18,6 +19,14 @@ func integrations(s *Server, srv config.Server, o Options) error {
 		if err := hcpTerraform(s, h, o); err != nil {
 			return err
 		}
+	}
+	if g := srv.Integrations.GitHub; g != nil {
+		gh, err := github.FromConfig(g, srv.PublicURL, s.Store, s.Hub, o.Log, o.Now)
+		if err != nil {
+			return err
+		}
+		s.Go("github deployment reviews", func(ctx context.Context) error { gh.Run(ctx); return nil })
+		s.Handle("POST "+github.Path, gh)
 	}
 	return nil
 }

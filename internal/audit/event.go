@@ -54,16 +54,24 @@ const (
 	CredentialRefused = "credential.refused"
 )
 
+// Event types of the integrations with where pipelines run
+// (internal/integrations/...).
+const (
+	// IntegrationRefused: a request of a system stepgate gates from its
+	// side (an HCP Terraform run task, a GitHub App delivery) was refused:
+	// no or a wrong signature, a callback or plan URL on a host not
+	// allowed, a plan that changed between two stages of a run. Its data
+	// says why.
+	IntegrationRefused = "integration.refused"
+	// DeploymentReviewed: stepgate answered a GitHub deployment protection
+	// rule (data: state approved or rejected, run, environment, checks).
+	DeploymentReviewed = "deployment.reviewed"
+)
+
 // CheckRefused is an operation refused before any check was recorded, such
 // as a saved plan that does not match its plan JSON. Its subject is
 // "workspace:NAME"; its data says who asked, with which plans, and why.
 const CheckRefused = "check.refused"
-
-// IntegrationRefused is a request of a system stepgate gates from its side
-// (an HCP Terraform run task) that was refused: a bad or missing signature,
-// a callback or plan URL on a host not allowed, a plan that changed between
-// two stages of a run. Its data says why.
-const IntegrationRefused = "integration.refused"
 
 // Event types of people and their factors.
 const (

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stepgate/stepgate/internal/loopback"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/plan/planfile"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -161,6 +162,58 @@ func (b *BreakGlass) validate(grantTTL Duration) []error {
 		if strings.TrimSpace(r) == "" || strings.TrimSpace(r) != r {
 			errs = append(errs, fmt.Errorf("server.break_glass.allow_deny_rules[%d]: %q is not a rule id", i, r))
 		}
+	}
+	return errs
+}
+
+// GitHubApp is the GitHub App stepgate runs as.
+type GitHubApp struct {
+	// AppID is the App's id (the iss of its JWTs).
+	AppID int64 `yaml:"app_id"`
+	// PrivateKeyFile holds the App's private key (PEM, RSA).
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// WebhookSecretFile holds the secret GitHub signs deliveries with
+	// (X-Hub-Signature-256).
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
+	// APIURL is GitHub's REST API: https://api.github.com (the default),
+	// or GitHub Enterprise Server's https://HOST/api/v3.
+	APIURL string `yaml:"api_url"`
+}
+
+// DefaultGitHubAPIURL is GitHub.com's REST API.
+const DefaultGitHubAPIURL = "https://api.github.com"
+
+// API is the App's API URL, the default when unset, without a trailing
+// slash.
+func (g *GitHubApp) API() string {
+	if g.APIURL == "" {
+		return DefaultGitHubAPIURL
+	}
+	return strings.TrimRight(g.APIURL, "/")
+}
+
+// validate checks the App's settings: every problem, each naming its key.
+func (g *GitHubApp) validate() []error {
+	var errs []error
+	const k = "server.integrations.github"
+	if g.AppID <= 0 {
+		errs = append(errs, errors.New(k+".app_id: required (the App's id, a positive number)"))
+	}
+	if g.PrivateKeyFile == "" {
+		errs = append(errs, errors.New(k+".private_key_file: required (the App's private key, PEM)"))
+	}
+	if g.WebhookSecretFile == "" {
+		errs = append(errs, errors.New(k+".webhook_secret_file: required (the App's webhook secret)"))
+	}
+	u, err := url.Parse(g.API())
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		errs = append(errs, fmt.Errorf(k+".api_url: %q is not a URL such as https://api.github.com", g.APIURL))
+	case u.Scheme == "https":
+	case u.Scheme == "http" && u.Port() != "" && loopback.Host(u.Hostname()):
+		// A test server on this machine.
+	default:
+		errs = append(errs, fmt.Errorf(k+".api_url: %q must be https (plain http only to a loopback host with a port, for tests)", g.APIURL))
 	}
 	return errs
 }
@@ -379,6 +432,9 @@ func (s *Server) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("server.grant_algorithm: %q is neither EdDSA nor RS256", s.GrantAlgorithm))
 	}
+	if g := s.Integrations.GitHub; g != nil {
+		errs = append(errs, g.validate()...)
+	}
 	return errors.Join(errs...)
 }
 
@@ -524,6 +580,9 @@ type Integrations struct {
 	// HCPTerraform makes stepgate a run task of HCP Terraform or Terraform
 	// Enterprise (docs/integrations/hcp-terraform.md).
 	HCPTerraform *HCPTerraform `yaml:"hcp_terraform"`
+	// GitHub makes stepgate a GitHub App answering custom deployment
+	// protection rules (docs/integrations/github.md); nil: off.
+	GitHub *GitHubApp `yaml:"github"`
 }
 
 // HCPTerraform is server.integrations.hcp_terraform.

@@ -192,6 +192,7 @@ type Tx interface {
 	SecretTx
 	BreakGlassTx
 	RunTaskTx
+	GitHubTx
 }
 
 // Store is a database.

@@ -53,6 +53,7 @@ func TestIndexesAreUsed(t *testing.T) {
 		{`SELECT id FROM checks WHERE resume_key = 'k' AND state IN ('pending', 'allowed', 'approved') ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`, "checks_resumable_resume_key"},
 		{`SELECT id FROM checks WHERE resume_key = 'k' AND state = 'pending' ORDER BY created_at DESC NULLS LAST, id DESC LIMIT 1`, "checks_pending_resume_key"},
 		{`SELECT id FROM checks WHERE state = 'pending' AND expires_at < 5 ORDER BY expires_at, id LIMIT 10`, "checks_pending_expires_at"},
+		{`SELECT id FROM checks WHERE pipeline IS NOT NULL AND pipeline ->> 'run_id' = '7' AND pipeline ->> 'repository' = 'a/b' AND pipeline ->> 'system' = 'github-actions' ORDER BY created_at NULLS FIRST, id LIMIT 10`, "checks_pipeline_run_id"},
 		{`SELECT hash FROM used_nonces WHERE expires_at < 5 ORDER BY expires_at LIMIT 100`, "used_nonces_expires_at"},
 	} {
 		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query)

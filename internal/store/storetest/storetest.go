@@ -45,6 +45,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("check-history", func(t *testing.T) { testCheckHistory(t, open) })
 	t.Run("break-glass", func(t *testing.T) { testBreakGlass(t, open) })
 	t.Run("run-tasks", func(t *testing.T) { testRunTasks(t, open) })
+	t.Run("github-deliveries", func(t *testing.T) { testGitHubDeliveries(t, open) })
+	t.Run("checks-of-run", func(t *testing.T) { testChecksOfRun(t, open) })
 }
 
 // What the suite holds every backend to, besides each method's contract:
