@@ -17,6 +17,19 @@ workspace := data.workspace if is_string(data.workspace)
 
 operation := {"kind": "terraform.apply", "workspace": workspace, "environment": ""}
 
+# The context of a check: conftest knows nothing of the run that asks, who
+# asks, or what the store remembers, so these are what `stepgate eval`
+# gives without --pipeline, --requester or --history: no verified
+# pipeline, an anonymous token, no history (input.time, read with
+# object.get, is absent: no freeze window is active). Read from the input
+# (where a plan has no such key) so that the type checker does not see a
+# constant null.
+pipeline := object.get(input, "stepgate_pipeline", null)
+
+requester := {"kind": "token", "name": "", "owner": "", "groups": []}
+
+history := object.get(input, "stepgate_history", null)
+
 plan := {
 	"errored": object.get(input, "errored", false) == true,
 	"applyable": object.get(input, "applyable", true) != false,

@@ -55,6 +55,12 @@ func generate() (map[string][]byte, error) {
 			{"changes := input.changes", "changes := data.stepgate.conftest.changes"},
 			{"input.operation", "data.stepgate.conftest.operation"},
 			{"input.plan", "data.stepgate.conftest.plan"},
+			// conftest knows nothing of the run, who asks or the store's
+			// history: the adapter gives what `stepgate eval` gives
+			// without its context flags.
+			{"input.pipeline", "data.stepgate.conftest.pipeline"},
+			{"input.requester", "data.stepgate.conftest.requester"},
+			{"input.history", "data.stepgate.conftest.history"},
 		} {
 			src = strings.ReplaceAll(src, r[0], r[1])
 		}

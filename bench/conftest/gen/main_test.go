@@ -40,7 +40,7 @@ func TestCopyIsCurrent(t *testing.T) {
 func TestConftestCopyAgrees(t *testing.T) {
 	ctx := context.Background()
 	var mods []func(*rego.Rego)
-	for _, name := range []string{"policy.rego", "adapter.rego", "functions.rego", "stepgate_lib.rego", "stepgate_builtin.rego", "stepgate_risks.rego"} {
+	for _, name := range []string{"policy.rego", "adapter.rego", "functions.rego", "stepgate_lib.rego", "stepgate_builtin.rego", "stepgate_risks.rego", "stepgate_context.rego"} {
 		b, err := os.ReadFile(filepath.Join("..", name))
 		if err != nil {
 			t.Fatal(err)
