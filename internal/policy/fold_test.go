@@ -188,4 +188,3 @@ findings contains f if {
 		}
 	}
 }
-
