@@ -45,6 +45,7 @@ RUNS=${RUNS:-3}
 BACKENDS=${BACKENDS:-sqlite postgres}
 PROFILE=${PROFILE:-0}
 PGDSN=${STEPGATE_BENCH_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+export PGOPTIONS="-c client_min_messages=warning" # no NOTICE per table dropped
 WORKSPACE=billing-prod
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -75,6 +76,12 @@ if [[ $PROFILE == 1 ]]; then mkdir -p bench/.cache/profiles; fi
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 1 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; die "$1 never answered"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# cpu PID: the CPU time the process has used, user and system, in clock
+# ticks. Per request it is the measure least moved by other work on the
+# machine (wall-clock figures follow the machine's load).
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+per_request_ms() { awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN { printf "%.1f", t * 1000 / hz / n }'; }
 
 # wrk scripts. Each thread counts the answers that are what they must be
 # (ok) and those that are not (bad); done() prints the totals as
@@ -147,8 +154,10 @@ function done(summary, latency, requests)
 end
 LUA
 
-# run_wrk NAME URL SCRIPT DURATION: sets RPS P50 P99 OK; a wrong answer,
-# a socket error or an answer not counted makes the run invalid.
+# run_wrk NAME URL SCRIPT DURATION [warm]: sets RPS P50 P99 OK; a wrong
+# answer, a socket error or an answer not counted makes the run invalid,
+# and so does no answer at all, but in a warm-up (OPA may take longer than
+# the warm-up to answer on a busy machine).
 SG_RUN=0
 run_wrk() {
 	SG_RUN=$((SG_RUN + 1))
@@ -160,7 +169,7 @@ run_wrk() {
 	p99=$(awk '$1=="99%" {print $2}' "$TMP/$1.wrk")
 	errs=$(awk '/Socket errors:|Non-2xx or 3xx responses:/ {print}' "$TMP/$1.wrk")
 	read -r ok bad total < <(awk '$1=="ANSWERS" {print $2, $3, $4}' "$TMP/$1.wrk")
-	if [[ -z ${ok:-} || $bad != 0 || $ok != "$total" || -n $errs || $ok == 0 ]]; then
+	if [[ -z ${ok:-} || $bad != 0 || $ok != "$total" || -n $errs || ($ok == 0 && ${5:-} != warm) ]]; then
 		cat "$TMP/$1.wrk" "$TMP/$1.err" >&2
 		die "$1: ${ok:-?} right answers, ${bad:-?} wrong, of ${total:-?} requests; $errs: the measurement is not valid"
 	fi
@@ -189,6 +198,45 @@ quiesce() {
 		if (((after - before) * 100 < tck * 5 / 2)); then return 0; fi
 	done
 	die "process $1 is still busy after 60 s"
+}
+
+# categories PROFILE: the share of the CPU samples in each part of the
+# work (the same categories as bench/run-gate.sh), each sample counted
+# once, in the first category its stack touches.
+categories() { # profile
+	go tool pprof -traces "$1" 2>/dev/null | awk '
+	function flush(   i, c) {
+		if (val == "") return
+		c = "other"
+		for (i = 1; i <= n; i++) if (stack ~ re[i]) { c = name[i]; break }
+		sum[c] += val; total += val
+		val = ""; stack = ""
+	}
+	function secs(s) {
+		if (s ~ /ms$/) return substr(s, 1, length(s) - 2) / 1000
+		if (s ~ /s$/ && s !~ /[uµn]s$/) return substr(s, 1, length(s) - 1) + 0
+		return 0
+	}
+	BEGIN {
+		n = split("garbage collection|compiling glob patterns (OPA glob cache misses)|glob.match, the rest|reading the plan into the policy input|Rego evaluation, the rest|SQLite (modernc.org/sqlite, database/sql)|PostgreSQL client (pgx)|keys and signing|HTTP, JSON and the client", name, "|")
+		re[1] = "runtime\\.(gcBgMarkWorker|gcAssistAlloc|bgsweep|bgscavenge|gcDrain|markroot)"
+		re[2] = "gobwas/glob\\.Compile|gobwas/glob/syntax"
+		re[3] = "topdown\\.(builtinGlobMatch|globCompileAndMatch)|gobwas/glob"
+		re[4] = "stepgate/internal/policy\\.\\(\\*(Input|termBuilder|jsonParser)\\)|stepgate/internal/policy\\.(valueTerm|newTermBuilder|topLevelSpans)|stepgate/internal/plan\\.|go-json-experiment"
+		re[5] = "open-policy-agent/opa"
+		re[6] = "modernc\\.org/|database/sql"
+		re[7] = "jackc/pgx|jackc/pgconn|stepgate/internal/store/postgres"
+		re[8] = "go-jose|crypto/ed25519|internal/grant\\.|internal/keys\\.|crypto/aes|crypto/cipher"
+		re[9] = "net/http|encoding/json|internal/client\\.|internal/httpapi|internal/api|net\\.|internal/poll|syscall"
+	}
+	/^-+\+-+$/ { flush(); next }
+	/^ +[0-9.]+(ms|s|us|µs|ns) +/ { flush(); val = secs($1); stack = $0; next }
+	val != "" { stack = stack "\n" $0 }
+	END {
+		flush()
+		if (total == 0) exit
+		for (c in sum) printf "%.1f\t%s\n", 100 * sum[c] / total, c
+	}' | sort -t "$(printf '\t')" -k1,1nr
 }
 
 ms() { # wrk's latency (850.00us, 12.34ms, 1.20s) in milliseconds
@@ -286,7 +334,7 @@ for round in $(seq 1 "$RUNS"); do
 		probe
 		say "round $round/$RUNS, $db: a check is $SG_STATE ($SG_DECISION), $PER_CHECK audit events; stepgate then OPA, $CONNECTIONS connections, $WARMUP warm-up + $DURATION each"
 		load_start=$(loadavg)
-		run_wrk "sg-warm-$db-$round" "$SG_URL" "$TMP/stepgate.lua" "$WARMUP"
+		run_wrk "sg-warm-$db-$round" "$SG_URL" "$TMP/stepgate.lua" "$WARMUP" warm
 		base=$(events "$DSN")
 		prof_pid=""
 		if [[ -n $PPROF_URL ]]; then
@@ -295,8 +343,11 @@ for round in $(seq 1 "$RUNS"); do
 			(sleep 1; curl -fsS -o "$prof" "$PPROF_URL?seconds=$secs") &
 			prof_pid=$!
 		fi
+		c0=$(cpu "$SG_PID")
 		run_wrk "sg-$db-$round" "$SG_URL" "$TMP/stepgate.lua" "$DURATION"
+		quiesce "$SG_PID"
 		rps=$RPS p50=$P50 p99=$P99 ok=$OK
+		sg_cpu=$(per_request_ms $(($(cpu "$SG_PID") - c0)) "$ok")
 		[[ -z $prof_pid ]] || wait "$prof_pid" || die "fetching the profile failed"
 		now=$(events "$DSN")
 		got=$((now - base))
@@ -304,24 +355,28 @@ for round in $(seq 1 "$RUNS"); do
 			die "$db: $ok checks answered but $got audit events written (want $((ok * PER_CHECK)) to $(((ok + CONNECTIONS) * PER_CHECK)))"
 		fi
 		export OPA_WANT=$TMP/opa-want.json
-		quiesce "$SG_PID"
-		run_wrk "opa-warm-$db-$round" "$OPA_URL" "$TMP/opa.lua" "$WARMUP"
+		run_wrk "opa-warm-$db-$round" "$OPA_URL" "$TMP/opa.lua" "$WARMUP" warm
 		quiesce "$OPA_PID"
+		c0=$(cpu "$OPA_PID")
 		run_wrk "opa-$db-$round" "$OPA_URL" "$TMP/opa.lua" "$DURATION"
 		orps=$RPS op50=$P50 op99=$P99 ook=$OK
 		quiesce "$OPA_PID"
+		opa_cpu=$(per_request_ms $(($(cpu "$OPA_PID") - c0)) "$ook")
 		export OPA_WANT=$TMP/floor-want.json
-		run_wrk "floor-warm-$db-$round" "$FLOOR_URL" "$TMP/opa.lua" "$WARMUP"
+		run_wrk "floor-warm-$db-$round" "$FLOOR_URL" "$TMP/opa.lua" "$WARMUP" warm
+		c0=$(cpu "$OPA_PID")
 		run_wrk "floor-$db-$round" "$FLOOR_URL" "$TMP/opa.lua" "$DURATION"
 		frps=$RPS fp99=$P99
 		quiesce "$OPA_PID"
+		floor_cpu=$(per_request_ms $(($(cpu "$OPA_PID") - c0)) "$OK")
 		load_end=$(loadavg)
 		stop_stepgate "$db" "$round"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$db" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$ok" \
-			"$orps" "$(ms "$op50")" "$(ms "$op99")" "$ook" "$load_start" "$load_end" "$frps" "$(ms "$fp99")" >> "$RESULTS"
-		say "$db: stepgate $rps/s (p99 $p99, $ok checks, $got audit events, chain intact), OPA $orps/s (p99 $op99), OPA floor $frps/s (p99 $fp99); load $load_start, then $load_end"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$db" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$ok" \
+			"$orps" "$(ms "$op50")" "$(ms "$op99")" "$ook" "$load_start" "$load_end" "$frps" "$(ms "$fp99")" "$sg_cpu" "$opa_cpu" "$floor_cpu" >> "$RESULTS"
+		say "$db: stepgate $rps/s (p99 $p99, $ok checks, $got audit events, chain intact), OPA $orps/s (p99 $op99), OPA floor $frps/s (p99 $fp99); CPU per request: stepgate $sg_cpu ms, OPA $opa_cpu ms, floor $floor_cpu ms; load $load_start, then $load_end"
 		if [[ -n $PPROF_URL ]]; then
 			say "profile: $prof (go tool pprof -top $SG $prof)"
+			categories "$prof" | awk -F'\t' '{ printf "    %5.1f%%  %s\n", $1, $2 }' >&2
 			go tool pprof -top -nodecount=20 "$SG" "$prof" 2>/dev/null | sed -n '/flat%/,$p' >&2 || true
 		fi
 	done
@@ -331,19 +386,28 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 [[ -n ${STEPGATE_BIN:-} ]] && rev="$STEPGATE_BIN"
 echo "stepgate: $rev; $(nproc) cores; $CONNECTIONS connections, $THREADS wrk threads, $DURATION per measurement after $WARMUP of warm-up; a $CHANGES-change plan, workspace $WORKSPACE: each check $SG_STATE ($SG_DECISION); $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
+echo "Wall clock: requests per second and latency under wrk; the ratios are of requests per second in the same round."
+echo
 echo "| round | database | stepgate checks/s | p50 | p99 | OPA, equivalent policy: requests/s | p50 | p99 | stepgate / OPA | OPA floor: requests/s | p99 | stepgate / floor | load (1, 5, 15 min) at start; end |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 awk -F'\t' '{ printf "| %s | %s | %.0f | %s ms | %s ms | %.1f | %s ms | %s ms | %.1fx | %.0f | %s ms | %.2fx | %s; %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $3 / $7, $13, $14, $3 / $13, $11, $12 }' "$RESULTS"
+echo
+echo "CPU time of each server process per request answered (user + system, from /proc; wrk's own CPU not counted): what 2 cores could serve at most, whatever else runs."
+echo
+echo "| round | database | stepgate | OPA, equivalent policy | OPA floor | OPA / stepgate | floor / stepgate |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+awk -F'\t' '{ printf "| %s | %s | %s ms | %s ms | %s ms | %.1fx | %.2fx |\n", $1, $2, $15, $16, $17, $16 / $15, $17 / $15 }' "$RESULTS"
 echo
 for db in $BACKENDS; do
 	awk -F'\t' -v db="$db" '$2 == db {
 		r = $3 / $7; if (n == 0 || r < rlo) rlo = r; if (n == 0 || r > rhi) rhi = r
 		f = $3 / $13; if (n == 0 || f < flo) flo = f; if (n == 0 || f > fhi) fhi = f
+		c = $17 / $15; if (n == 0 || c < clo) clo = c; if (n == 0 || c > chi) chi = c
 		if (n == 0 || $5 < plo) plo = $5; if (n == 0 || $5 > phi) phi = $5
 		n++
 	} END {
 		if (n == 0) exit
-		printf "- %s: stepgate / OPA on the equivalent policy %.1fx to %.1fx (goal at least 1.5x: %s); stepgate / OPA floor %.2fx to %.2fx (%s); p99 %s to %s ms (goal under 50 ms: %s)\n", db, rlo, rhi, (rlo >= 1.5 ? "met" : (rhi >= 1.5 ? "met in some runs" : "not met")), flo, fhi, (flo >= 1.5 ? "1.5x in every run" : (fhi >= 1.5 ? "1.5x in some runs" : "under 1.5x")), plo, phi, (phi < 50 ? "met" : (plo < 50 ? "met in some runs" : "not met"))
+		printf "- %s: stepgate / OPA on the equivalent policy %.1fx to %.1fx (goal at least 1.5x: %s); stepgate / OPA floor %.2fx to %.2fx (%s), in CPU per request %.2fx to %.2fx; p99 %s to %s ms (goal under 50 ms: %s)\n", db, rlo, rhi, (rlo >= 1.5 ? "met" : (rhi >= 1.5 ? "met in some runs" : "not met")), flo, fhi, (flo >= 1.5 ? "1.5x in every run" : (fhi >= 1.5 ? "1.5x in some runs" : "under 1.5x")), clo, chi, plo, phi, (phi < 50 ? "met" : (plo < 50 ? "met in some runs" : "not met"))
 	}' "$RESULTS"
 done
 if [[ " $BACKENDS " == *" sqlite "* && " $BACKENDS " == *" postgres "* ]]; then
