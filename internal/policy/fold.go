@@ -47,9 +47,10 @@ func foldable(compiler *ast.Compiler) []ast.Ref {
 			return true
 		}
 		seen[r] = true
-		bad := readsVolatile(r)
-		if !bad {
-			for dep := range compiler.Graph.Dependencies(r) {
+		bad := readsVolatile(r) // its else too
+		// The graph lists what an else uses under the else itself.
+		for node := r; node != nil && !bad; node = node.Else {
+			for dep := range compiler.Graph.Dependencies(node) {
 				if d, ok := dep.(*ast.Rule); !ok || isImpure(d, seen) {
 					bad = true
 					break

@@ -55,12 +55,21 @@ after_clock := clock + 1
 random := rand.intn("acme", 100)
 
 has_default := object.get({}, "x", 1)
+
+through_else := 1 if {
+	false
+} else := through_rule
+
+fixed_else := 1 if {
+	false
+} else := count(fixed_names)
 `}
 	got := foldedPaths(t, user)
 	for _, want := range []string{
 		"data.stepgate.rules.acme.fixed_names",
 		"data.stepgate.rules.acme.from_config",
 		"data.stepgate.rules.acme.has_default",
+		"data.stepgate.rules.acme.fixed_else",
 		"data.stepgate.rules.builtin.content_types",
 		"data.stepgate.lib.env_names",
 	} {
@@ -72,6 +81,7 @@ has_default := object.get({}, "x", 1)
 		"data.stepgate.rules.acme.reads_input",
 		"data.stepgate.rules.acme.through_function",
 		"data.stepgate.rules.acme.through_rule",
+		"data.stepgate.rules.acme.through_else",
 		"data.stepgate.rules.acme.clock",
 		"data.stepgate.rules.acme.after_clock",
 		"data.stepgate.rules.acme.random",
