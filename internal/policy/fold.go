@@ -179,14 +179,22 @@ func definesAny(m *ast.Module, values map[string]*ast.Term) bool {
 	return false
 }
 
-// constantRule is `path := value` in module m, where rule r was.
+// constantRule is `path := v if { v := object.get({"v": value}, "v", null) }`
+// in module m, where rule r was. object.get hides the value's shape from
+// the type checker (its answer is of any type), as the rule's body did: a
+// user's rule that reads a key the folded object does not have
+// (lib.cfg.some_key) must stay undefined, not become a type error. It
+// costs one lookup in a one-key object per evaluation.
 func constantRule(m *ast.Module, r *ast.Rule, value *ast.Term) *ast.Rule {
-	head := ast.RefHead(r.Head.Ref().Copy(), value)
+	v := ast.VarTerm("folded")
+	get := ast.CallTerm(ast.NewTerm(ast.ObjectGet.Ref()),
+		ast.ObjectTerm(ast.Item(ast.StringTerm("v"), value)), ast.StringTerm("v"), ast.NullTerm())
+	head := ast.RefHead(r.Head.Ref().Copy(), v)
 	head.Assign = true
 	head.Location = r.Head.Location
 	return &ast.Rule{
 		Head:     head,
-		Body:     ast.NewBody(ast.NewExpr(ast.BooleanTerm(true))),
+		Body:     ast.NewBody(ast.Assign.Expr(v, get)),
 		Module:   m,
 		Location: r.Location,
 	}

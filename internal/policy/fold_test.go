@@ -198,3 +198,44 @@ findings contains f if {
 		}
 	}
 }
+
+// TestFoldKeepsTypesOpen: a user's rule may read a key the configuration
+// does not have (it is undefined); folding lib.cfg must not turn that
+// into a type error that stops the policy from loading.
+func TestFoldKeepsTypesOpen(t *testing.T) {
+	user := Module{Filename: "acme.rego", Source: `package stepgate.rules.acme
+
+import data.stepgate.lib
+
+extra := lib.cfg.acme_settings.threshold
+
+names := lib.env_names
+
+findings contains f if {
+	not extra
+	"prod" in names
+	f := {
+		"rule": "acme.extra",
+		"decision": "allow",
+		"severity": "low",
+		"addresses": [],
+		"reason": "no acme_settings",
+		"requirements": {"aal": 0, "approvals": 0, "max_age": 0},
+	}
+}
+`}
+	if got := foldedPaths(t, user); !slices.Contains(got, "data.stepgate.lib.cfg") {
+		t.Fatalf("lib.cfg not folded: %v", got)
+	}
+	e, err := New(context.Background(), DefaultConfig(), []Module{user})
+	if err != nil {
+		t.Fatalf("New with a rule reading a configuration key that is not there: %v", err)
+	}
+	a, err := e.Evaluate(context.Background(), e.NewInput(Operation{Kind: "terraform.apply", Workspace: "w"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Findings) != 1 || a.Findings[0].Rule != "acme.extra" {
+		t.Errorf("findings %+v, want acme.extra", a.Findings)
+	}
+}
