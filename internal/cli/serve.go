@@ -120,6 +120,7 @@ func newServeCmd(env Env) *cobra.Command {
 		dev        bool
 		policyDirs []string
 		logFormat  string
+		pprofAddr  string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -179,9 +180,20 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 				handler = slog.NewTextHandler(env.Stderr, opts)
 			}
 			handler = requestid.NewHandler(handler) // request_id on every line of a request
+			log := slog.New(handler)
+			if pprofAddr == "" {
+				pprofAddr = env.Getenv(envPprof)
+			}
+			if pprofAddr != "" {
+				stop, err := startPprof(cmd.Context(), pprofAddr, log)
+				if err != nil {
+					return exit(ExitUsage, err)
+				}
+				defer stop()
+			}
 			err = app.Serve(cmd.Context(), app.ServeOptions{
 				Server: cfg.Server, Webhooks: hooks, Policy: pc, Modules: mods, MaxPlan: int64(cfg.Plan.MaxSize), Dev: dev,
-				Log: slog.New(handler), Out: env.Stdout, Now: time.Now,
+				Log: log, Out: env.Stdout, Now: time.Now,
 				SavedPlanBinding: cfg.Plan.SavedPlanBinding,
 			})
 			if err != nil {
@@ -197,6 +209,7 @@ variables, then flags. Several servers may share one PostgreSQL database.`,
 	fl.BoolVar(&dev, "dev", false, "first-run mode: create a master key file and a signing key when missing")
 	fl.StringArrayVar(&policyDirs, "policy", nil, "directory of your own .rego modules (repeatable; adds to server.policy_dirs)")
 	fl.StringVar(&logFormat, "log-format", "json", "log format on standard error: json or text")
+	fl.StringVar(&pprofAddr, "pprof-listen", "", "serve Go's runtime profiles (/debug/pprof/) on this loopback address, for measuring (default $"+envPprof+"; off)")
 	return cmd
 }
 

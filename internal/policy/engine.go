@@ -188,6 +188,10 @@ func New(ctx context.Context, cfg Config, user []Module) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	parsed, _, err = fold(ctx, parsed, store, newBuiltins().options())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
 	opts := append(newBuiltins().options(),
 		rego.Query(findingsQuery),
 		rego.Store(store),
