@@ -77,7 +77,10 @@ apply)
   read -r -a cmd <<<"$INPUT_COMMAND"
   if [[ ! -f "$grant" ]]; then
     # No grant from an earlier step of this job: ask for it now (a grant
-    # never travels between jobs: it is a bearer credential).
+    # never travels between jobs: it is a bearer credential). The server
+    # resumes the check another job of this run asked for the same plan
+    # (found by the run's verified OIDC claims, not this job's subject), so
+    # people are asked once per run; it waits up to INPUT_WAIT if pending.
     env_args=()
     [[ -n "${INPUT_ENVIRONMENT:-}" ]] && env_args+=(--environment "$INPUT_ENVIRONMENT")
     set +e

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/ciauth/ciauthtest"
 )
 
@@ -69,17 +71,26 @@ func TestActionDefinition(t *testing.T) {
 // oidcEndpoint is GitHub Actions' token request endpoint for a job
 // (ACTIONS_ID_TOKEN_REQUEST_URL): GET with the request token as a bearer
 // and &audience=AUD, answering {"value": JWT}.
+// Each job has its own request token (ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+// and its tokens the claims of that job: jobs maps a request token to
+// what its job's claims change (nil: the issuer's GitHub claims of run
+// 4242, a job in production).
 type oidcEndpoint struct {
 	srv       *httptest.Server
 	reqToken  string
 	mu        sync.Mutex
 	audiences []string
+	jobs      map[string]func(map[string]any)
 }
 
 func newOIDCEndpoint(t *testing.T, is *ciauthtest.Issuer) *oidcEndpoint {
 	e := &oidcEndpoint{reqToken: "request-token-not-to-be-printed"}
+	e.jobs = map[string]func(map[string]any){e.reqToken: nil}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "bearer "+e.reqToken || r.URL.Query().Get("api-version") == "" {
+		e.mu.Lock()
+		edit, ok := e.jobs[strings.TrimPrefix(r.Header.Get("Authorization"), "bearer ")]
+		e.mu.Unlock()
+		if !ok || !strings.HasPrefix(r.Header.Get("Authorization"), "bearer ") || r.URL.Query().Get("api-version") == "" {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
@@ -89,6 +100,9 @@ func newOIDCEndpoint(t *testing.T, is *ciauthtest.Issuer) *oidcEndpoint {
 		e.mu.Unlock()
 		claims := is.GitHubClaims(aud, time.Now())
 		claims["run_id"], claims["sha"] = "4242", "ffac537e6cbbf934b08745a378932722df287a53"
+		if edit != nil {
+			edit(claims)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"count":1,"value":"` + is.Token(t, claims) + `"}`))
 	}))
@@ -120,7 +134,12 @@ func TestActionModes(t *testing.T) {
 	plan := repo(t, "examples/dev-tag-change.plan.json")
 	binDir := filepath.Dir(binary)
 
+	var jobOf func(t *testing.T, reqToken string, inputs map[string]string) (code int, outputs, summary, printed string)
 	job := func(t *testing.T, inputs map[string]string) (code int, outputs, summary, printed string) {
+		t.Helper()
+		return jobOf(t, oidc.reqToken, inputs)
+	}
+	jobOf = func(t *testing.T, reqToken string, inputs map[string]string) (code int, outputs, summary, printed string) {
 		t.Helper()
 		work := t.TempDir()
 		out, sum := filepath.Join(work, "output"), filepath.Join(work, "summary")
@@ -131,7 +150,7 @@ func TestActionModes(t *testing.T) {
 			"GITHUB_ACTOR=alice", "GITHUB_SERVER_URL=https://github.com", "GITHUB_OUTPUT=" + out, "GITHUB_STEP_SUMMARY=" + sum,
 			"GITHUB_ACTION_PATH=" + repo(t, "."), "RUNNER_TEMP=" + work,
 			"ACTIONS_ID_TOKEN_REQUEST_URL=" + oidc.srv.URL + "/token?api-version=2.0",
-			"ACTIONS_ID_TOKEN_REQUEST_TOKEN=" + oidc.reqToken,
+			"ACTIONS_ID_TOKEN_REQUEST_TOKEN=" + reqToken,
 		}
 		for k, v := range inputs {
 			env = append(env, "INPUT_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))+"="+v)
@@ -187,6 +206,75 @@ func TestActionModes(t *testing.T) {
 			t.Fatalf("exit %d, outputs %q, summary %q, command ran: %v\n%s", code, outputs, summary, fileExists(marker), printed)
 		}
 		secretsNotPrinted(t, printed, outputs, summary, "")
+	})
+	t.Run("two-jobs-ask-once", func(t *testing.T) {
+		// The documented workflow: the plan job (no environment: its
+		// subject names the ref) asks and does not wait; the apply job of
+		// the same run, in production (another subject), with the same
+		// plan and saved plan from the plan job's artifact, finds that
+		// check, and applies once people approved it. People are asked once.
+		oidc.mu.Lock()
+		oidc.jobs["plan-job-request-token"] = func(m map[string]any) {
+			delete(m, "environment")
+			m["sub"] = "repo:acme/infra:ref:refs/heads/main"
+		}
+		oidc.jobs["apply-job-request-token"] = nil // production
+		oidc.jobs["other-run-request-token"] = func(m map[string]any) { m["run_id"] = "4243" }
+		oidc.mu.Unlock()
+		prod := repo(t, "examples/prod-iam.plan.json")
+		marker := filepath.Join(t.TempDir(), "applied")
+		inputs := func(mode string) map[string]string {
+			return map[string]string{"mode": mode, "server": s.url, "plan": prod, "workspace": "billing-prod", "audience": "stepgate-ci", "wait": "0", "command": "touch " + marker}
+		}
+		code, planOut, _, printed := jobOf(t, "plan-job-request-token", inputs("check"))
+		id := checkID.FindString(planOut)
+		if code != 3 || !strings.Contains(planOut, "decision=pending\n") || id == "" {
+			t.Fatalf("plan job: exit %d, outputs %q; want pending\n%s", code, planOut, printed)
+		}
+		approveByBob(t, s, id)
+
+		// A job of another run of the workflow: not its approval.
+		code, otherOut, _, printed := jobOf(t, "other-run-request-token", inputs("apply"))
+		if code != 3 || fileExists(marker) || strings.Contains(otherOut, id) {
+			t.Fatalf("apply job of another run: exit %d, outputs %q, applied %v; want pending and nothing run\n%s", code, otherOut, fileExists(marker), printed)
+		}
+
+		code, applyOut, summary, printed := jobOf(t, "apply-job-request-token", inputs("apply"))
+		if code != 0 || !strings.Contains(applyOut, "decision=applied\n") || !fileExists(marker) {
+			t.Fatalf("apply job: exit %d, outputs %q, applied %v\n%s", code, applyOut, fileExists(marker), printed)
+		}
+		if got := checkID.FindString(applyOut); got != id {
+			t.Errorf("apply job's check = %q, want the plan job's %s", got, id)
+		}
+		secretsNotPrinted(t, printed, applyOut, summary, "")
+
+		// The grant was used: the same apply job again asks people anew.
+		os.Remove(marker)
+		code, againOut, _, printed := jobOf(t, "apply-job-request-token", inputs("apply"))
+		if code != 3 || fileExists(marker) || strings.Contains(againOut, id) {
+			t.Errorf("apply job again: exit %d, outputs %q, applied %v; want a new pending check and nothing run\n%s", code, againOut, fileExists(marker), printed)
+		}
+
+		// One check asked people for run 4242's plan (the last job's new
+		// one aside), approved once.
+		_, st := s.domain()
+		evs, err := st.ListAudit(context.Background(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := map[string]int{}
+		for _, e := range evs {
+			var d struct {
+				Workspace string            `json:"workspace"`
+				Pipeline  map[string]string `json:"pipeline"` // verified
+			}
+			if e.Type == audit.CheckCreated && json.Unmarshal(e.Data, &d) == nil && d.Pipeline["run_id"] == "4242" && d.Workspace == "billing-prod" {
+				created[e.Subject]++
+			}
+		}
+		if created[id] != 1 || len(created) != 2 {
+			t.Errorf("checks created for run 4242 in billing-prod: %v, want %s and the one asked after its grant was used", created, id)
+		}
 	})
 	t.Run("fail/token-for-another-audience", func(t *testing.T) {
 		code, outputs, _, printed := job(t, map[string]string{"mode": "check", "server": s.url, "plan": plan, "workspace": "billing-dev", "audience": "someone-else", "wait": "0"})

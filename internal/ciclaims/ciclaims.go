@@ -1,6 +1,9 @@
 package ciclaims
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"maps"
 	"strings"
 )
@@ -164,4 +167,22 @@ func boolClaim(s string) *bool {
 		return &f
 	}
 	return nil
+}
+
+// RunKey identifies the run the claims belong to, whichever job of it
+// holds the token: system, issuer, repository, run (GitHub run_id, GitLab
+// pipeline_id), attempt (GitHub run_attempt; GitLab has none) and commit,
+// by a digest. It is empty when the claims do not name an issuer, a
+// repository, a run and a commit: such a token has no run to share. The
+// subject, the environment and the job are left out on purpose: the jobs
+// of one run differ in them. Only verified claims may be passed.
+func (p Pipeline) RunKey() string {
+	if p.Issuer == "" || p.Repository == "" || p.RunID == "" || p.SHA == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{p.System, p.Issuer, p.Repository, p.RunID, p.RunAttempt, p.SHA} {
+		fmt.Fprintf(h, "%d:%s\n", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -62,3 +62,59 @@ func TestNormalize(t *testing.T) {
 		})
 	}
 }
+
+func TestRunKey(t *testing.T) {
+	github := map[string]string{
+		"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/infra:ref:refs/heads/main",
+		"repository": "acme/infra", "run_id": "42", "run_attempt": "1", "sha": "abc", "job_workflow_ref": "acme/infra/.github/workflows/deploy.yml@refs/heads/main",
+	}
+	with := func(k, v string) map[string]string {
+		c := map[string]string{}
+		for kk, vv := range github {
+			c[kk] = vv
+		}
+		if v == "" {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	base := Normalize(GitHubActions, github).RunKey()
+	if base == "" {
+		t.Fatal("no run key for a complete GitHub token")
+	}
+	for _, tt := range []struct {
+		name   string
+		system string
+		claims map[string]string
+		same   bool
+	}{
+		{"other-subject", GitHubActions, with("sub", "repo:acme/infra:environment:production"), true},
+		{"other-environment", GitHubActions, with("environment", "production"), true},
+		{"other-issuer", GitHubActions, with("iss", "https://ghes.example.com/_services/token"), false},
+		{"other-repository", GitHubActions, with("repository", "acme/other"), false},
+		{"other-run", GitHubActions, with("run_id", "43"), false},
+		{"other-attempt", GitHubActions, with("run_attempt", "2"), false},
+		{"other-sha", GitHubActions, with("sha", "abd"), false},
+		{"other-system", "example.com", github, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Normalize(tt.system, tt.claims).RunKey(); (got == base) != tt.same {
+				t.Errorf("same run key = %t, want %t", got == base, tt.same)
+			}
+		})
+	}
+	for _, k := range []string{"iss", "repository", "run_id", "sha"} {
+		if got := Normalize(GitHubActions, with(k, "")).RunKey(); got != "" {
+			t.Errorf("without %s: run key %q, want none", k, got)
+		}
+	}
+	gitlab := map[string]string{"iss": "https://gitlab.com", "sub": "project_path:acme/infra:ref_type:branch:ref:main",
+		"project_path": "acme/infra", "pipeline_id": "7", "job_id": "1", "sha": "abc"}
+	other := map[string]string{"iss": "https://gitlab.com", "sub": "project_path:acme/infra:ref_type:branch:ref:main",
+		"project_path": "acme/infra", "pipeline_id": "7", "job_id": "2", "sha": "abc"}
+	if a, b := Normalize(GitLabCI, gitlab).RunKey(), Normalize(GitLabCI, other).RunKey(); a == "" || a != b {
+		t.Errorf("two jobs of one GitLab pipeline: run keys %q and %q, want one", a, b)
+	}
+}

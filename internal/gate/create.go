@@ -15,6 +15,7 @@ import (
 
 	"github.com/stepgate/stepgate/internal/api"
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/ciclaims"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/plan"
 	"github.com/stepgate/stepgate/internal/policy"
@@ -99,9 +100,47 @@ func resumeKey(tokenID string, r *CreateRequest, planSHA string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// runKeyPrefix marks the resume key of a check any job of its run may
+// resume (runResumeKey); other keys are bare hex digests.
+const runKeyPrefix = "run:"
+
+// runResumeKey is the resume key of a request by a verified CI identity:
+// the run the token's verified claims name (ciclaims.Pipeline.RunKey:
+// issuer, repository, run, attempt, commit), not the token's subject, so
+// that the apply job of a run (whose subject names its environment) finds
+// the check its plan job asked for, for the same plan and target. It is
+// empty, and the check is the token's own, for an API token or an HCP
+// Terraform run (no verified OIDC subject), for claims that name no run,
+// and for a request for secrets (released to the token that asked only)
+// or a break-glass (the requester's own emergency). What a request says of
+// its pipeline (pipeline.*) never counts: it is not in caller.Claims.
+func runResumeKey(caller *Caller, r *CreateRequest, planSHA string) string {
+	if caller == nil || caller.Subject == "" || caller.Claims == nil || len(r.Secrets) > 0 || r.BreakGlass != nil {
+		return ""
+	}
+	run := ciclaims.Normalize(caller.Pipeline["system"], caller.Claims).RunKey()
+	if run == "" {
+		return ""
+	}
+	return runKeyPrefix + resumeKey(runKeyPrefix+run, r, planSHA)
+}
+
+// sameRun reports whether caller may receive the grant of c as a job of
+// the run that asked for it: c was asked for with a run key, caller may
+// use its workspace, and caller's verified run, asking for c's plan and
+// target, gives that key.
+func sameRun(caller *Caller, c *store.Check) bool {
+	if caller == nil || !strings.HasPrefix(c.ResumeKey, runKeyPrefix) || !caller.MayUse(c.Workspace) {
+		return false
+	}
+	r := &CreateRequest{Kind: c.Kind, Workspace: c.Workspace, Environment: c.Environment, PlanFileSHA256: c.PlanFileSHA256}
+	key := runResumeKey(caller, r, c.PlanSHA256)
+	return key != "" && key == c.ResumeKey
+}
+
 // CreateCheck assesses an operation and records its check. A pending check
-// with the same inputs from the same token is resumed instead (created is
-// then false).
+// with the same inputs from the same token (for a verified CI identity: the
+// same run) is resumed instead (created is then false).
 func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequest) (v *api.Check, created bool, err error) {
 	if err := r.validate(); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -164,15 +203,22 @@ func (s *Service) CreateCheck(ctx context.Context, caller *Caller, r *CreateRequ
 		planSHA = p.SHA256
 	}
 	key := resumeKey(caller.TokenID, r, planSHA)
+	if run := runResumeKey(caller, r, planSHA); run != "" {
+		key = run
+	}
 	now := s.now().UTC()
 	// The same pipeline asking again for the same plan resumes its check: a
 	// pending one waits on, an approved (or allowed) one whose grant is not
 	// used and still valid hands that grant back instead of asking people
-	// again.
+	// again. For a verified CI identity the same pipeline is the same run,
+	// whichever of its jobs asks (runResumeKey).
 	if c, err := s.st.FindResumableCheck(ctx, key); err == nil && resumable(c, now) {
 		v, err := s.view(ctx, caller, c)
 		if v != nil {
 			v.Resumed = true
+			if c.TokenID != caller.TokenID {
+				s.log.InfoContext(ctx, "check resumed by another job of its run", "check", c.ID, "token", caller.Name, "subject", caller.Subject)
+			}
 		}
 		return v, false, err
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {

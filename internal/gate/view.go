@@ -38,7 +38,9 @@ func (s *Service) load(ctx context.Context, id string) (*store.Check, error) {
 }
 
 // view turns a stored check into its API form. The grant is signed only
-// for the token that asked.
+// for the token that asked or, for a check a CI run asked for, another job
+// of that run that may use its workspace (sameRun): the same grant, bound
+// to the check's plan and to the run's verified claims.
 func (s *Service) view(ctx context.Context, caller *Caller, c *store.Check) (*api.Check, error) {
 	var a policy.Assessment
 	if err := json.Unmarshal(c.Assessment, &a); err != nil {
@@ -93,7 +95,7 @@ func (s *Service) render(ctx context.Context, caller *Caller, c *store.Check, a 
 		exp := c.GrantExpiresAt
 		v.GrantExpiresAt = &exp
 	}
-	if (c.State == store.StateAllowed || c.State == store.StateApproved) && caller != nil && caller.TokenID == c.TokenID {
+	if (c.State == store.StateAllowed || c.State == store.StateApproved) && caller != nil && (caller.TokenID == c.TokenID || sameRun(caller, c)) {
 		tok, err := s.sign(ctx, c, a, approvals, secretNames(secrets))
 		if err != nil {
 			return nil, err
