@@ -7,11 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
@@ -19,14 +17,6 @@ import (
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
-
-// totpAllowed reports whether a TOTP code can meet req.
-func totpAllowed(req *policy.Requirements) bool {
-	if req.AAL > totp.AAL {
-		return false
-	}
-	return len(req.Methods) == 0 || slices.ContainsFunc(totp.AMR, func(m string) bool { return slices.Contains(req.Methods, m) })
-}
 
 // precheck refuses, before any ceremony, an answer that cannot count:
 // so that a person does not spend a code, or touch a key, for nothing.
@@ -36,7 +26,7 @@ func precheck(c *api.Check, u *store.User, method string) error {
 		return recordError(err, c)
 	}
 	req := c.Assessment.Requirements
-	if method == "totp" && !totpAllowed(req) {
+	if method == "totp" && !gate.TOTPMeets(req) {
 		if req.AAL > totp.AAL {
 			return fail(http.StatusForbidden, "This check needs level 3: a passkey with user verification. An authenticator app code is not enough.")
 		}
@@ -112,13 +102,7 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	if w.throttle.Wait(key, addr) > 0 {
 		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
 	}
-	var cred *store.Credential
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		var err error
-		cred, refused, err = w.verifyTOTP(ctx, tx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
-		return err
-	})
+	cred, refused, err := w.fa.VerifyTOTP(ctx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
 	if err != nil {
 		return fmt.Errorf("verifying totp for approval: %w", err)
 	}
@@ -283,31 +267,12 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 	req := c.Assessment.Requirements
 	requireUV := req.AAL >= webauthn.AALWithUV
 	digest := approvalDigest(c)
-	var as *webauthn.Assertion
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		creds, err := lockedPasskeys(ctx, tx, s.user.ID)
-		if err != nil {
-			return err
-		}
-		a, cred, err := w.wa.FinishApproval(waUser(s.user), creds, cer.Data, body, c.ID, digest, requireUV)
-		if err != nil {
-			if refused = passkeyRefusal(err, requireUV); refused == nil {
-				return err
-			}
-			if errors.Is(err, webauthn.ErrCloned) {
-				return w.audit(ctx, tx, audit.CredentialSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()})
-			}
-			return nil
-		}
-		as = a
-		return tx.UpdateCredential(ctx, cred)
-	})
+	as, refused, err := w.fa.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: requireUV, During: "approval"})
 	if err != nil {
-		return fmt.Errorf("verifying passkey approval: %w", err)
+		return err
 	}
 	if refused != nil {
-		return refused
+		return passkeyRefusal(refused, requireUV)
 	}
 	now := w.now().UTC()
 	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: as.AAL, AMR: as.AMR, AuthTime: now}, now) {

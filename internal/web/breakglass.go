@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/ident"
@@ -96,31 +95,12 @@ func (w *Web) breakGlassFinish(rw http.ResponseWriter, r *http.Request, s *signe
 		return w.breakGlassError(err)
 	}
 	digest := approvalDigest(c)
-	var as *webauthn.Assertion
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		creds, err := lockedPasskeys(ctx, tx, s.user.ID)
-		if err != nil {
-			return err
-		}
-		a, cred, err := w.wa.FinishApproval(waUser(s.user), creds, cer.Data, body, c.ID, digest, true)
-		if err != nil {
-			if refused = passkeyRefusal(err, true); refused == nil {
-				return err
-			}
-			if errors.Is(err, webauthn.ErrCloned) {
-				return w.audit(ctx, tx, audit.CredentialSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "break-glass", "check": c.ID, "error": err.Error()})
-			}
-			return nil
-		}
-		as = a
-		return tx.UpdateCredential(ctx, cred)
-	})
+	as, refused, err := w.fa.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: true, During: "break-glass"})
 	if err != nil {
-		return fmt.Errorf("verifying break-glass passkey: %w", err)
+		return err
 	}
 	if refused != nil {
-		return refused
+		return passkeyRefusal(refused, true)
 	}
 	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
 	if err != nil {

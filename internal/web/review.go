@@ -489,7 +489,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	hasPasskey := slices.ContainsFunc(creds, func(c *store.Credential) bool { return c.Kind == store.KindWebAuthn })
 	hasTOTP := slices.ContainsFunc(creds, func(c *store.Credential) bool { return c.Kind == store.KindTOTP })
 	v.PasskeyOK = hasPasskey
-	v.TOTPOK = hasTOTP && totpAllowed(req)
+	v.TOTPOK = hasTOTP && gate.TOTPMeets(req)
 	if !v.PasskeyOK && !v.TOTPOK {
 		v.NoFactorNote = "This check needs a passkey, and your account has none. Add one on your account page."
 		if req.AAL <= 2 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -19,21 +18,10 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 )
 
-// audit appends an event of the people's side to the audit log in tx.
+// audit appends an event of the people's side to the audit log in tx
+// (gate.Factors.Audit, which marks a refusal as written).
 func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
-	e := &audit.Event{Time: w.now().UTC(), Type: typ, Actor: actor, Subject: subject}
-	if data != nil {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("encoding audit event %s: %w", typ, err)
-		}
-		e.Data = b
-	}
-	if err := tx.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("appending audit event %s: %w", typ, err)
-	}
-	markAudited(ctx, typ)
-	return nil
+	return w.fa.Audit(ctx, tx, typ, actor, subject, data)
 }
 
 type signInView struct {
@@ -118,7 +106,7 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		cred, verr, err := w.verifyTOTP(ctx, tx, u, code, map[string]any{"during": "sign-in"})
+		cred, verr, err := w.fa.VerifyTOTPIn(ctx, tx, u, code, map[string]any{"during": "sign-in"})
 		if err != nil {
 			return err
 		}
@@ -138,7 +126,7 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	}
 	if refused != nil {
 		// A wrong code of a person is audited with their factor
-		// (verifyTOTP); a name that is nobody's, here. The page says the
+		// (gate.Factors); a name that is nobody's, here. The page says the
 		// same in both cases.
 		if nobody != "" {
 			w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Actor: printableName(name), Subject: "user:" + printableName(name), Method: "totp", Reason: nobody, Status: http.StatusUnauthorized})
@@ -175,59 +163,6 @@ func normalizeCode(s string) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
-}
-
-// verifyTOTP checks a code against the person's TOTP factors, each read
-// with GetCredentialForUpdate and written back in tx whatever the result,
-// so that single use and the failure counter hold. The first factor that
-// accepts the code wins and the others are left as they were; when none
-// does, each failure is counted and audited. verr is the refusal
-// (totp.ErrInvalid, ErrReused, ErrLocked); err a failure of the store.
-func (w *Web) verifyTOTP(ctx context.Context, tx store.Tx, u *store.User, code string, detail map[string]any) (cred *store.Credential, verr, err error) {
-	// Locked in the order every other writer of factors locks them (by
-	// id), so that two requests for one person cannot deadlock.
-	totps, err := lockedCredentials(ctx, tx, u.ID, store.KindTOTP)
-	if err != nil {
-		return nil, nil, err
-	}
-	var failed []*store.Credential
-	var errs []error
-	for _, c := range totps {
-		verr := w.tp.Verify(c, code)
-		if verr == nil {
-			if err := tx.UpdateCredential(ctx, c); err != nil {
-				return nil, nil, err
-			}
-			return c, nil, nil
-		}
-		if !errors.Is(verr, totp.ErrInvalid) && !errors.Is(verr, totp.ErrReused) && !errors.Is(verr, totp.ErrLocked) {
-			return nil, nil, fmt.Errorf("verifying totp code: %w", verr)
-		}
-		failed, errs = append(failed, c), append(errs, verr)
-	}
-	if len(failed) == 0 {
-		return nil, totp.ErrInvalid, nil // no TOTP factor: the same answer as a wrong code
-	}
-	for i, c := range failed {
-		if err := tx.UpdateCredential(ctx, c); err != nil {
-			return nil, nil, err
-		}
-		data := map[string]any{"credential": c.ID, "error": errs[i].Error(), "failures": c.Failures}
-		for k, v := range detail {
-			data[k] = v
-		}
-		if err := w.audit(ctx, tx, audit.CredentialTOTPFailure, u.Name, "user:"+u.ID, data); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, want := range []error{totp.ErrReused, totp.ErrLocked} {
-		for _, e := range errs {
-			if errors.Is(e, want) {
-				return nil, want, nil
-			}
-		}
-	}
-	return nil, totp.ErrInvalid, nil
 }
 
 // totpMessage says why a code was refused. At sign-in a wrong code and an
@@ -275,28 +210,9 @@ func lockedPasskeys(ctx context.Context, tx store.Tx, userID string) ([]*store.C
 }
 
 // lockedCredentials reads a person's factors of kind ("": all of them)
-// for update, in id order, skipping any removed meanwhile.
+// for update, in the order every writer locks them (gate.LockedCredentials).
 func lockedCredentials(ctx context.Context, tx store.Tx, userID string, kind store.CredentialKind) ([]*store.Credential, error) {
-	all, err := tx.ListCredentials(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("listing factors of %s: %w", userID, err)
-	}
-	slices.SortFunc(all, func(a, b *store.Credential) int { return strings.Compare(a.ID, b.ID) })
-	var out []*store.Credential
-	for _, c := range all {
-		if kind != "" && c.Kind != kind {
-			continue
-		}
-		c, err := tx.GetCredentialForUpdate(ctx, c.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return gate.LockedCredentials(ctx, tx, userID, kind)
 }
 
 // errDisabled refuses a disabled account.
