@@ -44,23 +44,28 @@ func notEligibleMessage(req *policy.Requirements) string {
 
 // recordError turns a refusal of gate.Record into a message.
 func recordError(err error, c *api.Check) error {
-	switch {
-	case errors.Is(err, gate.ErrSelfApproval):
-		return failWith(http.StatusForbidden, msgSelf, err)
-	case errors.Is(err, gate.ErrNotPending):
-		return failWith(http.StatusConflict, msgNotPending, err)
-	case errors.Is(err, gate.ErrNotEligible):
-		msg := msgNotEligible
-		if c != nil && c.Assessment != nil && c.Assessment.Requirements != nil {
-			msg = notEligibleMessage(c.Assessment.Requirements)
+	ue := refused(err, func(sentinel error) string {
+		switch sentinel {
+		case gate.ErrSelfApproval:
+			return msgSelf
+		case gate.ErrNotPending:
+			return msgNotPending
+		case gate.ErrNotEligible:
+			if c != nil && c.Assessment != nil && c.Assessment.Requirements != nil {
+				return notEligibleMessage(c.Assessment.Requirements)
+			}
+			return msgNotEligible
+		case gate.ErrNotFound:
+			return "There is no such check."
+		case gate.ErrBadRequest:
+			return "This answer could not be recorded."
 		}
-		return failWith(http.StatusForbidden, msg, err)
-	case errors.Is(err, gate.ErrNotFound):
-		return failWith(http.StatusNotFound, "There is no such check.", err)
-	case errors.Is(err, gate.ErrBadRequest):
-		return failWith(http.StatusBadRequest, "This answer could not be recorded.", err)
+		return ""
+	})
+	if ue == nil {
+		return fmt.Errorf("recording answer: %w", err)
 	}
-	return fmt.Errorf("recording answer: %w", err)
+	return ue
 }
 
 // formError shows the review page again with a person's error, or
