@@ -16,16 +16,18 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 )
 
-// Factors verifies the proofs people give with their factors (a TOTP
-// code, a passkey's assertion over a check) for an approval, a
-// break-glass or a sign-in. It owns the rules of a factor: each is read
+// People is the people's side of the gate: it verifies the proofs people
+// give with their factors (a TOTP code, a passkey's assertion over a
+// check) for an approval, a break-glass or a sign-in, and starts the
+// sessions of a sign-in (signin.go). It owns the rules of a factor: each is read
 // for update and written back whatever the result, so that single use,
 // the failure counter and the sign count hold, and every failure is
 // audited (credential.totp_failure, credential.sign_count) in the same
 // transaction. The front ends keep only what is theirs: the ceremony
 // state of a browser, the per-address back-off, and the words of a
 // refusal.
-type Factors struct {
+type People struct {
+	svc *Service // audits the refusals of no factor (AuditRefusal)
 	st  txRunner
 	wa  *webauthn.WebAuthn
 	tp  *totp.TOTP
@@ -35,9 +37,9 @@ type Factors struct {
 	audited func(ctx context.Context, typ string)
 }
 
-// NewFactors returns the verifier of factors over st. audited may be nil.
-func NewFactors(st txRunner, wa *webauthn.WebAuthn, tp *totp.TOTP, now func() time.Time, audited func(ctx context.Context, typ string)) *Factors {
-	return &Factors{st: st, wa: wa, tp: tp, now: now, audited: audited}
+// NewPeople returns the people's side of svc over st. audited may be nil.
+func NewPeople(svc *Service, st txRunner, wa *webauthn.WebAuthn, tp *totp.TOTP, now func() time.Time, audited func(ctx context.Context, typ string)) *People {
+	return &People{svc: svc, st: st, wa: wa, tp: tp, now: now, audited: audited}
 }
 
 // TOTPMeets reports whether a TOTP code can meet req: its level is
@@ -51,7 +53,7 @@ func TOTPMeets(req *policy.Requirements) bool {
 
 // Audit appends an event of the people's side (actor, subject, data) to
 // the audit log in tx, stamped with the clock of f.
-func (f *Factors) Audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
+func (f *People) Audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
 	e := &audit.Event{Time: f.now().UTC(), Type: typ, Actor: actor, Subject: subject}
 	if data != nil {
 		b, err := json.Marshal(data)
@@ -74,7 +76,7 @@ func (f *Factors) Audit(ctx context.Context, tx store.Tx, typ, actor, subject st
 // that is then refused stays spent, which is the safe way round. detail
 // is added to the audit event of a failure ("during", "check"). refused
 // is totp.ErrInvalid, ErrReused or ErrLocked; err a failure of the store.
-func (f *Factors) VerifyTOTP(ctx context.Context, u *store.User, code string, detail map[string]any) (cred *store.Credential, refused, err error) {
+func (f *People) VerifyTOTP(ctx context.Context, u *store.User, code string, detail map[string]any) (cred *store.Credential, refused, err error) {
 	err = f.st.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		cred, refused, err = f.VerifyTOTPIn(ctx, tx, u, code, detail)
@@ -91,7 +93,7 @@ func (f *Factors) VerifyTOTP(ctx context.Context, u *store.User, code string, de
 // written back whatever the result. The first factor that accepts the
 // code wins and the others are left as they were; when none does, each
 // failure is counted and audited.
-func (f *Factors) VerifyTOTPIn(ctx context.Context, tx store.Tx, u *store.User, code string, detail map[string]any) (cred *store.Credential, refused, err error) {
+func (f *People) VerifyTOTPIn(ctx context.Context, tx store.Tx, u *store.User, code string, detail map[string]any) (cred *store.Credential, refused, err error) {
 	// Locked in the order every other writer of factors locks them (by
 	// id), so that two requests for one person cannot deadlock.
 	totps, err := LockedCredentials(ctx, tx, u.ID, store.KindTOTP)
@@ -159,7 +161,7 @@ type PasskeyProof struct {
 // on a refused approval stays spent. refused is the webauthn package's
 // refusal (ErrCloned, ErrUserVerification, ErrSession, ErrExpired,
 // ErrChallenge, ErrInvalid); err a failure of the store.
-func (f *Factors) VerifyPasskey(ctx context.Context, u *store.User, p *PasskeyProof) (as *webauthn.Assertion, refused, err error) {
+func (f *People) VerifyPasskey(ctx context.Context, u *store.User, p *PasskeyProof) (as *webauthn.Assertion, refused, err error) {
 	err = f.st.InTx(ctx, func(tx store.Tx) error {
 		creds, err := LockedCredentials(ctx, tx, u.ID, store.KindWebAuthn)
 		if err != nil {

@@ -107,7 +107,7 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	if w.throttle.Wait(key, addr) > 0 {
 		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
 	}
-	cred, refused, err := w.fa.VerifyTOTP(ctx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
+	cred, refused, err := w.people.VerifyTOTP(ctx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
 	if err != nil {
 		return fmt.Errorf("verifying totp for approval: %w", err)
 	}
@@ -272,7 +272,7 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 	req := c.Assessment.Requirements
 	requireUV := req.AAL >= webauthn.AALWithUV
 	digest := approvalDigest(c)
-	as, refused, err := w.fa.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: requireUV, During: "approval"})
+	as, refused, err := w.people.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: requireUV, During: "approval"})
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func (w *Web) breakGlassFinish(rw http.ResponseWriter, r *http.Request, s *signe
 		return w.breakGlassError(err)
 	}
 	digest := approvalDigest(c)
-	as, refused, err := w.fa.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: true, During: "break-glass"})
+	as, refused, err := w.people.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: true, During: "break-glass"})
 	if err != nil {
 		return err
 	}

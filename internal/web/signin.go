@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
@@ -19,9 +18,9 @@ import (
 )
 
 // audit appends an event of the people's side to the audit log in tx
-// (gate.Factors.Audit, which marks a refusal as written).
+// (gate.People.Audit, which marks a refusal as written).
 func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
-	return w.fa.Audit(ctx, tx, typ, actor, subject, data)
+	return w.people.Audit(ctx, tx, typ, actor, subject, data)
 }
 
 type signInView struct {
@@ -91,46 +90,16 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	var secret string
-	var refused error
-	nobody := "" // why a sign-in as nobody who may sign in was refused
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		u, err := tx.GetUserByName(ctx, ident.Key(name))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			refused, nobody = totp.ErrInvalid, "no such person"
-			return nil
-		case err == nil && !u.DisabledAt.IsZero():
-			refused, nobody = totp.ErrInvalid, "the person is disabled"
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		cred, verr, err := w.fa.VerifyTOTPIn(ctx, tx, u, code, map[string]any{"during": "sign-in"})
-		if err != nil {
-			return err
-		}
-		if verr != nil {
-			refused = verr
-			return nil
-		}
-		var s *store.Session
-		secret, s = w.newSession(u.ID, totp.AAL, totp.AMR)
-		return w.startSession(ctx, tx, u, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
-	})
+	refused, err := w.people.SignInTOTP(ctx, name, printableName(name), code, old, w.sessionMaker(&secret))
 	if err != nil {
-		return fmt.Errorf("signing in with totp: %w", err)
+		return err
 	}
 	if errors.Is(refused, totp.ErrInvalid) {
 		w.throttle.Fail(key, addr)
 	}
 	if refused != nil {
-		// A wrong code of a person is audited with their factor
-		// (gate.Factors); a name that is nobody's, here. The page says the
-		// same in both cases.
-		if nobody != "" {
-			w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Actor: printableName(name), Subject: "user:" + printableName(name), Method: "totp", Reason: nobody, Status: http.StatusUnauthorized})
-		}
+		// A wrong code of a person, and a name that is nobody's, are
+		// audited by the gate; the page says the same in both cases.
 		w.render(rw, r, http.StatusUnauthorized, "signin", &signInView{Next: next, Name: name, Message: totpMessage(refused, true)})
 		return nil
 	}
@@ -141,19 +110,19 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // startSession creates a session in tx, ends the one the browser had (no
-// session fixation) and records the sign-in: data, with the session's aal
-// and amr.
+// session fixation) and records the sign-in (gate.People.StartSession).
 func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, data map[string]any) error {
-	if old != nil {
-		if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
+	return w.people.StartSession(ctx, tx, u, s, old, data)
+}
+
+// sessionMaker makes the session of a sign-in, keeping its secret (for
+// the cookie) in *secret.
+func (w *Web) sessionMaker(secret *string) gate.NewSession {
+	return func(userID string, aal int, amr []string) *store.Session {
+		sec, s := w.newSession(userID, aal, amr)
+		*secret = sec
+		return s
 	}
-	if err := tx.CreateSession(ctx, s); err != nil {
-		return err
-	}
-	data["aal"], data["amr"] = s.AAL, s.AMR
-	return w.audit(ctx, tx, audit.UserSignedIn, u.Name, "user:"+u.ID, data)
 }
 
 func normalizeCode(s string) string {
@@ -202,13 +171,6 @@ func waUser(u *store.User) webauthn.User {
 	return webauthn.User{ID: u.ID, Name: u.Name, DisplayName: u.Name}
 }
 
-// lockedPasskeys reads a person's passkeys for update: the webauthn
-// package updates the one used in place (sign count, flags) and it is
-// written back in the same transaction.
-func lockedPasskeys(ctx context.Context, tx store.Tx, userID string) ([]*store.Credential, error) {
-	return lockedCredentials(ctx, tx, userID, store.KindWebAuthn)
-}
-
 // lockedCredentials reads a person's factors of kind ("": all of them)
 // for update, in the order every writer locks them (gate.LockedCredentials).
 func lockedCredentials(ctx context.Context, tx store.Tx, userID string, kind store.CredentialKind) ([]*store.Credential, error) {
@@ -253,61 +215,18 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return ceremonyFailure(err, msgCeremonyGone)
 	}
-	old := cookieHash(r)
 	var secret string
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		var owner *store.User
-		var presented string
-		lookup := func(credentialID, _ []byte) (webauthn.User, []*store.Credential, error) {
-			presented = webauthn.CredentialID(credentialID)
-			cred, err := tx.GetCredential(ctx, presented)
-			if err != nil {
-				return webauthn.User{}, nil, err
-			}
-			u, err := tx.GetUser(ctx, cred.UserID)
-			if err != nil {
-				return webauthn.User{}, nil, err
-			}
-			if !u.DisabledAt.IsZero() {
-				return webauthn.User{}, nil, errDisabled
-			}
-			creds, err := lockedPasskeys(ctx, tx, u.ID)
-			if err != nil {
-				return webauthn.User{}, nil, err
-			}
-			owner = u
-			return waUser(u), creds, nil
-		}
-		_, cred, aal, err := w.wa.FinishLogin(c.Data, body, lookup)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			refused = failWith(http.StatusUnauthorized, "This passkey is not registered with stepgate. Use one you registered, or an authenticator app code.", err)
-			return nil
-		case errors.Is(err, errDisabled):
-			refused = errDisabled
-			return nil
-		case err != nil:
-			if refused = passkeyRefusal(err, false); refused == nil {
-				return err
-			}
-			if errors.Is(err, webauthn.ErrCloned) && owner != nil {
-				return w.audit(ctx, tx, audit.CredentialSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"})
-			}
-			return nil
-		}
-		if err := tx.UpdateCredential(ctx, cred); err != nil {
-			return err
-		}
-		var s *store.Session
-		secret, s = w.newSession(owner.ID, aal, webauthn.AMR(aal))
-		return w.startSession(ctx, tx, owner, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
-	})
+	refused, err := w.people.SignInPasskey(ctx, c.Data, body, cookieHash(r), w.sessionMaker(&secret))
 	if err != nil {
-		return fmt.Errorf("signing in with a passkey: %w", err)
+		return err
 	}
-	if refused != nil {
-		return refused
+	switch {
+	case errors.Is(refused, gate.ErrUnknownPasskey):
+		return failWith(http.StatusUnauthorized, "This passkey is not registered with stepgate. Use one you registered, or an authenticator app code.", refused)
+	case errors.Is(refused, gate.ErrAccountDisabled):
+		return errDisabled
+	case refused != nil:
+		return passkeyRefusal(refused, false)
 	}
 	w.setSessionCookie(rw, secret)
 	next := orDefault(localPath(r.URL.Query().Get("next")), "/checks")

@@ -82,8 +82,9 @@ type Web struct {
 	master *keys.Master
 	wa     *webauthn.WebAuthn
 	tp     *totp.TOTP
-	// fa verifies factors: the gate's rules, transactions and audit events.
-	fa     *gate.Factors
+	// people verifies factors and starts sign-ins (the gate's rules,
+	// transactions and audit events).
+	people *gate.People
 	log    *slog.Logger
 	now    func() time.Time
 	pages  *pages
@@ -111,7 +112,7 @@ func (w *Web) factorChanged(ctx context.Context, event string, u *store.User, c 
 func New(cfg Config, svc *gate.Service, st webStore, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: requestid.Logger(log), now: now, secure: true, throttle: totp.NewThrottle(now)}
-	w.fa = gate.NewFactors(st, wa, tp, now, markAudited)
+	w.people = gate.NewPeople(svc, st, wa, tp, now, markAudited)
 	u, err := url.Parse(cfg.PublicURL)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		w.origin = u.Scheme + "://" + strings.ToLower(u.Host)

@@ -1,0 +1,148 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/authn/totp"
+	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/ident"
+	"github.com/stepgate/stepgate/internal/store"
+)
+
+// Sign-in: the evidence of a factor becomes a session in the transaction
+// that verifies it, and the sign-in is audited (user.signed_in) with it.
+// The front end makes the session (it keeps the secret the browser
+// holds) and says which one the browser had, which ends (no session
+// fixation).
+
+// NewSession makes the session of a sign-in of person userID at level
+// aal with methods amr.
+type NewSession func(userID string, aal int, amr []string) *store.Session
+
+var (
+	// ErrUnknownPasskey refuses a passkey that is nobody's.
+	ErrUnknownPasskey = errors.New("this passkey is not registered")
+	// ErrAccountDisabled refuses a sign-in of a disabled account.
+	ErrAccountDisabled = errors.New("the account is disabled")
+)
+
+// StartSession creates s in tx, ends the session old (when not nil) and
+// records the sign-in: data, with the session's aal and amr.
+func (p *People) StartSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, data map[string]any) error {
+	if old != nil {
+		if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if err := tx.CreateSession(ctx, s); err != nil {
+		return err
+	}
+	data["aal"], data["amr"] = s.AAL, s.AMR
+	return p.Audit(ctx, tx, audit.UserSignedIn, u.Name, "user:"+u.ID, data)
+}
+
+// SignInTOTP signs name in with a TOTP code: the code is verified
+// (VerifyTOTPIn) and the session made by newSession started, in one
+// transaction that commits whatever the result. refused is
+// totp.ErrInvalid, ErrReused or ErrLocked; a name that is nobody's, or a
+// disabled person's, is refused as a wrong code is (the answer does not
+// tell them apart) and audited here (a wrong code of a person is audited
+// with their factor). displayName is the name as the audit log keeps it.
+func (p *People) SignInTOTP(ctx context.Context, name, displayName, code string, old []byte, newSession NewSession) (refused, err error) {
+	nobody := "" // why a sign-in as nobody who may sign in was refused
+	err = p.st.InTx(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUserByName(ctx, ident.Key(name))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refused, nobody = totp.ErrInvalid, "no such person"
+			return nil
+		case err == nil && !u.DisabledAt.IsZero():
+			refused, nobody = totp.ErrInvalid, "the person is disabled"
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cred, verr, err := p.VerifyTOTPIn(ctx, tx, u, code, map[string]any{"during": "sign-in"})
+		if err != nil {
+			return err
+		}
+		if verr != nil {
+			refused = verr
+			return nil
+		}
+		return p.StartSession(ctx, tx, u, newSession(u.ID, totp.AAL, totp.AMR), old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing in with totp: %w", err)
+	}
+	if nobody != "" {
+		p.svc.AuditRefusal(ctx, Refusal{Action: ActionSignIn, Actor: displayName, Subject: "user:" + displayName, Method: "totp", Reason: nobody, Status: http.StatusUnauthorized})
+	}
+	return refused, nil
+}
+
+// SignInPasskey verifies a usernameless passkey assertion (the ceremony
+// state sess, the browser's answer body) and starts the session made by
+// newSession for its owner. The owner and their passkeys are read for
+// update, and the one used is written back (sign count, last use) with
+// the new session, in one transaction; a sign count that did not move
+// forward is audited (the transaction commits) and refused. refused is
+// ErrUnknownPasskey, ErrAccountDisabled or a refusal of the webauthn
+// package (IsPasskeyRefusal).
+func (p *People) SignInPasskey(ctx context.Context, sess, body, old []byte, newSession NewSession) (refused, err error) {
+	err = p.st.InTx(ctx, func(tx store.Tx) error {
+		var owner *store.User
+		var presented string
+		lookup := func(credentialID, _ []byte) (webauthn.User, []*store.Credential, error) {
+			presented = webauthn.CredentialID(credentialID)
+			cred, err := tx.GetCredential(ctx, presented)
+			if err != nil {
+				return webauthn.User{}, nil, err
+			}
+			u, err := tx.GetUser(ctx, cred.UserID)
+			if err != nil {
+				return webauthn.User{}, nil, err
+			}
+			if !u.DisabledAt.IsZero() {
+				return webauthn.User{}, nil, ErrAccountDisabled
+			}
+			creds, err := LockedCredentials(ctx, tx, u.ID, store.KindWebAuthn)
+			if err != nil {
+				return webauthn.User{}, nil, err
+			}
+			owner = u
+			return webauthn.User{ID: u.ID, Name: u.Name, DisplayName: u.Name}, creds, nil
+		}
+		_, cred, aal, err := p.wa.FinishLogin(sess, body, lookup)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refused = fmt.Errorf("%w: %w", ErrUnknownPasskey, err)
+			return nil
+		case errors.Is(err, ErrAccountDisabled):
+			refused = ErrAccountDisabled
+			return nil
+		case err != nil:
+			if !IsPasskeyRefusal(err) {
+				return err
+			}
+			refused = err
+			if errors.Is(err, webauthn.ErrCloned) && owner != nil {
+				return p.Audit(ctx, tx, audit.CredentialSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"})
+			}
+			return nil
+		}
+		if err := tx.UpdateCredential(ctx, cred); err != nil {
+			return err
+		}
+		return p.StartSession(ctx, tx, owner, newSession(owner.ID, aal, webauthn.AMR(aal)), old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing in with a passkey: %w", err)
+	}
+	return refused, nil
+}
