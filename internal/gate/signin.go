@@ -2,9 +2,11 @@ package gate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
@@ -145,4 +147,41 @@ func (p *People) SignInPasskey(ctx context.Context, sess, body, old []byte, newS
 		return nil, fmt.Errorf("signing in with a passkey: %w", err)
 	}
 	return refused, nil
+}
+
+// SetGroups replaces u's groups in tx with groups, those of an ID token
+// of issuer iss (server.oidc's groups claim), and audits it: user.groups,
+// by "oidc". A sign-in through the provider on the pages calls it in the
+// transaction of the sign-in.
+func SetGroups(ctx context.Context, tx store.Tx, now time.Time, u *store.User, groups []string, iss string) error {
+	u.Groups = groups
+	if err := tx.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	data, err := json.Marshal(map[string]any{"groups": groups, "iss": iss})
+	if err != nil {
+		return fmt.Errorf("encoding audit event %s: %w", audit.UserGroups, err)
+	}
+	if err := tx.AppendAudit(ctx, &audit.Event{Time: now.UTC(), Type: audit.UserGroups, Actor: "oidc", Subject: "user:" + u.Name, Data: data}); err != nil {
+		return fmt.Errorf("appending audit event %s: %w", audit.UserGroups, err)
+	}
+	return nil
+}
+
+// SyncGroups is SetGroups in a transaction of its own, on the account as
+// stored (the people API, whose bearer ID token carries the groups); u's
+// groups are set when it commits.
+func SyncGroups(ctx context.Context, st txRunner, now time.Time, u *store.User, groups []string, iss string) error {
+	err := st.InTx(ctx, func(tx store.Tx) error {
+		cur, err := tx.GetUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		return SetGroups(ctx, tx, now, cur, groups, iss)
+	})
+	if err != nil {
+		return fmt.Errorf("keeping the groups of %s from the ID token: %w", u.Name, err)
+	}
+	u.Groups = groups
+	return nil
 }

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/ident"
@@ -191,37 +188,12 @@ func (a *API) person(r *http.Request, p *peopleSide) (*store.User, *oidc.Identit
 		// this token, never older ones kept in the account. They are kept
 		// in the account too, as a web sign-in keeps them: whether an
 		// approval still counts is decided with the account's groups.
-		if err := a.syncGroups(r.Context(), p.now(), u, id); err != nil {
+		if err := gate.SyncGroups(r.Context(), a.st, p.now(), u, id.Groups, id.Issuer); err != nil {
 			return nil, nil, err
 		}
 	}
 	setActor(r, u.Name)
 	return u, id, nil
-}
-
-// syncGroups replaces u's groups with those of the ID token, and audits
-// it (as a web sign-in through the provider does).
-func (a *API) syncGroups(ctx context.Context, now time.Time, u *store.User, id *oidc.Identity) error {
-	err := a.st.InTx(ctx, func(tx store.Tx) error {
-		cur, err := tx.GetUser(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		cur.Groups = id.Groups
-		if err := tx.UpdateUser(ctx, cur); err != nil {
-			return err
-		}
-		data, err := json.Marshal(map[string]any{"groups": id.Groups, "iss": id.Issuer})
-		if err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, &audit.Event{Time: now.UTC(), Type: audit.UserGroups, Actor: "oidc", Subject: "user:" + u.Name, Data: data})
-	})
-	if err != nil {
-		return fmt.Errorf("keeping the groups of %s from the ID token: %w", u.Name, err)
-	}
-	u.Groups = id.Groups
-	return nil
 }
 
 func (a *API) peopleMe(w http.ResponseWriter, r *http.Request, p *peopleSide) error {

@@ -233,11 +233,7 @@ func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Ident
 			refused = errDisabled
 			return nil
 		case w.oidcGroupsSynced() && !slices.Equal(u.Groups, id.Groups):
-			u.Groups = id.Groups
-			if err := tx.UpdateUser(ctx, u); err != nil {
-				return err
-			}
-			if err := w.audit(ctx, tx, audit.UserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}); err != nil {
+			if err := gate.SetGroups(ctx, tx, w.now(), u, id.Groups, id.Issuer); err != nil {
 				return err
 			}
 		}
