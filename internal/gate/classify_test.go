@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
+	"github.com/stepgate/stepgate/internal/policy"
 )
 
 // TestClassify pins the one mapping of the gate's refusals that the API
@@ -45,5 +47,36 @@ func TestClassify(t *testing.T) {
 	}
 	if cl, ok := Classify(errors.New("disk full")); ok {
 		t.Fatalf("a failure of the server was classified as a refusal: %+v", cl)
+	}
+}
+
+// TestCounts attacks the refusal of a proof that could not count: the
+// pages and the people API refuse it (nothing recorded) by this rule.
+func TestCounts(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := &api.Check{ID: "chk_1", Requester: "alice", Assessment: &policy.Assessment{Decision: policy.StepUp, Requirements: &policy.Requirements{Approvals: 1, AAL: 3, MaxAge: 300, Methods: []string{"hwk"}}}}
+	for _, tc := range []struct {
+		name string
+		p    Proof
+		weak bool
+	}{
+		{"a fresh passkey with user verification", Proof{Subject: "bob", AAL: 3, AMR: []string{"hwk", "user"}, AuthTime: now}, false},
+		{"too low a level", Proof{Subject: "bob", AAL: 2, AMR: []string{"hwk"}, AuthTime: now}, true},
+		{"a method the check does not accept", Proof{Subject: "bob", AAL: 3, AMR: []string{"otp"}, AuthTime: now}, true},
+		{"older than max_age", Proof{Subject: "bob", AAL: 3, AMR: []string{"hwk"}, AuthTime: now.Add(-301 * time.Second)}, true},
+		{"from the future", Proof{Subject: "bob", AAL: 3, AMR: []string{"hwk"}, AuthTime: now.Add(2 * time.Minute)}, true},
+		{"the requester's own", Proof{Subject: "Alice", AAL: 3, AMR: []string{"hwk"}, AuthTime: now}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Counts(c, &tc.p, now)
+			if weak := errors.Is(err, ErrWeakProof); weak != tc.weak {
+				t.Fatalf("Counts = %v; want weak %v", err, tc.weak)
+			}
+			if tc.weak {
+				if cl, _ := Classify(err); cl.Status != http.StatusForbidden {
+					t.Fatalf("a weak proof is classified %+v, not forbidden", cl)
+				}
+			}
+		})
 	}
 }

@@ -386,13 +386,13 @@ func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request, p *peopleSid
 	}
 	aal := gate.ClampAAL(id.Level)
 	now := p.now().UTC()
-	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: u.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
-		return fmt.Errorf("%w: this sign-in (level %d, amr %s) cannot count for check %s, which accepts only the methods %s; nothing was recorded",
-			gate.ErrForbidden, aal, strings.Join(id.AMR, " "), c.ID, strings.Join(req.Methods, ", "))
-	}
 	proof := &gate.Proof{
 		Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true,
 		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime, Evidence: gate.OIDCEvidence(id),
+	}
+	if gate.Counts(c, proof, now) != nil {
+		return fmt.Errorf("%w: this sign-in (level %d, amr %s) cannot count for check %s, which accepts only the methods %s; nothing was recorded",
+			gate.ErrForbidden, aal, strings.Join(id.AMR, " "), c.ID, strings.Join(req.Methods, ", "))
 	}
 	v, err := a.svc.Record(r.Context(), c.ID, proof)
 	if err != nil {

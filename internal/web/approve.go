@@ -107,25 +107,16 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	if w.throttle.Wait(key, addr) > 0 {
 		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
 	}
-	cred, refused, err := w.people.VerifyTOTP(ctx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
-	if err != nil {
-		return fmt.Errorf("verifying totp for approval: %w", err)
-	}
+	verified, refused, err := w.people.ApproveTOTP(ctx, c, s.user, code)
 	if errors.Is(refused, totp.ErrInvalid) {
 		w.throttle.Fail(key, addr)
-	} else if refused == nil {
+	} else if verified {
 		w.throttle.Succeed(key, addr)
 	}
 	if refused != nil {
 		return w.formError(rw, r, s, failWith(http.StatusUnauthorized, totpMessage(refused, false), refused))
 	}
-	now := w.now().UTC()
-	proof := &gate.Proof{
-		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
-		AMR: totp.AMR, AAL: totp.AAL, AuthTime: now,
-		Evidence: evidenceJSON(map[string]string{"method": "totp", "credential": cred.ID}),
-	}
-	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+	if err != nil {
 		return w.formError(rw, r, s, recordError(err, c))
 	}
 	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=approved")
@@ -176,7 +167,7 @@ func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *si
 	if len(creds) == 0 {
 		return fail(http.StatusBadRequest, msgNoPasskey)
 	}
-	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, approvalDigest(c))
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, gate.PlanDigest(c))
 	if errors.Is(err, webauthn.ErrNoCredentials) {
 		return fail(http.StatusBadRequest, msgNoPasskey)
 	}
@@ -217,35 +208,6 @@ func requireUV(opts json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(o)
 }
 
-// approvalDigest is the plan digest an approval signature covers: the
-// digest of the plan shown, or "none" for an operation without a plan
-// (secret.read), since the challenge needs a non-empty value.
-func approvalDigest(c *api.Check) string {
-	if c.PlanSHA256 == "" {
-		return "none"
-	}
-	return c.PlanSHA256
-}
-
-// passkeyEvidence is what is stored with a passkey approval: the
-// Assertion's fields as they are (so the evidence decodes as a
-// webauthn.Assertion), with what VerifyStoredAssertion needs besides them:
-// the nonce, and the check and plan digest the challenge covered.
-func passkeyEvidence(as *webauthn.Assertion, checkID, digest, nonce string) (json.RawMessage, error) {
-	b, err := json.Marshal(as)
-	if err != nil {
-		return nil, fmt.Errorf("encoding assertion: %w", err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("encoding assertion: %w", err)
-	}
-	for k, v := range map[string]string{"method": "webauthn", "check_id": checkID, "plan_digest": digest, "nonce": nonce} {
-		m[k], _ = json.Marshal(v)
-	}
-	return json.Marshal(m)
-}
-
 // approvePasskeyFinish verifies the assertion against the check it was
 // begun for and records the approval with the assertion as evidence. The
 // person's passkeys are read for update and the one used written back in
@@ -271,27 +233,13 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 	}
 	req := c.Assessment.Requirements
 	requireUV := req.AAL >= webauthn.AALWithUV
-	digest := approvalDigest(c)
-	as, refused, err := w.people.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: requireUV, During: "approval"})
-	if err != nil {
-		return err
-	}
-	if refused != nil {
+	as, refused, err := w.people.ApprovePasskey(ctx, c, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, RequireUV: requireUV}, cer.Nonce)
+	switch {
+	case refused != nil:
 		return passkeyRefusal(refused, requireUV)
-	}
-	now := w.now().UTC()
-	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: as.AAL, AMR: as.AMR, AuthTime: now}, now) {
-		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", as.AAL, strings.Join(as.AMR, ", "), aalText(req.AAL)))
-	}
-	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
-	if err != nil {
-		return err
-	}
-	proof := &gate.Proof{
-		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
-		AMR: as.AMR, AAL: as.AAL, AuthTime: now, Evidence: evidence,
-	}
-	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+	case errors.Is(err, gate.ErrWeakProof):
+		return failWith(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", as.AAL, strings.Join(as.AMR, ", "), aalText(req.AAL)), err)
+	case err != nil:
 		return recordError(err, c)
 	}
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/checks/" + url.PathEscape(c.ID) + "?done=approved"})

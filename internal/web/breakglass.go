@@ -63,7 +63,7 @@ func (w *Web) breakGlassBegin(rw http.ResponseWriter, r *http.Request, s *signed
 	if err != nil {
 		return fmt.Errorf("listing factors: %w", err)
 	}
-	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), webauthnOnly(all), c.ID, approvalDigest(c))
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), webauthnOnly(all), c.ID, gate.PlanDigest(c))
 	if errors.Is(err, webauthn.ErrNoCredentials) {
 		return fail(http.StatusBadRequest, "Break-glass needs a passkey, and your account has none.")
 	}
@@ -100,23 +100,11 @@ func (w *Web) breakGlassFinish(rw http.ResponseWriter, r *http.Request, s *signe
 	if err := w.svc.MayBreakGlass(c, &gate.Proof{Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin}); err != nil {
 		return w.breakGlassError(err)
 	}
-	digest := approvalDigest(c)
-	as, refused, err := w.people.VerifyPasskey(ctx, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, CheckID: c.ID, PlanDigest: digest, RequireUV: true, During: "break-glass"})
-	if err != nil {
-		return err
-	}
+	refused, err := w.people.BreakGlassPasskey(ctx, c, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body}, cer.Nonce)
 	if refused != nil {
 		return passkeyRefusal(refused, true)
 	}
-	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
 	if err != nil {
-		return err
-	}
-	proof := &gate.Proof{
-		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
-		AMR: as.AMR, AAL: as.AAL, AuthTime: w.now().UTC(), Evidence: evidence,
-	}
-	if _, err := w.svc.BreakGlass(ctx, c.ID, proof); err != nil {
 		return w.breakGlassError(err)
 	}
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/checks/" + url.PathEscape(c.ID) + "?done=breakglass"})

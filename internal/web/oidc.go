@@ -282,13 +282,13 @@ func (w *Web) oidcApprove(rw http.ResponseWriter, r *http.Request, s *signedIn, 
 	req := c.Assessment.Requirements
 	aal := gate.ClampAAL(id.Level)
 	now := w.now().UTC()
-	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
-		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", aal, strings.Join(id.AMR, ", "), aalText(req.AAL)))
-	}
 	proof := &gate.Proof{
 		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
 		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime,
 		Evidence: gate.OIDCEvidence(id),
+	}
+	if err := gate.Counts(c, proof, now); err != nil {
+		return failWith(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", aal, strings.Join(id.AMR, ", "), aalText(req.AAL)), err)
 	}
 	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
 		return recordError(err, c)
