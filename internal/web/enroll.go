@@ -16,6 +16,7 @@ import (
 	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -285,15 +286,17 @@ func refusedReason(err error) string {
 	return reasonExpired
 }
 
-// addCredential saves a new factor and audits it.
+// addCredential saves a new factor and audits it (gate.People.AddFactorIn).
 func (w *Web) addCredential(ctx context.Context, tx store.Tx, u *store.User, cred *store.Credential) error {
-	if err := tx.AddCredential(ctx, cred); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fail(http.StatusConflict, "This factor is already registered.")
-		}
-		return fmt.Errorf("adding credential: %w", err)
+	return factorError(w.people.AddFactorIn(ctx, tx, u, cred))
+}
+
+// factorError words a factor registered already.
+func factorError(err error) error {
+	if errors.Is(err, gate.ErrFactorExists) {
+		return fail(http.StatusConflict, "This factor is already registered.")
 	}
-	return w.audit(ctx, tx, audit.CredentialAdded, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "name": cred.Name})
+	return err
 }
 
 // registerRequest is the body of a passkey registration's finish.
