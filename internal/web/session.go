@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -233,8 +234,8 @@ var errNoCeremony = errors.New("no ceremony in progress")
 
 // Why a ceremony's finish is refused once its record is found.
 const (
-	reasonReplayed = "replayed: this ceremony was already used"
-	reasonExpired  = "expired"
+	reasonReplayed = gate.ReasonReplayed
+	reasonExpired  = gate.ReasonExpired
 	reasonElsewise = "begun for another session, person or check"
 )
 
