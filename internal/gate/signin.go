@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/ident"
@@ -184,4 +187,60 @@ func SyncGroups(ctx context.Context, st txRunner, now time.Time, u *store.User, 
 	}
 	u.Groups = groups
 	return nil
+}
+
+// ErrNameTaken refuses to create, at a first sign-in through the
+// organisation's provider, an account whose name is another account's.
+var ErrNameTaken = fmt.Errorf("%w: an account of that name exists and is not linked to this identity", ErrConflict)
+
+// SignInOIDC signs in the account linked (link) to the subject of an ID
+// token of the organisation's provider, creating it at the first sign-in
+// (user.created), and starts the session newSession makes, dated at the
+// token's auth_time; with syncGroups, the token's groups replace the
+// account's (user.groups). All in one transaction. refused is
+// ErrNameTaken or ErrAccountDisabled.
+func (p *People) SignInOIDC(ctx context.Context, id *oidc.Identity, link string, syncGroups bool, old []byte, newSession NewSession) (refused, err error) {
+	err = p.st.InTx(ctx, func(tx store.Tx) error {
+		now := p.now().UTC()
+		u, err := tx.FindUserByLink(ctx, link)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			name := oidc.AccountName(id)
+			if _, err := tx.GetUserByName(ctx, name); err == nil {
+				refused = fmt.Errorf("%w: %s", ErrNameTaken, name)
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			email := id.Email
+			if len(email) > 254 || !strings.Contains(email, "@") {
+				email = ""
+			}
+			u = &store.User{ID: newID("usr_"), Name: name, Email: email, Groups: id.Groups, Links: []string{link}, CreatedAt: now}
+			if err := tx.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			if err := p.Audit(ctx, tx, audit.UserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case !u.DisabledAt.IsZero():
+			refused = ErrAccountDisabled
+			return nil
+		case syncGroups && !slices.Equal(u.Groups, id.Groups):
+			if err := SetGroups(ctx, tx, p.now(), u, id.Groups, id.Issuer); err != nil {
+				return err
+			}
+		}
+		sess := newSession(u.ID, ClampAAL(id.Level), id.AMR)
+		if !id.AuthTime.IsZero() {
+			sess.AuthTime = id.AuthTime
+		}
+		return p.StartSession(ctx, tx, u, sess, old, map[string]any{"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "acr": id.ACR})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing in with oidc: %w", err)
+	}
+	return refused, nil
 }
