@@ -55,3 +55,12 @@ func (p *People) Enroll(ctx context.Context, hash []byte, u *store.User, cred *s
 	}
 	return e, refused, nil
 }
+
+// RefuseCeremony audits a refused finish of a ceremony (a passkey's, a
+// TOTP set-up's, a provider's login, used twice or too late):
+// ceremony.refused by actor on subject, in a transaction of its own.
+func (p *People) RefuseCeremony(ctx context.Context, actor, subject string, data map[string]any) error {
+	return p.st.InTx(ctx, func(tx store.Tx) error {
+		return p.Audit(ctx, tx, audit.CeremonyRefused, actor, subject, data)
+	})
+}

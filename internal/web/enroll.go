@@ -253,11 +253,6 @@ func (w *Web) finishEnrollment(r *http.Request, en *enrollment, cred *store.Cred
 	return secret, nil
 }
 
-// addCredential saves a new factor and audits it (gate.People.AddFactorIn).
-func (w *Web) addCredential(ctx context.Context, tx store.Tx, u *store.User, cred *store.Credential) error {
-	return factorError(w.people.AddFactorIn(ctx, tx, u, cred))
-}
-
 // factorError words a factor registered already.
 func factorError(err error) error {
 	if errors.Is(err, gate.ErrFactorExists) {

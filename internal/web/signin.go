@@ -17,12 +17,6 @@ import (
 	"github.com/stepgate/stepgate/internal/store"
 )
 
-// audit appends an event of the people's side to the audit log in tx
-// (gate.People.Audit, which marks a refusal as written).
-func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
-	return w.people.Audit(ctx, tx, typ, actor, subject, data)
-}
-
 type signInView struct {
 	Next    string
 	Name    string
@@ -109,12 +103,6 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// startSession creates a session in tx, ends the one the browser had (no
-// session fixation) and records the sign-in (gate.People.StartSession).
-func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, data map[string]any) error {
-	return w.people.StartSession(ctx, tx, u, s, old, data)
-}
-
 // sessionMaker makes the session of a sign-in, keeping its secret (for
 // the cookie) in *secret.
 func (w *Web) sessionMaker(secret *string) gate.NewSession {
@@ -169,12 +157,6 @@ const msgSignCount = "This passkey was refused: its signature counter did not mo
 // waUser is a person as the webauthn package knows them.
 func waUser(u *store.User) webauthn.User {
 	return webauthn.User{ID: u.ID, Name: u.Name, DisplayName: u.Name}
-}
-
-// lockedCredentials reads a person's factors of kind ("": all of them)
-// for update, in the order every writer locks them (gate.LockedCredentials).
-func lockedCredentials(ctx context.Context, tx store.Tx, userID string, kind store.CredentialKind) ([]*store.Credential, error) {
-	return gate.LockedCredentials(ctx, tx, userID, kind)
 }
 
 // errDisabled refuses a disabled account.

@@ -57,7 +57,8 @@ type FactorNotifier interface {
 
 // webStore is what the pages use of the store: sign-in sessions, the
 // ceremonies of passkeys, enrollment links, people and their factors.
-// What changes several rows together runs in InTx.
+// The pages run no transaction of their own: InTx is what gate.People
+// runs the people's side in (factors, sign-ins, approvals, enrollment).
 type webStore interface {
 	InTx(ctx context.Context, fn func(tx store.Tx) error) error
 	GetUser(ctx context.Context, id string) (*store.User, error)
