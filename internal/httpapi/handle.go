@@ -64,42 +64,39 @@ func (a *API) handle(limit int64, h handlerFunc) http.Handler {
 	})
 }
 
-// classify maps an error to an answer. Messages of client errors are the
-// error's own words (they describe the request); server errors say nothing
-// of their cause.
+// classify maps an error to an answer: a refusal of the gate by its class
+// (gate.Classify, which the pages use too). Messages of client errors are
+// the error's own words (they describe the request); server errors say
+// nothing of their cause.
 func classify(err error) (status int, code, msg string) {
 	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr) || errors.Is(err, plan.ErrTooLarge):
+	if errors.As(err, &maxErr) || errors.Is(err, plan.ErrTooLarge) {
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the request body is too large"
-	case errors.Is(err, gate.ErrSavedPlan):
-		return http.StatusBadRequest, api.CodeSavedPlan, err.Error()
-	case errors.Is(err, gate.ErrBadRequest):
-		return http.StatusBadRequest, api.CodeBadRequest, words(err, gate.ErrBadRequest)
-	case errors.Is(err, gate.ErrSelfApproval), errors.Is(err, gate.ErrNotEligible), errors.Is(err, gate.ErrSelfReview):
-		return http.StatusForbidden, api.CodeForbidden, err.Error()
-	case errors.Is(err, gate.ErrBreakGlass):
-		return http.StatusForbidden, api.CodeForbidden, err.Error()
-	case errors.Is(err, gate.ErrUnauthorized):
-		return http.StatusUnauthorized, api.CodeUnauthorized, "a valid stepgate token is required (Authorization: Bearer sgt_...)"
-	case errors.Is(err, gate.ErrForbidden):
-		return http.StatusForbidden, api.CodeForbidden, words(err, gate.ErrForbidden)
-	case errors.Is(err, gate.ErrNotFound):
-		return http.StatusNotFound, api.CodeNotFound, words(err, gate.ErrNotFound)
-	case errors.Is(err, gate.ErrInvalidGrant):
-		return http.StatusUnauthorized, api.CodeInvalidGrant, words(err, gate.ErrInvalidGrant)
-	case errors.Is(err, gate.ErrLimited):
-		return http.StatusTooManyRequests, api.CodeRateLimited, err.Error()
-	case errors.Is(err, gate.ErrConflict):
-		return http.StatusConflict, api.CodeConflict, words(err, gate.ErrConflict)
-	case errors.Is(err, gate.ErrNotPending):
-		return http.StatusConflict, api.CodeConflict, err.Error()
+	}
+	if cl, ok := gate.Classify(err); ok {
+		return cl.Status, cl.Code, refusalWords(err, cl.Sentinel)
+	}
+	switch {
 	case errors.Is(err, errUnavailable), errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, api.CodeUnavailable, "the database cannot record anything now; nothing is allowed, try again shortly"
 	case errors.Is(err, policy.ErrEvaluation):
 		return http.StatusInternalServerError, api.CodeInternal, "the policy could not be evaluated; nothing is allowed"
 	}
 	return http.StatusInternalServerError, api.CodeInternal, "internal error; nothing is allowed"
+}
+
+// refusalWords is the message of a refusal of the gate: without the
+// leading words of a generic sentinel, which the status and code already
+// say; the whole error for a precise one (it names the rule); one
+// sentence for a missing or wrong token, whatever went wrong.
+func refusalWords(err, sentinel error) string {
+	switch sentinel {
+	case gate.ErrBadRequest, gate.ErrForbidden, gate.ErrNotFound, gate.ErrInvalidGrant, gate.ErrConflict:
+		return words(err, sentinel)
+	case gate.ErrUnauthorized:
+		return "a valid stepgate token is required (Authorization: Bearer sgt_...)"
+	}
+	return err.Error()
 }
 
 var errUnavailable = errors.New("store unavailable")

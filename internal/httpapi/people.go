@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/ident"
@@ -191,37 +188,12 @@ func (a *API) person(r *http.Request, p *peopleSide) (*store.User, *oidc.Identit
 		// this token, never older ones kept in the account. They are kept
 		// in the account too, as a web sign-in keeps them: whether an
 		// approval still counts is decided with the account's groups.
-		if err := a.syncGroups(r.Context(), p.now(), u, id); err != nil {
+		if err := gate.SyncGroups(r.Context(), a.st, p.now(), u, id.Groups, id.Issuer); err != nil {
 			return nil, nil, err
 		}
 	}
 	setActor(r, u.Name)
 	return u, id, nil
-}
-
-// syncGroups replaces u's groups with those of the ID token, and audits
-// it (as a web sign-in through the provider does).
-func (a *API) syncGroups(ctx context.Context, now time.Time, u *store.User, id *oidc.Identity) error {
-	err := a.st.InTx(ctx, func(tx store.Tx) error {
-		cur, err := tx.GetUser(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		cur.Groups = id.Groups
-		if err := tx.UpdateUser(ctx, cur); err != nil {
-			return err
-		}
-		data, err := json.Marshal(map[string]any{"groups": id.Groups, "iss": id.Issuer})
-		if err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, &audit.Event{Time: now.UTC(), Type: audit.UserGroups, Actor: "oidc", Subject: "user:" + u.Name, Data: data})
-	})
-	if err != nil {
-		return fmt.Errorf("keeping the groups of %s from the ID token: %w", u.Name, err)
-	}
-	u.Groups = id.Groups
-	return nil
 }
 
 func (a *API) peopleMe(w http.ResponseWriter, r *http.Request, p *peopleSide) error {
@@ -414,13 +386,13 @@ func (a *API) peopleApprove(w http.ResponseWriter, r *http.Request, p *peopleSid
 	}
 	aal := gate.ClampAAL(id.Level)
 	now := p.now().UTC()
-	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: u.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
-		return fmt.Errorf("%w: this sign-in (level %d, amr %s) cannot count for check %s, which accepts only the methods %s; nothing was recorded",
-			gate.ErrForbidden, aal, strings.Join(id.AMR, " "), c.ID, strings.Join(req.Methods, ", "))
-	}
 	proof := &gate.Proof{
 		Subject: u.Name, Groups: u.Groups, Admin: u.Admin, Approved: true,
 		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime, Evidence: gate.OIDCEvidence(id),
+	}
+	if gate.Counts(c, proof, now) != nil {
+		return fmt.Errorf("%w: this sign-in (level %d, amr %s) cannot count for check %s, which accepts only the methods %s; nothing was recorded",
+			gate.ErrForbidden, aal, strings.Join(id.AMR, " "), c.ID, strings.Join(req.Methods, ", "))
 	}
 	v, err := a.svc.Record(r.Context(), c.ID, proof)
 	if err != nil {

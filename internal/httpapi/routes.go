@@ -65,7 +65,8 @@ func (a *API) metricsAuth(next http.Handler) http.Handler {
 
 // apiStore is what the API needs of the store itself (everything else goes
 // through the gate): readiness, the pending counts of the metrics, and the
-// people API's account lookup and group sync.
+// people API's account lookup and the store gate.SyncGroups runs its
+// transaction in.
 type apiStore interface {
 	Ping(ctx context.Context) error
 	PendingStats(ctx context.Context, now time.Time) (pending, overdue int, err error)

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/notify"
 
 	"github.com/stepgate/stepgate/internal/authn/totp"
@@ -97,10 +97,7 @@ func (w *Web) accountMessage(rw http.ResponseWriter, r *http.Request, s *signedI
 // fresh reports whether the session's proof is recent enough to add or
 // remove a factor (FreshAuth): a stolen session must not be enough to
 // enroll the thief's factor or remove the owner's.
-func (w *Web) fresh(s *signedIn) bool {
-	age := w.now().Sub(s.sess.AuthTime)
-	return age >= -time.Minute && age <= FreshAuth
-}
+func (w *Web) fresh(s *signedIn) bool { return w.people.Fresh(s.sess.AuthTime) }
 
 // reauthPath is where a person proves again who they are, then comes back
 // to next.
@@ -109,35 +106,22 @@ func reauthPath(next string) string { return "/signin?reauth=1&next=" + url.Quer
 var msgNotFresh = fmt.Sprintf("Adding or removing a factor needs a fresh proof of who you are (within %d minutes). Sign in again, then try once more.", int(FreshAuth/time.Minute))
 
 // requireFresh refuses to add or remove a factor with a session whose
-// proof is older than FreshAuth, and audits the refusal
-// (audit.CredentialRefused).
+// proof is older than FreshAuth; the gate audits the refusal
+// (gate.People.RequireFresh, audit.CredentialRefused).
 func (w *Web) requireFresh(r *http.Request, s *signedIn, action string) error {
-	if w.fresh(s) {
-		return nil
+	err := w.people.RequireFresh(r.Context(), s.user, s.sess.AuthTime, action, r.Pattern)
+	if errors.Is(err, gate.ErrNotFresh) {
+		return &userError{status: http.StatusForbidden, msg: msgNotFresh, err: errNotFresh}
 	}
-	ctx := r.Context()
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		return w.audit(ctx, tx, audit.CredentialRefused, s.user.Name, "user:"+s.user.ID, map[string]any{
-			"action": action, "reason": "the session's proof is older than the fresh step-up allows",
-			"auth_time": s.sess.AuthTime, "max_age": int(FreshAuth / time.Second), "route": r.Pattern,
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("auditing refused factor change: %w", err)
-	}
-	return &userError{status: http.StatusForbidden, msg: msgNotFresh, err: errNotFresh}
+	return err
 }
 
 // errNotFresh is the cause of a refusal for want of a fresh step-up.
-var errNotFresh = errors.New("no fresh step-up")
+var errNotFresh = gate.ErrNotFresh
 
-// ownCredential reads one of the person's factors, locked.
-func ownCredential(r *http.Request, tx store.Tx, s *signedIn) (*store.Credential, error) {
-	c, err := tx.GetCredentialForUpdate(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.UserID != s.user.ID) {
-		return nil, fail(http.StatusNotFound, "There is no such factor on your account.")
-	}
-	return c, err
+// errNoSuchFactor answers a factor that is not the person's.
+func errNoSuchFactor(err error) error {
+	return failWith(http.StatusNotFound, "There is no such factor on your account.", err)
 }
 
 func (w *Web) renameFactor(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
@@ -146,18 +130,10 @@ func (w *Web) renameFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 	if name == "" {
 		return w.accountMessage(rw, r, s, http.StatusBadRequest, "A factor needs a name.")
 	}
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		c, err := ownCredential(r, tx, s)
-		if err != nil {
-			return err
-		}
-		old := c.Name
-		c.Name = name
-		if err := tx.UpdateCredential(ctx, c); err != nil {
-			return err
-		}
-		return w.audit(ctx, tx, audit.CredentialRenamed, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": c.ID, "from": old, "to": name})
-	})
+	err := w.people.RenameFactor(ctx, s.user, r.PathValue("id"), name)
+	if errors.Is(err, gate.ErrNoSuchFactor) {
+		return errNoSuchFactor(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -168,34 +144,21 @@ func (w *Web) renameFactor(rw http.ResponseWriter, r *http.Request, s *signedIn)
 // errLastFactor refuses to remove a person's only factor.
 var errLastFactor = fail(http.StatusConflict, "This is your only factor: removing it would lock you out. Add another factor first, then remove this one.")
 
-// removeFactor removes one of the person's factors, never the last. Every
-// factor of the person is locked first (in id order), so that two
-// removals at once cannot both see two factors and leave none.
+// removeFactor removes one of the person's factors, never the last
+// (gate.People.RemoveFactor).
 func (w *Web) removeFactor(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	if err := w.requireFresh(r, s, "remove"); err != nil {
 		return w.notFresh(rw, r, s, err)
 	}
-	var found *store.Credential
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		all, err := lockedCredentials(ctx, tx, s.user.ID, "")
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(all, func(c *store.Credential) bool { return c.ID == id && c.UserID == s.user.ID })
-		switch {
-		case i < 0:
-			return fail(http.StatusNotFound, "There is no such factor on your account.")
-		case len(all) <= 1:
-			return errLastFactor
-		}
-		found = all[i]
-		if err := tx.DeleteCredential(ctx, id); err != nil {
-			return err
-		}
-		return w.audit(ctx, tx, audit.CredentialRemoved, s.user.Name, "user:"+s.user.ID, map[string]any{"credential": id, "kind": found.Kind, "name": found.Name})
-	})
+	found, err := w.people.RemoveFactor(ctx, s.user, id)
+	switch {
+	case errors.Is(err, gate.ErrNoSuchFactor):
+		err = errNoSuchFactor(err)
+	case errors.Is(err, gate.ErrLastFactor):
+		err = errLastFactor
+	}
 	var ue *userError
 	if errors.As(err, &ue) {
 		return w.accountMessage(rw, r, s, ue.status, ue.msg)
@@ -267,7 +230,7 @@ func (w *Web) addTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) erro
 		w.renderAs(rw, r, http.StatusBadRequest, "enroll", s.user.Name, addView(s, p, msg))
 		return nil
 	}
-	if err := w.st.InTx(r.Context(), func(tx store.Tx) error { return w.addCredential(r.Context(), tx, s.user, cred) }); err != nil {
+	if err := factorError(w.people.AddFactor(r.Context(), s.user, cred)); err != nil {
 		return err
 	}
 	w.factorChanged(r.Context(), notify.FactorAdded, s.user, cred, "account")
@@ -290,7 +253,7 @@ func (w *Web) addPasskeyFinish(rw http.ResponseWriter, r *http.Request, s *signe
 	if err != nil {
 		return err
 	}
-	if err := w.st.InTx(r.Context(), func(tx store.Tx) error { return w.addCredential(r.Context(), tx, s.user, cred) }); err != nil {
+	if err := factorError(w.people.AddFactor(r.Context(), s.user, cred)); err != nil {
 		return err
 	}
 	w.factorChanged(r.Context(), notify.FactorAdded, s.user, cred, "account")

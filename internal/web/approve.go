@@ -7,11 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
@@ -19,14 +17,6 @@ import (
 	"github.com/stepgate/stepgate/internal/policy"
 	"github.com/stepgate/stepgate/internal/store"
 )
-
-// totpAllowed reports whether a TOTP code can meet req.
-func totpAllowed(req *policy.Requirements) bool {
-	if req.AAL > totp.AAL {
-		return false
-	}
-	return len(req.Methods) == 0 || slices.ContainsFunc(totp.AMR, func(m string) bool { return slices.Contains(req.Methods, m) })
-}
 
 // precheck refuses, before any ceremony, an answer that cannot count:
 // so that a person does not spend a code, or touch a key, for nothing.
@@ -36,7 +26,7 @@ func precheck(c *api.Check, u *store.User, method string) error {
 		return recordError(err, c)
 	}
 	req := c.Assessment.Requirements
-	if method == "totp" && !totpAllowed(req) {
+	if method == "totp" && !gate.TOTPMeets(req) {
 		if req.AAL > totp.AAL {
 			return fail(http.StatusForbidden, "This check needs level 3: a passkey with user verification. An authenticator app code is not enough.")
 		}
@@ -54,23 +44,28 @@ func notEligibleMessage(req *policy.Requirements) string {
 
 // recordError turns a refusal of gate.Record into a message.
 func recordError(err error, c *api.Check) error {
-	switch {
-	case errors.Is(err, gate.ErrSelfApproval):
-		return failWith(http.StatusForbidden, msgSelf, err)
-	case errors.Is(err, gate.ErrNotPending):
-		return failWith(http.StatusConflict, msgNotPending, err)
-	case errors.Is(err, gate.ErrNotEligible):
-		msg := msgNotEligible
-		if c != nil && c.Assessment != nil && c.Assessment.Requirements != nil {
-			msg = notEligibleMessage(c.Assessment.Requirements)
+	ue := refused(err, func(sentinel error) string {
+		switch sentinel {
+		case gate.ErrSelfApproval:
+			return msgSelf
+		case gate.ErrNotPending:
+			return msgNotPending
+		case gate.ErrNotEligible:
+			if c != nil && c.Assessment != nil && c.Assessment.Requirements != nil {
+				return notEligibleMessage(c.Assessment.Requirements)
+			}
+			return msgNotEligible
+		case gate.ErrNotFound:
+			return "There is no such check."
+		case gate.ErrBadRequest:
+			return "This answer could not be recorded."
 		}
-		return failWith(http.StatusForbidden, msg, err)
-	case errors.Is(err, gate.ErrNotFound):
-		return failWith(http.StatusNotFound, "There is no such check.", err)
-	case errors.Is(err, gate.ErrBadRequest):
-		return failWith(http.StatusBadRequest, "This answer could not be recorded.", err)
+		return ""
+	})
+	if ue == nil {
+		return fmt.Errorf("recording answer: %w", err)
 	}
-	return fmt.Errorf("recording answer: %w", err)
+	return ue
 }
 
 // formError shows the review page again with a person's error, or
@@ -112,31 +107,16 @@ func (w *Web) approveTOTP(rw http.ResponseWriter, r *http.Request, s *signedIn) 
 	if w.throttle.Wait(key, addr) > 0 {
 		return w.formError(rw, r, s, failWith(http.StatusTooManyRequests, totpMessage(totp.ErrLocked, false), totp.ErrLocked))
 	}
-	var cred *store.Credential
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		var err error
-		cred, refused, err = w.verifyTOTP(ctx, tx, s.user, code, map[string]any{"during": "approval", "check": c.ID})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("verifying totp for approval: %w", err)
-	}
+	verified, refused, err := w.people.ApproveTOTP(ctx, c, s.user, code)
 	if errors.Is(refused, totp.ErrInvalid) {
 		w.throttle.Fail(key, addr)
-	} else if refused == nil {
+	} else if verified {
 		w.throttle.Succeed(key, addr)
 	}
 	if refused != nil {
 		return w.formError(rw, r, s, failWith(http.StatusUnauthorized, totpMessage(refused, false), refused))
 	}
-	now := w.now().UTC()
-	proof := &gate.Proof{
-		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
-		AMR: totp.AMR, AAL: totp.AAL, AuthTime: now,
-		Evidence: evidenceJSON(map[string]string{"method": "totp", "credential": cred.ID}),
-	}
-	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+	if err != nil {
 		return w.formError(rw, r, s, recordError(err, c))
 	}
 	redirect(rw, r, "/checks/"+url.PathEscape(c.ID)+"?done=approved")
@@ -187,7 +167,7 @@ func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *si
 	if len(creds) == 0 {
 		return fail(http.StatusBadRequest, msgNoPasskey)
 	}
-	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, approvalDigest(c))
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, gate.PlanDigest(c))
 	if errors.Is(err, webauthn.ErrNoCredentials) {
 		return fail(http.StatusBadRequest, msgNoPasskey)
 	}
@@ -228,35 +208,6 @@ func requireUV(opts json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(o)
 }
 
-// approvalDigest is the plan digest an approval signature covers: the
-// digest of the plan shown, or "none" for an operation without a plan
-// (secret.read), since the challenge needs a non-empty value.
-func approvalDigest(c *api.Check) string {
-	if c.PlanSHA256 == "" {
-		return "none"
-	}
-	return c.PlanSHA256
-}
-
-// passkeyEvidence is what is stored with a passkey approval: the
-// Assertion's fields as they are (so the evidence decodes as a
-// webauthn.Assertion), with what VerifyStoredAssertion needs besides them:
-// the nonce, and the check and plan digest the challenge covered.
-func passkeyEvidence(as *webauthn.Assertion, checkID, digest, nonce string) (json.RawMessage, error) {
-	b, err := json.Marshal(as)
-	if err != nil {
-		return nil, fmt.Errorf("encoding assertion: %w", err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("encoding assertion: %w", err)
-	}
-	for k, v := range map[string]string{"method": "webauthn", "check_id": checkID, "plan_digest": digest, "nonce": nonce} {
-		m[k], _ = json.Marshal(v)
-	}
-	return json.Marshal(m)
-}
-
 // approvePasskeyFinish verifies the assertion against the check it was
 // begun for and records the approval with the assertion as evidence. The
 // person's passkeys are read for update and the one used written back in
@@ -282,46 +233,13 @@ func (w *Web) approvePasskeyFinish(rw http.ResponseWriter, r *http.Request, s *s
 	}
 	req := c.Assessment.Requirements
 	requireUV := req.AAL >= webauthn.AALWithUV
-	digest := approvalDigest(c)
-	var as *webauthn.Assertion
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		creds, err := lockedPasskeys(ctx, tx, s.user.ID)
-		if err != nil {
-			return err
-		}
-		a, cred, err := w.wa.FinishApproval(waUser(s.user), creds, cer.Data, body, c.ID, digest, requireUV)
-		if err != nil {
-			if refused = passkeyRefusal(err, requireUV); refused == nil {
-				return err
-			}
-			if errors.Is(err, webauthn.ErrCloned) {
-				return w.audit(ctx, tx, audit.CredentialSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "approval", "check": c.ID, "error": err.Error()})
-			}
-			return nil
-		}
-		as = a
-		return tx.UpdateCredential(ctx, cred)
-	})
-	if err != nil {
-		return fmt.Errorf("verifying passkey approval: %w", err)
-	}
-	if refused != nil {
-		return refused
-	}
-	now := w.now().UTC()
-	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: as.AAL, AMR: as.AMR, AuthTime: now}, now) {
-		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", as.AAL, strings.Join(as.AMR, ", "), aalText(req.AAL)))
-	}
-	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
-	if err != nil {
-		return err
-	}
-	proof := &gate.Proof{
-		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
-		AMR: as.AMR, AAL: as.AAL, AuthTime: now, Evidence: evidence,
-	}
-	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
+	as, refused, err := w.people.ApprovePasskey(ctx, c, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body, RequireUV: requireUV}, cer.Nonce)
+	switch {
+	case refused != nil:
+		return passkeyRefusal(refused, requireUV)
+	case errors.Is(err, gate.ErrWeakProof):
+		return failWith(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", as.AAL, strings.Join(as.AMR, ", "), aalText(req.AAL)), err)
+	case err != nil:
 		return recordError(err, c)
 	}
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/checks/" + url.PathEscape(c.ID) + "?done=approved"})

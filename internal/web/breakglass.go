@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/ident"
@@ -29,19 +28,25 @@ const msgBreakGlassSelf = "You asked for this check: break-glass replaces the ap
 
 // breakGlassError turns a refusal of the gate into a message.
 func (w *Web) breakGlassError(err error) error {
-	switch {
-	case errors.Is(err, gate.ErrSelfApproval):
-		return failWith(http.StatusForbidden, msgBreakGlassSelf, err)
-	case errors.Is(err, gate.ErrNotEligible):
-		return failWith(http.StatusForbidden, fmt.Sprintf("Break-glass is for the members of the group %q. Nothing was recorded.", w.svc.BreakGlassGroup()), err)
-	case errors.Is(err, gate.ErrNotPending):
-		return failWith(http.StatusConflict, msgNotPending, err)
-	case errors.Is(err, gate.ErrNotFound):
-		return failWith(http.StatusNotFound, "There is no such check.", err)
-	case errors.Is(err, gate.ErrBreakGlass):
-		return failWith(http.StatusForbidden, "Break-glass refused: "+strings.TrimPrefix(err.Error(), gate.ErrBreakGlass.Error()+": ")+". Nothing was recorded.", err)
+	ue := refused(err, func(sentinel error) string {
+		switch sentinel {
+		case gate.ErrSelfApproval:
+			return msgBreakGlassSelf
+		case gate.ErrNotEligible:
+			return fmt.Sprintf("Break-glass is for the members of the group %q. Nothing was recorded.", w.svc.BreakGlassGroup())
+		case gate.ErrNotPending:
+			return msgNotPending
+		case gate.ErrNotFound:
+			return "There is no such check."
+		case gate.ErrBreakGlass:
+			return "Break-glass refused: " + strings.TrimPrefix(err.Error(), gate.ErrBreakGlass.Error()+": ") + ". Nothing was recorded."
+		}
+		return ""
+	})
+	if ue == nil {
+		return fmt.Errorf("breaking the glass: %w", err)
 	}
-	return fmt.Errorf("breaking the glass: %w", err)
+	return ue
 }
 
 // breakGlassBegin starts the ceremony: a passkey assertion with user
@@ -58,7 +63,7 @@ func (w *Web) breakGlassBegin(rw http.ResponseWriter, r *http.Request, s *signed
 	if err != nil {
 		return fmt.Errorf("listing factors: %w", err)
 	}
-	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), webauthnOnly(all), c.ID, approvalDigest(c))
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), webauthnOnly(all), c.ID, gate.PlanDigest(c))
 	if errors.Is(err, webauthn.ErrNoCredentials) {
 		return fail(http.StatusBadRequest, "Break-glass needs a passkey, and your account has none.")
 	}
@@ -95,42 +100,11 @@ func (w *Web) breakGlassFinish(rw http.ResponseWriter, r *http.Request, s *signe
 	if err := w.svc.MayBreakGlass(c, &gate.Proof{Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin}); err != nil {
 		return w.breakGlassError(err)
 	}
-	digest := approvalDigest(c)
-	var as *webauthn.Assertion
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		creds, err := lockedPasskeys(ctx, tx, s.user.ID)
-		if err != nil {
-			return err
-		}
-		a, cred, err := w.wa.FinishApproval(waUser(s.user), creds, cer.Data, body, c.ID, digest, true)
-		if err != nil {
-			if refused = passkeyRefusal(err, true); refused == nil {
-				return err
-			}
-			if errors.Is(err, webauthn.ErrCloned) {
-				return w.audit(ctx, tx, audit.CredentialSignCount, s.user.Name, "user:"+s.user.ID, map[string]any{"during": "break-glass", "check": c.ID, "error": err.Error()})
-			}
-			return nil
-		}
-		as = a
-		return tx.UpdateCredential(ctx, cred)
-	})
-	if err != nil {
-		return fmt.Errorf("verifying break-glass passkey: %w", err)
-	}
+	refused, err := w.people.BreakGlassPasskey(ctx, c, s.user, &gate.PasskeyProof{Session: cer.Data, Body: body}, cer.Nonce)
 	if refused != nil {
-		return refused
+		return passkeyRefusal(refused, true)
 	}
-	evidence, err := passkeyEvidence(as, c.ID, digest, cer.Nonce)
 	if err != nil {
-		return err
-	}
-	proof := &gate.Proof{
-		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
-		AMR: as.AMR, AAL: as.AAL, AuthTime: w.now().UTC(), Evidence: evidence,
-	}
-	if _, err := w.svc.BreakGlass(ctx, c.ID, proof); err != nil {
 		return w.breakGlassError(err)
 	}
 	writeJSON(rw, http.StatusOK, map[string]string{"redirect": "/checks/" + url.PathEscape(c.ID) + "?done=breakglass"})
@@ -253,22 +227,26 @@ func (w *Web) showReviews(rw http.ResponseWriter, r *http.Request, s *signedIn, 
 func (w *Web) acknowledge(rw http.ResponseWriter, r *http.Request, s *signedIn) error {
 	id := r.PathValue("id")
 	_, err := w.svc.AcknowledgeBreakGlass(r.Context(), id, &gate.Reviewer{Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin}, r.PostFormValue("note"))
-	var ue error
-	switch {
-	case err == nil:
+	if err == nil {
 		redirect(rw, r, "/reviews?done=acknowledged")
 		return nil
-	case errors.Is(err, gate.ErrSelfReview):
-		ue = failWith(http.StatusForbidden, "You broke the glass on this check, or asked for it: another person reviews it.", err)
-	case errors.Is(err, gate.ErrNotEligible):
-		ue = failWith(http.StatusForbidden, "A review is given by an admin, an approver or a member of the break-glass group.", err)
-	case errors.Is(err, gate.ErrBadRequest):
-		ue = failWith(http.StatusBadRequest, "Write a note: what you checked, and what was done.", err)
-	case errors.Is(err, gate.ErrConflict):
-		ue = failWith(http.StatusConflict, "Someone reviewed it already.", err)
-	case errors.Is(err, gate.ErrNotFound):
-		ue = failWith(http.StatusNotFound, "Nobody broke the glass on this check.", err)
-	default:
+	}
+	ue := refused(err, func(sentinel error) string {
+		switch sentinel {
+		case gate.ErrSelfReview:
+			return "You broke the glass on this check, or asked for it: another person reviews it."
+		case gate.ErrNotEligible:
+			return "A review is given by an admin, an approver or a member of the break-glass group."
+		case gate.ErrBadRequest:
+			return "Write a note: what you checked, and what was done."
+		case gate.ErrConflict:
+			return "Someone reviewed it already."
+		case gate.ErrNotFound:
+			return "Nobody broke the glass on this check."
+		}
+		return ""
+	})
+	if ue == nil {
 		return err
 	}
 	var u *userError

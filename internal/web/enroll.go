@@ -13,9 +13,9 @@ import (
 	"unicode"
 
 	"github.com/stepgate/stepgate/internal/account"
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
+	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/notify"
 	"github.com/stepgate/stepgate/internal/store"
 )
@@ -240,60 +240,25 @@ func (w *Web) enrollTOTP(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // finishEnrollment saves the first factor, uses up the link and signs the
-// person in, in one transaction.
+// person in, in one transaction (gate.People.Enroll).
 func (w *Web) finishEnrollment(r *http.Request, en *enrollment, cred *store.Credential) (string, error) {
-	ctx := r.Context()
-	now := w.now().UTC()
 	var secret string
-	var refused error
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		// Used once, atomically: of two finishes with one link (a passkey
-		// and a code, or the same one twice), one wins.
-		e, err := tx.UseEnrollment(ctx, en.hash, now)
-		if errors.Is(err, store.ErrUsed) || errors.Is(err, store.ErrExpired) {
-			refused = w.usable(e)
-			return w.audit(ctx, tx, audit.CeremonyRefused, en.user.Name, "user:"+en.user.ID, map[string]any{
-				"purpose": "enrollment", "reason": refusedReason(err), "credential": cred.ID, "kind": cred.Kind,
-			})
-		}
-		if err != nil {
-			return fmt.Errorf("using enrollment: %w", err)
-		}
-		if err := w.addCredential(ctx, tx, en.user, cred); err != nil {
-			return err
-		}
-		if err := w.audit(ctx, tx, audit.UserEnrolled, en.user.Name, "user:"+en.user.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind}); err != nil {
-			return err
-		}
-		// The link and a factor just made prove little: the session starts
-		// at aal 1, whatever the factor. Approving asks for a new proof.
-		var s *store.Session
-		secret, s = w.newSession(en.user.ID, 1, []string{})
-		return w.startSession(ctx, tx, en.user, s, cookieHash(r), map[string]any{"credential": cred.ID, "kind": cred.Kind})
-	})
-	if err == nil && refused != nil {
-		return "", refused
+	e, refused, err := w.people.Enroll(r.Context(), en.hash, en.user, cred, cookieHash(r), w.sessionMaker(&secret))
+	if err != nil {
+		return "", factorError(err)
 	}
-	return secret, err
+	if refused != nil {
+		return "", w.usable(e)
+	}
+	return secret, nil
 }
 
-// refusedReason says why a single-use record was refused.
-func refusedReason(err error) string {
-	if errors.Is(err, store.ErrUsed) {
-		return reasonReplayed
+// factorError words a factor registered already.
+func factorError(err error) error {
+	if errors.Is(err, gate.ErrFactorExists) {
+		return fail(http.StatusConflict, "This factor is already registered.")
 	}
-	return reasonExpired
-}
-
-// addCredential saves a new factor and audits it.
-func (w *Web) addCredential(ctx context.Context, tx store.Tx, u *store.User, cred *store.Credential) error {
-	if err := tx.AddCredential(ctx, cred); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fail(http.StatusConflict, "This factor is already registered.")
-		}
-		return fmt.Errorf("adding credential: %w", err)
-	}
-	return w.audit(ctx, tx, audit.CredentialAdded, u.Name, "user:"+u.ID, map[string]any{"credential": cred.ID, "kind": cred.Kind, "name": cred.Name})
+	return err
 }
 
 // registerRequest is the body of a passkey registration's finish.

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+
+	"github.com/stepgate/stepgate/internal/gate"
 )
 
 // Body limits.
@@ -45,6 +47,23 @@ func fail(status int, msg string) error { return &userError{status: status, msg:
 // failWith keeps the cause for the log.
 func failWith(status int, msg string, err error) error {
 	return &userError{status: status, msg: msg, err: err}
+}
+
+// refused turns a refusal of the gate into a person's error: the status
+// of its class (gate.Classify, by which the API answers it too) and the
+// sentence say has for the sentinel that classified it. It returns nil
+// when err is no refusal of the gate or say has no sentence for it: the
+// caller's own failure.
+func refused(err error, say func(sentinel error) string) error {
+	cl, ok := gate.Classify(err)
+	if !ok {
+		return nil
+	}
+	msg := say(cl.Sentinel)
+	if msg == "" {
+		return nil
+	}
+	return failWith(cl.Status, msg, err)
 }
 
 // errSignIn asks the browser to sign in (again).

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/oidc"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
@@ -187,72 +184,23 @@ func (w *Web) oidcCallback(rw http.ResponseWriter, r *http.Request) error {
 	return w.oidcApprove(rw, r, s, fl.Flow, id)
 }
 
-func newUserID() string {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	return "usr_" + hex.EncodeToString(b)
-}
-
 // oidcSignIn signs in the account linked to the token's subject, creating
 // it on the first sign-in. With a groups claim configured, the mapped
 // groups replace the account's groups at each sign-in.
 func (w *Web) oidcSignIn(rw http.ResponseWriter, r *http.Request, id *oidc.Identity, next string) error {
 	ctx := r.Context()
 	link := oidcLink(id.Subject)
-	old := cookieHash(r)
 	var secret string
-	var refused error
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		now := w.now().UTC()
-		u, err := tx.FindUserByLink(ctx, link)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			name := oidc.AccountName(id)
-			if _, err := tx.GetUserByName(ctx, name); err == nil {
-				refused = fail(http.StatusConflict, fmt.Sprintf("A stepgate account named %q exists and is not linked to this identity. An admin can link it: stepgate users link %s %s", name, name, link))
-				return nil
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			email := id.Email
-			if len(email) > 254 || !strings.Contains(email, "@") {
-				email = ""
-			}
-			u = &store.User{ID: newUserID(), Name: name, Email: email, Groups: id.Groups, Links: []string{link}, CreatedAt: now}
-			if err := tx.CreateUser(ctx, u); err != nil {
-				return err
-			}
-			if err := w.audit(ctx, tx, audit.UserCreated, "oidc", "user:"+u.Name, map[string]any{"id": u.ID, "groups": u.Groups, "link": link, "iss": id.Issuer}); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case !u.DisabledAt.IsZero():
-			refused = errDisabled
-			return nil
-		case w.oidcGroupsSynced() && !slices.Equal(u.Groups, id.Groups):
-			u.Groups = id.Groups
-			if err := tx.UpdateUser(ctx, u); err != nil {
-				return err
-			}
-			if err := w.audit(ctx, tx, audit.UserGroups, "oidc", "user:"+u.Name, map[string]any{"groups": u.Groups, "iss": id.Issuer}); err != nil {
-				return err
-			}
-		}
-		var sess *store.Session
-		secret, sess = w.newSession(u.ID, gate.ClampAAL(id.Level), id.AMR)
-		if !id.AuthTime.IsZero() {
-			sess.AuthTime = id.AuthTime
-		}
-		return w.startSession(ctx, tx, u, sess, old, map[string]any{"method": "oidc", "iss": id.Issuer, "sub": id.Subject, "acr": id.ACR})
-	})
+	refused, err := w.people.SignInOIDC(ctx, id, link, w.oidcGroupsSynced(), cookieHash(r), w.sessionMaker(&secret))
 	if err != nil {
-		return fmt.Errorf("signing in with oidc: %w", err)
+		return err
 	}
-	if refused != nil {
-		return refused
+	switch {
+	case errors.Is(refused, gate.ErrNameTaken):
+		name := oidc.AccountName(id)
+		return failWith(http.StatusConflict, fmt.Sprintf("A stepgate account named %q exists and is not linked to this identity. An admin can link it: stepgate users link %s %s", name, name, link), refused)
+	case errors.Is(refused, gate.ErrAccountDisabled):
+		return errDisabled
 	}
 	w.setSessionCookie(rw, secret)
 	redirect(rw, r, orDefault(next, "/checks"))
@@ -286,13 +234,13 @@ func (w *Web) oidcApprove(rw http.ResponseWriter, r *http.Request, s *signedIn, 
 	req := c.Assessment.Requirements
 	aal := gate.ClampAAL(id.Level)
 	now := w.now().UTC()
-	if !gate.Qualifies(req, c.Requester, &store.Approval{Subject: s.user.Name, Approved: true, AAL: aal, AMR: id.AMR, AuthTime: id.AuthTime}, now) {
-		return fail(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", aal, strings.Join(id.AMR, ", "), aalText(req.AAL)))
-	}
 	proof := &gate.Proof{
 		Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin, Approved: true,
 		AMR: id.AMR, AAL: aal, AuthTime: id.AuthTime,
 		Evidence: gate.OIDCEvidence(id),
+	}
+	if err := gate.Counts(c, proof, now); err != nil {
+		return failWith(http.StatusForbidden, fmt.Sprintf("This proof reached level %d (%s); this check needs %s. Nothing was recorded.", aal, strings.Join(id.AMR, ", "), aalText(req.AAL)), err)
 	}
 	if _, err := w.svc.Record(ctx, c.ID, proof); err != nil {
 		return recordError(err, c)

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -489,7 +488,7 @@ func (w *Web) buildCheckView(c *api.Check, changes []plan.Change, u *store.User,
 	hasPasskey := slices.ContainsFunc(creds, func(c *store.Credential) bool { return c.Kind == store.KindWebAuthn })
 	hasTOTP := slices.ContainsFunc(creds, func(c *store.Credential) bool { return c.Kind == store.KindTOTP })
 	v.PasskeyOK = hasPasskey
-	v.TOTPOK = hasTOTP && totpAllowed(req)
+	v.TOTPOK = hasTOTP && gate.TOTPMeets(req)
 	if !v.PasskeyOK && !v.TOTPOK {
 		v.NoFactorNote = "This check needs a passkey, and your account has none. Add one on your account page."
 		if req.AAL <= 2 {
@@ -520,13 +519,18 @@ func (w *Web) reviewCheck(ctx context.Context, id string) (*api.Check, error) {
 
 // checkReadError turns an error reading check id into the page's answer.
 func checkReadError(id string, err error) error {
-	switch {
-	case errors.Is(err, gate.ErrNotFound):
-		return failWith(http.StatusNotFound, "There is no such check.", err)
-	case err != nil:
-		return fmt.Errorf("reading check %s: %w", id, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if ue := refused(err, func(sentinel error) string {
+		if sentinel == gate.ErrNotFound {
+			return "There is no such check."
+		}
+		return ""
+	}); ue != nil {
+		return ue
+	}
+	return fmt.Errorf("reading check %s: %w", id, err)
 }
 
 func (w *Web) checkPage(rw http.ResponseWriter, r *http.Request, s *signedIn) error {

@@ -14,7 +14,7 @@ import (
 	"path"
 	"time"
 
-	"github.com/stepgate/stepgate/internal/audit"
+	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/store"
 )
 
@@ -233,8 +233,8 @@ var errNoCeremony = errors.New("no ceremony in progress")
 
 // Why a ceremony's finish is refused once its record is found.
 const (
-	reasonReplayed = "replayed: this ceremony was already used"
-	reasonExpired  = "expired"
+	reasonReplayed = gate.ReasonReplayed
+	reasonExpired  = gate.ReasonExpired
 	reasonElsewise = "begun for another session, person or check"
 )
 
@@ -390,10 +390,7 @@ func (w *Web) refuseCeremony(ctx context.Context, rec *store.Ceremony, purpose, 
 	if purpose == purposeRegister || purpose == purposeTOTP {
 		subject = "user:" + rec.Subject
 	}
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		return w.audit(ctx, tx, audit.CeremonyRefused, actor, subject, data)
-	})
-	if err != nil {
+	if err := w.people.RefuseCeremony(ctx, actor, subject, data); err != nil {
 		return fmt.Errorf("auditing refused ceremony (%v): %w", refusal, err)
 	}
 	w.log.WarnContext(ctx, "ceremony refused", "purpose", purpose, "reason", reason, "actor", actor)

@@ -7,34 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/stepgate/stepgate/internal/audit"
 	"github.com/stepgate/stepgate/internal/authn/totp"
 	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/store"
 )
-
-// audit appends an event of the people's side to the audit log in tx.
-func (w *Web) audit(ctx context.Context, tx store.Tx, typ, actor, subject string, data map[string]any) error {
-	e := &audit.Event{Time: w.now().UTC(), Type: typ, Actor: actor, Subject: subject}
-	if data != nil {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("encoding audit event %s: %w", typ, err)
-		}
-		e.Data = b
-	}
-	if err := tx.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("appending audit event %s: %w", typ, err)
-	}
-	markAudited(ctx, typ)
-	return nil
-}
 
 type signInView struct {
 	Next    string
@@ -103,46 +84,16 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	var secret string
-	var refused error
-	nobody := "" // why a sign-in as nobody who may sign in was refused
-	err := w.st.InTx(ctx, func(tx store.Tx) error {
-		u, err := tx.GetUserByName(ctx, ident.Key(name))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			refused, nobody = totp.ErrInvalid, "no such person"
-			return nil
-		case err == nil && !u.DisabledAt.IsZero():
-			refused, nobody = totp.ErrInvalid, "the person is disabled"
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		cred, verr, err := w.verifyTOTP(ctx, tx, u, code, map[string]any{"during": "sign-in"})
-		if err != nil {
-			return err
-		}
-		if verr != nil {
-			refused = verr
-			return nil
-		}
-		var s *store.Session
-		secret, s = w.newSession(u.ID, totp.AAL, totp.AMR)
-		return w.startSession(ctx, tx, u, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
-	})
+	refused, err := w.people.SignInTOTP(ctx, name, printableName(name), code, old, w.sessionMaker(&secret))
 	if err != nil {
-		return fmt.Errorf("signing in with totp: %w", err)
+		return err
 	}
 	if errors.Is(refused, totp.ErrInvalid) {
 		w.throttle.Fail(key, addr)
 	}
 	if refused != nil {
-		// A wrong code of a person is audited with their factor
-		// (verifyTOTP); a name that is nobody's, here. The page says the
-		// same in both cases.
-		if nobody != "" {
-			w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Actor: printableName(name), Subject: "user:" + printableName(name), Method: "totp", Reason: nobody, Status: http.StatusUnauthorized})
-		}
+		// A wrong code of a person, and a name that is nobody's, are
+		// audited by the gate; the page says the same in both cases.
 		w.render(rw, r, http.StatusUnauthorized, "signin", &signInView{Next: next, Name: name, Message: totpMessage(refused, true)})
 		return nil
 	}
@@ -152,20 +103,14 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// startSession creates a session in tx, ends the one the browser had (no
-// session fixation) and records the sign-in: data, with the session's aal
-// and amr.
-func (w *Web) startSession(ctx context.Context, tx store.Tx, u *store.User, s *store.Session, old []byte, data map[string]any) error {
-	if old != nil {
-		if err := tx.DeleteSession(ctx, old); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
+// sessionMaker makes the session of a sign-in, keeping its secret (for
+// the cookie) in *secret.
+func (w *Web) sessionMaker(secret *string) gate.NewSession {
+	return func(userID string, aal int, amr []string) *store.Session {
+		sec, s := w.newSession(userID, aal, amr)
+		*secret = sec
+		return s
 	}
-	if err := tx.CreateSession(ctx, s); err != nil {
-		return err
-	}
-	data["aal"], data["amr"] = s.AAL, s.AMR
-	return w.audit(ctx, tx, audit.UserSignedIn, u.Name, "user:"+u.ID, data)
 }
 
 func normalizeCode(s string) string {
@@ -175,59 +120,6 @@ func normalizeCode(s string) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
-}
-
-// verifyTOTP checks a code against the person's TOTP factors, each read
-// with GetCredentialForUpdate and written back in tx whatever the result,
-// so that single use and the failure counter hold. The first factor that
-// accepts the code wins and the others are left as they were; when none
-// does, each failure is counted and audited. verr is the refusal
-// (totp.ErrInvalid, ErrReused, ErrLocked); err a failure of the store.
-func (w *Web) verifyTOTP(ctx context.Context, tx store.Tx, u *store.User, code string, detail map[string]any) (cred *store.Credential, verr, err error) {
-	// Locked in the order every other writer of factors locks them (by
-	// id), so that two requests for one person cannot deadlock.
-	totps, err := lockedCredentials(ctx, tx, u.ID, store.KindTOTP)
-	if err != nil {
-		return nil, nil, err
-	}
-	var failed []*store.Credential
-	var errs []error
-	for _, c := range totps {
-		verr := w.tp.Verify(c, code)
-		if verr == nil {
-			if err := tx.UpdateCredential(ctx, c); err != nil {
-				return nil, nil, err
-			}
-			return c, nil, nil
-		}
-		if !errors.Is(verr, totp.ErrInvalid) && !errors.Is(verr, totp.ErrReused) && !errors.Is(verr, totp.ErrLocked) {
-			return nil, nil, fmt.Errorf("verifying totp code: %w", verr)
-		}
-		failed, errs = append(failed, c), append(errs, verr)
-	}
-	if len(failed) == 0 {
-		return nil, totp.ErrInvalid, nil // no TOTP factor: the same answer as a wrong code
-	}
-	for i, c := range failed {
-		if err := tx.UpdateCredential(ctx, c); err != nil {
-			return nil, nil, err
-		}
-		data := map[string]any{"credential": c.ID, "error": errs[i].Error(), "failures": c.Failures}
-		for k, v := range detail {
-			data[k] = v
-		}
-		if err := w.audit(ctx, tx, audit.CredentialTOTPFailure, u.Name, "user:"+u.ID, data); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, want := range []error{totp.ErrReused, totp.ErrLocked} {
-		for _, e := range errs {
-			if errors.Is(e, want) {
-				return nil, want, nil
-			}
-		}
-	}
-	return nil, totp.ErrInvalid, nil
 }
 
 // totpMessage says why a code was refused. At sign-in a wrong code and an
@@ -265,38 +157,6 @@ const msgSignCount = "This passkey was refused: its signature counter did not mo
 // waUser is a person as the webauthn package knows them.
 func waUser(u *store.User) webauthn.User {
 	return webauthn.User{ID: u.ID, Name: u.Name, DisplayName: u.Name}
-}
-
-// lockedPasskeys reads a person's passkeys for update: the webauthn
-// package updates the one used in place (sign count, flags) and it is
-// written back in the same transaction.
-func lockedPasskeys(ctx context.Context, tx store.Tx, userID string) ([]*store.Credential, error) {
-	return lockedCredentials(ctx, tx, userID, store.KindWebAuthn)
-}
-
-// lockedCredentials reads a person's factors of kind ("": all of them)
-// for update, in id order, skipping any removed meanwhile.
-func lockedCredentials(ctx context.Context, tx store.Tx, userID string, kind store.CredentialKind) ([]*store.Credential, error) {
-	all, err := tx.ListCredentials(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("listing factors of %s: %w", userID, err)
-	}
-	slices.SortFunc(all, func(a, b *store.Credential) int { return strings.Compare(a.ID, b.ID) })
-	var out []*store.Credential
-	for _, c := range all {
-		if kind != "" && c.Kind != kind {
-			continue
-		}
-		c, err := tx.GetCredentialForUpdate(ctx, c.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 // errDisabled refuses a disabled account.
@@ -337,61 +197,18 @@ func (w *Web) signInPasskeyFinish(rw http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return ceremonyFailure(err, msgCeremonyGone)
 	}
-	old := cookieHash(r)
 	var secret string
-	var refused error
-	err = w.st.InTx(ctx, func(tx store.Tx) error {
-		var owner *store.User
-		var presented string
-		lookup := func(credentialID, _ []byte) (webauthn.User, []*store.Credential, error) {
-			presented = webauthn.CredentialID(credentialID)
-			cred, err := tx.GetCredential(ctx, presented)
-			if err != nil {
-				return webauthn.User{}, nil, err
-			}
-			u, err := tx.GetUser(ctx, cred.UserID)
-			if err != nil {
-				return webauthn.User{}, nil, err
-			}
-			if !u.DisabledAt.IsZero() {
-				return webauthn.User{}, nil, errDisabled
-			}
-			creds, err := lockedPasskeys(ctx, tx, u.ID)
-			if err != nil {
-				return webauthn.User{}, nil, err
-			}
-			owner = u
-			return waUser(u), creds, nil
-		}
-		_, cred, aal, err := w.wa.FinishLogin(c.Data, body, lookup)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			refused = failWith(http.StatusUnauthorized, "This passkey is not registered with stepgate. Use one you registered, or an authenticator app code.", err)
-			return nil
-		case errors.Is(err, errDisabled):
-			refused = errDisabled
-			return nil
-		case err != nil:
-			if refused = passkeyRefusal(err, false); refused == nil {
-				return err
-			}
-			if errors.Is(err, webauthn.ErrCloned) && owner != nil {
-				return w.audit(ctx, tx, audit.CredentialSignCount, owner.Name, "user:"+owner.ID, map[string]any{"credential": presented, "during": "sign-in"})
-			}
-			return nil
-		}
-		if err := tx.UpdateCredential(ctx, cred); err != nil {
-			return err
-		}
-		var s *store.Session
-		secret, s = w.newSession(owner.ID, aal, webauthn.AMR(aal))
-		return w.startSession(ctx, tx, owner, s, old, map[string]any{"credential": cred.ID, "kind": cred.Kind})
-	})
+	refused, err := w.people.SignInPasskey(ctx, c.Data, body, cookieHash(r), w.sessionMaker(&secret))
 	if err != nil {
-		return fmt.Errorf("signing in with a passkey: %w", err)
+		return err
 	}
-	if refused != nil {
-		return refused
+	switch {
+	case errors.Is(refused, gate.ErrUnknownPasskey):
+		return failWith(http.StatusUnauthorized, "This passkey is not registered with stepgate. Use one you registered, or an authenticator app code.", refused)
+	case errors.Is(refused, gate.ErrAccountDisabled):
+		return errDisabled
+	case refused != nil:
+		return passkeyRefusal(refused, false)
 	}
 	w.setSessionCookie(rw, secret)
 	next := orDefault(localPath(r.URL.Query().Get("next")), "/checks")

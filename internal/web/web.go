@@ -57,7 +57,8 @@ type FactorNotifier interface {
 
 // webStore is what the pages use of the store: sign-in sessions, the
 // ceremonies of passkeys, enrollment links, people and their factors.
-// What changes several rows together runs in InTx.
+// The pages run no transaction of their own: InTx is what gate.People
+// runs the people's side in (factors, sign-ins, approvals, enrollment).
 type webStore interface {
 	InTx(ctx context.Context, fn func(tx store.Tx) error) error
 	GetUser(ctx context.Context, id string) (*store.User, error)
@@ -82,6 +83,9 @@ type Web struct {
 	master *keys.Master
 	wa     *webauthn.WebAuthn
 	tp     *totp.TOTP
+	// people verifies factors and starts sign-ins (the gate's rules,
+	// transactions and audit events).
+	people *gate.People
 	log    *slog.Logger
 	now    func() time.Time
 	pages  *pages
@@ -109,6 +113,7 @@ func (w *Web) factorChanged(ctx context.Context, event string, u *store.User, c 
 func New(cfg Config, svc *gate.Service, st webStore, master *keys.Master, wa *webauthn.WebAuthn, tp *totp.TOTP, log *slog.Logger, now func() time.Time) *Web {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	w := &Web{cfg: cfg, svc: svc, st: st, master: master, wa: wa, tp: tp, log: requestid.Logger(log), now: now, secure: true, throttle: totp.NewThrottle(now)}
+	w.people = gate.NewPeople(svc, st, wa, tp, now, markAudited)
 	u, err := url.Parse(cfg.PublicURL)
 	if err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		w.origin = u.Scheme + "://" + strings.ToLower(u.Host)
