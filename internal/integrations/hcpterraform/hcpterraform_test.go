@@ -221,8 +221,11 @@ func TestSignatureFirst(t *testing.T) {
 			}
 		})
 	}
-	if got := len(e.refusals(t)); got != 4 {
-		t.Errorf("%d refusals audited, want 4", got)
+	// Unsigned requests are anyone's: each kind of refusal from one
+	// address is audited at once, the next ones at most once a minute with
+	// their count (gate.AuditRefusal), here missing and bad signatures.
+	if got := e.refusals(t); len(got) != 2 {
+		t.Errorf("%d refusals audited (%q), want 2: one missing, one bad signature", len(got), got)
 	}
 	if _, err := e.st.GetRunTask(context.Background(), "taskrs-1"); err == nil {
 		t.Error("a run task with a bad signature was recorded")
@@ -235,6 +238,21 @@ func TestSignatureFirst(t *testing.T) {
 	}
 	if _, err := e.st.GetRunTask(context.Background(), "taskrs-0"); err == nil {
 		t.Error("the verification request was recorded as a run task")
+	}
+}
+
+// TestUnsignedFloodDoesNotFloodTheAuditLog: anyone who can reach the
+// endpoint can send unsigned requests; they are refused, and audited once
+// a minute per address and kind, not once each.
+func TestUnsignedFloodDoesNotFloodTheAuditLog(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range 100 {
+		if got := e.post(t, []byte(fmt.Sprintf(`{"n":%d}`, i)), "00"); got != http.StatusUnauthorized {
+			t.Fatalf("unsigned request %d = %d, want 401", i, got)
+		}
+	}
+	if got := e.refusals(t); len(got) != 1 {
+		t.Errorf("100 unsigned requests wrote %d audit events, want 1", len(got))
 	}
 }
 
