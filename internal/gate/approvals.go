@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -147,13 +148,7 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, cp)
-	if refused != nil {
-		return nil, audited{refused}
-	}
-	s.wake(ctx, c.ID)
-	s.log.InfoContext(ctx, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
-	v, err := s.view(ctx, nil, c)
+	v, err := s.decided(ctx, cp, refused, c, slog.LevelInfo, "approval recorded", "check", c.ID, "subject", p.Subject, "approved", p.Approved, "state", c.State)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +159,20 @@ func (s *Service) Record(ctx context.Context, checkID string, p *Proof) (*api.Ch
 		s.tell(ctx, notify.Rejected, v)
 	}
 	return v, nil
+}
+
+// decided ends a decision on check c taken in one transaction: it
+// publishes the checkpoint sealed in it, returns refused (already audited
+// in it) as it is, and otherwise wakes the pipeline waiting on c, logs msg
+// with args at level and returns c as everyone sees it.
+func (s *Service) decided(ctx context.Context, cp *audit.Checkpoint, refused error, c *store.Check, level slog.Level, msg string, args ...any) (*api.Check, error) {
+	s.publish(ctx, cp)
+	if refused != nil {
+		return nil, audited{refused}
+	}
+	s.wake(ctx, c.ID)
+	s.log.Log(ctx, level, msg, args...)
+	return s.view(ctx, nil, c)
 }
 
 // Why an approval no longer counts, whatever its proof: its person's

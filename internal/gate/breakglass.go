@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -318,13 +319,7 @@ func (s *Service) BreakGlass(ctx context.Context, checkID string, p *Proof) (*ap
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, cp)
-	if refused != nil {
-		return nil, audited{refused}
-	}
-	s.wake(ctx, c.ID)
-	s.log.WarnContext(ctx, "break-glass used", "check", c.ID, "subject", p.Subject, "workspace", c.Workspace, "requester", c.Requester)
-	v, err := s.view(ctx, nil, c)
+	v, err := s.decided(ctx, cp, refused, c, slog.LevelWarn, "break-glass used", "check", c.ID, "subject", p.Subject, "workspace", c.Workspace, "requester", c.Requester)
 	if err != nil {
 		return nil, err
 	}

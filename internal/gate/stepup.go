@@ -73,14 +73,9 @@ func (p *People) ApproveTOTP(ctx context.Context, c *api.Check, u *store.User, c
 // level for c), a refusal of Record or a failure. as is the verified
 // assertion, for the words of ErrWeakProof.
 func (p *People) ApprovePasskey(ctx context.Context, c *api.Check, u *store.User, pp *PasskeyProof, nonce string) (as *webauthn.Assertion, refused, err error) {
-	pp.CheckID, pp.PlanDigest, pp.During = c.ID, PlanDigest(c), "approval"
-	as, refused, err = p.VerifyPasskey(ctx, u, pp)
+	as, proof, refused, err := p.passkeyProof(ctx, c, u, pp, nonce, "approval")
 	if err != nil || refused != nil {
-		return nil, refused, err
-	}
-	proof, err := p.passkeyProof(u, as, pp, nonce)
-	if err != nil {
-		return as, nil, err
+		return as, refused, err
 	}
 	if err := Counts(c, proof, proof.AuthTime); err != nil {
 		return as, nil, err
@@ -94,26 +89,29 @@ func (p *People) ApprovePasskey(ctx context.Context, c *api.Check, u *store.User
 // passkey's refusal, nothing recorded; err a refusal of BreakGlass or a
 // failure.
 func (p *People) BreakGlassPasskey(ctx context.Context, c *api.Check, u *store.User, pp *PasskeyProof, nonce string) (refused, err error) {
-	pp.CheckID, pp.PlanDigest, pp.During, pp.RequireUV = c.ID, PlanDigest(c), "break-glass", true
-	as, refused, err := p.VerifyPasskey(ctx, u, pp)
+	pp.RequireUV = true
+	_, proof, refused, err := p.passkeyProof(ctx, c, u, pp, nonce, "break-glass")
 	if err != nil || refused != nil {
 		return refused, err
-	}
-	proof, err := p.passkeyProof(u, as, pp, nonce)
-	if err != nil {
-		return nil, err
 	}
 	_, err = p.svc.BreakGlass(ctx, c.ID, proof)
 	return nil, err
 }
 
-// passkeyProof is the proof of a verified assertion, made now.
-func (p *People) passkeyProof(u *store.User, as *webauthn.Assertion, pp *PasskeyProof, nonce string) (*Proof, error) {
+// passkeyProof verifies pp, u's assertion over check c made during an
+// approval or a break-glass (during), and is the proof it makes, made
+// now. refused is the passkey's refusal; as is set once verified.
+func (p *People) passkeyProof(ctx context.Context, c *api.Check, u *store.User, pp *PasskeyProof, nonce, during string) (as *webauthn.Assertion, proof *Proof, refused, err error) {
+	pp.CheckID, pp.PlanDigest, pp.During = c.ID, PlanDigest(c), during
+	as, refused, err = p.VerifyPasskey(ctx, u, pp)
+	if err != nil || refused != nil {
+		return nil, nil, refused, err
+	}
 	evidence, err := PasskeyEvidence(as, pp.CheckID, pp.PlanDigest, nonce)
 	if err != nil {
-		return nil, err
+		return as, nil, nil, err
 	}
-	return personProof(u, as.AMR, as.AAL, p.now().UTC(), evidence), nil
+	return as, personProof(u, as.AMR, as.AAL, p.now().UTC(), evidence), nil, nil
 }
 
 // PasskeyEvidence is what is stored with a passkey approval: the

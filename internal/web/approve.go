@@ -159,27 +159,31 @@ func (w *Web) approvePasskeyBegin(rw http.ResponseWriter, r *http.Request, s *si
 	if err := precheck(c, s.user, "passkey"); err != nil {
 		return err
 	}
+	return w.beginCheckPasskey(rw, r, s, c, purposeApprove, c.Assessment.Requirements.AAL >= webauthn.AALWithUV, msgNoPasskey, "passkey approval")
+}
+
+// beginCheckPasskey starts a passkey assertion by s's person over check c
+// (its id and plan digest), for an approval or a break-glass (purpose):
+// user verification required when uv. noPasskey is what a person without
+// a passkey reads; what names the ceremony in an error.
+func (w *Web) beginCheckPasskey(rw http.ResponseWriter, r *http.Request, s *signedIn, c *api.Check, purpose string, uv bool, noPasskey, what string) error {
 	all, err := w.st.ListCredentials(r.Context(), s.user.ID)
 	if err != nil {
 		return fmt.Errorf("listing factors: %w", err)
 	}
-	creds := webauthnOnly(all)
-	if len(creds) == 0 {
-		return fail(http.StatusBadRequest, msgNoPasskey)
-	}
-	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), creds, c.ID, gate.PlanDigest(c))
+	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), webauthnOnly(all), c.ID, gate.PlanDigest(c))
 	if errors.Is(err, webauthn.ErrNoCredentials) {
-		return fail(http.StatusBadRequest, msgNoPasskey)
+		return fail(http.StatusBadRequest, noPasskey)
 	}
 	if err != nil {
-		return fmt.Errorf("beginning passkey approval: %w", err)
+		return fmt.Errorf("beginning %s: %w", what, err)
 	}
-	if c.Assessment.Requirements.AAL >= webauthn.AALWithUV {
+	if uv {
 		if opts, err = requireUV(opts); err != nil {
 			return err
 		}
 	}
-	err = w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeApprove, Bind: s.hash, Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
+	err = w.putCeremony(r.Context(), rw, &ceremony{Purpose: purpose, Bind: s.hash, Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stepgate/stepgate/internal/api"
-	"github.com/stepgate/stepgate/internal/authn/webauthn"
 	"github.com/stepgate/stepgate/internal/gate"
 	"github.com/stepgate/stepgate/internal/ident"
 	"github.com/stepgate/stepgate/internal/store"
@@ -59,26 +58,7 @@ func (w *Web) breakGlassBegin(rw http.ResponseWriter, r *http.Request, s *signed
 	if err := w.svc.MayBreakGlass(c, &gate.Proof{Subject: s.user.Name, Groups: s.user.Groups, Admin: s.user.Admin}); err != nil {
 		return w.breakGlassError(err)
 	}
-	all, err := w.st.ListCredentials(r.Context(), s.user.ID)
-	if err != nil {
-		return fmt.Errorf("listing factors: %w", err)
-	}
-	opts, sess, nonce, err := w.wa.BeginApproval(waUser(s.user), webauthnOnly(all), c.ID, gate.PlanDigest(c))
-	if errors.Is(err, webauthn.ErrNoCredentials) {
-		return fail(http.StatusBadRequest, "Break-glass needs a passkey, and your account has none.")
-	}
-	if err != nil {
-		return fmt.Errorf("beginning break-glass: %w", err)
-	}
-	if opts, err = requireUV(opts); err != nil {
-		return err
-	}
-	err = w.putCeremony(r.Context(), rw, &ceremony{Purpose: purposeBreakGlass, Bind: s.hash, Subject: c.ID, Data: sess, Nonce: nonce}, ceremonyTTL, ceremonyDir(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(rw, http.StatusOK, opts)
-	return nil
+	return w.beginCheckPasskey(rw, r, s, c, purposeBreakGlass, true, "Break-glass needs a passkey, and your account has none.", "break-glass")
 }
 
 // breakGlassFinish verifies the assertion (user verification required)
