@@ -8,19 +8,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
 // errPlanTooLarge: the plan JSON is over the size limit.
 var errPlanTooLarge = errors.New("plan JSON is larger than the limit")
 
-// fetchPlan reads the run's plan JSON with the access token, following
+// fetchPlan reads the run's plan JSON from u (the request's
+// plan_json_api_url, on an allowed host) with the access token, following
 // redirects only to allowed hosts, and at most cfg.MaxPlanBytes of it.
-func (r *Runner) fetchPlan(ctx context.Context, req *Request) (body []byte, digest string, err error) {
-	u, ok := r.hosts.allowedURL(req.PlanJSONAPIURL)
-	if !ok {
-		return nil, "", fmt.Errorf("plan_json_api_url %q is not on an allowed host", req.PlanJSONAPIURL)
-	}
+func (r *Runner) fetchPlan(ctx context.Context, u *url.URL, req *Request) (body []byte, digest string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

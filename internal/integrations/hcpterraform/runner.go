@@ -449,11 +449,12 @@ func (r *Runner) assess(ctx context.Context, t *store.RunTask, req *Request) (*a
 		r.refusal(ctx, req, fmt.Sprintf("stage %q: stepgate gates the post_plan and pre_apply stages", req.Stage))
 		return nil, r.decide(ctx, t, StatusFailed, "stepgate gates the post_plan and pre_apply stages, not "+req.Stage)
 	}
-	if _, ok := r.hosts.allowedURL(req.PlanJSONAPIURL); !ok {
+	planURL, ok := r.hosts.allowedURL(req.PlanJSONAPIURL)
+	if !ok {
 		r.refusal(ctx, req, fmt.Sprintf("plan_json_api_url %q is not on an allowed host", truncate(req.PlanJSONAPIURL, 200)))
 		return nil, r.decide(ctx, t, StatusFailed, "the plan URL is not on an allowed host")
 	}
-	body, digest, err := r.fetchPlan(ctx, req)
+	body, digest, err := r.fetchPlan(ctx, planURL, req)
 	if ctx.Err() != nil {
 		return nil, false
 	}
