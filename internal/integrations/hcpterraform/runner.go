@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -250,11 +251,18 @@ func (r *Runner) full() bool {
 
 func aad(id string) []byte { return []byte("stepgate hcp-terraform run task\n" + id) }
 
-// refuse audits a refused request and answers it.
+// refuse audits a refused request and answers it. An empty actor is an
+// unsigned request (anyone's): gate.AuditRefusal audits those per source
+// at most once a minute, with the count, so a flood is no flood of audit
+// writes.
 func (r *Runner) refuse(w http.ResponseWriter, hr *http.Request, actor, subject string, status int, reason string) {
+	source := hr.RemoteAddr
+	if host, _, err := net.SplitHostPort(hr.RemoteAddr); err == nil {
+		source = host
+	}
 	r.gate.AuditRefusal(hr.Context(), gate.Refusal{
 		Action: gate.ActionIntegration, Actor: actor, Subject: subject,
-		Method: "POST " + Path, Reason: reason, Status: status,
+		Method: "POST " + Path, Reason: reason, Status: status, Source: source,
 	})
 	r.log.WarnContext(hr.Context(), "run task request refused", "status", status, "reason", reason)
 	answer(w, status, http.StatusText(status))
@@ -279,7 +287,7 @@ func (r *Runner) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, maxRequestBytes))
 		if err != nil {
-			r.refuse(w, hr, "anonymous", "hcp-terraform", http.StatusRequestEntityTooLarge, "run task request unreadable or too large")
+			r.refuse(w, hr, "", "hcp-terraform", http.StatusRequestEntityTooLarge, "run task request unreadable or too large")
 			return
 		}
 		// The signature first: nothing of an unsigned body is read.
@@ -289,7 +297,7 @@ func (r *Runner) Handler() http.Handler {
 			if sig == "" {
 				reason = "missing run task signature"
 			}
-			r.refuse(w, hr, "anonymous", "hcp-terraform", http.StatusUnauthorized, reason)
+			r.refuse(w, hr, "", "hcp-terraform", http.StatusUnauthorized, reason)
 			return
 		}
 		var req Request
