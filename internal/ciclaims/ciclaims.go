@@ -172,16 +172,20 @@ func boolClaim(s string) *bool {
 // RunKey identifies the run the claims belong to, whichever job of it
 // holds the token: system, issuer, repository, run (GitHub run_id, GitLab
 // pipeline_id), attempt (GitHub run_attempt; GitLab has none) and commit,
-// by a digest. It is empty when the claims do not name an issuer, a
-// repository, a run and a commit: such a token has no run to share. The
-// subject, the environment and the job are left out on purpose: the jobs
-// of one run differ in them. Only verified claims may be passed.
+// by a digest, with the job's workflow (job_workflow_ref; GitLab's
+// ci_config_ref_uri) and runner environment: a policy may tell jobs apart
+// by them (a trusted reusable workflow, github-hosted runners), so a job
+// differing in them does not receive the grant the policy gave another.
+// It is empty when the claims do not name an issuer, a repository, a run
+// and a commit: such a token has no run to share. The subject, the
+// environment and the job are left out on purpose: the plan and apply
+// jobs of one run differ in them. Only verified claims may be passed.
 func (p Pipeline) RunKey() string {
 	if p.Issuer == "" || p.Repository == "" || p.RunID == "" || p.SHA == "" {
 		return ""
 	}
 	h := sha256.New()
-	for _, s := range []string{p.System, p.Issuer, p.Repository, p.RunID, p.RunAttempt, p.SHA} {
+	for _, s := range []string{p.System, p.Issuer, p.Repository, p.RunID, p.RunAttempt, p.SHA, p.JobWorkflowRef, p.RunnerEnvironment} {
 		fmt.Fprintf(h, "%d:%s\n", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil))

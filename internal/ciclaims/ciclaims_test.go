@@ -98,6 +98,12 @@ func TestRunKey(t *testing.T) {
 		{"other-attempt", GitHubActions, with("run_attempt", "2"), false},
 		{"other-sha", GitHubActions, with("sha", "abd"), false},
 		{"other-system", "example.com", github, false},
+		// A job of the run in another (reusable) workflow, or on another
+		// kind of runner, is what a policy may tell apart
+		// (input.pipeline.job_workflow_ref, runner_environment): it does
+		// not receive the grant the policy gave the other job.
+		{"other-workflow", GitHubActions, with("job_workflow_ref", "acme/platform/.github/workflows/apply.yml@refs/heads/main"), false},
+		{"other-runner", GitHubActions, with("runner_environment", "self-hosted"), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := Normalize(tt.system, tt.claims).RunKey(); (got == base) != tt.same {

@@ -57,8 +57,8 @@ type Refusal struct {
 	// Status is the HTTP status the attempt was answered with.
 	Status int
 	// Source is the client's address, as far as the front end can tell.
-	// Refusals of anonymous attempts are audited per action, source and
-	// reason at most once a minute, with the count (anyone who can reach the server
+	// Refusals of anonymous attempts are audited per action and source at
+	// most once a minute, with the count (anyone who can reach the server
 	// can be refused, and a flood must not become a flood of audit writes).
 	Source string
 }
@@ -75,7 +75,7 @@ func (s *Service) AuditRefusal(ctx context.Context, r Refusal) {
 	}
 	refused := 1
 	if r.Actor == "" {
-		n, ok := s.anonymous.shouldAudit("anonymous:" + r.Action + ":" + r.Source + ":" + r.Reason)
+		n, ok := s.anonymous.shouldAudit("anonymous:" + r.Action + ":" + r.Source)
 		if !ok {
 			return
 		}

@@ -61,3 +61,34 @@ func TestRunResumeKey(t *testing.T) {
 		t.Error("a check with a token's own key is given to another job")
 	}
 }
+
+// TestSameRunOtherWorkflow: a job of the same run in another workflow (a
+// reusable one a policy may trust, or not) or on another kind of runner
+// does not receive the grant the policy gave the job that asked.
+func TestSameRunOtherWorkflow(t *testing.T) {
+	claims := map[string]string{
+		"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/infra:environment:production",
+		"repository": "acme/infra", "run_id": "42", "run_attempt": "1", "sha": "abc",
+		"job_workflow_ref": "acme/platform/.github/workflows/apply.yml@refs/heads/main", "runner_environment": "github-hosted",
+	}
+	trusted := &Caller{TokenID: "oidc:trusted", Name: "github", Subject: claims["sub"], Claims: claims,
+		Pipeline: map[string]string{"system": "github-actions"}}
+	req := &CreateRequest{Kind: "terraform.apply", Workspace: "billing-prod"}
+	plan := "0000000000000000000000000000000000000000000000000000000000000001"
+	c := &store.Check{Kind: "terraform.apply", Workspace: "billing-prod", PlanSHA256: plan, ResumeKey: runResumeKey(trusted, req, plan)}
+	for k, v := range map[string]string{
+		"job_workflow_ref":   "acme/infra/.github/workflows/deploy.yml@refs/heads/main",
+		"runner_environment": "self-hosted",
+	} {
+		other := map[string]string{}
+		for kk, vv := range claims {
+			other[kk] = vv
+		}
+		other[k], other["sub"] = v, "repo:acme/infra:ref:refs/heads/main"
+		sibling := &Caller{TokenID: "oidc:sibling", Name: "github", Subject: other["sub"], Claims: other,
+			Pipeline: map[string]string{"system": "github-actions"}}
+		if sameRun(sibling, c) {
+			t.Errorf("a job of the run with another %s receives the grant", k)
+		}
+	}
+}

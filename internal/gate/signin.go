@@ -56,8 +56,9 @@ func (p *People) StartSession(ctx context.Context, tx store.Tx, u *store.User, s
 // totp.ErrInvalid, ErrReused or ErrLocked; a name that is nobody's, or a
 // disabled person's, is refused as a wrong code is (the answer does not
 // tell them apart) and audited here (a wrong code of a person is audited
-// with their factor). displayName is the name as the audit log keeps it.
-func (p *People) SignInTOTP(ctx context.Context, name, displayName, code string, old []byte, newSession NewSession) (refused, err error) {
+// with their factor). displayName is the name as the audit log keeps it;
+// source the client's address.
+func (p *People) SignInTOTP(ctx context.Context, name, displayName, source, code string, old []byte, newSession NewSession) (refused, err error) {
 	nobody := "" // why a sign-in as nobody who may sign in was refused
 	err = p.st.InTx(ctx, func(tx store.Tx) error {
 		u, err := tx.GetUserByName(ctx, ident.Key(name))
@@ -86,7 +87,10 @@ func (p *People) SignInTOTP(ctx context.Context, name, displayName, code string,
 		return nil, fmt.Errorf("signing in with totp: %w", err)
 	}
 	if nobody != "" {
-		p.svc.AuditRefusal(ctx, Refusal{Action: ActionSignIn, Actor: displayName, Subject: "user:" + displayName, Method: "totp", Reason: nobody, Status: http.StatusUnauthorized})
+		// Nobody was authenticated: the name is what a stranger typed, so
+		// the refusal is anonymous (audited per source at most once a
+		// minute, with the count), the name its subject.
+		p.svc.AuditRefusal(ctx, Refusal{Action: ActionSignIn, Subject: "user:" + displayName, Method: "totp", Reason: nobody, Status: http.StatusUnauthorized, Source: source})
 	}
 	return refused, nil
 }

@@ -63,7 +63,7 @@ func TestRefusalsAreAudited(t *testing.T) {
 		}, http.StatusUnauthorized, audit.ApprovalRefused, "chk_aal3", "anonymous", "sign in"},
 		{"fail/sign-in-unknown-person", "", func(b *browser) *response {
 			return b.post(t, "/signin/totp", url.Values{"username": {"nobody"}, "code": {"123456"}})
-		}, http.StatusUnauthorized, audit.SignInRefused, "user:nobody", "nobody", "no such person"},
+		}, http.StatusUnauthorized, audit.SignInRefused, "user:nobody", "anonymous", "no such person"},
 		{"fail/enrollment-link-unknown", "", func(b *browser) *response {
 			return b.post(t, "/enroll/not-a-link/totp", url.Values{"code": {"123456"}})
 		}, http.StatusNotFound, audit.EnrollmentRefused, "", "anonymous", "enrollment link"},
@@ -87,5 +87,27 @@ func TestRefusalsAreAudited(t *testing.T) {
 				t.Errorf("event = actor %q data %s; want actor %q and a reason with %q", e.Actor, e.Data, tt.actor, tt.reason)
 			}
 		})
+	}
+}
+
+// A stranger signing in under ever new names (nobody's) from one address
+// is anonymous: the typed name is no actor, and the refusals are audited
+// per source at most once a minute with the count, not one write each.
+func TestSignInAsNobodyFloodDoesNotFloodTheAuditLog(t *testing.T) {
+	f := newFixture(t)
+	before := len(f.refusalEvents(t, audit.SignInRefused, ""))
+	b := f.browser(t)
+	for i := range 30 {
+		res := b.post(t, "/signin/totp", url.Values{"username": {"nobody" + strings.Repeat("x", i)}, "code": {"123456"}})
+		if res.status != http.StatusUnauthorized && res.status != http.StatusTooManyRequests {
+			t.Fatalf("status %d, want 401 or 429", res.status)
+		}
+	}
+	events := f.refusalEvents(t, audit.SignInRefused, "")
+	if got := len(events) - before; got != 1 {
+		t.Fatalf("%d sign-in refusals audited for 30 attempts from one address, want 1", got)
+	}
+	if e := events[len(events)-1]; e.Actor != "anonymous" {
+		t.Errorf("actor %q, want anonymous: the name typed is nobody's", e.Actor)
 	}
 }

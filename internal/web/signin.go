@@ -78,13 +78,15 @@ func (w *Web) signInTOTP(rw http.ResponseWriter, r *http.Request) error {
 	// nobody as for real ones: the answers do not tell them apart.
 	key, addr := ident.Key(name), w.clientAddr(r)
 	if wait := w.throttle.Wait(key, addr); wait > 0 {
-		w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Actor: printableName(name), Subject: "user:" + printableName(name), Method: "totp", Reason: "too many wrong codes for this name from " + addr, Status: http.StatusTooManyRequests})
+		// Anonymous (the name is only typed): audited per address at
+		// most once a minute, with the count.
+		w.svc.AuditRefusal(ctx, gate.Refusal{Action: gate.ActionSignIn, Subject: "user:" + printableName(name), Method: "totp", Reason: "too many wrong codes for this name from " + addr, Status: http.StatusTooManyRequests, Source: addr})
 		rw.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		w.render(rw, r, http.StatusTooManyRequests, "signin", &signInView{Next: next, Name: name, Message: totpMessage(totp.ErrLocked, true)})
 		return nil
 	}
 	var secret string
-	refused, err := w.people.SignInTOTP(ctx, name, printableName(name), code, old, w.sessionMaker(&secret))
+	refused, err := w.people.SignInTOTP(ctx, name, printableName(name), addr, code, old, w.sessionMaker(&secret))
 	if err != nil {
 		return err
 	}
