@@ -58,22 +58,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	// attacked copies the database and runs attack on the copy.
 	attacked := func(t *testing.T, attack func(t *testing.T, db *sql.DB)) string {
 		t.Helper()
-		src, err := sql.Open("sqlite", path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer src.Close()
-		cp := filepath.Join(t.TempDir(), "attacked.db")
-		if _, err := src.Exec(`VACUUM INTO ?`, cp); err != nil {
-			t.Fatal(err)
-		}
-		db, err := sql.Open("sqlite", cp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		attack(t, db)
-		return cp
+		return attackedCopy(t, path, "attacked.db", attack)
 	}
 	exec := func(t *testing.T, db *sql.DB, query string, args ...any) {
 		t.Helper()
@@ -249,13 +234,31 @@ func resealWithout(t *testing.T, db *sql.DB, typ string) {
 // digest the check had.
 func editedPlanDigestIsFound(t *testing.T, dir string, s *server) {
 	t.Helper()
-	path := strings.TrimPrefix(s.database, "sqlite://")
+	cp := attackedCopy(t, strings.TrimPrefix(s.database, "sqlite://"), "edited.db", func(t *testing.T, db *sql.DB) {
+		res, err := db.Exec(`UPDATE checks SET plan_sha256 = ? WHERE id IN (SELECT check_id FROM approvals WHERE evidence LIKE '%"webauthn"%')`, strings.Repeat("0", 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			t.Fatal("no check with a passkey approval to edit")
+		}
+	})
+	r := run(t, dir, []string{"STEPGATE_PUBLIC_URL=" + s.url}, "audit", "verify", "--database", "sqlite://"+cp, "--master-key-file", app.DevMasterKeyPath(s.database))
+	if r.code != 6 || !strings.Contains(r.stdout, "TAMPERED evidence") || !strings.Contains(r.stdout, "plan digest") {
+		t.Errorf("audit verify after editing the approved check's plan digest: exit %d, want 6 reporting the evidence\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// attackedCopy copies the SQLite database at path (VACUUM INTO a file
+// named name) and runs attack on the copy, whose path it returns.
+func attackedCopy(t *testing.T, path, name string, attack func(t *testing.T, db *sql.DB)) string {
+	t.Helper()
 	src, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	cp := filepath.Join(t.TempDir(), "edited.db")
+	cp := filepath.Join(t.TempDir(), name)
 	if _, err := src.Exec(`VACUUM INTO ?`, cp); err != nil {
 		t.Fatal(err)
 	}
@@ -264,15 +267,6 @@ func editedPlanDigestIsFound(t *testing.T, dir string, s *server) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	res, err := db.Exec(`UPDATE checks SET plan_sha256 = ? WHERE id IN (SELECT check_id FROM approvals WHERE evidence LIKE '%"webauthn"%')`, strings.Repeat("0", 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		t.Fatal("no check with a passkey approval to edit")
-	}
-	r := run(t, dir, []string{"STEPGATE_PUBLIC_URL=" + s.url}, "audit", "verify", "--database", "sqlite://"+cp, "--master-key-file", app.DevMasterKeyPath(s.database))
-	if r.code != 6 || !strings.Contains(r.stdout, "TAMPERED evidence") || !strings.Contains(r.stdout, "plan digest") {
-		t.Errorf("audit verify after editing the approved check's plan digest: exit %d, want 6 reporting the evidence\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	attack(t, db)
+	return cp
 }

@@ -27,7 +27,13 @@ func (s *Service) requester(ctx context.Context, caller *Caller) string {
 func (s *Service) requesterOf(ctx context.Context, caller *Caller) policy.Requester {
 	if caller.Owner != "" {
 		r := policy.Requester{Kind: policy.RequesterPerson, Name: caller.Owner, Owner: caller.Owner, Groups: []string{}}
-		if u, err := s.st.GetUserByName(ctx, caller.Owner); err == nil && u.DisabledAt.IsZero() {
+		u := caller.owner // read by Authenticate
+		if u == nil {
+			if got, err := s.st.GetUserByName(ctx, caller.Owner); err == nil {
+				u = got
+			}
+		}
+		if u != nil && u.DisabledAt.IsZero() {
 			r.Groups = slices.Clone(u.Groups)
 		}
 		return r

@@ -31,6 +31,10 @@ type Caller struct {
 	// Owner is the name of the person an API token acts for, if any: the
 	// requester of its checks.
 	Owner string
+	// owner is Owner's account as Authenticate read it (nil when the
+	// caller was not authenticated by an owned token): the requester of a
+	// new check is not read again.
+	owner *store.User
 	// Subject is the sub of a verified CI token (empty for API tokens).
 	Subject string
 	// Claims are the verified claims of a CI token.
@@ -218,7 +222,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*Caller, err
 		if !u.DisabledAt.IsZero() {
 			return nil, fmt.Errorf("%w: the owner of token %s, %s, is disabled", ErrUnauthorized, t.ID, u.Name)
 		}
-		c.Owner = u.Name
+		c.Owner, c.owner = u.Name, u
 	}
 	return c, nil
 }

@@ -255,28 +255,17 @@ func cannotWrite(err error) bool {
 	return false
 }
 
-// recover drops the idle connections after a write failed because of the
-// file: a connection opened while the file was read-only stays read-only,
-// so the pool opens fresh ones, which see the file as it is now.
-func (s *Store) recover(err error) {
-	if !cannotWrite(err) {
-		return
+// unavailable wraps err with store.ErrUnavailable when it says the file
+// cannot be written now (callers answer 503). It first drops the idle
+// connections: a connection opened while the file was read-only stays
+// read-only, so the pool opens fresh ones, which see the file as it is now.
+func (s *Store) unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !cannotWrite(err) {
+		return err
 	}
 	s.db.SetMaxIdleConns(0)
 	s.db.SetMaxIdleConns(maxConns)
-}
-
-// unavailable wraps err with store.ErrUnavailable when it says the file
-// cannot be written now (callers answer 503), after recover.
-func (s *Store) unavailable(err error) error {
-	if err == nil || errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
-	s.recover(err)
-	if cannotWrite(err) {
-		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
-	}
-	return err
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }
 
 // Close closes the watchers' channels and the database. It is safe to call
